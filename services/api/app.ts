@@ -1,0 +1,75 @@
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { LayoutCache } from '../../shared/booking/shows.js';
+import type { Config } from '../../shared/config.js';
+import type { Database } from '../../shared/db/client.js';
+import type { Logger } from '../../shared/logger.js';
+import type { BookingIntake } from './booking-intake.js';
+import { adminAuth } from './plugins/admin-auth.js';
+import { registerErrorHandling } from './plugins/errors.js';
+import { bookingRoutes } from './routes/bookings.js';
+import { healthRoutes } from './routes/health.js';
+import { adminShowRoutes, showRoutes } from './routes/shows.js';
+
+/** Everything the HTTP layer needs, built by the entry point (or a test) and passed in. */
+export type AppDeps = {
+  config: Config;
+  adminToken: string;
+  db: Database;
+  pool: pg.Pool;
+  redis: Redis;
+  intake: BookingIntake;
+  layouts: LayoutCache;
+  logger: Logger;
+};
+
+/**
+ * Builds the Fastify app without listening: tests call `app.inject`, the entry file listens.
+ * Order: error handling, then cross-cutting plugins (rate limit), then routes, with the admin
+ * routes in their own scope behind the token.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.BODY_LIMIT_BYTES,
+    trustProxy: deps.config.TRUST_PROXY,
+    // Request ids travel into the job and the worker's logs; accept a caller's if it is sane.
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : crypto.randomUUID();
+    },
+    requestIdHeader: false,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+
+  if (deps.config.RATE_LIMIT_PER_MINUTE > 0) {
+    // Counted in Redis so the limit holds across API replicas; if Redis is down the limiter
+    // steps aside and the route itself answers 503.
+    await app.register(rateLimit, {
+      max: deps.config.RATE_LIMIT_PER_MINUTE,
+      timeWindow: 60_000,
+      redis: deps.redis,
+      nameSpace: `${deps.config.QUEUE_PREFIX}:ratelimit:`,
+      skipOnError: true,
+    });
+  }
+
+  await app.register(healthRoutes(deps));
+  await app.register(showRoutes(deps));
+  await app.register(bookingRoutes(deps));
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', adminAuth(deps.adminToken));
+    await admin.register(adminShowRoutes(deps));
+  });
+
+  return app;
+}

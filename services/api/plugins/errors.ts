@@ -1,0 +1,74 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { isTransientDbError } from '../../../shared/db/client.js';
+import { AppError, type ErrorDetail } from '../../../shared/errors.js';
+
+/**
+ * The edge where errors become HTTP. Expected failures (AppError, validation, Fastify's own
+ * 4xx) keep their status and say what was wrong; outages become 503 with Retry-After; anything
+ * else is a 500 whose body never carries internals (the log has them).
+ */
+
+const FASTIFY_CODES: Record<string, { status: number; code: string; message?: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'Request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON with Content-Type: application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'BAD_REQUEST', message: 'Content-Length does not match the body' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: 'Body is empty; send a JSON object' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: 'Body is not valid JSON' },
+};
+
+function validationField(context: string | undefined, instancePath: string): string {
+  const path = instancePath.replace(/^\//, '').split('/').filter(Boolean);
+  const field = path.map((part, index) => (/^\d+$/.test(part) ? `[${part}]` : index === 0 ? part : `.${part}`)).join('');
+  if (context === 'headers') return field === 'idempotency-key' ? 'Idempotency-Key' : field;
+  return field || context || 'body';
+}
+
+function isRedisUnavailable(error: Error): boolean {
+  return /enableOfflineQueue|Connection is closed|ECONNREFUSED|Stream isn't writeable|Reached the max retries|connect ETIMEDOUT/i.test(
+    error.message,
+  );
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof AppError) {
+      if (error.retryAfterSeconds) reply.header('Retry-After', String(error.retryAfterSeconds));
+      const level = error.status >= 500 ? 'warn' : 'info';
+      request.log[level]({ code: error.code }, error.message);
+      return reply.status(error.status).send({
+        error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+      });
+    }
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const details: ErrorDetail[] = error.validation.map((issue) => ({
+        field: validationField(error.validationContext, issue.instancePath),
+        problem: issue.message ?? 'is invalid',
+      }));
+      const message = details.map((detail) => `${detail.field}: ${detail.problem}`).join('; ');
+      return reply.status(400).send({ error: { code: 'VALIDATION_ERROR', message, details } });
+    }
+    const known = error.code ? FASTIFY_CODES[error.code] : undefined;
+    if (known) {
+      return reply.status(known.status).send({ error: { code: known.code, message: known.message ?? error.message } });
+    }
+    if (error.statusCode === 429) {
+      return reply.status(429).send({ error: { code: 'RATE_LIMITED', message: 'Too many requests; slow down' } });
+    }
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      // Fastify's own client errors (bad Content-Type, bad URL...) carry safe messages.
+      return reply.status(error.statusCode).send({ error: { code: 'BAD_REQUEST', message: error.message } });
+    }
+    if (isRedisUnavailable(error) || isTransientDbError(error)) {
+      request.log.warn({ err: error }, 'dependency unavailable');
+      reply.header('Retry-After', '2');
+      return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Temporarily unavailable; retry shortly' } });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.status(500).send({ error: { code: 'INTERNAL', message: 'Internal server error' } });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` } }),
+  );
+}

@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { sectionOfLabel } from '../../../shared/booking/layout.js';
+import { cancelBooking, confirmBooking, getBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
+import { bookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
+import { AppError, badRequest, conflict, notFound } from '../../../shared/errors.js';
+import type { BookingJob } from '../../../shared/queue/catalog.js';
+import type { AppDeps } from '../app.js';
+import type { QueuedState } from '../booking-intake.js';
+import {
+  BookingAccepted,
+  BookingStatusView,
+  BookingView,
+  ConfirmBody,
+  ErrorBody,
+  IdParams,
+  IdempotencyHeaders,
+  bookingBody,
+} from '../schemas.js';
+
+type StatusView = z.infer<typeof BookingStatusView>;
+
+/** Seconds a client should wait before polling again: longer the further back in line it is. */
+const retryAfterFor = (position: number) => Math.min(5, 1 + Math.floor(position / 5_000));
+
+const statusUrl = (id: string) => `/booking/${id}/status`;
+
+/** A booking that exhausted its retries without a decision: it was never given seats. */
+function processingFailure(id: string, finishedAt: number): StatusView {
+  return { id, status: 'FAILED', reason: 'PROCESSING_ERROR', seats: [], updated_at: new Date(finishedAt).toISOString() };
+}
+
+function statusOf(view: BookingViewType): StatusView {
+  return {
+    id: view.id,
+    status: view.status,
+    seats: view.seats,
+    updated_at: view.updated_at,
+    ...(view.hold_expires_at ? { hold_expires_at: view.hold_expires_at } : {}),
+    ...(view.reason ? { reason: view.reason } : {}),
+  };
+}
+
+function queuedView(id: string, queued: Extract<QueuedState, { state: 'queued' }>): BookingViewType & { position: number } {
+  const job = queued.data;
+  const accepted = new Date(queued.acceptedAt).toISOString();
+  return {
+    id,
+    show_id: job.show_id,
+    customer_email: job.customer_email,
+    status: 'QUEUED',
+    reason: null,
+    seat_count: job.seat_count,
+    section: job.section,
+    requested_seats: job.seats,
+    seats: [],
+    position: queued.position,
+    hold_expires_at: null,
+    accepted_at: job.accepted_at,
+    decided_at: null,
+    confirmed_at: null,
+    updated_at: accepted,
+  };
+}
+
+const REJECTION_CODES: Record<string, string> = {
+  EXPIRED: 'HOLD_EXPIRED',
+  FAILED: 'BOOKING_FAILED',
+  CANCELLED: 'BOOKING_CANCELLED',
+  CONFIRMED: 'BOOKING_CONFIRMED',
+};
+
+export const bookingRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const BookingBody = bookingBody(deps.config);
+
+    app.post(
+      '/booking',
+      {
+        schema: {
+          summary: 'Request seats: queued at once, decided by a worker',
+          description:
+            'Either `seat_count` (best available, optionally in `section`) or `seats` (specific labels). ' +
+            'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe.',
+          body: BookingBody,
+          headers: IdempotencyHeaders,
+          response: { 202: BookingAccepted, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const layout = await deps.layouts.get(body.show_id);
+        if (!layout) throw new AppError(404, 'SHOW_NOT_FOUND', `Show ${body.show_id} not found`);
+        if (body.section !== undefined && !layout.sections.some((section) => section.name === body.section)) {
+          throw badRequest('section', `no section "${body.section}" in this show`);
+        }
+        body.seats?.forEach((label, index) => {
+          if (!sectionOfLabel(layout, label)) throw badRequest(`seats[${index}]`, `no seat "${label}" in this show`);
+        });
+        const job: BookingJob = {
+          id: randomUUID(),
+          show_id: body.show_id,
+          customer_email: body.customer_email,
+          seat_count: body.seats?.length ?? body.seat_count!,
+          section: body.section ?? null,
+          seats: body.seats ?? null,
+          accepted_at: new Date().toISOString(),
+          idempotency_key: request.headers['idempotency-key'] ?? null,
+          request_id: String(request.id),
+        };
+        const { id, replayed } = await deps.intake.submit(job, request.headers['idempotency-key']);
+        const queued = await deps.intake.lookup(id);
+        const position = queued.state === 'queued' ? queued.position : null;
+        request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed }, 'booking accepted');
+        return reply
+          .status(202)
+          .header('Location', statusUrl(id))
+          .header('Retry-After', String(retryAfterFor(position ?? 0)))
+          .send({ id, status: 'QUEUED' as const, position, status_url: statusUrl(id) });
+      },
+    );
+
+    app.get(
+      '/booking/:id/status',
+      {
+        schema: {
+          summary: 'Poll a booking: queue position while QUEUED, then its decision',
+          params: IdParams,
+          response: { 200: BookingStatusView, 400: ErrorBody, 404: ErrorBody },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params;
+        // Redis first: a queued request is answered without touching Postgres.
+        const queued = await deps.intake.lookup(id);
+        if (queued.state === 'queued') {
+          reply.header('Retry-After', String(retryAfterFor(queued.position)));
+          return {
+            id,
+            status: 'QUEUED' as const,
+            position: queued.position,
+            updated_at: new Date(queued.acceptedAt).toISOString(),
+          };
+        }
+        // A final failure (sold out, limits) never changes: the job's result is enough.
+        if (queued.state === 'finished' && queued.result?.status === 'FAILED') {
+          return {
+            id,
+            status: 'FAILED' as const,
+            reason: queued.result.reason ?? 'UNKNOWN',
+            seats: [],
+            updated_at: queued.result.decided_at,
+          };
+        }
+        const booking = await getBooking(deps.db, id);
+        if (booking) return statusOf(bookingView(booking));
+        if (queued.state === 'failed') return processingFailure(id, queued.finishedAt);
+        throw notFound('Booking');
+      },
+    );
+
+    app.get(
+      '/booking/:id',
+      {
+        schema: {
+          summary: 'The whole booking',
+          params: IdParams,
+          response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const booking = await getBooking(deps.db, id);
+        if (booking) return bookingView(booking);
+        const queued = await deps.intake.lookup(id);
+        if (queued.state === 'queued') return queuedView(id, queued);
+        if (queued.state === 'failed') {
+          const job = queued.data;
+          return {
+            ...queuedView(id, { state: 'queued', position: 0, data: job, acceptedAt: Date.parse(job.accepted_at) }),
+            status: 'FAILED' as const,
+            reason: 'PROCESSING_ERROR',
+            position: undefined,
+            decided_at: new Date(queued.finishedAt).toISOString(),
+            updated_at: new Date(queued.finishedAt).toISOString(),
+          };
+        }
+        throw notFound('Booking');
+      },
+    );
+
+    /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */
+    async function answer(id: string, outcome: SettleOutcome, action: string): Promise<BookingViewType> {
+      if (outcome.kind === 'ok') return bookingView(outcome.booking);
+      if (outcome.kind === 'rejected') {
+        const { status, failureReason } = outcome.booking;
+        const why = status === 'FAILED' ? `failed (${failureReason})` : status.toLowerCase();
+        throw new AppError(409, REJECTION_CODES[status] ?? 'INVALID_STATE', `Cannot ${action}: booking is ${why}`);
+      }
+      const queued = await deps.intake.lookup(id);
+      if (queued.state === 'queued') throw conflict('BOOKING_QUEUED', `Cannot ${action}: booking is still queued; poll its status`);
+      throw notFound('Booking');
+    }
+
+    app.post(
+      '/booking/:id/confirm',
+      {
+        schema: {
+          summary: 'Pay for a held booking (simulated payment)',
+          description: '`payment: "success"` books the seats; `"fail"` fails the booking (PAYMENT_FAILED) and releases them.',
+          params: IdParams,
+          body: ConfirmBody,
+          response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const outcome = await confirmBooking(deps.db, id, request.body.payment === 'success');
+        request.log.info({ bookingId: id, payment: request.body.payment, outcome: outcome.kind }, 'confirm');
+        return answer(id, outcome, 'confirm');
+      },
+    );
+
+    app.post(
+      '/booking/:id/cancel',
+      {
+        schema: {
+          summary: 'Cancel a held booking and release its seats',
+          params: IdParams,
+          response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const outcome = await cancelBooking(deps.db, id);
+        request.log.info({ bookingId: id, outcome: outcome.kind }, 'cancel');
+        return answer(id, outcome, 'cancel');
+      },
+    );
+  };

@@ -1,0 +1,84 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { generalAdmission, createShow, getShow, listSeats, listShows } from '../../../shared/booking/shows.js';
+import { notFound } from '../../../shared/errors.js';
+import type { AppDeps } from '../app.js';
+import { CreateShowBody, ErrorBody, IdParams, SeatView, ShowDetail, ShowSummary } from '../schemas.js';
+
+export const adminShowRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post(
+      '/admin/shows',
+      {
+        schema: {
+          summary: 'Create a show and generate its seats',
+          description:
+            'Either `total_seats` (general admission: one section "GA", seats "1".."N") or `sections` ' +
+            '(reserved seating: labels "SECTION-ROW-NUMBER", rows lettered A, B, ...). At most 100,000 seats.',
+          security: [{ adminToken: [] }],
+          body: CreateShowBody,
+          response: { 201: ShowDetail, 400: ErrorBody, 401: ErrorBody },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const layout = body.sections
+          ? {
+              seating: 'reserved' as const,
+              sections: body.sections.map((section, rank) => ({
+                name: section.name,
+                rank,
+                rows: section.rows,
+                seatsPerRow: section.seats_per_row,
+                priceCents: section.price_cents,
+              })),
+            }
+          : generalAdmission(body.total_seats!);
+        const show = await createShow(deps.db, { name: body.name, startTime: new Date(body.start_time), layout });
+        request.log.info({ showId: show.id, seats: show.total_seats }, 'show created');
+        return reply.status(201).header('Location', `/shows/${show.id}`).send(show);
+      },
+    );
+  };
+
+export const showRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get(
+      '/shows',
+      { schema: { summary: 'List shows with seats available now', response: { 200: z.array(ShowSummary) } } },
+      async () => listShows(deps.db),
+    );
+
+    app.get(
+      '/shows/:id',
+      {
+        schema: {
+          summary: 'One show with availability per section',
+          params: IdParams,
+          response: { 200: ShowDetail, 400: ErrorBody, 404: ErrorBody },
+        },
+      },
+      async (request) => {
+        const show = await getShow(deps.db, request.params.id);
+        if (!show) throw notFound('Show');
+        return show;
+      },
+    );
+
+    app.get(
+      '/shows/:id/seats',
+      {
+        schema: {
+          summary: 'Every seat of a show with its label, section, price and status',
+          params: IdParams,
+          response: { 200: z.array(SeatView), 400: ErrorBody, 404: ErrorBody },
+        },
+      },
+      async (request) => {
+        if (!(await deps.layouts.get(request.params.id))) throw notFound('Show');
+        return listSeats(deps.db, request.params.id);
+      },
+    );
+  };

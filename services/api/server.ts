@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { LayoutCache } from '../../shared/booking/shows.js';
+import { loadConfig, type Config } from '../../shared/config.js';
+import { createDb } from '../../shared/db/client.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { QUEUES } from '../../shared/queue/catalog.js';
+import { openQueue } from '../../shared/queue/queues.js';
+import { assertNoEviction, createProducerConnection, waitForReady } from '../../shared/redis.js';
+import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
+import { buildApp } from './app.js';
+import { BookingIntake } from './booking-intake.js';
+
+export type RunningApi = { app: FastifyInstance; url: string; adminToken: string; close: () => Promise<void> };
+
+/** Outside production a missing ADMIN_TOKEN is generated for this run (and printed once by the caller). */
+function resolveAdminToken(config: Config): { token: string; generated: boolean } {
+  if (config.ADMIN_TOKEN) return { token: config.ADMIN_TOKEN, generated: false };
+  return { token: randomBytes(24).toString('base64url'), generated: true };
+}
+
+export async function startApi(config: Config, logger: Logger, options: { listen?: boolean } = {}): Promise<RunningApi> {
+  const { db, pool } = createDb({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, applicationName: 'ticket-rush-api' });
+  const redis = createProducerConnection(config.REDIS_URL);
+  redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+  try {
+    await waitForReady(redis);
+    await assertNoEviction(redis);
+  } catch (error) {
+    redis.disconnect();
+    await pool.end();
+    throw error;
+  }
+  const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
+  const intake = new BookingIntake(bookingQueue, redis, { maxQueueDepth: config.MAX_QUEUE_DEPTH, keyPrefix: config.QUEUE_PREFIX });
+  const { token: adminToken, generated } = resolveAdminToken(config);
+  const app = await buildApp({ config, adminToken, db, pool, redis, intake, layouts: new LayoutCache(db), logger });
+  if (generated) logger.warn('ADMIN_TOKEN not set: generated one for this run (set ADMIN_TOKEN to choose your own)');
+
+  let url = '';
+  if (options.listen !== false) url = await app.listen({ port: config.PORT, host: config.HOST });
+  const close = closeInOrder(
+    [
+      { name: 'http server', close: () => app.close() },
+      { name: 'booking queue', close: () => bookingQueue.close() },
+      { name: 'redis', close: () => redis.quit() },
+      { name: 'postgres pool', close: () => pool.end() },
+    ],
+    logger,
+  );
+  return { app, url, adminToken, close };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config, 'api');
+  const api = await startApi(config, logger);
+  exitOnSignals(api.close, logger, config.SHUTDOWN_TIMEOUT_SECONDS);
+  logger.info({ url: api.url }, 'api listening');
+  if (!config.ADMIN_TOKEN) process.stdout.write(`\nAdmin token for this run: ${api.adminToken}\n\n`);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runMain(main, 'api');

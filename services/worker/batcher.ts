@@ -1,0 +1,84 @@
+/**
+ * Group commit for booking decisions. Requests for the same show that arrive while that show's
+ * transaction is running wait and go together into the next one, so under a burst one
+ * transaction decides many requests, and under light load a request is decided alone at once
+ * (no timer, no added latency). Different shows run in parallel.
+ */
+
+type Pending<Request, Result> = {
+  request: Request;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
+};
+
+export type DecideBatch<Request, Result> = (key: string, requests: Request[]) => Promise<Map<string, Result>>;
+
+export class KeyedBatcher<Request extends { id: string }, Result> {
+  private readonly waiting = new Map<string, Pending<Request, Result>[]>();
+  private readonly running = new Set<string>();
+
+  constructor(
+    private readonly decide: DecideBatch<Request, Result>,
+    private readonly maxBatchSize: number,
+  ) {}
+
+  submit(key: string, request: Request): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      const queue = this.waiting.get(key) ?? [];
+      queue.push({ request, resolve, reject });
+      this.waiting.set(key, queue);
+      this.pump(key);
+    });
+  }
+
+  /** Requests waiting or running: what a graceful shutdown waits for. */
+  get size(): number {
+    let total = this.running.size;
+    for (const queue of this.waiting.values()) total += queue.length;
+    return total;
+  }
+
+  private pump(key: string): void {
+    if (this.running.has(key)) return;
+    const queue = this.waiting.get(key);
+    if (!queue || queue.length === 0) {
+      this.waiting.delete(key);
+      return;
+    }
+    // The same request id twice in one batch (a duplicate delivery to this process) would
+    // collide with itself; the extra copy waits for the next batch, which sees it decided.
+    const batch: Pending<Request, Result>[] = [];
+    const ids = new Set<string>();
+    for (let index = 0; index < queue.length && batch.length < this.maxBatchSize; ) {
+      const entry = queue[index]!;
+      if (ids.has(entry.request.id)) {
+        index++;
+        continue;
+      }
+      ids.add(entry.request.id);
+      batch.push(entry);
+      queue.splice(index, 1);
+    }
+    this.running.add(key);
+    this.decide(
+      key,
+      batch.map((entry) => entry.request),
+    )
+      .then(
+        (results) => {
+          for (const entry of batch) {
+            const result = results.get(entry.request.id);
+            if (result === undefined) entry.reject(new Error(`no decision for ${entry.request.id}`));
+            else entry.resolve(result);
+          }
+        },
+        (error: unknown) => {
+          for (const entry of batch) entry.reject(error);
+        },
+      )
+      .finally(() => {
+        this.running.delete(key);
+        this.pump(key);
+      });
+  }
+}

@@ -1,0 +1,74 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { UnrecoverableError, type Job } from 'bullmq';
+import { ConcurrentDecisionError, decideBookings, type DecidedBooking, type Decision, type DecideSettings } from '../../../shared/booking/decide.js';
+import type { LayoutCache } from '../../../shared/booking/shows.js';
+import type { Database } from '../../../shared/db/client.js';
+import type { Logger } from '../../../shared/logger.js';
+import { BookingJobSchema, type BookingJob, type BookingResult } from '../../../shared/queue/catalog.js';
+import { KeyedBatcher } from '../batcher.js';
+
+/**
+ * Decides one queued booking request. Business outcomes (held, sold out, over the limit) are
+ * results; only transient trouble (Postgres down, deadlock) throws, and BullMQ retries it with
+ * backoff. Idempotent: a job delivered twice returns the decision already stored.
+ */
+
+/** Rounds a request may find its seats locked by others before handing back to BullMQ's backoff. */
+const MAX_CONTENDED_ROUNDS = 50;
+/** Attempts at a batch that collided with a concurrent duplicate delivery. */
+const MAX_BATCH_REDOS = 5;
+
+export type ProcessBookingDeps = {
+  db: Database;
+  layouts: LayoutCache;
+  settings: DecideSettings;
+  batchSize: number;
+  logger: Logger;
+};
+
+export function toResult(booking: DecidedBooking): BookingResult {
+  return {
+    status: booking.status === 'FAILED' ? 'FAILED' : 'HELD',
+    reason: booking.reason,
+    seats: booking.seats,
+    hold_expires_at: booking.holdExpiresAt?.toISOString() ?? null,
+    decided_at: booking.decidedAt.toISOString(),
+  };
+}
+
+export function createBookingProcessor(deps: ProcessBookingDeps) {
+  const batcher = new KeyedBatcher<BookingJob, Decision>(async (showId, requests) => {
+    const layout = await deps.layouts.get(showId);
+    if (!layout) throw new UnrecoverableError(`show ${showId} does not exist`);
+    for (let redo = 1; ; redo++) {
+      try {
+        return await decideBookings(deps.db, layout, requests, deps.settings);
+      } catch (error) {
+        if (!(error instanceof ConcurrentDecisionError) || redo >= MAX_BATCH_REDOS) throw error;
+      }
+    }
+  }, deps.batchSize);
+
+  async function processBooking(job: Job): Promise<BookingResult> {
+    const parsed = BookingJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid booking payload: ${parsed.error.message}`);
+    const request = parsed.data;
+    const log = deps.logger.child({ bookingId: request.id, requestId: request.request_id, showId: request.show_id });
+    for (let round = 1; ; round++) {
+      const decision = await batcher.submit(request.show_id, request);
+      if (decision.kind === 'decided') {
+        const { booking } = decision;
+        log.info(
+          { status: booking.status, reason: booking.reason, seats: booking.seats.length, duplicate: decision.duplicate, attempt: job.attemptsMade + 1 },
+          'booking decided',
+        );
+        return toResult(booking);
+      }
+      if (round >= MAX_CONTENDED_ROUNDS) throw new Error('seats stayed locked by other transactions; retrying with backoff');
+      // Other transactions hold the seats we need: they commit within milliseconds.
+      await delay(2 + Math.random() * 10 * Math.min(round, 5));
+    }
+  }
+
+  return { processBooking, batcher };
+}

@@ -1,0 +1,124 @@
+import { pathToFileURL } from 'node:url';
+import { Worker, type Job, type Queue } from 'bullmq';
+import { LayoutCache } from '../../shared/booking/shows.js';
+import { loadConfig, type Config } from '../../shared/config.js';
+import { createDb, isTransientDbError } from '../../shared/db/client.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { cappedExponentialBackoff, JOBS, QUEUES, type JobName } from '../../shared/queue/catalog.js';
+import { openQueue } from '../../shared/queue/queues.js';
+import { assertNoEviction, createWorkerConnection, waitForReady } from '../../shared/redis.js';
+import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
+import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
+import { createBookingProcessor } from './jobs/process-booking.js';
+
+/**
+ * Lock and stall settings. A job's lock is renewed every lockDuration/2 while it runs, so a
+ * live worker never loses it (a decision takes milliseconds); a killed worker's jobs are found
+ * by the stalled check within stalledInterval + lockDuration (about 15 s) and run again, which
+ * is safe because processing is idempotent.
+ */
+export const LOCK_DURATION_MS = 10_000;
+export const STALLED_INTERVAL_MS = 5_000;
+
+export type RunningWorker = {
+  bookingWorker: Worker;
+  maintenanceWorker: Worker;
+  maintenanceQueue: Queue;
+  close: () => Promise<void>;
+};
+
+type Handler = (job: Job) => Promise<unknown>;
+
+/** Routes a job to its handler by name; a job name without a handler is refused at boot. */
+function dispatcher(queue: string, handlers: Partial<Record<JobName, Handler>>): (job: Job) => Promise<unknown> {
+  for (const [name, spec] of Object.entries(JOBS)) {
+    if (spec.queue === queue && !handlers[name as JobName]) throw new Error(`job "${name}" has no handler`);
+  }
+  return async (job) => {
+    const handler = handlers[job.name as JobName];
+    if (!handler) throw new Error(`no handler for job "${job.name}"`);
+    return handler(job);
+  };
+}
+
+export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
+  const poolSize = Math.max(config.DB_POOL_SIZE, 2);
+  const { db, pool } = createDb({ connectionString: config.DATABASE_URL, max: poolSize, applicationName: 'ticket-rush-worker' });
+  const connection = createWorkerConnection(config.REDIS_URL);
+  connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+  await waitForReady(connection, 30_000);
+  await assertNoEviction(connection);
+
+  const layouts = new LayoutCache(db);
+  const { processBooking } = createBookingProcessor({
+    db,
+    layouts,
+    settings: { holdSeconds: config.HOLD_SECONDS, maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER },
+    batchSize: config.WORKER_BATCH_SIZE,
+    logger,
+  });
+  const workerOptions = {
+    connection,
+    prefix: config.QUEUE_PREFIX,
+    lockDuration: LOCK_DURATION_MS,
+    stalledInterval: STALLED_INTERVAL_MS,
+    // Idempotent jobs may safely run again after a crash; give up only on a job that keeps
+    // killing its workers.
+    maxStalledCount: 5,
+    settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialBackoff(attemptsMade) },
+  };
+
+  const bookingWorker = new Worker(
+    QUEUES.bookings,
+    dispatcher(QUEUES.bookings, { 'process-booking': processBooking }),
+    { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
+  );
+  const maintenanceWorker = new Worker(
+    QUEUES.maintenance,
+    dispatcher(QUEUES.maintenance, { 'expire-holds': createExpireHoldsProcessor({ db, logger }) }),
+    { ...workerOptions, concurrency: 1 },
+  );
+  for (const worker of [bookingWorker, maintenanceWorker]) {
+    worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
+    worker.on('failed', (job, error) => {
+      const transient = isTransientDbError(error);
+      logger[transient ? 'warn' : 'error'](
+        { bookingId: job?.id, job: job?.name, attempt: job?.attemptsMade, err: transient ? error.message : error },
+        'job failed; BullMQ retries it unless attempts are exhausted',
+      );
+    });
+  }
+
+  // Every worker process upserts the same scheduler id: BullMQ keeps one schedule, so there is
+  // exactly one sweep per tick however many workers run.
+  const maintenanceQueue = openQueue(QUEUES.maintenance, connection, config.QUEUE_PREFIX);
+  await maintenanceQueue.upsertJobScheduler(
+    'expire-holds',
+    { every: config.EXPIRY_INTERVAL_SECONDS * 1_000 },
+    { name: 'expire-holds', opts: JOBS['expire-holds'].options },
+  );
+  await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady()]);
+  logger.info({ concurrency: config.WORKER_CONCURRENCY, batchSize: config.WORKER_BATCH_SIZE, pool: poolSize }, 'worker started');
+
+  const close = closeInOrder(
+    [
+      // close() stops taking jobs and waits for the in-flight ones to finish.
+      { name: 'booking worker', close: () => bookingWorker.close() },
+      { name: 'maintenance worker', close: () => maintenanceWorker.close() },
+      { name: 'maintenance queue', close: () => maintenanceQueue.close() },
+      { name: 'redis', close: () => connection.quit() },
+      { name: 'postgres pool', close: () => pool.end() },
+    ],
+    logger,
+  );
+  return { bookingWorker, maintenanceWorker, maintenanceQueue, close };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config, 'worker');
+  const worker = await startWorker(config, logger);
+  exitOnSignals(worker.close, logger, config.SHUTDOWN_TIMEOUT_SECONDS);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runMain(main, 'worker');

@@ -1,0 +1,295 @@
+import { sql } from 'drizzle-orm';
+import type { Database, Executor } from '../db/client.js';
+import type { BookingJob } from '../queue/catalog.js';
+import {
+  countClaimable,
+  lockAdjacentRun,
+  lockFirstAvailable,
+  lockSeatsByLabel,
+  type ClaimedSeat,
+  type SectionFilter,
+} from './allocate.js';
+import { releaseLapsedHolds } from './expire.js';
+import type { FailureReason } from './statuses.js';
+import type { ShowLayout } from './layout.js';
+
+/**
+ * Deciding queued booking requests: one Postgres transaction claims seats for a batch of
+ * requests of the same show (a batch of one when traffic is light), writes their bookings and
+ * marks their seats HELD. All or nothing: if the transaction fails, none of the batch is
+ * decided and each request is retried.
+ */
+
+export type DecidedBooking = {
+  id: string;
+  status: 'HELD' | 'FAILED' | 'CONFIRMED' | 'EXPIRED' | 'CANCELLED';
+  reason: string | null;
+  seats: string[];
+  holdExpiresAt: Date | null;
+  decidedAt: Date;
+};
+
+export type Decision =
+  | { kind: 'decided'; booking: DecidedBooking; duplicate: boolean }
+  /** Seats exist but other transactions held their locks: decide again shortly. */
+  | { kind: 'contended' };
+
+export type DecideSettings = {
+  holdSeconds: number;
+  maxSeatsPerCustomer: number;
+};
+
+/** Thrown when a request in the batch was decided concurrently elsewhere; the batch is redone. */
+export class ConcurrentDecisionError extends Error {
+  override name = 'ConcurrentDecisionError';
+}
+
+type Verdict =
+  | { status: 'HELD'; seats: ClaimedSeat[] }
+  | { status: 'FAILED'; reason: FailureReason }
+  | { status: 'CONTENDED' };
+
+type ExistingRow = {
+  id: string;
+  status: DecidedBooking['status'];
+  failure_reason: string | null;
+  seat_labels: string[];
+  hold_expires_at: Date | null;
+  decided_at: Date;
+};
+
+export async function decideBookings(
+  db: Database,
+  layout: ShowLayout,
+  requests: BookingJob[],
+  settings: DecideSettings,
+): Promise<Map<string, Decision>> {
+  const showId = requests[0]?.show_id;
+  if (!showId) return new Map();
+  if (requests.some((request) => request.show_id !== showId)) throw new Error('a batch holds one show only');
+  return db.transaction((tx) => decideInTransaction(tx, showId, layout, requests, settings));
+}
+
+async function decideInTransaction(
+  tx: Executor,
+  showId: string,
+  layout: ShowLayout,
+  requests: BookingJob[],
+  settings: DecideSettings,
+): Promise<Map<string, Decision>> {
+  const decisions = new Map<string, Decision>();
+
+  // 1. At-least-once delivery: a request already decided keeps its decision, untouched.
+  const existing = await tx.execute<ExistingRow>(sql`
+    SELECT id, status, failure_reason, seat_labels, hold_expires_at, decided_at
+    FROM bookings WHERE id = ANY(${sql.param(requests.map((r) => r.id))}::uuid[])`);
+  for (const row of existing.rows) {
+    decisions.set(row.id, { kind: 'decided', duplicate: true, booking: fromRow(row) });
+  }
+  const fresh = requests
+    .filter((request) => !decisions.has(request.id))
+    .sort((a, b) => a.accepted_at.localeCompare(b.accepted_at));
+  if (fresh.length === 0) return decisions;
+
+  // 2. Per-customer cap. Advisory locks (taken in key order, so they cannot deadlock) serialise
+  //    concurrent claims by the same customer for this show across all workers; then we read
+  //    how many live seats each customer already has.
+  const emails = [...new Set(fresh.map((request) => request.customer_email))];
+  await tx.execute(sql`
+    SELECT pg_advisory_xact_lock(key) FROM (
+      SELECT DISTINCT hashtextextended(${showId} || '|' || email, 0) AS key
+      FROM unnest(${sql.param(emails)}::text[]) AS email ORDER BY key
+    ) AS keys`);
+  const live = await tx.execute<{ customer_email: string; seats: number }>(sql`
+    SELECT customer_email, sum(cardinality(seat_ids))::int AS seats
+    FROM bookings
+    WHERE show_id = ${showId} AND customer_email = ANY(${sql.param(emails)}::text[])
+      AND (status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > now()))
+    GROUP BY customer_email`);
+  const seatsByCustomer = new Map(live.rows.map((row) => [row.customer_email, row.seats]));
+
+  // 3. Specific seats: lock every label this batch asks for in one statement, in id order.
+  const specificLabels = [...new Set(fresh.flatMap((request) => request.seats ?? []))];
+  const specific = new Map((await lockSeatsByLabel(tx, showId, specificLabels)).map((seat) => [seat.label, seat]));
+
+  const claimer = new Claimer(tx, showId, [...specific.values()].map((seat) => seat.id));
+  claimer.planSingles(fresh.filter((r) => !r.seats && r.seat_count === 1).map((r) => rankOf(layout, r.section)));
+
+  // 4. Decide each request in arrival order.
+  const verdicts = new Map<string, Verdict>();
+  for (const request of fresh) {
+    const owned = seatsByCustomer.get(request.customer_email) ?? 0;
+    let verdict: Verdict;
+    if (owned + request.seat_count > settings.maxSeatsPerCustomer) {
+      verdict = { status: 'FAILED', reason: 'LIMIT_EXCEEDED' };
+    } else if (request.seats) {
+      verdict = claimer.takeSpecific(request.seats, specific);
+    } else {
+      verdict = await claimer.takeBestAvailable(rankOf(layout, request.section), request.seat_count);
+    }
+    if (verdict.status === 'HELD') seatsByCustomer.set(request.customer_email, owned + request.seat_count);
+    verdicts.set(request.id, verdict);
+  }
+
+  // 5. Write the decided bookings, then point their seats at them (the seats' foreign key
+  //    needs the booking row first).
+  const decided = fresh.filter((request) => verdicts.get(request.id)?.status !== 'CONTENDED');
+  const rows = decided.map((request) => {
+    const verdict = verdicts.get(request.id) as Exclude<Verdict, { status: 'CONTENDED' }>;
+    const held = verdict.status === 'HELD' ? verdict.seats : [];
+    return {
+      id: request.id,
+      customer_email: request.customer_email,
+      seat_count: request.seat_count,
+      requested_section: request.section,
+      requested_seats: request.seats,
+      status: verdict.status,
+      failure_reason: verdict.status === 'FAILED' ? verdict.reason : null,
+      idempotency_key: request.idempotency_key,
+      accepted_at: request.accepted_at,
+      seat_ids: held.map((seat) => seat.id),
+      seat_labels: held.map((seat) => seat.label),
+    };
+  });
+  if (rows.length > 0) {
+    const inserted = await tx.execute<ExistingRow>(sql`
+      INSERT INTO bookings (id, show_id, customer_email, seat_count, requested_section, requested_seats,
+                            status, failure_reason, idempotency_key, accepted_at, decided_at, updated_at,
+                            hold_expires_at, seat_ids, seat_labels)
+      SELECT r.id, ${showId}, r.customer_email, r.seat_count, r.requested_section, r.requested_seats,
+             r.status, r.failure_reason, r.idempotency_key, r.accepted_at, now(), now(),
+             CASE WHEN r.status = 'HELD' THEN now() + make_interval(secs => ${settings.holdSeconds}) END,
+             r.seat_ids, r.seat_labels
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
+        id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
+        status text, failure_reason text, idempotency_key text, accepted_at timestamptz,
+        seat_ids int[], seat_labels text[])
+      ON CONFLICT (id) DO NOTHING
+      RETURNING id, status, failure_reason, seat_labels, hold_expires_at, decided_at`);
+    // Another worker decided one of these ids between our check and our insert (a duplicate
+    // delivery running in parallel). Roll back everything and let the caller redo the batch.
+    if (inserted.rows.length !== rows.length) throw new ConcurrentDecisionError('booking decided concurrently');
+    for (const row of inserted.rows) decisions.set(row.id, { kind: 'decided', duplicate: false, booking: fromRow(row) });
+
+    const heldSeatIds = rows.flatMap((row) => row.seat_ids);
+    const heldBookingIds = rows.flatMap((row) => row.seat_ids.map(() => row.id));
+    if (heldSeatIds.length > 0) {
+      const updated = await tx.execute(sql`
+        UPDATE seats s
+        SET status = 'HELD', booking_id = v.booking_id, hold_expires_at = b.hold_expires_at
+        FROM unnest(${sql.param(heldSeatIds)}::int[], ${sql.param(heldBookingIds)}::uuid[]) AS v(seat_id, booking_id)
+        JOIN bookings b ON b.id = v.booking_id
+        WHERE s.id = v.seat_id AND s.status = 'AVAILABLE'`);
+      // Every seat was locked and seen AVAILABLE by this transaction; anything else is a bug,
+      // and committing would leave a booking pointing at seats it does not hold.
+      if (updated.rowCount !== heldSeatIds.length) throw new Error('claimed seats changed under their locks');
+    }
+  }
+  for (const request of fresh) {
+    if (verdicts.get(request.id)?.status === 'CONTENDED') decisions.set(request.id, { kind: 'contended' });
+  }
+  return decisions;
+}
+
+/** Hands out seats within one transaction, remembering what it has already spoken for. */
+class Claimer {
+  /** Seat ids assigned to a request of this batch, or locked for one (specific or planned singles). */
+  private readonly reserved: Set<number>;
+  /** Seat ids given to a request of this batch. */
+  private readonly assigned = new Set<number>();
+  private readonly singlePools = new Map<SectionFilter, ClaimedSeat[]>();
+  private singleDemand = new Map<SectionFilter, number>();
+  private releasedLapsed = false;
+
+  constructor(
+    private readonly tx: Executor,
+    private readonly showId: string,
+    specificIds: number[],
+  ) {
+    this.reserved = new Set(specificIds);
+  }
+
+  /** Single-seat requests are the hot path: their seats are locked in one query per section. */
+  planSingles(ranks: SectionFilter[]): void {
+    for (const rank of ranks) this.singleDemand.set(rank, (this.singleDemand.get(rank) ?? 0) + 1);
+  }
+
+  takeSpecific(labels: string[], locked: Map<string, { id: number; label: string; status: string }>): Verdict {
+    const seats = labels.map((label) => locked.get(label));
+    const free = seats.every((seat) => seat && seat.status === 'AVAILABLE' && !this.assigned.has(seat.id));
+    if (!free) return { status: 'FAILED', reason: 'SEATS_UNAVAILABLE' };
+    const claimed = seats as ClaimedSeat[];
+    for (const seat of claimed) this.assigned.add(seat.id);
+    return { status: 'HELD', seats: claimed.map(({ id, label }) => ({ id, label })) };
+  }
+
+  async takeBestAvailable(rank: SectionFilter, count: number): Promise<Verdict> {
+    for (;;) {
+      const seats = count === 1 ? await this.takeSingle(rank) : await this.takeMany(rank, count);
+      if (seats) {
+        for (const seat of seats) {
+          this.assigned.add(seat.id);
+          this.reserved.add(seat.id);
+        }
+        return { status: 'HELD', seats };
+      }
+      // A shortfall. Only the committed state decides whether it is real: seats that other
+      // transactions are locking right now still count, so SKIP LOCKED never reads as sold out.
+      const claimable = await countClaimable(this.tx, this.showId, rank, [...this.assigned]);
+      if (claimable.available >= count) return { status: 'CONTENDED' };
+      if (claimable.lapsedHolds && !this.releasedLapsed) {
+        // Holds have lapsed but the sweep has not reached them yet: release them now, then retry.
+        this.releasedLapsed = true;
+        await releaseLapsedHolds(this.tx, { showId: this.showId, limit: 10_000 });
+        this.singlePools.clear();
+        continue;
+      }
+      return { status: 'FAILED', reason: 'SOLD_OUT' };
+    }
+  }
+
+  private async takeSingle(rank: SectionFilter): Promise<ClaimedSeat[] | null> {
+    let pool = this.singlePools.get(rank);
+    if (!pool || pool.length === 0) {
+      const demand = Math.max(1, this.singleDemand.get(rank) ?? 1);
+      pool = await lockFirstAvailable(this.tx, this.showId, rank, demand, [...this.reserved]);
+      for (const seat of pool) this.reserved.add(seat.id);
+      this.singlePools.set(rank, pool);
+    }
+    const seat = pool.shift();
+    if (!seat) return null;
+    this.singleDemand.set(rank, (this.singleDemand.get(rank) ?? 1) - 1);
+    return [seat];
+  }
+
+  private async takeMany(rank: SectionFilter, count: number): Promise<ClaimedSeat[] | null> {
+    const exclude = [...this.reserved];
+    const adjacent = await lockAdjacentRun(this.tx, this.showId, rank, count, exclude);
+    if (adjacent) return adjacent;
+    const scattered = await lockFirstAvailable(this.tx, this.showId, rank, count, exclude);
+    if (scattered.length === count) return scattered;
+    // Keep what we locked out of other requests' way in this batch; it is released at commit.
+    for (const seat of scattered) this.reserved.add(seat.id);
+    return null;
+  }
+}
+
+/** A request's section name as the seat index's rank; null means any section, best first. */
+function rankOf(layout: ShowLayout, section: string | null): SectionFilter {
+  if (section === null) return null;
+  const found = layout.sections.find((candidate) => candidate.name === section);
+  // The API validated the section against the same immutable layout.
+  if (!found) throw new Error(`section ${section} not in show layout`);
+  return found.rank;
+}
+
+function fromRow(row: ExistingRow): DecidedBooking {
+  return {
+    id: row.id,
+    status: row.status,
+    reason: row.failure_reason,
+    seats: row.seat_labels,
+    holdExpiresAt: row.hold_expires_at ? new Date(row.hold_expires_at) : null,
+    decidedAt: new Date(row.decided_at),
+  };
+}

@@ -1,0 +1,221 @@
+import { asc, eq, sql } from 'drizzle-orm';
+import type { Database, Executor } from '../db/client.js';
+import { seats, showSections, shows } from '../db/schema/index.js';
+import { GENERAL_SECTION, generateSeats, totalSeats, type SectionLayout, type ShowLayout } from './layout.js';
+
+export type NewShow = { name: string; startTime: Date; layout: ShowLayout };
+
+export type SectionAvailability = {
+  name: string;
+  price_cents: number;
+  rows: number;
+  seats_per_row: number;
+  total_seats: number;
+  available_seats: number;
+  held_seats: number;
+  booked_seats: number;
+};
+
+export type ShowSummary = {
+  id: string;
+  name: string;
+  start_time: string;
+  total_seats: number;
+  available_seats: number;
+};
+
+export type ShowDetail = ShowSummary & {
+  seating: 'general' | 'reserved';
+  created_at: string;
+  sections: SectionAvailability[];
+};
+
+export type SeatView = { label: string; section: string; row: number; number: number; price_cents: number; status: string };
+
+/** A lapsed hold that the sweep has not reached yet is still sellable; listings say so. */
+const AVAILABLE_NOW = sql`(${seats.status} = 'AVAILABLE' OR (${seats.status} = 'HELD' AND ${seats.holdExpiresAt} <= now()))`;
+
+const SEAT_INSERT_CHUNK = 5_000;
+
+export function generalAdmission(total: number, priceCents = 0): ShowLayout {
+  return {
+    seating: 'general',
+    sections: [{ name: GENERAL_SECTION, rank: 0, rows: 1, seatsPerRow: total, priceCents }],
+  };
+}
+
+export async function createShow(db: Database, show: NewShow): Promise<ShowDetail> {
+  const id = await db.transaction(async (tx) => {
+    const [created] = await tx
+      .insert(shows)
+      .values({ name: show.name, startTime: show.startTime, totalSeats: totalSeats(show.layout), seating: show.layout.seating })
+      .returning({ id: shows.id });
+    const showId = created!.id;
+    await tx.insert(showSections).values(
+      show.layout.sections.map((section) => ({
+        showId,
+        rank: section.rank,
+        name: section.name,
+        rows: section.rows,
+        seatsPerRow: section.seatsPerRow,
+        priceCents: section.priceCents,
+      })),
+    );
+    // Up to 100,000 seats: insert them as arrays in a few statements, not a row at a time.
+    let chunk: ReturnType<typeof generateSeats> extends Generator<infer T> ? T[] : never = [];
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      await tx.execute(sql`
+        INSERT INTO seats (show_id, label, section, section_rank, row, number, price_cents)
+        SELECT ${showId}, * FROM unnest(
+          ${sql.param(chunk.map((s) => s.label))}::text[], ${sql.param(chunk.map((s) => s.section))}::text[],
+          ${sql.param(chunk.map((s) => s.sectionRank))}::smallint[], ${sql.param(chunk.map((s) => s.row))}::smallint[],
+          ${sql.param(chunk.map((s) => s.number))}::int[], ${sql.param(chunk.map((s) => s.priceCents))}::int[])`);
+      chunk = [];
+    };
+    for (const seat of generateSeats(show.layout)) {
+      chunk.push(seat);
+      if (chunk.length === SEAT_INSERT_CHUNK) await flush();
+    }
+    await flush();
+    return showId;
+  });
+  return (await getShow(db, id))!;
+}
+
+export async function listShows(db: Executor, limit = 500): Promise<ShowSummary[]> {
+  const rows = await db
+    .select({
+      id: shows.id,
+      name: shows.name,
+      startTime: shows.startTime,
+      totalSeats: shows.totalSeats,
+      available: sql<number>`(SELECT count(*)::int FROM seats WHERE seats.show_id = shows.id AND ${AVAILABLE_NOW})`,
+    })
+    .from(shows)
+    .orderBy(asc(shows.startTime), asc(shows.id))
+    .limit(limit);
+  return rows.map((row) => ({
+    id: row.id,
+    name: row.name,
+    start_time: row.startTime.toISOString(),
+    total_seats: row.totalSeats,
+    available_seats: row.available,
+  }));
+}
+
+export async function getShow(db: Executor, showId: string): Promise<ShowDetail | null> {
+  const [show] = await db.select().from(shows).where(eq(shows.id, showId));
+  if (!show) return null;
+  const sections = await db
+    .select({
+      name: showSections.name,
+      priceCents: showSections.priceCents,
+      rows: showSections.rows,
+      seatsPerRow: showSections.seatsPerRow,
+      available: sql<number>`count(*) FILTER (WHERE ${AVAILABLE_NOW})::int`,
+      held: sql<number>`count(*) FILTER (WHERE ${seats.status} = 'HELD' AND ${seats.holdExpiresAt} > now())::int`,
+      booked: sql<number>`count(*) FILTER (WHERE ${seats.status} = 'BOOKED')::int`,
+    })
+    .from(showSections)
+    .innerJoin(seats, sql`${seats.showId} = ${showSections.showId} AND ${seats.sectionRank} = ${showSections.rank}`)
+    .where(eq(showSections.showId, showId))
+    .groupBy(showSections.rank, showSections.name, showSections.priceCents, showSections.rows, showSections.seatsPerRow)
+    .orderBy(asc(showSections.rank));
+  return {
+    id: show.id,
+    name: show.name,
+    start_time: show.startTime.toISOString(),
+    total_seats: show.totalSeats,
+    available_seats: sections.reduce((sum, section) => sum + section.available, 0),
+    seating: show.seating,
+    created_at: show.createdAt.toISOString(),
+    sections: sections.map((section) => ({
+      name: section.name,
+      price_cents: section.priceCents,
+      rows: section.rows,
+      seats_per_row: section.seatsPerRow,
+      total_seats: section.rows * section.seatsPerRow,
+      available_seats: section.available,
+      held_seats: section.held,
+      booked_seats: section.booked,
+    })),
+  };
+}
+
+export async function listSeats(db: Executor, showId: string): Promise<SeatView[]> {
+  const rows = await db
+    .select({
+      label: seats.label,
+      section: seats.section,
+      row: seats.row,
+      number: seats.number,
+      priceCents: seats.priceCents,
+      status: sql<string>`CASE WHEN ${AVAILABLE_NOW} THEN 'AVAILABLE' ELSE ${seats.status} END`,
+    })
+    .from(seats)
+    .where(eq(seats.showId, showId))
+    .orderBy(asc(seats.sectionRank), asc(seats.row), asc(seats.number));
+  return rows.map((row) => ({
+    label: row.label,
+    section: row.section,
+    row: row.row,
+    number: row.number,
+    price_cents: row.priceCents,
+    status: row.status,
+  }));
+}
+
+/** The immutable seating plan of a show: enough to validate requests without reading seats. */
+export async function loadLayout(db: Executor, showId: string): Promise<ShowLayout | null> {
+  const [show] = await db.select({ seating: shows.seating }).from(shows).where(eq(shows.id, showId));
+  if (!show) return null;
+  const sections = await db
+    .select()
+    .from(showSections)
+    .where(eq(showSections.showId, showId))
+    .orderBy(asc(showSections.rank));
+  return {
+    seating: show.seating,
+    sections: sections.map(
+      (section): SectionLayout => ({
+        name: section.name,
+        rank: section.rank,
+        rows: section.rows,
+        seatsPerRow: section.seatsPerRow,
+        priceCents: section.priceCents,
+      }),
+    ),
+  };
+}
+
+/**
+ * Show layouts never change after creation, so each process keeps the ones it has seen: the
+ * API validates a booking for a known show without touching Postgres. Unknown ids are not
+ * cached (a show created a moment later must be found).
+ */
+export class LayoutCache {
+  private readonly layouts = new Map<string, Promise<ShowLayout | null>>();
+
+  constructor(
+    private readonly db: Executor,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async get(showId: string): Promise<ShowLayout | null> {
+    let entry = this.layouts.get(showId);
+    if (!entry) {
+      entry = loadLayout(this.db, showId);
+      this.layouts.set(showId, entry);
+      if (this.layouts.size > this.maxEntries) this.layouts.delete(this.layouts.keys().next().value!);
+    }
+    try {
+      const layout = await entry;
+      if (!layout) this.layouts.delete(showId);
+      return layout;
+    } catch (error) {
+      this.layouts.delete(showId);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import type { Booking } from '../db/schema/index.js';
+import type { BookingStatus } from './statuses.js';
+
+/** A booking as clients see it (snake_case, ISO timestamps). */
+export type BookingView = {
+  id: string;
+  show_id: string;
+  customer_email: string;
+  status: BookingStatus;
+  reason: string | null;
+  seat_count: number;
+  section: string | null;
+  requested_seats: string[] | null;
+  seats: string[];
+  hold_expires_at: string | null;
+  accepted_at: string;
+  decided_at: string | null;
+  confirmed_at: string | null;
+  updated_at: string;
+};
+
+const iso = (value: Date | null) => (value ? value.toISOString() : null);
+
+export function bookingView(booking: Booking): BookingView {
+  return {
+    id: booking.id,
+    show_id: booking.showId,
+    customer_email: booking.customerEmail,
+    status: booking.status,
+    reason: booking.failureReason,
+    seat_count: booking.seatCount,
+    section: booking.requestedSection,
+    requested_seats: booking.requestedSeats,
+    seats: booking.seatLabels,
+    hold_expires_at: booking.status === 'HELD' ? iso(booking.holdExpiresAt) : null,
+    accepted_at: booking.acceptedAt.toISOString(),
+    decided_at: iso(booking.decidedAt),
+    confirmed_at: iso(booking.confirmedAt),
+    updated_at: booking.updatedAt.toISOString(),
+  };
+}

@@ -1,0 +1,64 @@
+import { sql } from 'drizzle-orm';
+import { check, index, integer, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
+import { timestamptz, updatedAt } from './columns.js';
+import { shows } from './shows.js';
+
+/**
+ * A booking row is written by the worker when it decides a request, in the same transaction
+ * that claims its seats; while a request waits in the queue it lives only in Redis. So the
+ * statuses stored here are the decided ones: QUEUED never reaches Postgres.
+ */
+export const bookings = pgTable(
+  'bookings',
+  {
+    // The request id handed to the client at 202: a random UUID, so it cannot be guessed.
+    id: uuid('id').primaryKey(),
+    showId: uuid('show_id')
+      .notNull()
+      .references(() => shows.id),
+    customerEmail: text('customer_email').notNull(),
+    seatCount: integer('seat_count').notNull(),
+    requestedSection: text('requested_section'),
+    requestedSeats: text('requested_seats').array(),
+    status: text('status', { enum: ['HELD', 'CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED'] }).notNull(),
+    failureReason: text('failure_reason'),
+    holdExpiresAt: timestamptz('hold_expires_at'),
+    idempotencyKey: text('idempotency_key'),
+    acceptedAt: timestamptz('accepted_at').notNull(),
+    decidedAt: timestamptz('decided_at').notNull(),
+    confirmedAt: timestamptz('confirmed_at'),
+    updatedAt: updatedAt(),
+    // The seats this booking held, kept after the hold ends so history survives release.
+    seatIds: integer('seat_ids').array().notNull().default(sql`'{}'`),
+    seatLabels: text('seat_labels').array().notNull().default(sql`'{}'`),
+  },
+  (table) => [
+    // Target of the seats' composite foreign key: a seat can only point at a booking of its own show.
+    unique('bookings_id_show_unique').on(table.id, table.showId),
+    check('bookings_status_valid', sql`${table.status} IN ('HELD', 'CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED')`),
+    check('bookings_seat_count_positive', sql`${table.seatCount} BETWEEN 1 AND 1000`),
+    check('bookings_failed_has_reason', sql`(${table.status} = 'FAILED') = (${table.failureReason} IS NOT NULL)`),
+    check('bookings_held_has_expiry', sql`${table.status} <> 'HELD' OR ${table.holdExpiresAt} IS NOT NULL`),
+    check(
+      'bookings_confirmed_consistent',
+      sql`(${table.status} = 'CONFIRMED') = (${table.confirmedAt} IS NOT NULL)`,
+    ),
+    check(
+      'bookings_seats_match_count',
+      sql`${table.status} NOT IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED') OR cardinality(${table.seatIds}) = ${table.seatCount}`,
+    ),
+    check('bookings_labels_match_ids', sql`cardinality(${table.seatIds}) = cardinality(${table.seatLabels})`),
+    // The expiry sweep scans only live holds, oldest first; a partial index keeps it tiny
+    // however many decided bookings accumulate.
+    index('bookings_hold_expiry_idx')
+      .on(table.holdExpiresAt)
+      .where(sql`${table.status} = 'HELD'`),
+    // The per-customer cap counts a customer's live seats for one show inside every claim.
+    index('bookings_customer_live_idx')
+      .on(table.showId, table.customerEmail)
+      .where(sql`${table.status} IN ('HELD', 'CONFIRMED')`),
+  ],
+);
+
+export type Booking = typeof bookings.$inferSelect;
+export type NewBooking = typeof bookings.$inferInsert;

@@ -1,0 +1,3 @@
+export * from './shows.js';
+export * from './seats.js';
+export * from './bookings.js';

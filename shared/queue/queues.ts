@@ -1,0 +1,14 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUES } from './catalog.js';
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/**
+ * Opens a queue on an existing connection. The prefix is configurable so several deployments
+ * (or test files) can share one Redis; wrap it in braces, e.g. "{ticket-rush}", on Redis
+ * Cluster so all of a queue's keys hash to one slot.
+ */
+export function openQueue(name: QueueName, connection: Redis, prefix: string): Queue {
+  return new Queue(name, { connection, prefix });
+}
