@@ -40,6 +40,14 @@ const EnvSchema = z.object({
     .default('ticket-rush'),
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(25),
   TRUST_PROXY: booleanFlag.default(false),
+  // Each worker process serves its Prometheus metrics here; 0 disables. Several worker
+  // processes on one host need one port each.
+  WORKER_METRICS_PORT: int(0, 65_535).default(9465),
+  // Unset: /metrics is open like /health (scrapers rarely carry tokens; keep it off the public
+  // network). Set: scrapers must send Authorization: Bearer <METRICS_TOKEN>.
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // The API sheds load (503 + Retry-After) while its mean event-loop delay exceeds this; 0 disables.
+  MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(1_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

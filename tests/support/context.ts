@@ -49,6 +49,8 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     RATE_LIMIT_PER_MINUTE: '0',
+    // Several workers run per test file and several files at once: no fixed metrics port.
+    WORKER_METRICS_PORT: '0',
     ...overrides,
   };
   const configWith = (more: Record<string, string> = {}) => loadConfig({ ...baseEnv, ...more });
