@@ -46,6 +46,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // The API speaks JSON only: without this, Fastify's built-in text/plain parser turns a
+  // text body into a string and the client gets a confusing 400 instead of 415.
+  app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
