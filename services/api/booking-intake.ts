@@ -13,6 +13,14 @@ import { BookingResultSchema, JOBS, type BookingJob, type BookingResult } from '
 const IDEMPOTENCY_TTL_SECONDS = 25 * 3_600;
 /** How long a sampled queue depth is trusted: one LLEN per quarter second, not per request. */
 const DEPTH_SAMPLE_MS = 250;
+/**
+ * A poll finds its job in the wait list by scanning from the oldest end (LPOS RANK -1), so the
+ * cost is the number of jobs ahead of it. Past this many the exact place matters little: the
+ * poll answers with the list length (an upper bound) instead of scanning further.
+ */
+const LPOS_MAX_SCAN = 20_000;
+
+export type Submitted = { id: string; replayed: boolean; position: number | null };
 
 export type QueuedState =
   | { state: 'queued'; position: number; data: BookingJob; acceptedAt: number }
@@ -35,12 +43,9 @@ export class BookingIntake {
    * a repeat with the same body gets the same id back (and no second job), a repeat with a
    * different body is refused with 422.
    */
-  async submit(job: BookingJob, idempotencyKey: string | undefined): Promise<{ id: string; replayed: boolean }> {
+  async submit(job: BookingJob, idempotencyKey: string | undefined): Promise<Submitted> {
     await this.shedIfOverloaded();
-    if (!idempotencyKey) {
-      await this.enqueue(job);
-      return { id: job.id, replayed: false };
-    }
+    if (!idempotencyKey) return { id: job.id, replayed: false, position: await this.enqueue(job) };
     const key = `${this.options.keyPrefix}:idem:${sha256(idempotencyKey)}`;
     const fingerprint = sha256(
       JSON.stringify([job.show_id, job.customer_email, job.seat_count, job.section, job.seats]),
@@ -48,13 +53,12 @@ export class BookingIntake {
     const claimed = await this.redis.set(key, JSON.stringify({ id: job.id, fingerprint }), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
     if (claimed === 'OK') {
       try {
-        await this.enqueue(job);
+        return { id: job.id, replayed: false, position: await this.enqueue(job) };
       } catch (error) {
         // Not enqueued, so the key must not point at a request that does not exist.
         await this.redis.del(key).catch(() => {});
         throw error;
       }
-      return { id: job.id, replayed: false };
     }
     const stored = await this.redis.get(key);
     const previous = stored ? (JSON.parse(stored) as { id: string; fingerprint: string }) : null;
@@ -64,7 +68,8 @@ export class BookingIntake {
         { field: 'Idempotency-Key', problem: 'already used with a different body' },
       ]);
     }
-    return { id: previous.id, replayed: true };
+    const current = await this.lookup(previous.id);
+    return { id: previous.id, replayed: true, position: current.state === 'queued' ? current.position : null };
   }
 
   /** Where a request stands in Redis; `absent` means ask Postgres (decided and cleaned up, or unknown). */
@@ -72,8 +77,8 @@ export class BookingIntake {
     const jobKey = this.queue.toKey(id);
     const results = await this.redis
       .multi()
-      .hmget(jobKey, 'timestamp', 'finishedOn', 'returnvalue', 'failedReason', 'data')
-      .lpos(this.queue.keys.wait!, id, 'RANK', -1)
+      .hmget(jobKey, 'timestamp', 'finishedOn', 'returnvalue', 'failedReason', 'data', 'processedOn')
+      .lpos(this.queue.keys.wait!, id, 'RANK', -1, 'MAXLEN', LPOS_MAX_SCAN)
       .llen(this.queue.keys.wait!)
       .exec();
     if (!results) throw new Error('Redis transaction aborted');
@@ -82,15 +87,16 @@ export class BookingIntake {
       [unknown, number | null],
       [unknown, number],
     ];
-    const [timestamp, finishedOn, returnValue, failedReason, data] = fields;
+    const [timestamp, finishedOn, returnValue, failedReason, data, processedOn] = fields;
     if (!timestamp || !data) return { state: 'absent' };
     if (finishedOn) {
       if (failedReason && !returnValue) return { state: 'failed', data: JSON.parse(data), finishedAt: Number(finishedOn) };
       const parsed = BookingResultSchema.safeParse(returnValue ? JSON.parse(returnValue) : null);
       return { state: 'finished', result: parsed.success ? parsed.data : null };
     }
-    // In the wait list: how many are ahead, plus one. Active or retrying: next up.
-    const position = index === null ? 0 : length - index;
+    // Taken by a worker at least once (running, or waiting to retry): next up. Otherwise in the
+    // wait list: how many are ahead plus one, or, deeper than the scan, the list length.
+    const position = processedOn ? 0 : index !== null ? length - index : length;
     return { state: 'queued', position, data: JSON.parse(data), acceptedAt: Number(timestamp) };
   }
 
@@ -98,11 +104,15 @@ export class BookingIntake {
     return this.queue.getWaitingCount();
   }
 
-  private async enqueue(job: BookingJob): Promise<void> {
+  /** Adds the job and returns its approximate queue position (new jobs join the back of the line). */
+  private async enqueue(job: BookingJob): Promise<number> {
     const spec = JOBS['process-booking'];
     // The booking id is the job id: a duplicate add of the same id is a no-op in BullMQ.
     await this.queue.add('process-booking', job, { ...spec.options, jobId: job.id });
+    // The sampled depth plus what this process added since: close enough for a first answer,
+    // and it saves a round trip on the hottest path. Status polls report the exact place.
     this.depth.value += 1;
+    return this.depth.value;
   }
 
   /** The cheap path under overload: refuse at once rather than grow the queue without bound. */

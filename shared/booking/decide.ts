@@ -199,6 +199,16 @@ class Claimer {
   private readonly assigned = new Set<number>();
   private readonly singlePools = new Map<SectionFilter, ClaimedSeat[]>();
   private singleDemand = new Map<SectionFilter, number>();
+  /** Sections whose single-seat pool came back short: fetching again would find nothing new. */
+  private readonly exhaustedPools = new Set<SectionFilter>();
+  /**
+   * Seats verified AVAILABLE (committed, not ours) at a sold-out check, per section. A later
+   * request of this batch needing more than that is sold out too, with no further query; this
+   * is what keeps a burst against a sold-out show cheap.
+   */
+  private readonly verifiedAvailable = new Map<SectionFilter, number>();
+  /** Sections where free seats exist but all are locked by other transactions right now. */
+  private readonly contended = new Set<SectionFilter>();
   private releasedLapsed = false;
 
   constructor(
@@ -224,6 +234,9 @@ class Claimer {
   }
 
   async takeBestAvailable(rank: SectionFilter, count: number): Promise<Verdict> {
+    const known = this.verifiedAvailable.get(rank);
+    if (known !== undefined && count > known) return { status: 'FAILED', reason: 'SOLD_OUT' };
+    if (count === 1 && this.contended.has(rank)) return { status: 'CONTENDED' };
     for (;;) {
       const seats = count === 1 ? await this.takeSingle(rank) : await this.takeMany(rank, count);
       if (seats) {
@@ -236,27 +249,35 @@ class Claimer {
       // A shortfall. Only the committed state decides whether it is real: seats that other
       // transactions are locking right now still count, so SKIP LOCKED never reads as sold out.
       const claimable = await countClaimable(this.tx, this.showId, rank, [...this.assigned]);
-      if (claimable.available >= count) return { status: 'CONTENDED' };
+      if (claimable.available >= count) {
+        if (count === 1 && this.exhaustedPools.has(rank)) this.contended.add(rank);
+        return { status: 'CONTENDED' };
+      }
       if (claimable.lapsedHolds && !this.releasedLapsed) {
         // Holds have lapsed but the sweep has not reached them yet: release them now, then retry.
         this.releasedLapsed = true;
         await releaseLapsedHolds(this.tx, { showId: this.showId, limit: 10_000 });
         this.singlePools.clear();
+        this.exhaustedPools.clear();
+        this.verifiedAvailable.clear();
+        this.contended.clear();
         continue;
       }
+      this.verifiedAvailable.set(rank, claimable.available);
       return { status: 'FAILED', reason: 'SOLD_OUT' };
     }
   }
 
   private async takeSingle(rank: SectionFilter): Promise<ClaimedSeat[] | null> {
     let pool = this.singlePools.get(rank);
-    if (!pool || pool.length === 0) {
+    if ((!pool || pool.length === 0) && !this.exhaustedPools.has(rank)) {
       const demand = Math.max(1, this.singleDemand.get(rank) ?? 1);
       pool = await lockFirstAvailable(this.tx, this.showId, rank, demand, [...this.reserved]);
       for (const seat of pool) this.reserved.add(seat.id);
       this.singlePools.set(rank, pool);
+      if (pool.length < demand) this.exhaustedPools.add(rank);
     }
-    const seat = pool.shift();
+    const seat = pool?.shift();
     if (!seat) return null;
     this.singleDemand.set(rank, (this.singleDemand.get(rank) ?? 1) - 1);
     return [seat];

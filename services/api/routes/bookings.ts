@@ -110,9 +110,7 @@ export const bookingRoutes =
           idempotency_key: request.headers['idempotency-key'] ?? null,
           request_id: String(request.id),
         };
-        const { id, replayed } = await deps.intake.submit(job, request.headers['idempotency-key']);
-        const queued = await deps.intake.lookup(id);
-        const position = queued.state === 'queued' ? queued.position : null;
+        const { id, replayed, position } = await deps.intake.submit(job, request.headers['idempotency-key']);
         request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed }, 'booking accepted');
         return reply
           .status(202)

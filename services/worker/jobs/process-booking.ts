@@ -42,7 +42,10 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     if (!layout) throw new UnrecoverableError(`show ${showId} does not exist`);
     for (let redo = 1; ; redo++) {
       try {
-        return await decideBookings(deps.db, layout, requests, deps.settings);
+        const started = performance.now();
+        const decisions = await decideBookings(deps.db, layout, requests, deps.settings);
+        deps.logger.debug({ showId, batch: requests.length, ms: Math.round(performance.now() - started) }, 'batch decided');
+        return decisions;
       } catch (error) {
         if (!(error instanceof ConcurrentDecisionError) || redo >= MAX_BATCH_REDOS) throw error;
       }
