@@ -111,7 +111,7 @@ export const bookingRoutes =
           request_id: String(request.id),
         };
         const { id, replayed, position } = await deps.intake.submit(job, request.headers['idempotency-key']);
-        request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed }, 'booking accepted');
+        request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed, position }, 'booking accepted');
         return reply
           .status(202)
           .header('Location', statusUrl(id))
