@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
@@ -5,7 +6,18 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { createDb } from './client.js';
 
-export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+/**
+ * The committed migrations live in drizzle/ at the project root. This file runs as
+ * shared/db/migrate.ts under tsx but as dist/shared/db/migrate.js once compiled (the Docker
+ * image), one level deeper, so look in both places.
+ */
+function findMigrationsFolder(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = ['../../drizzle', '../../../drizzle'].map((relative) => path.resolve(here, relative));
+  return candidates.find((folder) => existsSync(path.join(folder, 'meta', '_journal.json'))) ?? candidates[0]!;
+}
+
+export const MIGRATIONS_FOLDER = findMigrationsFolder();
 
 /** Creates the database named in the URL when it does not exist (first `npm start` on a fresh machine). */
 export async function ensureDatabase(connectionString: string, logger?: Logger): Promise<void> {
