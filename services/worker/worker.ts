@@ -46,8 +46,15 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const { db, pool } = createDb({ connectionString: config.DATABASE_URL, max: poolSize, applicationName: 'ticket-rush-worker' });
   const connection = createWorkerConnection(config.REDIS_URL);
   connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
-  await waitForReady(connection, 30_000);
-  await assertNoEviction(connection);
+  try {
+    await waitForReady(connection, 30_000);
+    await assertNoEviction(connection);
+  } catch (error) {
+    // A refused start must not leave a reconnecting client and a pool behind in the caller.
+    connection.disconnect();
+    await pool.end();
+    throw error;
+  }
 
   const layouts = new LayoutCache(db);
   const { processBooking } = createBookingProcessor({
