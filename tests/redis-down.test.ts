@@ -1,0 +1,190 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningApi } from '../services/api/server.js';
+import { createTestContext, type TestContext } from './support/context.js';
+import { call, createShow, type Reply } from './support/http.js';
+
+/**
+ * The API against a Redis of its own that the test kills and restarts: while Redis is down a
+ * booking is refused at once with 503 + Retry-After (never 202 for a request that was not
+ * enqueued, never a 500), /ready says so, and once Redis is back the API recovers by itself.
+ * Also: no process starts on a Redis that may evict keys.
+ */
+
+let ctx: TestContext;
+let api: RunningApi;
+let redisUrl: string;
+let port: number;
+let redisProcess: ChildProcess | undefined;
+let showId: string;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function redisAnswers(): Promise<boolean> {
+  const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+async function startRedis(): Promise<void> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--dir', tmpdir()],
+    { stdio: 'ignore' },
+  );
+  redisProcess = child;
+  child.once('exit', () => {
+    if (redisProcess === child) redisProcess = undefined;
+  });
+  await until('redis-server to answer', async () => ((await redisAnswers()) ? true : undefined));
+}
+
+async function killRedis(): Promise<void> {
+  const child = redisProcess;
+  if (!child) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
+async function withOwnRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    return await fn(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const booking = () => ({ show_id: showId, customer_email: 'ada@example.com', seat_count: 1 });
+
+/** A 503 as the contract wants it: Retry-After and a JSON error with nothing internal in it. */
+function expectUnavailable(reply: Reply) {
+  const shown = `${reply.status} ${JSON.stringify(reply.body)}`;
+  expect(reply.status, shown).toBe(503);
+  expect(Number(reply.headers['retry-after']), shown).toBeGreaterThanOrEqual(1);
+  expect(String(reply.headers['content-type'])).toMatch(/^application\/json/);
+  expect(reply.body, shown).toEqual({ error: { code: expect.stringMatching(/^[A-Z_]+$/), message: expect.any(String) } });
+  expect(reply.body.error.message, shown).not.toMatch(/ECONN|127\.0\.0\.1|ioredis|offline queue|stack|at .+:\d+/i);
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  redisUrl = `redis://127.0.0.1:${port}`;
+  await startRedis();
+  ctx = await createTestContext({ REDIS_URL: redisUrl });
+  // The context's own client points at this Redis too: its outage is expected here.
+  ctx.redis.on('error', () => {});
+  api = await ctx.startApi();
+  showId = (await createShow(api.app, { total_seats: 100 })).id;
+});
+afterAll(async () => {
+  // Close the API while its Redis is up, then stop that Redis.
+  if (redisProcess === undefined && port) await startRedis().catch(() => {});
+  await ctx?.cleanup();
+  await killRedis();
+});
+
+describe('Redis goes down under the API', () => {
+  it('accepts bookings while Redis is up', async () => {
+    expect((await call(api.app, 'POST', '/booking', { body: booking() })).status).toBe(202);
+    expect((await call(api.app, 'GET', '/ready')).status).toBe(200);
+  });
+
+  it('refuses bookings at once with 503 + Retry-After while Redis is down', async () => {
+    await killRedis();
+    // Straight after the kill, sequentially and concurrently, with and without a key.
+    const started = Date.now();
+    const replies = [await call(api.app, 'POST', '/booking', { body: booking() })];
+    replies.push(await call(api.app, 'POST', '/booking', { body: booking(), headers: { 'idempotency-key': 'during-outage' } }));
+    replies.push(...(await Promise.all(Array.from({ length: 10 }, () => call(api.app, 'POST', '/booking', { body: booking() })))));
+    for (const reply of replies) expectUnavailable(reply);
+    // Fails fast: the whole lot took well under a client's patience.
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('answers polls with 503, not 500, and /ready with 503 naming Redis', async () => {
+    const poll = await call(api.app, 'GET', '/booking/00000000-0000-4000-8000-000000000000/status');
+    expectUnavailable(poll);
+    const ready = await call(api.app, 'GET', '/ready');
+    expect(ready.status).toBe(503);
+    expect(Number(ready.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(ready.body).toEqual({ status: 'not_ready', checks: { postgres: 'up', redis: 'down' } });
+    // Alive all the same: the process itself is fine.
+    expect((await call(api.app, 'GET', '/health')).status).toBe(200);
+    // Routes that need only Postgres keep working.
+    expect((await call(api.app, 'GET', `/shows/${showId}`)).status).toBe(200);
+  });
+
+  it('recovers by itself once Redis is back on the same port', async () => {
+    await startRedis();
+    const accepted = await until('the API to accept bookings again', async () => {
+      const reply = await call(api.app, 'POST', '/booking', { body: booking() });
+      if (reply.status === 202) return reply;
+      expectUnavailable(reply);
+      return undefined;
+    });
+    // The 202's position is an estimate (a sampled depth); the status poll is exact.
+    expect(accepted.body).toMatchObject({ status: 'QUEUED', position: expect.any(Number) });
+    expect((await call(api.app, 'GET', '/ready')).status).toBe(200);
+    expect((await call(api.app, 'GET', `/booking/${accepted.body.id}/status`)).body).toMatchObject({ status: 'QUEUED', position: 1 });
+
+    // The key sent during the outage was not left pointing at a request that was never enqueued.
+    const keyed = await call(api.app, 'POST', '/booking', { body: booking(), headers: { 'idempotency-key': 'during-outage' } });
+    expect(keyed.status).toBe(202);
+    expect(keyed.body.id).not.toBe(accepted.body.id);
+    const waiting = await withOwnRedis((redis) => redis.lrange(`${ctx.config.QUEUE_PREFIX}:bookings:wait`, 0, -1));
+    expect(waiting.sort()).toEqual([accepted.body.id, keyed.body.id].sort());
+  });
+});
+
+describe('a Redis that may evict keys', () => {
+  it('the API and the worker refuse to start, naming maxmemory-policy', async () => {
+    // Connections other than the one asking: the running API's, and any a refused start leaked.
+    const clients = () => withOwnRedis(async (redis) => String(await redis.client('LIST')).trim().split('\n').length - 1);
+    const before = await clients();
+    await withOwnRedis((redis) => redis.config('SET', 'maxmemory-policy', 'allkeys-lru'));
+    try {
+      await expect(ctx.startApi()).rejects.toThrow(/maxmemory-policy.*allkeys-lru.*noeviction/);
+      await expect(ctx.startWorker()).rejects.toThrow(/maxmemory-policy.*allkeys-lru.*noeviction/);
+      // A refused start closes what it opened.
+      await until('refused starts to close their Redis connections', async () => ((await clients()) === before ? true : undefined), 5_000);
+    } finally {
+      await withOwnRedis((redis) => redis.config('SET', 'maxmemory-policy', 'noeviction'));
+    }
+    // Back on noeviction, both start.
+    await ctx.startApi();
+    await ctx.startWorker();
+  });
+});
