@@ -1,19 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../../shared/errors.js';
+import { tokenMatcher } from '../../../shared/secrets.js';
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
-/**
- * An onRequest hook for admin routes: `Authorization: Bearer <ADMIN_TOKEN>`. Both sides are
- * hashed first so the comparison is constant-time and independent of the token's length.
- */
+/** An onRequest hook for admin routes: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
 export function adminAuth(adminToken: string) {
-  const expected = digest(adminToken);
+  const matches = tokenMatcher(adminToken);
   return async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const header = request.headers.authorization ?? '';
     const match = /^Bearer (.+)$/i.exec(header);
-    if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
+    if (!match || !matches(match[1]!)) {
       reply.header('WWW-Authenticate', 'Bearer realm="admin"');
       throw new AppError(401, 'UNAUTHORIZED', 'Admin routes need Authorization: Bearer <ADMIN_TOKEN>');
     }
