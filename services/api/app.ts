@@ -1,4 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
+import type { Queue } from 'bullmq';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
@@ -9,7 +10,11 @@ import type { Database } from '../../shared/db/client.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BookingIntake } from './booking-intake.js';
 import { adminAuth } from './plugins/admin-auth.js';
+import { bullBoardRoutes } from './plugins/bull-board.js';
+import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
+import { registerMetrics } from './plugins/metrics.js';
+import { registerOverloadGuard } from './plugins/overload.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { healthRoutes } from './routes/health.js';
 import { adminShowRoutes, showRoutes } from './routes/shows.js';
@@ -24,12 +29,15 @@ export type AppDeps = {
   intake: BookingIntake;
   layouts: LayoutCache;
   logger: Logger;
+  /** Every queue by name: metrics read their depth, the admin board shows them. */
+  queues: Record<string, Queue>;
 };
 
 /**
  * Builds the Fastify app without listening: tests call `app.inject`, the entry file listens.
- * Order: error handling, then cross-cutting plugins (rate limit), then routes, with the admin
- * routes in their own scope behind the token.
+ * Order: error handling, then cross-cutting plugins (overload guard, metrics, OpenAPI, rate
+ * limit), then routes, with the admin routes and the queue board in their own scopes behind
+ * the token.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -66,6 +74,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   });
 
+  // Shedding first: an overloaded process should spend nothing on a request it refuses.
+  await registerOverloadGuard(app, deps.config);
+  // OpenAPI before any route it should document (it learns them as they are added).
+  await registerDocs(app, deps.config);
+  registerMetrics(app, deps);
+
   if (deps.config.RATE_LIMIT_PER_MINUTE > 0) {
     // Counted in Redis so the limit holds across API replicas; if Redis is down the limiter
     // steps aside and the route itself answers 503.
@@ -85,6 +99,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
     await admin.register(adminShowRoutes(deps));
   });
+  await app.register(bullBoardRoutes(deps));
 
   return app;
 }

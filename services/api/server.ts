@@ -35,9 +35,12 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     throw error;
   }
   const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
+  // Only read by /metrics and the admin board; the worker owns its schedule.
+  const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
   const intake = new BookingIntake(bookingQueue, redis, { maxQueueDepth: config.MAX_QUEUE_DEPTH, keyPrefix: config.QUEUE_PREFIX });
   const { token: adminToken, generated } = resolveAdminToken(config);
-  const app = await buildApp({ config, adminToken, db, pool, redis, intake, layouts: new LayoutCache(db), logger });
+  const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
+  const app = await buildApp({ config, adminToken, db, pool, redis, intake, layouts: new LayoutCache(db), logger, queues });
   if (generated) logger.warn('ADMIN_TOKEN not set: generated one for this run (set ADMIN_TOKEN to choose your own)');
 
   let url = '';
@@ -46,6 +49,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     [
       { name: 'http server', close: () => app.close() },
       { name: 'booking queue', close: () => bookingQueue.close() },
+      { name: 'maintenance queue', close: () => maintenanceQueue.close() },
       { name: 'redis', close: () => redis.quit() },
       { name: 'postgres pool', close: () => pool.end() },
     ],

@@ -1,0 +1,61 @@
+import swagger, { type SwaggerTransform } from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import type { Config } from '../../../shared/config.js';
+import { ErrorBody } from '../schemas.js';
+import { OVERLOAD_EXEMPT_ROUTES } from './overload.js';
+
+/**
+ * The OpenAPI document, generated from the same zod schemas that validate requests and
+ * serialise responses, at /docs/json, with Swagger UI at /docs. Registered before the routes:
+ * @fastify/swagger learns them as they are added.
+ */
+
+export const DOCS_PATH = '/docs';
+
+/**
+ * Answers any route can give besides its own, documented once here rather than on each route:
+ * a client should expect them everywhere. A route's own schema for a status wins.
+ */
+function withCommonErrors(config: Pick<Config, 'RATE_LIMIT_PER_MINUTE' | 'MAX_EVENT_LOOP_DELAY_MS'>): SwaggerTransform {
+  return (document) => {
+    const schema = document.schema as FastifySchema & { hide?: boolean };
+    if (!schema || schema.hide) return jsonSchemaTransform(document as never);
+    const routeConfig = (document.route.config ?? {}) as { rateLimit?: unknown };
+    const common: Record<number, unknown> = {
+      500: ErrorBody.describe('Unexpected failure (INTERNAL); the body never carries internals'),
+    };
+    if (config.RATE_LIMIT_PER_MINUTE > 0 && routeConfig.rateLimit !== false) {
+      common[429] = ErrorBody.describe('Too many requests from this client (RATE_LIMITED); see Retry-After');
+    }
+    if (config.MAX_EVENT_LOOP_DELAY_MS > 0 && !OVERLOAD_EXEMPT_ROUTES.has(document.url)) {
+      common[503] = ErrorBody.describe('Overloaded or a dependency is down (OVERLOADED, SERVICE_UNAVAILABLE); see Retry-After');
+    }
+    const response = { ...common, ...((schema.response as object | undefined) ?? {}) };
+    return jsonSchemaTransform({ ...document, schema: { ...schema, response } } as never);
+  };
+}
+
+export async function registerDocs(app: FastifyInstance, config: Pick<Config, 'RATE_LIMIT_PER_MINUTE' | 'MAX_EVENT_LOOP_DELAY_MS'>): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Ticket Rush API',
+        version: '1.0.0',
+        description:
+          'Book seats for a show when sales open. POST /booking queues a request and answers 202 at once; ' +
+          'poll its status_url until a worker decides it (HELD or FAILED), then confirm or cancel before the hold lapses. ' +
+          'Errors are always `{ error: { code, message, details? } }`.',
+      },
+      components: {
+        securitySchemes: {
+          adminToken: { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN the API was started with' },
+        },
+      },
+    },
+    transform: withCommonErrors(config),
+  });
+  await app.register(swaggerUi, { routePrefix: DOCS_PATH });
+}

@@ -1,0 +1,153 @@
+import type { Queue } from 'bullmq';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { z } from 'zod';
+import type { Config } from '../../../shared/config.js';
+import { AppError } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
+import { readOutcomes } from '../../../shared/metrics/outcomes.js';
+import { QUEUE_STATES, readJobCounts, readOldestWaitingAgeSeconds } from '../../../shared/metrics/queue-stats.js';
+import { createRegistry, observePool, observeRedis } from '../../../shared/metrics/resources.js';
+import { tokenMatcher } from '../../../shared/secrets.js';
+import { ErrorBody } from '../schemas.js';
+
+/**
+ * The API's Prometheus endpoint, and the one scrape target that shows the whole pipeline: HTTP
+ * traffic of this replica, plus queue depth and booking outcomes read from Redis at scrape time
+ * (so they are the same whichever replica is scraped and however many workers run).
+ */
+
+export type ApiMetricsDeps = {
+  config: Pick<Config, 'QUEUE_PREFIX' | 'METRICS_TOKEN'>;
+  pool: pg.Pool;
+  redis: Redis;
+  queues: Record<string, Queue>;
+  logger: Logger;
+};
+
+const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Registers the request hooks on the root instance (so they see every route) and GET /metrics. */
+export function registerMetrics(app: FastifyInstance, deps: ApiMetricsDeps): Registry {
+  const registry = createRegistry();
+  observePool(registry, deps.pool);
+  observeRedis(registry, deps.redis);
+  observeHttp(app, registry);
+  observePipeline(registry, deps);
+
+  const token = deps.config.METRICS_TOKEN;
+  app.withTypeProvider<ZodTypeProvider>().get(
+    '/metrics',
+    {
+      config: { rateLimit: false },
+      ...(token ? { onRequest: requireMetricsToken(token) } : {}),
+      schema: {
+        summary: 'Prometheus metrics: HTTP traffic, queue depth, booking outcomes, pools',
+        description: 'Open unless METRICS_TOKEN is set; then send `Authorization: Bearer <METRICS_TOKEN>`.',
+        response: {
+          200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } },
+          401: ErrorBody.describe('METRICS_TOKEN is set and the request did not carry it'),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const body = await registry.metrics();
+      return reply.type(registry.contentType).send(body);
+    },
+  );
+  return registry;
+}
+
+/** Rate, latency and status by route pattern (never the raw URL: ids would explode the series). */
+function observeHttp(app: FastifyInstance, registry: Registry): void {
+  const labelNames = ['method', 'route', 'status_code'] as const;
+  const requests = new Counter({
+    name: 'ticket_rush_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status',
+    labelNames,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'ticket_rush_http_request_duration_seconds',
+    help: 'HTTP request duration in seconds, by method, route pattern and status',
+    labelNames,
+    buckets: HTTP_BUCKETS,
+    registers: [registry],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status_code: String(reply.statusCode),
+    };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1_000);
+  });
+}
+
+function observePipeline(registry: Registry, deps: ApiMetricsDeps): void {
+  const { logger, queues, redis } = deps;
+  const prefix = deps.config.QUEUE_PREFIX;
+  // A scrape while Redis is down still answers: these series go missing and
+  // ticket_rush_redis_up says why.
+  const unreadable = (what: string) => (error: unknown) => {
+    logger.debug({ err: error instanceof Error ? error.message : error }, `metrics: cannot read ${what}`);
+  };
+
+  new Gauge({
+    name: 'ticket_rush_queue_jobs',
+    help: 'Jobs in each queue by state (waiting, active, delayed, failed)',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        Object.entries(queues).map(async ([name, queue]) => {
+          const counts = await readJobCounts(queue).catch(unreadable(`${name} queue counts`));
+          if (counts) for (const state of QUEUE_STATES) this.set({ queue: name, state }, counts[state]);
+        }),
+      );
+    },
+  });
+  new Gauge({
+    name: 'ticket_rush_queue_oldest_waiting_age_seconds',
+    help: 'Seconds the oldest waiting job of each queue has waited (0 when none waits)',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        Object.entries(queues).map(async ([name, queue]) => {
+          const age = await readOldestWaitingAgeSeconds(queue).catch(unreadable(`${name} oldest job`));
+          if (age !== undefined) this.set({ queue: name }, age);
+        }),
+      );
+    },
+  });
+  new Counter({
+    name: 'ticket_rush_bookings_total',
+    help: 'Booking outcomes across all workers (status, reason), from the shared counters in Redis',
+    labelNames: ['status', 'reason'],
+    registers: [registry],
+    async collect() {
+      const outcomes = await readOutcomes(redis, prefix).catch(unreadable('booking outcomes'));
+      // The totals live in Redis; the counter mirrors them rather than counting itself.
+      this.reset();
+      for (const { status, reason, count } of outcomes ?? []) this.inc({ status, reason: reason || 'none' }, count);
+    },
+  });
+}
+
+function requireMetricsToken(token: string) {
+  const matches = tokenMatcher(token);
+  return async function metricsAuth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const match = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '');
+    if (!match || !matches(match[1]!)) {
+      reply.header('WWW-Authenticate', 'Bearer realm="metrics"');
+      throw new AppError(401, 'UNAUTHORIZED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>');
+    }
+  };
+}
