@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';
 import type { Database, Executor } from '../db/client.js';
 import type { BookingJob } from '../queue/catalog.js';
@@ -39,6 +40,19 @@ export type DecideSettings = {
   maxSeatsPerCustomer: number;
 };
 
+/**
+ * Optional timings for whoever runs decisions (the worker's metrics). Plain callbacks keep the
+ * domain free of any metrics library.
+ */
+export type DecideObserver = {
+  /** Seconds waited on the blocking locks: per-customer advisory locks and specific seats (SKIP LOCKED never waits). */
+  lockWait?: (seconds: number) => void;
+  /** Seconds from the transaction's first statement to its commit or rollback. */
+  transaction?: (seconds: number, outcome: 'committed' | 'rolled_back') => void;
+};
+
+const secondsSince = (start: number) => (performance.now() - start) / 1_000;
+
 /** Thrown when a request in the batch was decided concurrently elsewhere; the batch is redone. */
 export class ConcurrentDecisionError extends Error {
   override name = 'ConcurrentDecisionError';
@@ -63,11 +77,24 @@ export async function decideBookings(
   layout: ShowLayout,
   requests: BookingJob[],
   settings: DecideSettings,
+  observer: DecideObserver = {},
 ): Promise<Map<string, Decision>> {
   const showId = requests[0]?.show_id;
   if (!showId) return new Map();
   if (requests.some((request) => request.show_id !== showId)) throw new Error('a batch holds one show only');
-  return db.transaction((tx) => decideInTransaction(tx, showId, layout, requests, settings));
+  // Started inside the callback: waiting for a pool connection is not transaction time.
+  let began: number | undefined;
+  try {
+    const decisions = await db.transaction((tx) => {
+      began = performance.now();
+      return decideInTransaction(tx, showId, layout, requests, settings, observer);
+    });
+    if (began !== undefined) observer.transaction?.(secondsSince(began), 'committed');
+    return decisions;
+  } catch (error) {
+    if (began !== undefined) observer.transaction?.(secondsSince(began), 'rolled_back');
+    throw error;
+  }
 }
 
 async function decideInTransaction(
@@ -76,6 +103,7 @@ async function decideInTransaction(
   layout: ShowLayout,
   requests: BookingJob[],
   settings: DecideSettings,
+  observer: DecideObserver,
 ): Promise<Map<string, Decision>> {
   const decisions = new Map<string, Decision>();
 
@@ -95,11 +123,13 @@ async function decideInTransaction(
   //    concurrent claims by the same customer for this show across all workers; then we read
   //    how many live seats each customer already has.
   const emails = [...new Set(fresh.map((request) => request.customer_email))];
+  const advisoryStarted = performance.now();
   await tx.execute(sql`
     SELECT pg_advisory_xact_lock(key) FROM (
       SELECT DISTINCT hashtextextended(${showId} || '|' || email, 0) AS key
       FROM unnest(${sql.param(emails)}::text[]) AS email ORDER BY key
     ) AS keys`);
+  let lockWait = secondsSince(advisoryStarted);
   const live = await tx.execute<{ customer_email: string; seats: number }>(sql`
     SELECT customer_email, sum(cardinality(seat_ids))::int AS seats
     FROM bookings
@@ -110,7 +140,10 @@ async function decideInTransaction(
 
   // 3. Specific seats: lock every label this batch asks for in one statement, in id order.
   const specificLabels = [...new Set(fresh.flatMap((request) => request.seats ?? []))];
+  const specificStarted = performance.now();
   const specific = new Map((await lockSeatsByLabel(tx, showId, specificLabels)).map((seat) => [seat.label, seat]));
+  lockWait += specificLabels.length > 0 ? secondsSince(specificStarted) : 0;
+  observer.lockWait?.(lockWait);
 
   const claimer = new Claimer(tx, showId, [...specific.values()].map((seat) => seat.id));
   claimer.planSingles(fresh.filter((r) => !r.seats && r.seat_count === 1).map((r) => rankOf(layout, r.section)));
