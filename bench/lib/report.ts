@@ -1,0 +1,85 @@
+import type { AuditReport } from './audit.js';
+import { formatAudit } from './audit.js';
+import type { LatencyBucket, LatencySummary } from './latency.js';
+import type { BurstOptions } from './options.js';
+import type { Sample } from './stats.js';
+
+/** What a burst run found: the JSON report's shape, and its rendering for the terminal. */
+
+export type BurstReport = {
+  tool: 'ticket-rush burst';
+  startedAt: string;
+  options: Omit<BurstOptions, 'adminToken' | 'databaseUrl' | 'redisUrl'> & { databaseUrl: string | null; redisUrl: string | null };
+  shows: Array<{ id: string; totalSeats: number; sections: string[] }>;
+  durationSeconds: number;
+  requests: { planned: number; submitted: number; accepted: number; notAccepted: number; decided: number; undecided: number };
+  rates: {
+    acceptedPerSecond: number;
+    /** Decisions seen by polling, per second from the first request to the last decision seen. */
+    decisionsPerSecondObserved: number;
+    /** From the database (see server-stats.ts); null without a database. */
+    decisionsPerSecondServer: number | null;
+    peakDecisionsPerSecondServer: number | null;
+  };
+  acceptLatencyMs: LatencySummary;
+  timeToDecisionMs: { observedByPolling: LatencySummary; server: LatencySummary | null };
+  pollLagMs: LatencySummary;
+  outcomes: Record<string, number>;
+  settle: { confirmed: number; cancelled: number; leftToLapse: number; rejected: Record<string, number> };
+  http: Record<string, Record<string, number>>;
+  retried: Record<string, number>;
+  errors: Record<string, number>;
+  /** 5xx answers other than retried 503s. */
+  serverErrors: number;
+  generator: { cpuUserMs: number; cpuSystemMs: number; cpuPercentOfOneCore: number };
+  queueDepthSource: 'redis' | 'api-positions';
+  timeline: Sample[];
+  serverTimeline: Array<{ t: number; decided: number }> | null;
+  histograms: { acceptLatency: LatencyBucket[]; timeToDecisionObserved: LatencyBucket[]; timeToDecisionServer: LatencyBucket[] | null };
+  audit: AuditReport | null;
+  verdict: 'pass' | 'fail' | 'not-audited';
+  /** Request ids accepted (for the audit); kept out of the JSON file unless asked for. */
+  acceptedIds?: string[];
+};
+
+const fmt = (value: number, digits = 1) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+const latencyLine = (name: string, s: LatencySummary) =>
+  `${name.padEnd(32)} p50 ${fmt(s.p50)} ms  p95 ${fmt(s.p95)} ms  p99 ${fmt(s.p99)} ms  max ${fmt(s.max)} ms  (n=${s.count})`;
+
+function table(record: Record<string, number>): string {
+  return Object.entries(record)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('  ') || '-';
+}
+
+export function formatReport(report: BurstReport): string {
+  const lines: string[] = [];
+  const r = report.requests;
+  lines.push('');
+  lines.push(`Burst of ${r.planned} request(s) on ${report.shows.length} show(s), ${report.options.concurrency} in flight, arrival ${report.options.arrival.kind}`);
+  lines.push(`  submitted ${r.submitted}  accepted ${r.accepted}  not accepted ${r.notAccepted}  decided ${r.decided}  undecided ${r.undecided}  in ${fmt(report.durationSeconds)} s`);
+  lines.push('');
+  lines.push(`Accepted per second              ${fmt(report.rates.acceptedPerSecond)}`);
+  lines.push(latencyLine('Accept latency', report.acceptLatencyMs));
+  lines.push(`Decisions per second (database)  ${report.rates.decisionsPerSecondServer === null ? 'n/a' : fmt(report.rates.decisionsPerSecondServer)}` +
+    (report.rates.peakDecisionsPerSecondServer === null ? '' : `  (peak second ${report.rates.peakDecisionsPerSecondServer})`));
+  lines.push(`Decisions per second (polled)    ${fmt(report.rates.decisionsPerSecondObserved)}`);
+  if (report.timeToDecisionMs.server) lines.push(latencyLine('Time to decision (database)', report.timeToDecisionMs.server));
+  lines.push(latencyLine('Time to decision (polled)', report.timeToDecisionMs.observedByPolling));
+  lines.push(latencyLine('Poll lag (generator)', report.pollLagMs));
+  lines.push('');
+  lines.push(`Outcomes        ${table(report.outcomes)}`);
+  lines.push(`Settled         confirmed=${report.settle.confirmed}  cancelled=${report.settle.cancelled}  left to lapse=${report.settle.leftToLapse}  rejected: ${table(report.settle.rejected)}`);
+  for (const [kind, codes] of Object.entries(report.http)) {
+    if (Object.keys(codes).length > 0) lines.push(`HTTP ${kind.padEnd(10)} ${table(codes)}`);
+  }
+  lines.push(`Retried         ${table(report.retried)}   (429/503 honoured with Retry-After; not errors)`);
+  lines.push(`Errors          ${table(report.errors)}`);
+  lines.push(`5xx (not retried 503s): ${report.serverErrors}`);
+  const g = report.generator;
+  lines.push(`Generator CPU   ${fmt(g.cpuUserMs / 1_000, 2)} s user + ${fmt(g.cpuSystemMs / 1_000, 2)} s system = ${fmt(g.cpuPercentOfOneCore)}% of one core over the run`);
+  lines.push(`Queue depth from ${report.queueDepthSource === 'redis' ? 'BullMQ counts in Redis' : 'queue positions reported by the API (estimate)'}; max ${Math.max(0, ...report.timeline.map((s) => s.queueDepth ?? 0))}`);
+  lines.push('');
+  lines.push(report.audit ? formatAudit(report.audit) : 'Audit: not run (--no-audit)');
+  return lines.join('\n');
+}

@@ -1,0 +1,188 @@
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { auditBookings, type AuditReport } from './audit.js';
+import { LoadGenerator } from './generator.js';
+import { HttpClient } from './http.js';
+import type { BurstOptions } from './options.js';
+import { prepareShows, RequestPlan } from './plan.js';
+import { Poller } from './poller.js';
+import { ApiPositionProbe, RedisDepthProbe, type DepthProbe } from './queue-depth.js';
+import { Random } from './random.js';
+import type { BurstReport } from './report.js';
+import { readServerTimings, type ServerTimings } from './server-stats.js';
+import { RunStats, type Sample } from './stats.js';
+
+/**
+ * One burst, end to end: prepare the shows, send the requests, follow each to its decision and
+ * settle the holds, then read the timings and the audit from the database. Used by the CLI
+ * (bench/burst.ts), the benchmark (bench/run.ts) and the tests.
+ */
+
+const SAMPLE_MS = 500;
+
+export type ProgressSink = (line: string, final: boolean) => void;
+
+export async function runBurst(options: BurstOptions, progress: ProgressSink | null = null): Promise<BurstReport> {
+  const submitHttp = new HttpClient(options.url, options.concurrency);
+  const pollHttp = new HttpClient(options.url, options.pollConcurrency);
+  const stats = new RunStats();
+  const probe: DepthProbe = options.redisUrl ? new RedisDepthProbe(options.redisUrl, options.queuePrefix) : new ApiPositionProbe(stats);
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    const shows = await prepareShows(pollHttp, options.shows, options.adminToken);
+    const plan = new RequestPlan(shows, options);
+    const poller = new Poller(pollHttp, stats, new Random(options.seed ^ 0x5bd1e995), {
+      pollMs: options.pollMs,
+      maxInFlight: options.pollConcurrency,
+      confirmRatio: options.confirmRatio,
+      cancelShare: options.cancelShare,
+      maxRetries: options.maxRetries,
+    });
+    const generator = new LoadGenerator(submitHttp, plan, stats, poller, {
+      requests: options.requests,
+      concurrency: options.concurrency,
+      arrival: options.arrival,
+      maxRetries: options.maxRetries,
+    });
+
+    let sampling = false;
+    const takeSample = async (final: boolean) => {
+      if (sampling && !final) return;
+      sampling = true;
+      try {
+        const depth = await probe.read();
+        // Without Redis and with nothing left undecided, the queue is known to be empty.
+        const waiting = depth.waiting ?? (stats.accepted > 0 && poller.undecided.size === 0 ? 0 : null);
+        const sample: Sample = {
+          t: (performance.now() - stats.startedAt) / 1_000,
+          submitted: stats.submitted,
+          accepted: stats.accepted,
+          decided: stats.decided,
+          confirmed: stats.confirmed,
+          queueDepth: waiting,
+          active: depth.active,
+          inFlight: stats.inFlight,
+          pollBacklog: poller.backlog,
+        };
+        stats.timeline.push(sample);
+        progress?.(progressLine(stats.timeline, options.requests), final);
+      } finally {
+        sampling = false;
+      }
+    };
+
+    const startedAtEpoch = Date.now();
+    const cpuBefore = process.cpuUsage();
+    sampler = setInterval(() => void takeSample(false), SAMPLE_MS);
+    await generator.run();
+    const deadline = setTimeout(() => poller.stop(), options.decisionTimeoutSeconds * 1_000);
+    await poller.finish();
+    clearTimeout(deadline);
+    clearInterval(sampler);
+    await takeSample(true);
+    const wallMs = performance.now() - stats.startedAt;
+    const cpu = process.cpuUsage(cpuBefore);
+
+    let server: ServerTimings | null = null;
+    let audit: AuditReport | null = null;
+    if (options.databaseUrl) {
+      const db = new pg.Pool({ connectionString: options.databaseUrl, max: 2, application_name: 'ticket-rush-burst-audit' });
+      try {
+        server = await readServerTimings(db, stats.acceptedIds, startedAtEpoch);
+        if (options.audit) {
+          audit = await auditBookings(db, { showIds: shows.map((s) => s.id), acceptedIds: stats.acceptedIds, graceSeconds: options.auditGraceSeconds });
+        }
+      } finally {
+        await db.end();
+      }
+    }
+
+    const http = Object.fromEntries(Object.entries(stats.http).map(([kind, tally]) => [kind, tally.toJSON()]));
+    let serverErrors = 0;
+    for (const [kind, codes] of Object.entries(http)) {
+      for (const [code, count] of Object.entries(codes)) {
+        if (Number(code) >= 500) serverErrors += code === '503' ? count - stats.retried.get(`${kind}:503`) : count;
+      }
+    }
+    const acceptWindow = Math.max(0.001, (stats.lastAcceptedAt - stats.startedAt) / 1_000);
+    const decideWindow = Math.max(0.001, (stats.lastDecidedAt - stats.startedAt) / 1_000);
+    const { adminToken: _token, ...publicOptions } = options;
+    return {
+      tool: 'ticket-rush burst',
+      startedAt: new Date(startedAtEpoch).toISOString(),
+      options: { ...publicOptions, databaseUrl: redactUrl(options.databaseUrl), redisUrl: redactUrl(options.redisUrl) },
+      shows: shows.map((s) => ({ id: s.id, totalSeats: s.totalSeats, sections: s.sections.map((section) => section.name) })),
+      durationSeconds: wallMs / 1_000,
+      requests: {
+        planned: options.requests,
+        submitted: stats.submitted,
+        accepted: stats.accepted,
+        notAccepted: stats.notAccepted,
+        decided: stats.decided,
+        undecided: poller.undecided.size,
+      },
+      rates: {
+        acceptedPerSecond: stats.accepted / acceptWindow,
+        decisionsPerSecondObserved: stats.decided / decideWindow,
+        decisionsPerSecondServer: server?.decisionsPerSecond ?? null,
+        peakDecisionsPerSecondServer: server?.peakDecisionsPerSecond ?? null,
+      },
+      acceptLatencyMs: stats.acceptLatency.summary(),
+      timeToDecisionMs: { observedByPolling: stats.decisionLatency.summary(), server: server?.timeToDecisionMs ?? null },
+      pollLagMs: stats.pollLag.summary(),
+      outcomes: stats.outcomes.toJSON(),
+      settle: { confirmed: stats.confirmed, cancelled: stats.cancelled, leftToLapse: stats.leftToLapse, rejected: stats.settleRejected.toJSON() },
+      http,
+      retried: stats.retried.toJSON(),
+      errors: stats.errors.toJSON(),
+      serverErrors,
+      generator: {
+        cpuUserMs: cpu.user / 1_000,
+        cpuSystemMs: cpu.system / 1_000,
+        cpuPercentOfOneCore: ((cpu.user + cpu.system) / 1_000 / wallMs) * 100,
+      },
+      queueDepthSource: probe.source,
+      timeline: stats.timeline,
+      serverTimeline: server?.perSecond ?? null,
+      histograms: {
+        acceptLatency: stats.acceptLatency.histogram(),
+        timeToDecisionObserved: stats.decisionLatency.histogram(),
+        timeToDecisionServer: server?.timeToDecisionHistogram ?? null,
+      },
+      audit,
+      verdict: audit ? (audit.ok ? 'pass' : 'fail') : 'not-audited',
+      acceptedIds: stats.acceptedIds,
+    };
+  } finally {
+    clearInterval(sampler);
+    await Promise.allSettled([submitHttp.close(), pollHttp.close(), probe.close()]);
+  }
+}
+
+function redactUrl(text: string | null): string | null {
+  if (!text) return text;
+  const parsed = new URL(text);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+/** "t 12.0 s | submitted 8,000/20,000 | accepted 7,990 (650/s) | decided ..." from the last samples. */
+function progressLine(timeline: Sample[], planned: number): string {
+  const now = timeline[timeline.length - 1]!;
+  // Rates over the last second or so.
+  let before = now;
+  for (let index = timeline.length - 1; index >= 0 && now.t - timeline[index]!.t < 1; index--) before = timeline[index - 1] ?? before;
+  const dt = Math.max(0.001, now.t - before.t);
+  const rate = (a: number, b: number) => Math.round((a - b) / dt);
+  const n = (value: number) => value.toLocaleString('en-US');
+  return [
+    `t ${now.t.toFixed(1)} s`,
+    `submitted ${n(now.submitted)}/${n(planned)}`,
+    `accepted ${n(now.accepted)} (${n(rate(now.accepted, before.accepted))}/s)`,
+    `decided ${n(now.decided)} (${n(rate(now.decided, before.decided))}/s)`,
+    `confirmed ${n(now.confirmed)}`,
+    `queue ${now.queueDepth === null ? '?' : n(now.queueDepth)}${now.active === null ? '' : ` (+${n(now.active)} active)`}`,
+    `in flight ${n(now.inFlight)}`,
+    `polling ${n(now.pollBacklog)}`,
+  ].join(' | ');
+}

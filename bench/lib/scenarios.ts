@@ -1,0 +1,68 @@
+import type { SectionSpec } from './options.js';
+
+/** The standard scenarios of issue 3. `quick` divides every size by ten, for smoke tests. */
+
+export type ScenarioName = 'a' | 'b' | 'c';
+
+export type Scenario = {
+  name: ScenarioName;
+  title: string;
+  description: string;
+  requests: number;
+  inFlight: number;
+  shows: { count: number; seats: number } | { count: number; sections: SectionSpec[] };
+  seatCount: { min: number; max: number };
+  specificSeatsRatio: number;
+  confirmRatio: number;
+  cancelShare: number;
+};
+
+export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
+  const scale = (n: number) => (quick ? Math.max(1, Math.round(n / 10)) : n);
+  return {
+    a: {
+      name: 'a',
+      title: 'hot show',
+      description: `${scale(20_000).toLocaleString('en-US')} single-seat requests, all at once with ${scale(500)} in flight, on ${scale(5_000).toLocaleString('en-US')} seats; holds left in place`,
+      requests: scale(20_000),
+      inFlight: scale(500),
+      shows: { count: 1, seats: scale(5_000) },
+      seatCount: { min: 1, max: 1 },
+      specificSeatsRatio: 0,
+      confirmRatio: 0,
+      cancelShare: 0,
+    },
+    b: {
+      name: 'b',
+      title: 'mixed',
+      description: `${scale(10_000).toLocaleString('en-US')} requests of 1-4 seats, 30% naming specific seats, on ${scale(3_000).toLocaleString('en-US')} reserved seats in 3 sections; 70% of holds confirmed, of the rest half cancelled, half left to lapse`,
+      requests: scale(10_000),
+      inFlight: scale(500),
+      // 3,000 seats: VIP 10x20, Floor 40x50, Balcony 20x40 (a tenth of the rows when quick).
+      shows: {
+        count: 1,
+        sections: [
+          { name: 'VIP', rows: scale(10), seatsPerRow: 20, priceCents: 15_000 },
+          { name: 'Floor', rows: scale(40), seatsPerRow: 50, priceCents: 8_000 },
+          { name: 'Balcony', rows: scale(20), seatsPerRow: 40, priceCents: 4_000 },
+        ],
+      },
+      seatCount: { min: 1, max: 4 },
+      specificSeatsRatio: 0.3,
+      confirmRatio: 0.7,
+      cancelShare: 0.5,
+    },
+    c: {
+      name: 'c',
+      title: 'many shows',
+      description: `20 shows of ${scale(500)} seats, ${scale(20_000).toLocaleString('en-US')} single-seat requests spread evenly, ${scale(500)} in flight; holds left in place`,
+      requests: scale(20_000),
+      inFlight: scale(500),
+      shows: { count: 20, seats: scale(500) },
+      seatCount: { min: 1, max: 1 },
+      specificSeatsRatio: 0,
+      confirmRatio: 0,
+      cancelShare: 0,
+    },
+  };
+}

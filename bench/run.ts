@@ -1,0 +1,284 @@
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { runMigrations } from '../shared/db/migrate.js';
+import { explainClaims } from './lib/explain.js';
+import { HttpClient } from './lib/http.js';
+import { describeMachine } from './lib/machine.js';
+import { integer, UsageError, type BurstOptions } from './lib/options.js';
+import { writeReportFiles } from './lib/output.js';
+import { runPgbench, type PgbenchResult } from './lib/pgbench.js';
+import { prepareShows } from './lib/plan.js';
+import { formatProfile, summariseProfile } from './lib/profile.js';
+import { formatReport } from './lib/report.js';
+import { writeResults, type BenchSettings, type ScenarioResult } from './lib/results-md.js';
+import { runBurst } from './lib/run-burst.js';
+import { scenarios, type ScenarioName } from './lib/scenarios.js';
+import { freePort, startServices } from './lib/services.js';
+import { SystemMonitor } from './lib/system-monitor.js';
+
+/**
+ * `npm run bench`: the standard scenarios end to end on this machine. Recreates a dedicated
+ * database, measures pgbench's simple-update TPS on the same Postgres, starts the API and N
+ * worker processes, runs the scenarios with the burst tool, and writes bench/RESULTS.md.
+ */
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --scenario a|b|c     run only these scenarios (repeat; default a, b and c)
+  --workers N          worker processes (default 2)
+  --concurrency C      WORKER_CONCURRENCY per worker process (default 200)
+  --batch-size N       WORKER_BATCH_SIZE (default 200)
+  --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
+  --in-flight N        generator requests in flight (default: the scenario's, 500)
+  --poll-ms MS         least time between status polls of one request (default 1000)
+  --quick              every size divided by ten, short pgbench: a smoke test
+  --profile            --cpu-prof the API and the first worker; summaries go into the results
+  --no-pgbench         skip the pgbench measurement
+  --results FILE       where to write the results (default bench/RESULTS.md; bench/out/RESULTS.quick.md with --quick)
+  --database-url URL   the bench database, dropped and recreated (default postgres://postgres@127.0.0.1:5432/ticket_rush_bench)
+  --redis-url URL      Redis (default redis://127.0.0.1:6379)
+  --log-level LEVEL    LOG_LEVEL of the services (default warn)
+  -h, --help`;
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string', multiple: true },
+      workers: { type: 'string' },
+      concurrency: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'db-pool': { type: 'string' },
+      'in-flight': { type: 'string' },
+      'poll-ms': { type: 'string' },
+      quick: { type: 'boolean' },
+      profile: { type: 'boolean' },
+      'no-pgbench': { type: 'boolean' },
+      results: { type: 'string' },
+      'database-url': { type: 'string' },
+      'redis-url': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return null;
+  const chosen = (values.scenario ?? ['a', 'b', 'c']).flatMap((s) => s.split(','));
+  for (const s of chosen) if (!['a', 'b', 'c'].includes(s)) throw new UsageError(`--scenario: "${s}" is not a, b or c`);
+  const quick = values.quick ?? false;
+  const logLevel = values['log-level'] ?? 'warn';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not a pino level`);
+  return {
+    scenarios: [...new Set(chosen)].sort() as ScenarioName[],
+    workers: integer('workers', values.workers, 2, 1, 64),
+    concurrency: integer('concurrency', values.concurrency, 200, 1, 5_000),
+    batchSize: integer('batch-size', values['batch-size'], 200, 1, 1_000),
+    dbPool: integer('db-pool', values['db-pool'], 10, 1, 500),
+    inFlight: values['in-flight'] === undefined ? null : integer('in-flight', values['in-flight'], 0, 1, 10_000),
+    pollMs: integer('poll-ms', values['poll-ms'], 1_000, 10, 600_000),
+    quick,
+    profile: values.profile ?? false,
+    pgbench: !(values['no-pgbench'] ?? false),
+    results: values.results ?? (quick ? 'bench/out/RESULTS.quick.md' : 'bench/RESULTS.md'),
+    databaseUrl: values['database-url'] ?? 'postgres://postgres@127.0.0.1:5432/ticket_rush_bench',
+    redisUrl: values['redis-url'] ?? 'redis://127.0.0.1:6379',
+    logLevel,
+  };
+}
+
+/** The main thread's profile among a process's: the largest file (the loader thread's is tiny). */
+async function mainThreadProfile(dir: string): Promise<string | null> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  const sized = await Promise.all(files.map(async (f) => ({ file: path.join(dir, f), size: (await stat(path.join(dir, f))).size })));
+  return sized.sort((a, b) => b.size - a.size)[0]?.file ?? null;
+}
+
+const say = (text: string) => process.stderr.write(`[bench] ${text}\n`);
+
+async function recreateDatabase(url: string): Promise<string> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  if (!/^[a-z0-9_]+$/.test(name)) throw new UsageError(`--database-url: database name "${name}" must be lowercase letters, digits and _`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+  await runMigrations(url);
+  return name;
+}
+
+async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+async function main(): Promise<number> {
+  let flags;
+  try {
+    flags = parse(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  if (!flags) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const outDir = path.resolve('bench/out');
+  const runId = new Date().toISOString().replace(/[:.]/g, '-');
+  const logDir = path.join(outDir, `run-${runId}`);
+  const profileDir = flags.profile ? path.join(logDir, 'profiles') : null;
+  await mkdir(profileDir ?? logDir, { recursive: true });
+
+  say(`recreating ${flags.databaseUrl}`);
+  const database = await recreateDatabase(flags.databaseUrl);
+  const db = new pg.Pool({ connectionString: flags.databaseUrl, max: 3, application_name: 'ticket-rush-bench' });
+  const redis = new Redis(flags.redisUrl, { maxRetriesPerRequest: 1 });
+  const queuePrefix = `bench-${randomBytes(4).toString('hex')}`;
+  const adminToken = randomBytes(24).toString('base64url');
+  const machine = await describeMachine(db, redis);
+
+  let pgbench: PgbenchResult | null = null;
+  if (flags.pgbench) {
+    const pgbenchUrl = new URL(flags.databaseUrl);
+    const settings = { url: pgbenchUrl.toString(), database: `${database}_pgbench`, scale: flags.quick ? 1 : 10, clients: 8, threads: 2, seconds: flags.quick ? 5 : 15 };
+    say(`pgbench -i -s ${settings.scale}, then -N -c 8 -j 2 -T ${settings.seconds}`);
+    pgbench = await runPgbench(settings);
+    say(`pgbench: ${pgbench.tps.toFixed(0)} TPS`);
+  }
+
+  const port = await freePort();
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    DATABASE_URL: flags.databaseUrl,
+    REDIS_URL: flags.redisUrl,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ADMIN_TOKEN: adminToken,
+    QUEUE_PREFIX: queuePrefix,
+    // One generator address sends everything; a per-IP limit would measure the limiter.
+    RATE_LIMIT_PER_MINUTE: '0',
+    WORKER_CONCURRENCY: String(flags.concurrency),
+    WORKER_BATCH_SIZE: String(flags.batchSize),
+    DB_POOL_SIZE: String(flags.dbPool),
+    LOG_LEVEL: flags.logLevel,
+  };
+  const settings: BenchSettings = {
+    workers: flags.workers,
+    workerConcurrency: flags.concurrency,
+    batchSize: flags.batchSize,
+    apiDbPool: flags.dbPool,
+    workerDbPool: Math.max(flags.dbPool, 2),
+    pollMs: flags.pollMs,
+    logLevel: flags.logLevel,
+    quick: flags.quick,
+    profile: flags.profile,
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    env: { ...env, ADMIN_TOKEN: '(generated)', DATABASE_URL: flags.databaseUrl },
+  };
+
+  say(`starting the API and ${flags.workers} worker process(es) (logs in ${path.relative(process.cwd(), logDir)})`);
+  const services = await startServices({ env, workers: flags.workers, logDir, profileDir });
+  const results: ScenarioResult[] = [];
+  const admin = new HttpClient(services.url, 2);
+  const plans: Record<string, string> = {};
+  let exitCode = 0;
+  try {
+    for (const name of flags.scenarios) {
+      const scenario = scenarios(flags.quick)[name];
+      const inFlight = flags.inFlight ?? scenario.inFlight;
+      const source =
+        'seats' in scenario.shows
+          ? ({ kind: 'create', count: scenario.shows.count, seats: scenario.shows.seats } as const)
+          : ({ kind: 'create-sections', count: scenario.shows.count, sections: scenario.shows.sections } as const);
+      const shows = await prepareShows(admin, source, adminToken);
+      if (name === 'a') plans['before the burst (all seats AVAILABLE)'] = await explainClaims(db, shows[0]!.id);
+      const options: BurstOptions = {
+        url: services.url,
+        adminToken,
+        shows: { kind: 'existing', ids: shows.map((s) => s.id) },
+        requests: scenario.requests,
+        concurrency: inFlight,
+        arrival: { kind: 'burst' },
+        seatCount: scenario.seatCount,
+        specificSeatsRatio: scenario.specificSeatsRatio,
+        section: null,
+        confirmRatio: scenario.confirmRatio,
+        cancelShare: scenario.cancelShare,
+        pollMs: flags.pollMs,
+        pollConcurrency: 64,
+        customers: null,
+        idempotencyKeys: false,
+        maxRetries: 30,
+        decisionTimeoutSeconds: 600,
+        json: path.join(logDir, `scenario-${name}.json`),
+        html: path.join(logDir, `scenario-${name}.html`),
+        databaseUrl: flags.databaseUrl,
+        audit: true,
+        auditGraceSeconds: 2,
+        redisUrl: flags.redisUrl,
+        queuePrefix,
+        progress: true,
+        seed: 1_000 + name.charCodeAt(0),
+      };
+      say(`scenario (${name}) ${scenario.title}: ${scenario.description}`);
+      const processes: Record<string, number> = { api: services.pids.api };
+      services.pids.workers.forEach((pid, i) => (processes[`worker ${i + 1}`] = pid));
+      const monitor = new SystemMonitor(db, redis, database, processes);
+      await monitor.start();
+      let lastPrinted = 0;
+      const report = await runBurst(options, (line, final) => {
+        if (final || Date.now() - lastPrinted >= 5_000) {
+          lastPrinted = Date.now();
+          say(line);
+        }
+      });
+      const monitored = await monitor.stop();
+      if (name === 'a') plans['after the burst (sold out)'] = await explainClaims(db, shows[0]!.id);
+      await writeReportFiles(report, options);
+      process.stdout.write(`${formatReport(report)}\n`);
+      if (report.verdict !== 'pass') exitCode = 1;
+      results.push({ scenario, inFlight, report, monitor: monitored });
+    }
+  } finally {
+    await admin.close();
+    say('stopping the services');
+    await services.stop();
+  }
+
+  const profiles: string[] = [];
+  if (profileDir) {
+    for (const name of (await readdir(profileDir)).sort()) {
+      const file = await mainThreadProfile(path.join(profileDir, name));
+      if (!file) continue;
+      const summary = summariseProfile(file);
+      profiles.push(formatProfile(summary, `${name}, whole life of the process (scenarios ${flags.scenarios.join(', ')})`));
+    }
+  }
+  await writeResults(flags.results, { machine, settings, pgbench, results, profiles, plans, logDir: path.relative(process.cwd(), logDir) });
+  say(`results written to ${flags.results}; per-scenario JSON and HTML in ${path.relative(process.cwd(), logDir)}`);
+  await deleteKeys(redis, `${queuePrefix}:*`);
+  redis.disconnect();
+  await db.end();
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(3);
+  },
+);

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderHtml } from '../bench/lib/html.js';
+import { parseBurstArgs, UsageError, type BurstOptions } from '../bench/lib/options.js';
+import { runBurst } from '../bench/lib/run-burst.js';
+import { startApi, type RunningApi } from '../services/api/server.js';
+import { createLogger } from '../shared/logger.js';
+import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
+
+/**
+ * The burst tool against a real instance: the API listening on a free port (the tool speaks
+ * HTTP, not app.inject), two workers, this file's own database and queue prefix.
+ */
+
+let ctx: TestContext;
+let api: RunningApi;
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  const config = ctx.configWith({ PORT: '0' });
+  api = await startApi(config, createLogger(config, 'burst-test'), { listen: true });
+  await ctx.startWorker();
+  await ctx.startWorker();
+});
+afterAll(async () => {
+  await api?.close();
+  await ctx?.cleanup();
+});
+
+function options(...extra: string[]): BurstOptions {
+  const parsed = parseBurstArgs([
+    '--url', api.url,
+    '--admin-token', TEST_ADMIN_TOKEN,
+    '--database-url', ctx.databaseUrl,
+    '--redis-url', ctx.config.REDIS_URL,
+    '--queue-prefix', ctx.config.QUEUE_PREFIX,
+    '--no-progress',
+    '--seed', '42',
+    ...extra,
+  ]);
+  if (parsed === 'help') throw new Error('unexpected help');
+  return parsed;
+}
+
+describe('burst tool', () => {
+  it('runs a small burst (300 single-seat requests on 100 seats) and its audit passes', async () => {
+    const report = await runBurst(options('--create-show', '--seats', '100', '--requests', '300', '--concurrency', '50', '--cancel-share', '0'));
+
+    expect(report.requests).toMatchObject({ planned: 300, submitted: 300, accepted: 300, notAccepted: 0, decided: 300, undecided: 0 });
+    expect(report.outcomes).toEqual({ HELD: 100, 'FAILED:SOLD_OUT': 200 });
+    expect(report.http.submit).toEqual({ '202': 300 });
+    expect(report.serverErrors).toBe(0);
+    expect(report.verdict).toBe('pass');
+    expect(report.audit?.checks.map((c) => [c.name, c.ok])).toEqual([
+      ['no-double-booking', true],
+      ['capacity', true],
+      ['no-lost-request', true],
+      ['seat-map-agrees', true],
+      ['no-seat-left-available', true],
+    ]);
+    expect(report.acceptLatencyMs.count).toBe(300);
+    expect(report.timeToDecisionMs.server?.count).toBe(300);
+    expect(report.rates.decisionsPerSecondServer).toBeGreaterThan(0);
+    expect(report.queueDepthSource).toBe('redis');
+    expect(report.generator.cpuUserMs).toBeGreaterThan(0);
+
+    const html = renderHtml(report);
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<svg');
+    expect(html).toContain('Audit: <span class="ok">PASS</span>');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!127\.0\.0\.1)/); // self-contained: no scripts, no CDN
+  });
+
+  it('settles holds as asked and books specific seats on a reserved show', async () => {
+    const report = await runBurst(
+      options(
+        '--create-show', '--sections', 'VIP:2x10:9900,Floor:4x20:4900',
+        '--requests', '80', '--concurrency', '20', '--seat-count', '1-3', '--specific-seats-ratio', '0.5',
+        '--confirm-ratio', '0.5', '--cancel-share', '1',
+      ),
+    );
+    expect(report.verdict).toBe('pass');
+    expect(report.requests.decided).toBe(80);
+    const held = report.outcomes.HELD ?? 0;
+    expect(held).toBeGreaterThan(0);
+    // Every hold was confirmed or cancelled (cancel-share 1 leaves none to lapse).
+    expect(report.settle.confirmed + report.settle.cancelled).toBe(held);
+    expect(report.settle.leftToLapse).toBe(0);
+  });
+});
+
+describe('burst options', () => {
+  const parse = (...args: string[]) => () => parseBurstArgs(args, {});
+
+  it('names the option that is wrong', () => {
+    expect(parse('--show', 'nope')).toThrow(/--show: "nope" is not a show id/);
+    expect(parse('--create-show')).toThrow(/--seats N or --sections/);
+    expect(parse('--create-show', '--seats', '10')).toThrow(/--admin-token/);
+    expect(parse('--create-show', '--seats', '10', '--admin-token', 'x', '--arrival', 'soon')).toThrow(/--arrival/);
+    expect(parse('--create-show', '--seats', '10', '--admin-token', 'x', '--seat-count', '3-1')).toThrow(/--seat-count/);
+    expect(parse('--create-show', '--seats', '10', '--admin-token', 'x', '--confirm-ratio', '1.5')).toThrow(/--confirm-ratio/);
+    expect(parse('--create-show', '--sections', 'VIP:2by3', '--admin-token', 'x')).toThrow(/--sections/);
+    expect(parse('--frobnicate')).toThrow(UsageError);
+  });
+
+  it('parses arrivals, ranges and sections', () => {
+    const parsed = parseBurstArgs(
+      ['--create-show', '--sections', 'VIP:2x10:9900,Floor:20x50', '--admin-token', 'tok', '--arrival', 'ramp:30', '--seat-count', '1-4', '--no-audit'],
+      {},
+    );
+    expect(parsed).toMatchObject({
+      arrival: { kind: 'ramp', seconds: 30 },
+      seatCount: { min: 1, max: 4 },
+      shows: { kind: 'create-sections', count: 1, sections: [{ name: 'VIP', rows: 2, seatsPerRow: 10, priceCents: 9900 }, { name: 'Floor', rows: 20, seatsPerRow: 50, priceCents: 0 }] },
+      audit: false,
+      databaseUrl: null,
+    });
+    expect(parseBurstArgs(['--help'])).toBe('help');
+  });
+});
