@@ -162,3 +162,26 @@ describe('once a worker decides them', () => {
     expect(status.body).toMatchObject({ status: 'HELD', seats: original.body.seats });
   });
 });
+
+describe('a key whose enqueue was lost', () => {
+  it('is enqueued again on replay under the same id, and decided once', async () => {
+    // Paused: the worker takes nothing, so the job can be removed the way a Redis failure
+    // between storing the key and adding the job would have left things.
+    await queue.pause();
+    const first = await book('lost-enqueue', body({ customer_email: 'lost@example.com' }));
+    expect(first.status).toBe(202);
+    await (await queue.getJob(first.body.id))!.remove();
+    expect(await allJobIds()).not.toContain(first.body.id);
+    expect((await call(api.app, 'GET', `/booking/${first.body.id}/status`)).status).toBe(404);
+
+    const replay = await book('lost-enqueue', body({ customer_email: 'lost@example.com' }));
+    expect(replay.status).toBe(202);
+    expect(replay.body.id).toBe(first.body.id);
+    expect(await allJobIds()).toContain(first.body.id);
+
+    await queue.resume();
+    expect(await waitForDecision(api.app, first.body.id)).toMatchObject({ status: 'HELD' });
+    const rows = await ctx.pool.query('SELECT count(*)::int AS n FROM bookings WHERE id = $1', [first.body.id]);
+    expect(rows.rows[0].n).toBe(1);
+  });
+});

@@ -35,7 +35,7 @@ export class BookingIntake {
   constructor(
     private readonly queue: Queue,
     private readonly redis: Redis,
-    private readonly options: { maxQueueDepth: number; keyPrefix: string },
+    private readonly options: { maxQueueDepth: number; keyPrefix: string; isDecided: (id: string) => Promise<boolean> },
   ) {}
 
   /**
@@ -69,6 +69,12 @@ export class BookingIntake {
       ]);
     }
     const current = await this.lookup(previous.id);
+    if (current.state === 'absent' && !(await this.options.isDecided(previous.id))) {
+      // Neither queued nor decided: the first attempt lost its enqueue (Redis went away between
+      // the key and the job). Enqueue it now under the same id, so the request is not lost;
+      // were it decided meanwhile after all, the worker would return that decision unchanged.
+      return { id: previous.id, replayed: true, position: await this.enqueue({ ...job, id: previous.id }) };
+    }
     return { id: previous.id, replayed: true, position: current.state === 'queued' ? current.position : null };
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { getBooking } from '../../shared/booking/settle.js';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb } from '../../shared/db/client.js';
@@ -37,7 +38,11 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
   // Only read by /metrics and the admin board; the worker owns its schedule.
   const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
-  const intake = new BookingIntake(bookingQueue, redis, { maxQueueDepth: config.MAX_QUEUE_DEPTH, keyPrefix: config.QUEUE_PREFIX });
+  const intake = new BookingIntake(bookingQueue, redis, {
+    maxQueueDepth: config.MAX_QUEUE_DEPTH,
+    keyPrefix: config.QUEUE_PREFIX,
+    isDecided: async (id) => (await getBooking(db, id)) !== null,
+  });
   const { token: adminToken, generated } = resolveAdminToken(config);
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
   const app = await buildApp({ config, adminToken, db, pool, redis, intake, layouts: new LayoutCache(db), logger, queues });
