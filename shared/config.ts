@@ -70,8 +70,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   }
-  if (parsed.data.NODE_ENV === 'production' && !parsed.data.ADMIN_TOKEN) {
-    throw new ConfigError('Invalid configuration:\n  ADMIN_TOKEN: required when NODE_ENV=production');
-  }
   return Object.freeze(parsed.data);
 }

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { getBooking } from '../../shared/booking/settle.js';
 import { LayoutCache } from '../../shared/booking/shows.js';
-import { loadConfig, type Config } from '../../shared/config.js';
+import { ConfigError, loadConfig, type Config } from '../../shared/config.js';
 import { createDb } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
@@ -18,10 +18,15 @@ export type RunningApi = { app: FastifyInstance; url: string; adminToken: string
 /** Outside production a missing ADMIN_TOKEN is generated for this run (and printed once by the caller). */
 function resolveAdminToken(config: Config): { token: string; generated: boolean } {
   if (config.ADMIN_TOKEN) return { token: config.ADMIN_TOKEN, generated: false };
+  // Only the API checks this: workers and migrations never use the token.
+  if (config.NODE_ENV === 'production') {
+    throw new ConfigError('Invalid configuration:\n  ADMIN_TOKEN: required when NODE_ENV=production');
+  }
   return { token: randomBytes(24).toString('base64url'), generated: true };
 }
 
 export async function startApi(config: Config, logger: Logger, options: { listen?: boolean } = {}): Promise<RunningApi> {
+  const { token: adminToken, generated } = resolveAdminToken(config);
   const { db, pool } = createDb({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, applicationName: 'ticket-rush-api' });
   // Auto-pipelining sends the commands of many concurrent requests in one write: under a
   // burst this is most of the API's Redis cost.
@@ -43,7 +48,6 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     keyPrefix: config.QUEUE_PREFIX,
     isDecided: async (id) => (await getBooking(db, id)) !== null,
   });
-  const { token: adminToken, generated } = resolveAdminToken(config);
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
   const app = await buildApp({ config, adminToken, db, pool, redis, intake, layouts: new LayoutCache(db), logger, queues });
   if (generated) logger.warn('ADMIN_TOKEN not set: generated one for this run (set ADMIN_TOKEN to choose your own)');

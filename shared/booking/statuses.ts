@@ -1,7 +1,7 @@
 /**
  * Booking lifecycle:
  *   QUEUED → HELD → CONFIRMED
- *   QUEUED → FAILED            (SOLD_OUT, SEATS_UNAVAILABLE, LIMIT_EXCEEDED, SECTION_UNKNOWN, PROCESSING_ERROR)
+ *   QUEUED → FAILED            (SOLD_OUT, SEATS_UNAVAILABLE, LIMIT_EXCEEDED; PROCESSING_ERROR when retries ran out)
  *   HELD   → EXPIRED | CANCELLED | FAILED (PAYMENT_FAILED)
  * QUEUED lives only in Redis (the job); every later status lives in Postgres.
  */
@@ -13,7 +13,6 @@ export const FAILURE_REASONS = [
   'SOLD_OUT',
   'SEATS_UNAVAILABLE',
   'LIMIT_EXCEEDED',
-  'SHOW_NOT_FOUND',
   'PAYMENT_FAILED',
   'PROCESSING_ERROR',
 ] as const;
