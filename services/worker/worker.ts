@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { Worker, type Job, type Queue } from 'bullmq';
+import type { Registry } from 'prom-client';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, isTransientDbError } from '../../shared/db/client.js';
@@ -10,6 +11,8 @@ import { assertNoEviction, createWorkerConnection, waitForReady } from '../../sh
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor } from './jobs/process-booking.js';
+import { createWorkerMetrics } from './metrics.js';
+import { serveMetrics, type MetricsServer } from './metrics-server.js';
 
 /**
  * Lock and stall settings. A job's lock is renewed every lockDuration/2 while it runs, so a
@@ -24,6 +27,8 @@ export type RunningWorker = {
   bookingWorker: Worker;
   maintenanceWorker: Worker;
   maintenanceQueue: Queue;
+  /** This process's metrics; `url` is null when WORKER_METRICS_PORT is 0 or was taken. */
+  metrics: { registry: Registry; url: string | null };
   close: () => Promise<void>;
 };
 
@@ -56,6 +61,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     throw error;
   }
 
+  const metrics = createWorkerMetrics({ pool, redis: connection, prefix: config.QUEUE_PREFIX, logger });
   const layouts = new LayoutCache(db);
   const { processBooking } = createBookingProcessor({
     db,
@@ -63,6 +69,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     settings: { holdSeconds: config.HOLD_SECONDS, maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER },
     batchSize: config.WORKER_BATCH_SIZE,
     logger,
+    observer: metrics.bookings,
   });
   const workerOptions = {
     connection,
@@ -77,12 +84,13 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const bookingWorker = new Worker(
     QUEUES.bookings,
-    dispatcher(QUEUES.bookings, { 'process-booking': processBooking }),
+    metrics.timed(QUEUES.bookings, dispatcher(QUEUES.bookings, { 'process-booking': processBooking })),
     { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
   );
+  const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept });
   const maintenanceWorker = new Worker(
     QUEUES.maintenance,
-    dispatcher(QUEUES.maintenance, { 'expire-holds': createExpireHoldsProcessor({ db, logger }) }),
+    metrics.timed(QUEUES.maintenance, dispatcher(QUEUES.maintenance, { 'expire-holds': expireHolds })),
     { ...workerOptions, concurrency: 1 },
   );
   for (const worker of [bookingWorker, maintenanceWorker]) {
@@ -90,7 +98,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     worker.on('failed', (job, error) => {
       const transient = isTransientDbError(error);
       logger[transient ? 'warn' : 'error'](
-        { bookingId: job?.id, job: job?.name, attempt: job?.attemptsMade, err: transient ? error.message : error },
+        { reqId: job?.data?.request_id, bookingId: job?.id, job: job?.name, attempt: job?.attemptsMade, err: transient ? error.message : error },
         'job failed; BullMQ retries it unless attempts are exhausted',
       );
     });
@@ -107,18 +115,35 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady()]);
   logger.info({ concurrency: config.WORKER_CONCURRENCY, batchSize: config.WORKER_BATCH_SIZE, pool: poolSize }, 'worker started');
 
+  let metricsServer: MetricsServer | null = null;
   const close = closeInOrder(
     [
       // close() stops taking jobs and waits for the in-flight ones to finish.
       { name: 'booking worker', close: () => bookingWorker.close() },
       { name: 'maintenance worker', close: () => maintenanceWorker.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
+      // Kept until the drain is done, so a scrape can watch it.
+      { name: 'metrics server', close: async () => metricsServer?.close() },
       { name: 'redis', close: () => connection.quit() },
       { name: 'postgres pool', close: () => pool.end() },
     ],
     logger,
   );
-  return { bookingWorker, maintenanceWorker, maintenanceQueue, close };
+  if (config.WORKER_METRICS_PORT > 0) {
+    try {
+      metricsServer = await serveMetrics(metrics.registry, {
+        port: config.WORKER_METRICS_PORT,
+        host: config.HOST,
+        token: config.METRICS_TOKEN,
+        logger,
+      });
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    if (metricsServer) logger.info({ url: metricsServer.url }, 'worker metrics listening');
+  }
+  return { bookingWorker, maintenanceWorker, maintenanceQueue, metrics: { registry: metrics.registry, url: metricsServer?.url ?? null }, close };
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { ConcurrentDecisionError, decideBookings, type DecidedBooking, type Decision, type DecideSettings } from '../../../shared/booking/decide.js';
+import {
+  ConcurrentDecisionError,
+  decideBookings,
+  type DecidedBooking,
+  type Decision,
+  type DecideObserver,
+  type DecideSettings,
+} from '../../../shared/booking/decide.js';
 import type { LayoutCache } from '../../../shared/booking/shows.js';
 import type { Database } from '../../../shared/db/client.js';
 import type { Logger } from '../../../shared/logger.js';
@@ -24,6 +31,15 @@ export type ProcessBookingDeps = {
   settings: DecideSettings;
   batchSize: number;
   logger: Logger;
+  observer?: BookingObserver;
+};
+
+/** What the worker's metrics watch; plain callbacks so this module knows no metrics library. */
+export type BookingObserver = DecideObserver & {
+  /** A batch of requests (one show) goes into one transaction. */
+  batch?: (size: number) => void;
+  /** A request was decided now (not a redelivery of one decided before). */
+  decided?: (request: BookingJob, booking: DecidedBooking) => void;
 };
 
 export function toResult(booking: DecidedBooking): BookingResult {
@@ -43,7 +59,8 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     for (let redo = 1; ; redo++) {
       try {
         const started = performance.now();
-        const decisions = await decideBookings(deps.db, layout, requests, deps.settings);
+        deps.observer?.batch?.(requests.length);
+        const decisions = await decideBookings(deps.db, layout, requests, deps.settings, deps.observer);
         deps.logger.debug({ showId, batch: requests.length, ms: Math.round(performance.now() - started) }, 'batch decided');
         return decisions;
       } catch (error) {
@@ -56,7 +73,9 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     const parsed = BookingJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid booking payload: ${parsed.error.message}`);
     const request = parsed.data;
-    const log = deps.logger.child({ bookingId: request.id, requestId: request.request_id, showId: request.show_id });
+    // reqId is the API's request id under the key Fastify logs it with: one search follows a
+    // booking from the API's lines into the worker's.
+    const log = deps.logger.child({ reqId: request.request_id, bookingId: request.id, showId: request.show_id });
     for (let round = 1; ; round++) {
       const decision = await batcher.submit(request.show_id, request);
       if (decision.kind === 'decided') {
@@ -65,6 +84,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
           { status: booking.status, reason: booking.reason, seats: booking.seats.length, duplicate: decision.duplicate, attempt: job.attemptsMade + 1 },
           'booking decided',
         );
+        if (!decision.duplicate) deps.observer?.decided?.(request, booking);
         return toResult(booking);
       }
       if (round >= MAX_CONTENDED_ROUNDS) throw new Error('seats stayed locked by other transactions; retrying with backoff');
