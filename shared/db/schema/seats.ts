@@ -7,7 +7,9 @@ import { shows } from './shows.js';
 /**
  * Seats are generated when a show is created. A seat's single `booking_id` column is what
  * makes double-selling impossible: a seat can reference one booking at a time, and the CHECKs
- * below tie status, booking and hold expiry together so no half-state can be stored.
+ * below tie status, booking and hold expiry together so no half-state can be stored. A taken
+ * seat cannot be moved straight to another booking either (trigger seats_owner_immutable,
+ * drizzle/0001_seat_owner_immutable.sql: drizzle cannot express triggers); it must be released first.
  */
 export const seats = pgTable(
   'seats',
