@@ -60,8 +60,17 @@ export async function lockFirstAvailable(
 type Run = { section_rank: number; row: number; first: number };
 
 /**
- * Finds `count` adjacent AVAILABLE seats in one row and locks them, trying the best few runs
- * in seat order. Returns null when no run could be locked whole.
+ * How many runs a claim tries before settling for scattered seats. The search cannot see row
+ * locks, so under a burst the best runs it finds are often being claimed by other workers'
+ * transactions (each may lock one run per request of its batch); with only a few tries a group
+ * would be split across rows while whole runs were free further back. A failed try costs one
+ * index probe.
+ */
+const RUN_CANDIDATES = 20;
+
+/**
+ * Finds `count` adjacent AVAILABLE seats in one row and locks them, trying the best runs in
+ * seat order. Returns null when no run could be locked whole.
  *
  * The search itself does not lock (a gaps-and-islands scan over the free seats); only the
  * chosen run is locked, with SKIP LOCKED, and re-checked, so a run taken meanwhile is skipped.
@@ -86,7 +95,7 @@ export async function lockAdjacentRun(
     GROUP BY section_rank, row, island
     HAVING count(*) >= ${count}
     ORDER BY section_rank, row, first
-    LIMIT 3`);
+    LIMIT ${RUN_CANDIDATES}`);
   for (const run of runs.rows) {
     const locked = await tx.execute<ClaimedSeat>(sql`
       SELECT id, label
