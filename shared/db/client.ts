@@ -36,6 +36,10 @@ export function createDb(options: PoolOptions): DbHandle {
   // An idle client losing its connection (Postgres restart) emits 'error' on the pool; without
   // a listener Node would crash the process. The next checkout reconnects.
   pool.on('error', () => {});
+  // A checked-out client (inside a transaction) has no pool listener: a reset socket makes it
+  // emit 'error', which would crash the process. The error also fails the client's query,
+  // which is what the caller handles, and the pool discards the dead client on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return { db: drizzle(pool, { schema }), pool };
 }
 
