@@ -17,7 +17,7 @@ import { formatReport } from './lib/report.js';
 import { writeResults, type BenchSettings, type ScenarioResult } from './lib/results-md.js';
 import { runBurst } from './lib/run-burst.js';
 import { scenarios, type ScenarioName } from './lib/scenarios.js';
-import { freePort, startServices } from './lib/services.js';
+import { freePort, startServices, type RunningServices } from './lib/services.js';
 import { SystemMonitor } from './lib/system-monitor.js';
 
 /**
@@ -189,14 +189,20 @@ async function main(): Promise<number> {
     env: { ...env, ADMIN_TOKEN: '(generated)', DATABASE_URL: flags.databaseUrl },
   };
 
-  say(`starting the API and ${flags.workers} worker process(es) (logs in ${path.relative(process.cwd(), logDir)})`);
-  const services = await startServices({ env, workers: flags.workers, logDir, profileDir });
+  // With --profile each scenario gets fresh services, so each profile covers one scenario.
   const results: ScenarioResult[] = [];
-  const admin = new HttpClient(services.url, 2);
   const plans: Record<string, string> = {};
+  const profiles: string[] = [];
+  const url = `http://127.0.0.1:${port}`;
+  const admin = new HttpClient(url, 2);
+  let services: RunningServices | null = null;
   let exitCode = 0;
   try {
     for (const name of flags.scenarios) {
+      if (!services) {
+        say(`starting the API and ${flags.workers} worker process(es) (logs in ${path.relative(process.cwd(), logDir)})`);
+        services = await startServices({ env, workers: flags.workers, logDir, profileDir: profileDir ? path.join(profileDir, name) : null });
+      }
       const scenario = scenarios(flags.quick)[name];
       const inFlight = flags.inFlight ?? scenario.inFlight;
       const source =
@@ -206,7 +212,7 @@ async function main(): Promise<number> {
       const shows = await prepareShows(admin, source, adminToken);
       if (name === 'a') plans['before the burst (all seats AVAILABLE)'] = await explainClaims(db, shows[0]!.id);
       const options: BurstOptions = {
-        url: services.url,
+        url,
         adminToken,
         shows: { kind: 'existing', ids: shows.map((s) => s.id) },
         requests: scenario.requests,
@@ -251,22 +257,24 @@ async function main(): Promise<number> {
       process.stdout.write(`${formatReport(report)}\n`);
       if (report.verdict !== 'pass') exitCode = 1;
       results.push({ scenario, inFlight, report, monitor: monitored });
+      if (profileDir) {
+        say('stopping the services to write their profiles');
+        await services.stop();
+        services = null;
+        for (const child of (await readdir(path.join(profileDir, name))).sort()) {
+          const file = await mainThreadProfile(path.join(profileDir, name, child));
+          if (file) profiles.push(formatProfile(summariseProfile(file), `${child} during scenario (${name}) ${scenario.title} (whole life of the process, start-up included)`));
+        }
+      }
     }
   } finally {
     await admin.close();
-    say('stopping the services');
-    await services.stop();
-  }
-
-  const profiles: string[] = [];
-  if (profileDir) {
-    for (const name of (await readdir(profileDir)).sort()) {
-      const file = await mainThreadProfile(path.join(profileDir, name));
-      if (!file) continue;
-      const summary = summariseProfile(file);
-      profiles.push(formatProfile(summary, `${name}, whole life of the process (scenarios ${flags.scenarios.join(', ')})`));
+    if (services) {
+      say('stopping the services');
+      await services.stop();
     }
   }
+
   await writeResults(flags.results, { machine, settings, pgbench, results, profiles, plans, logDir: path.relative(process.cwd(), logDir) });
   say(`results written to ${flags.results}; per-scenario JSON and HTML in ${path.relative(process.cwd(), logDir)}`);
   await deleteKeys(redis, `${queuePrefix}:*`);

@@ -80,7 +80,7 @@ function histogram(title: string, buckets: LatencyBucket[] | null, summary: Late
       const x = left + i * barWidth;
       const label = b.upToMs < 1 ? fmt(b.upToMs, 3) : b.upToMs < 100 ? fmt(b.upToMs, 1) : fmt(b.upToMs, 0);
       return (
-        `<rect x="${x.toFixed(1)}" y="${(height - bottom - h).toFixed(1)}" width="${Math.max(1, barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="#4e79a7"><title>&le; ${label} ms: ${b.count}</title></rect>` +
+        `<rect x="${x.toFixed(1)}" y="${(height - bottom - h).toFixed(1)}" width="${Math.max(1, barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="#4e79a7"><title>≤ ${label} ms: ${b.count}</title></rect>` +
         (i % Math.ceil(buckets.length / 12) === 0
           ? `<text x="${(x + barWidth / 2).toFixed(1)}" y="${height - bottom + 14}" text-anchor="end" transform="rotate(-35 ${(x + barWidth / 2).toFixed(1)} ${height - bottom + 14})">${label}</text>`
           : '')

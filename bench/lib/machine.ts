@@ -13,6 +13,8 @@ export type MachineInfo = {
   memoryGiB: number;
   os: string;
   loadAverageAtStart: number[];
+  /** The code measured. */
+  commit: string;
   node: string;
   postgres: string;
   redis: string;
@@ -59,6 +61,14 @@ export async function describeMachine(db: pg.Pool, redis: Redis): Promise<Machin
       redisSettings[key] = '?';
     }
   }
+  let commit = '?';
+  try {
+    const head = (await promisify(execFile)('git', ['rev-parse', '--short', 'HEAD'])).stdout.trim();
+    const dirty = (await promisify(execFile)('git', ['status', '--porcelain', '--untracked-files=no', '--', 'services', 'shared'])).stdout.trim();
+    commit = dirty ? `${head} + uncommitted changes in services/ or shared/` : head;
+  } catch {
+    // not a git checkout
+  }
   let kernel = `${os.type()} ${os.release()}`;
   try {
     kernel = (await promisify(execFile)('uname', ['-srm'])).stdout.trim();
@@ -71,6 +81,7 @@ export async function describeMachine(db: pg.Pool, redis: Redis): Promise<Machin
     memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
     os: kernel,
     loadAverageAtStart: os.loadavg().map((n) => Math.round(n * 100) / 100),
+    commit,
     node: process.version,
     postgres: version,
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? '?',

@@ -20,6 +20,12 @@ export type BurstReport = {
     /** From the database (see server-stats.ts); null without a database. */
     decisionsPerSecondServer: number | null;
     peakDecisionsPerSecondServer: number | null;
+    /**
+     * Decisions per second over the whole seconds in which the queue never ran empty: what the
+     * workers can do when they are not waiting for requests to arrive. null without both the
+     * database and the Redis queue depth.
+     */
+    decisionsPerSecondBacklogged: number | null;
   };
   acceptLatencyMs: LatencySummary;
   timeToDecisionMs: { observedByPolling: LatencySummary; server: LatencySummary | null };
@@ -63,6 +69,9 @@ export function formatReport(report: BurstReport): string {
   lines.push(latencyLine('Accept latency', report.acceptLatencyMs));
   lines.push(`Decisions per second (database)  ${report.rates.decisionsPerSecondServer === null ? 'n/a' : fmt(report.rates.decisionsPerSecondServer)}` +
     (report.rates.peakDecisionsPerSecondServer === null ? '' : `  (peak second ${report.rates.peakDecisionsPerSecondServer})`));
+  if (report.rates.decisionsPerSecondBacklogged !== null) {
+    lines.push(`Decisions per second, queue never empty  ${fmt(report.rates.decisionsPerSecondBacklogged)}`);
+  }
   lines.push(`Decisions per second (polled)    ${fmt(report.rates.decisionsPerSecondObserved)}`);
   if (report.timeToDecisionMs.server) lines.push(latencyLine('Time to decision (database)', report.timeToDecisionMs.server));
   lines.push(latencyLine('Time to decision (polled)', report.timeToDecisionMs.observedByPolling));

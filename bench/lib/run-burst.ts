@@ -126,6 +126,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
         decisionsPerSecondObserved: stats.decided / decideWindow,
         decisionsPerSecondServer: server?.decisionsPerSecond ?? null,
         peakDecisionsPerSecondServer: server?.peakDecisionsPerSecond ?? null,
+        decisionsPerSecondBacklogged: probe.source === 'redis' && server ? backloggedRate(stats.timeline, server.perSecond) : null,
       },
       acceptLatencyMs: stats.acceptLatency.summary(),
       timeToDecisionMs: { observedByPolling: stats.decisionLatency.summary(), server: server?.timeToDecisionMs ?? null },
@@ -157,6 +158,22 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
     clearInterval(sampler);
     await Promise.allSettled([submitHttp.close(), pollHttp.close(), probe.close()]);
   }
+}
+
+/**
+ * The decision rate over the whole seconds in which every queue-depth sample showed requests
+ * waiting, so the workers never idled for want of work. Null when no such second exists.
+ */
+export function backloggedRate(timeline: Sample[], perSecond: Array<{ t: number; decided: number }>): number | null {
+  let seconds = 0;
+  let decided = 0;
+  for (const bin of perSecond) {
+    const inside = timeline.filter((sample) => sample.t >= bin.t && sample.t < bin.t + 1);
+    if (inside.length === 0 || inside.some((sample) => !sample.queueDepth)) continue;
+    seconds++;
+    decided += bin.decided;
+  }
+  return seconds > 0 ? decided / seconds : null;
 }
 
 function redactUrl(text: string | null): string | null {

@@ -41,14 +41,14 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-function launch(name: string, entry: string, settings: ServiceSettings, profile: boolean): ChildProcess {
+function launch(name: string, entry: string, settings: ServiceSettings, profile: boolean, extraEnv: Record<string, string> = {}): ChildProcess {
   const args = ['--import', 'tsx'];
   // One folder per process: tsx's loader runs in a worker thread that writes a profile of its
   // own, so a fixed --cpu-prof-name would be overwritten by it. The main thread's is the largest.
   if (profile && settings.profileDir) args.push('--cpu-prof', `--cpu-prof-dir=${path.join(settings.profileDir, name)}`);
   args.push(entry);
   const log = createWriteStream(path.join(settings.logDir, `${name}.log`));
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...settings.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...settings.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   return child;
@@ -87,7 +87,12 @@ export async function startServices(settings: ServiceSettings): Promise<RunningS
   const port = Number(settings.env.PORT);
   const url = `http://127.0.0.1:${port}`;
   const api = launch('api', 'services/api/server.ts', settings, true);
-  const workers = Array.from({ length: settings.workers }, (_, i) => launch(`worker-${i + 1}`, 'services/worker/worker.ts', settings, i === 0));
+  // Each worker serves its metrics on its own port, as on a real host with several workers.
+  const metricsPorts = [];
+  for (let i = 0; i < settings.workers; i++) metricsPorts.push(await freePort());
+  const workers = metricsPorts.map((metricsPort, i) =>
+    launch(`worker-${i + 1}`, 'services/worker/worker.ts', settings, i === 0, { WORKER_METRICS_PORT: String(metricsPort) }),
+  );
   const all = [api, ...workers];
   const stop = async () => {
     // The API first (stop accepting), then the workers drain; each has its own graceful shutdown.

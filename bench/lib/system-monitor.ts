@@ -102,6 +102,12 @@ export type MonitorResult = {
   wallSeconds: number;
   cpuSeconds: Record<string, number>;
   machineBusyPercent: number;
+  /**
+   * CPU seconds the machine spent on everything but this benchmark (other users' processes,
+   * other databases' backends): the noise indicator. Redis is counted as the benchmark's.
+   */
+  otherCpuSeconds: number;
+  machineCpuSeconds: number;
   /** Average number of bench-database backends in each state/wait (sampled every 100 ms). */
   postgresActivity: Record<string, number>;
   postgresSamples: number;
@@ -153,16 +159,27 @@ export class SystemMonitor {
     if (this.sampling) return;
     this.sampling = true;
     try {
+      // Which process owns each busy backend (application_name), and for lock waits, whose
+      // transaction it waits for: that is what tells a slow client from a contended row.
       const { rows } = await this.db.query(
-        `SELECT state, coalesce(wait_event_type || ':' || wait_event, 'CPU') AS wait
-         FROM pg_stat_activity
-         WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()
-           AND state IN ('active', 'idle in transaction')`,
+        `SELECT replace(a.application_name, 'ticket-rush-', '') AS app, a.state,
+                coalesce(a.wait_event_type || ':' || a.wait_event, 'CPU') AS wait,
+                CASE WHEN a.wait_event_type = 'Lock' THEN
+                  (SELECT string_agg(DISTINCT replace(b.application_name, 'ticket-rush-', ''), '+')
+                   FROM pg_stat_activity b WHERE b.pid = ANY(pg_blocking_pids(a.pid)))
+                END AS blocked_by
+         FROM pg_stat_activity a
+         WHERE a.datname = $1 AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+           AND a.state IN ('active', 'idle in transaction')`,
         [this.database],
       );
       this.samples++;
-      for (const row of rows as Array<{ state: string; wait: string }>) {
-        const key = row.state === 'active' ? `active ${row.wait}` : 'idle in transaction (waiting for the client)';
+      for (const row of rows as Array<{ app: string; state: string; wait: string; blocked_by: string | null }>) {
+        const what =
+          row.state === 'active'
+            ? `active, ${row.wait}${row.blocked_by ? ` (behind a transaction of the ${row.blocked_by})` : ''}`
+            : 'idle in transaction (waiting for its client)';
+        const key = `${row.app || '?'}: ${what}`;
         this.activity.set(key, (this.activity.get(key) ?? 0) + 1);
       }
     } catch {
@@ -199,8 +216,15 @@ export class SystemMonitor {
       .filter((c) => c.calls > 0)
       .sort((x, y) => y.ms - x.ms)
       .slice(0, 8);
+    const machineCpuSeconds = (machine.busyMs - b.machine.busyMs) / 1_000;
+    const ours =
+      Object.entries(cpuSeconds)
+        .filter(([name]) => !name.includes('machine-wide') || name.startsWith('redis'))
+        .reduce((sum, [, seconds]) => sum + seconds, 0);
     return {
       wallSeconds: (Date.now() - b.at) / 1_000,
+      machineCpuSeconds,
+      otherCpuSeconds: Math.max(0, machineCpuSeconds - ours),
       cpuSeconds,
       machineBusyPercent: ((machine.busyMs - b.machine.busyMs) / Math.max(1, machine.totalMs - b.machine.totalMs)) * 100,
       postgresActivity: Object.fromEntries(
