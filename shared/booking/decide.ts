@@ -286,15 +286,21 @@ class Claimer {
         if (count === 1 && this.exhaustedPools.has(rank)) this.contended.add(rank);
         return { status: 'CONTENDED' };
       }
-      if (claimable.lapsedHolds && !this.releasedLapsed) {
-        // Holds have lapsed but the sweep has not reached them yet: release them now, then retry.
-        this.releasedLapsed = true;
-        await releaseLapsedHolds(this.tx, { showId: this.showId, limit: 10_000 });
-        this.singlePools.clear();
-        this.exhaustedPools.clear();
-        this.verifiedAvailable.clear();
-        this.contended.clear();
-        continue;
+      if (claimable.lapsedHolds) {
+        if (!this.releasedLapsed) {
+          // Holds have lapsed but the sweep has not reached them yet: release them now, then retry.
+          this.releasedLapsed = true;
+          await releaseLapsedHolds(this.tx, { showId: this.showId, limit: 10_000 });
+          this.singlePools.clear();
+          this.exhaustedPools.clear();
+          this.verifiedAvailable.clear();
+          this.contended.clear();
+          continue;
+        }
+        // Lapsed holds we could not release are locked by another transaction (a sweep, a
+        // confirm expiring them, another claim) releasing them right now: their seats are not
+        // gone, so this is not sold out yet.
+        return { status: 'CONTENDED' };
       }
       this.verifiedAvailable.set(rank, claimable.available);
       return { status: 'FAILED', reason: 'SOLD_OUT' };
