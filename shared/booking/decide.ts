@@ -140,6 +140,16 @@ async function decideInTransaction(
 
   // 3. Specific seats: lock every label this batch asks for in one statement, in id order.
   const specificLabels = [...new Set(fresh.flatMap((request) => request.seats ?? []))];
+  // A seat whose hold has lapsed is for sale again (listings already show it AVAILABLE), even
+  // before the sweep reaches it: release such holds first, while this transaction holds no
+  // seat lock, or the request would fail SEATS_UNAVAILABLE on a seat nobody holds.
+  if (specificLabels.length > 0) {
+    const lapsed = await tx.execute<{ lapsed: boolean }>(sql`
+      SELECT EXISTS (SELECT 1 FROM seats
+        WHERE show_id = ${showId} AND label = ANY(${sql.param(specificLabels)}::text[])
+          AND status = 'HELD' AND hold_expires_at <= now()) AS lapsed`);
+    if (lapsed.rows[0]?.lapsed) await releaseLapsedHolds(tx, { showId, limit: 10_000 });
+  }
   const specificStarted = performance.now();
   const specific = new Map((await lockSeatsByLabel(tx, showId, specificLabels)).map((seat) => [seat.label, seat]));
   lockWait += specificLabels.length > 0 ? secondsSince(specificStarted) : 0;
