@@ -78,6 +78,15 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('documents the errors any route can give (500; 503 except on /health and /metrics)', () => {
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        expect(operation.responses['500'], `${method} ${path} 500`).toBeDefined();
+        if (path !== '/health' && path !== '/metrics') expect(operation.responses['503'], `${method} ${path} 503`).toBeDefined();
+      }
+    }
+  });
+
   it('marks admin routes with the bearer scheme and documents their 401', () => {
     const createShow = doc.paths['/admin/shows']!.post!;
     expect(createShow.security).toEqual([{ adminToken: [] }]);

@@ -51,6 +51,10 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     RATE_LIMIT_PER_MINUTE: '0',
     // Several workers run per test file and several files at once: no fixed metrics port.
     WORKER_METRICS_PORT: '0',
+    // Test files share two busy cores: a module load that stalls a fork's event loop for a
+    // second would make the overload guard shed unrelated requests. tests/overload.test.ts
+    // turns it on.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
     ...overrides,
   };
   const configWith = (more: Record<string, string> = {}) => loadConfig({ ...baseEnv, ...more });

@@ -18,7 +18,7 @@ export const DOCS_PATH = '/docs';
  * Answers any route can give besides its own, documented once here rather than on each route:
  * a client should expect them everywhere. A route's own schema for a status wins.
  */
-function withCommonErrors(config: Pick<Config, 'RATE_LIMIT_PER_MINUTE' | 'MAX_EVENT_LOOP_DELAY_MS'>): SwaggerTransform {
+function withCommonErrors(config: Pick<Config, 'RATE_LIMIT_PER_MINUTE'>): SwaggerTransform {
   return (document) => {
     const schema = document.schema as FastifySchema & { hide?: boolean };
     if (!schema || schema.hide) return jsonSchemaTransform(document as never);
@@ -29,7 +29,8 @@ function withCommonErrors(config: Pick<Config, 'RATE_LIMIT_PER_MINUTE' | 'MAX_EV
     if (config.RATE_LIMIT_PER_MINUTE > 0 && routeConfig.rateLimit !== false) {
       common[429] = ErrorBody.describe('Too many requests from this client (RATE_LIMITED); see Retry-After');
     }
-    if (config.MAX_EVENT_LOOP_DELAY_MS > 0 && !OVERLOAD_EXEMPT_ROUTES.has(document.url)) {
+    // Postgres or Redis down answers 503 on any route that needs them, overload on any but the exempt.
+    if (!OVERLOAD_EXEMPT_ROUTES.has(document.url)) {
       common[503] = ErrorBody.describe('Overloaded or a dependency is down (OVERLOADED, SERVICE_UNAVAILABLE); see Retry-After');
     }
     const response = { ...common, ...((schema.response as object | undefined) ?? {}) };
@@ -37,7 +38,7 @@ function withCommonErrors(config: Pick<Config, 'RATE_LIMIT_PER_MINUTE' | 'MAX_EV
   };
 }
 
-export async function registerDocs(app: FastifyInstance, config: Pick<Config, 'RATE_LIMIT_PER_MINUTE' | 'MAX_EVENT_LOOP_DELAY_MS'>): Promise<void> {
+export async function registerDocs(app: FastifyInstance, config: Pick<Config, 'RATE_LIMIT_PER_MINUTE'>): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
