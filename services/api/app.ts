@@ -50,6 +50,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : crypto.randomUUID();
     },
     requestIdHeader: false,
+    // While closing (SIGTERM), Fastify would answer requests still arriving on open keep-alive
+    // connections with its own 503: no Retry-After, not our error shape. Serving them instead
+    // is safe: Redis and Postgres close only after the server has drained, and each of these
+    // responses carries `Connection: close`, so the drain still ends.
+    return503OnClosing: false,
     // One access line per request (below) instead of Fastify's two: under a burst, logging is
     // a real share of the API's CPU.
     logController: new LogController({ disableRequestLogging: true }),
