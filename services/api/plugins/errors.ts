@@ -24,8 +24,13 @@ function validationField(context: string | undefined, instancePath: string): str
   return field || context || 'body';
 }
 
+/**
+ * "Command aborted due to connection close": Redis went away with the command sent but not
+ * answered (it may or may not have run), so the client must retry; its Idempotency-Key makes
+ * that safe.
+ */
 function isRedisUnavailable(error: Error): boolean {
-  return /enableOfflineQueue|Connection is closed|ECONNREFUSED|Stream isn't writeable|Reached the max retries|connect ETIMEDOUT/i.test(
+  return /enableOfflineQueue|Connection is closed|ECONNREFUSED|Stream isn't writeable|Reached the max retries|connect ETIMEDOUT|Command aborted due to connection close/i.test(
     error.message,
   );
 }
