@@ -222,6 +222,14 @@ export async function runLoad(options: {
   return { started: index, seconds: (Date.now() - start) / 1_000 };
 }
 
+/**
+ * A spike on top of the paced load: `count` bookings started together by `concurrency` clients,
+ * so a fault injected while it runs finds many requests in flight. Resolves when all finished.
+ */
+export function spike(client: BookingClient, showIds: string[], tag: string, count = 200, concurrency = 100): Promise<unknown> {
+  return runLoad({ client, body: mixedBodies(showIds, tag), ratePerSecond: 1_000_000, concurrency, count, keyPrefix: tag });
+}
+
 /** Best-available bookings of 1 or 2 seats spread over the shows, one customer per booking. */
 export function mixedBodies(showIds: string[], runTag: string): (index: number) => BookingBody {
   return (index) => ({

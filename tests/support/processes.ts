@@ -15,7 +15,7 @@ import type { Config } from '../../shared/config.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const ENTRY = { api: 'services/api/server.ts', worker: 'services/worker/worker.ts' } as const;
-const KEPT_LINES = 300;
+const KEPT_LINES = 2_000;
 
 export type ServiceKind = keyof typeof ENTRY;
 export type Exit = { code: number | null; signal: NodeJS.Signals | null; at: number };
@@ -218,9 +218,15 @@ export class ProcessRegistry {
     return () => this.processes.delete(entry);
   }
 
-  /** The recent output of every service, for a failing test's report. */
+  /** Each service's first error lines and recent output, for a failing test's report. */
   tails(lines = 15): string {
-    return this.services.map((service) => `--- ${service.name} (pid ${service.pid}, exit ${JSON.stringify(service.exit ?? null)})\n${service.tail(lines)}`).join('\n');
+    return this.services
+      .map((service) => {
+        const errors = service.linesMatching('"level":50').slice(0, 5).join('\n');
+        const header = `--- ${service.name} (pid ${service.pid}, exit ${JSON.stringify(service.exit ?? null)})`;
+        return `${header}\n${errors ? `first errors:\n${errors}\nlast lines:\n` : ''}${service.tail(lines)}`;
+      })
+      .join('\n');
   }
 
   async stopAll(): Promise<void> {

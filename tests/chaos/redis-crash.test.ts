@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessRegistry, RedisServer, waitUntil, type ServiceProcess } from '../support/processes.js';
+import {
+  auditRun,
+  auditViolations,
+  BookingClient,
+  createGaShow,
+  createWorld,
+  mixedBodies,
+  NO_VIOLATIONS,
+  printLogsOnFailure,
+  recordFigures,
+  runLoad,
+  sized,
+  spike,
+  type Answer,
+  type World,
+} from './harness.js';
+
+/**
+ * Fault 2: the services' Redis (test-owned: AOF, appendfsync always, noeviction) is killed
+ * with SIGKILL mid-burst and restarted on the same data directory. Every request answered 202
+ * was written to the AOF before the answer, so it must survive; while Redis is down the API
+ * must answer 503 with Retry-After (never 202); API and workers must reconnect on their own.
+ */
+
+const CRASHES = sized({ ci: 2, full: 3 });
+const DOWN_MS = sized({ ci: 4_000, full: 10_000 });
+const RATE = sized({ ci: 100, full: 200 });
+
+let redisServer: RedisServer;
+let redisRegistry: ProcessRegistry;
+let world: World;
+
+beforeAll(async () => {
+  redisRegistry = new ProcessRegistry({});
+  redisServer = await RedisServer.start(redisRegistry);
+  world = await createWorld({ redisUrl: redisServer.url, serviceOverrides: { HOLD_SECONDS: '6', EXPIRY_INTERVAL_SECONDS: '2' } });
+});
+afterAll(async () => {
+  await world?.close();
+  await redisRegistry?.stopAll();
+});
+
+type Window = { from: number; to: number };
+
+describe('chaos: Redis crash', () => {
+  it(
+    `kill -9 Redis ${CRASHES}x mid-burst: no acknowledged request lost, 503 + Retry-After while down, services reconnect`,
+    async () => {
+      printLogsOnFailure(world);
+      const { ctx, processes } = world;
+      const shows = [await createGaShow(ctx.db, 4_000), await createGaShow(ctx.db, 4_000)];
+      const showIds = shows.map((show) => show.id);
+      const api = await processes.startApi();
+      const workers: ServiceProcess[] = [await processes.startWorker(), await processes.startWorker()];
+
+      const client = new BookingClient(() => [api.url!]);
+      const bodies = mixedBodies(showIds, 'redis');
+      let running = true;
+      const load = runLoad({ client, body: bodies, ratePerSecond: RATE, concurrency: 48, stop: () => !running });
+
+      // A probe outside the load: one attempt at a time, no retries, so the answers while Redis
+      // is down are seen as they are.
+      const probe = new BookingClient(() => [api.url!]);
+      let probeIndex = 0;
+      const probeOnce = () => probe.attempt(api.url!, `probe-${probeIndex}`, bodies(1_000_000 + probeIndex++));
+      const readyWhileDown: number[] = [];
+
+      const downWindows: Window[] = [];
+      const recoveryMs: number[] = [];
+      await waitUntil('the first acknowledgements', () => client.stats.acknowledged >= 100, 30_000);
+      const spikes: Promise<unknown>[] = [];
+      for (let crash = 0; crash < CRASHES; crash++) {
+        // Kill in the middle of a spike, so many requests are between their idempotency key and
+        // their job, or waiting for Redis's answer, when it dies.
+        const acknowledgedBeforeSpike = client.stats.acknowledged;
+        spikes.push(spike(client, showIds, `redis-spike-${crash}`));
+        await waitUntil('the spike to be under way', () => client.stats.acknowledged >= acknowledgedBeforeSpike + 20, 30_000, 1);
+        await redisServer.kill9();
+        const from = Date.now();
+        // While it is down, the API answers every booking with 503 + Retry-After at once.
+        while (Date.now() - from < DOWN_MS) {
+          await probeOnce();
+          const ready = await fetch(`${api.url}/ready`).catch(() => undefined);
+          if (ready) readyWhileDown.push(ready.status);
+          await new Promise((done) => setTimeout(done, 100));
+        }
+        const to = Date.now();
+        downWindows.push({ from, to });
+        await redisServer.restart();
+        // The API reconnects by itself: a new booking is accepted again.
+        const restartedAt = Date.now();
+        await waitUntil('the API to accept bookings again', async () => (await probeOnce())?.status === 202, 30_000, 100);
+        recoveryMs.push(Date.now() - restartedAt);
+        const acknowledgedBefore = client.stats.acknowledged;
+        await waitUntil('the load to be acknowledged again', () => client.stats.acknowledged >= acknowledgedBefore + 100, 60_000);
+      }
+      running = false;
+      const { started, seconds } = await load;
+      await Promise.all(spikes);
+
+      const report = await auditRun({
+        pool: ctx.pool,
+        showIds,
+        acknowledged: [...client.acknowledged.values(), ...probe.acknowledged.values()],
+        bookingQueue: world.bookingQueue,
+        maintenanceQueue: world.maintenanceQueue,
+        redis: world.redis,
+        decideTimeoutMs: sized({ ci: 45_000, full: 90_000 }),
+      });
+      await Promise.all([client.close(), probe.close()]);
+
+      const answers: Answer[] = [...client.answers, ...probe.answers];
+      const inside = (answer: Answer) => downWindows.some((w) => answer.sentAt >= w.from && answer.receivedAt <= w.to);
+      const whileDown = answers.filter(inside);
+      const acceptedWhileDown = whileDown.filter((answer) => answer.status === 202).length;
+      const unavailableWhileDown = whileDown.filter((answer) => answer.status === 503 && Number(answer.retryAfter) > 0).length;
+
+      recordFigures('redis-crash', {
+        crashes: CRASHES,
+        down_seconds_each: DOWN_MS / 1_000,
+        answers_while_down: whileDown.length,
+        accepted_while_down: acceptedWhileDown,
+        unavailable_503_while_down: unavailableWhileDown,
+        ready_503_while_down: readyWhileDown.filter((status) => status === 503).length,
+        api_recovery_ms: recoveryMs,
+        requests: client.stats.bookings,
+        load_seconds: seconds,
+        worker_exits: workers.filter((worker) => !worker.running).length,
+        client: client.stats,
+        probe: probe.stats,
+        audit: report,
+      });
+
+      expect([...client.samples, ...probe.samples]).toEqual([]);
+      expect(client.stats).toMatchObject({ gaveUp: 0, serverErrors: 0, clientErrors: 0, idMismatches: 0 });
+      expect(probe.stats).toMatchObject({ serverErrors: 0, clientErrors: 0 });
+      // While down: answered, every answer a 503 with Retry-After, never a 202.
+      expect(whileDown.length).toBeGreaterThan(0);
+      expect(acceptedWhileDown).toBe(0);
+      expect(unavailableWhileDown).toBe(whileDown.length);
+      expect(readyWhileDown.every((status) => status === 503)).toBe(true);
+      // The services rode it out: no process died, and the audit finds nothing lost or doubled.
+      expect(api.running && workers.every((worker) => worker.running)).toBe(true);
+      expect(auditViolations(report)).toEqual(NO_VIOLATIONS);
+      expect(client.stats.acknowledged).toBe(client.stats.bookings);
+      expect(started).toBeGreaterThan(0);
+    },
+    sized({ ci: 150_000, full: 600_000 }),
+  );
+});
