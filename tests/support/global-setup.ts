@@ -17,7 +17,8 @@ declare module 'vitest' {
   }
 }
 
-const TEMPLATE = 'ticket_rush_test_template';
+// One template per run: several runs at once (developers, CI) must not rebuild each other's.
+const TEMPLATE = `ticket_rush_tpl_${process.pid}_${Date.now().toString(36)}`;
 
 async function reachablePostgres(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
@@ -64,7 +65,13 @@ export default async function setup(project: TestProject) {
 
   const admin = new pg.Client({ connectionString: postgresUrl });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE} WITH (FORCE)`);
+  // Templates left behind by runs that were killed before their teardown.
+  const stale = await admin.query<{ datname: string }>(
+    `SELECT datname FROM pg_database WHERE datname = 'ticket_rush_test_template'
+        OR (datname LIKE 'ticket_rush_tpl_%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = pg_database.datname)
+            AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '2 hours')`,
+  ).catch(() => ({ rows: [] as { datname: string }[] }));
+  for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(datname)} WITH (FORCE)`).catch(() => {});
   await admin.end();
   const templateUrl = new URL(postgresUrl);
   templateUrl.pathname = `/${TEMPLATE}`;
@@ -75,6 +82,10 @@ export default async function setup(project: TestProject) {
   project.provide('templateDatabase', TEMPLATE);
 
   return async () => {
+    const dropper = new pg.Client({ connectionString: postgresUrl });
+    await dropper.connect();
+    await dropper.query(`DROP DATABASE IF EXISTS ${TEMPLATE} WITH (FORCE)`);
+    await dropper.end();
     for (const stop of stops) await stop();
   };
 }
