@@ -47,7 +47,8 @@ describe('burst tool', () => {
 
     expect(report.requests).toMatchObject({ planned: 300, submitted: 300, accepted: 300, notAccepted: 0, decided: 300, undecided: 0 });
     expect(report.outcomes).toEqual({ HELD: 100, 'FAILED:SOLD_OUT': 200 });
-    expect(report.http.submit).toEqual({ '202': 300 });
+    // Every request got its 202; a 503 shed by the overload guard on a busy machine would have been retried.
+    expect(report.http.submit?.['202']).toBe(300);
     expect(report.serverErrors).toBe(0);
     expect(report.verdict).toBe('pass');
     expect(report.audit?.checks.map((c) => [c.name, c.ok])).toEqual([
