@@ -41,12 +41,16 @@ export class Latency {
     };
   }
 
-  /** Non-empty log-scale buckets, each with its upper bound in milliseconds. */
+  /** Log-scale buckets from the first to the last non-empty one (gaps kept, so the axis is continuous). */
   histogram(): LatencyBucket[] {
+    const first = this.buckets.findIndex((count) => count > 0);
+    if (first < 0) return [];
+    let last = this.buckets.length - 1;
+    while (this.buckets[last] === 0) last--;
     const result: LatencyBucket[] = [];
-    this.buckets.forEach((count, index) => {
-      if (count > 0) result.push({ upToMs: 10 ** (index / BUCKETS_PER_DECADE) / 1_000, count });
-    });
+    for (let index = first; index <= last; index++) {
+      result.push({ upToMs: 10 ** (index / BUCKETS_PER_DECADE) / 1_000, count: this.buckets[index]! });
+    }
     return result;
   }
 }
