@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 
 /**
@@ -52,7 +53,9 @@ export async function explainClaims(pool: pg.Pool, showId: string): Promise<stri
   try {
     const seatRows = await client.query('SELECT id FROM seats WHERE show_id = $1 ORDER BY id LIMIT 200', [showId]);
     const bookingRows = await client.query('SELECT id::text FROM bookings WHERE show_id = $1 LIMIT 200', [showId]);
-    const ids = { seatIds: seatRows.rows.map((r: { id: number }) => r.id), bookingIds: bookingRows.rows.map((r: { id: string }) => r.id) };
+    // Before any booking exists, look up 200 fresh ids, as the first batch of a burst does.
+    const bookingIds = bookingRows.rows.length > 0 ? bookingRows.rows.map((r: { id: string }) => r.id) : Array.from({ length: 200 }, () => randomUUID());
+    const ids = { seatIds: seatRows.rows.map((r: { id: number }) => r.id), bookingIds };
     const parts: string[] = [];
     for (const statement of STATEMENTS) {
       await client.query('BEGIN');
