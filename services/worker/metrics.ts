@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { ExpiryResult } from '../../shared/booking/expire.js';
 import type { Logger } from '../../shared/logger.js';
-import { recordOutcome } from '../../shared/metrics/outcomes.js';
+import { OutcomeTally } from '../../shared/metrics/outcomes.js';
 import { createRegistry, observePool, observeRedis } from '../../shared/metrics/resources.js';
 import type { BookingObserver } from './jobs/process-booking.js';
 
@@ -19,6 +19,8 @@ export type WorkerMetrics = {
   registry: Registry;
   bookings: BookingObserver;
   onSwept: (released: ExpiryResult) => void;
+  /** Writes the outcome counts not yet sent to Redis (on shutdown). */
+  flush: () => Promise<void>;
   /** Wraps a queue's processor to time every job it runs. */
   timed: (queue: string, processor: (job: Job) => Promise<unknown>) => (job: Job) => Promise<unknown>;
 };
@@ -26,6 +28,9 @@ export type WorkerMetrics = {
 export function createWorkerMetrics(deps: { pool: pg.Pool; redis: Redis; prefix: string; logger: Logger }): WorkerMetrics {
   const registry = createRegistry();
   const registers = [registry];
+  const tally = new OutcomeTally(deps.redis, deps.prefix, (error) =>
+    deps.logger.debug({ err: error instanceof Error ? error.message : error }, 'metrics: outcomes not counted'),
+  );
   observePool(registry, deps.pool);
   observeRedis(registry, deps.redis);
 
@@ -92,12 +97,10 @@ export function createWorkerMetrics(deps: { pool: pg.Pool; redis: Redis; prefix:
         const latency = (booking.decidedAt.getTime() - Date.parse(request.accepted_at)) / 1_000;
         // The two timestamps come from different clocks (API host, Postgres); skew must not go negative.
         decisionLatency.observe({ status: booking.status }, Math.max(0, latency));
-        // Counting must never hold up or fail a booking: fire and forget.
-        recordOutcome(deps.redis, deps.prefix, booking.status, booking.reason).catch((error: unknown) =>
-          deps.logger.debug({ err: error instanceof Error ? error.message : error }, 'metrics: outcome not counted'),
-        );
+        tally.add(booking.status, booking.reason);
       },
     },
+    flush: () => tally.flush(),
     onSwept: (released) => {
       sweptHolds.observe(released.bookings);
       sweptSeats.inc(released.seats);

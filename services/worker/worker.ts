@@ -122,6 +122,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       { name: 'booking worker', close: () => bookingWorker.close() },
       { name: 'maintenance worker', close: () => maintenanceWorker.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
+      { name: 'outcome counts', close: () => metrics.flush() },
       // Kept until the drain is done, so a scrape can watch it.
       { name: 'metrics server', close: async () => metricsServer?.close() },
       { name: 'redis', close: () => connection.quit() },
