@@ -41,7 +41,13 @@ describe('QUEUE_PREFIX with a hash tag', () => {
     expect([first.status, second.status]).toEqual([202, 202]);
     expect(await waitForDecision(api.app, first.body.id)).toMatchObject({ status: 'HELD' });
     expect(await waitForDecision(api.app, second.body.id)).toMatchObject({ status: 'FAILED', reason: 'SOLD_OUT' });
-    const scrape = await api.app.inject({ method: 'GET', url: '/metrics' });
+    // Workers send their outcome counts to Redis every quarter second: wait for them.
+    const deadline = Date.now() + 10_000;
+    let scrape = await api.app.inject({ method: 'GET', url: '/metrics' });
+    while (!/ticket_rush_bookings_total\{status="FAILED"/.test(scrape.body) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      scrape = await api.app.inject({ method: 'GET', url: '/metrics' });
+    }
     expect(scrape.body).toMatch(/ticket_rush_bookings_total\{status="HELD",reason="none"\} 1/);
 
     const keys: string[] = [];

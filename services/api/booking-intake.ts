@@ -20,10 +20,38 @@ const DEPTH_SAMPLE_MS = 250;
  */
 const LPOS_MAX_SCAN = 20_000;
 
+/**
+ * Reads a job's state in one step. A job never taken by a worker (no processedOn) is in the
+ * wait list: its position is how many are ahead plus one, found by scanning from the oldest
+ * end (LPOS RANK -1), at most LPOS_MAX_SCAN deep; deeper than that, the list length bounds it.
+ * A job taken at least once (running, or waiting to retry) is next up: position 0.
+ * Reply: [timestamp, finishedOn, returnvalue, failedReason, data, position] or nil if no job.
+ */
+const LOOKUP_SCRIPT = `
+local f = redis.call('HMGET', KEYS[1], 'timestamp', 'finishedOn', 'returnvalue', 'failedReason', 'processedOn', 'data')
+if not f[1] then return nil end
+local position = false
+if not f[2] then
+  if f[5] then
+    position = 0
+  else
+    local length = redis.call('LLEN', KEYS[2])
+    local index = redis.call('LPOS', KEYS[2], ARGV[1], 'RANK', -1, 'MAXLEN', tonumber(ARGV[2]))
+    if index then position = length - index else position = length end
+  end
+end
+local data = false
+if ARGV[3] == '1' or (f[2] and f[4] and not f[3]) then data = f[6] end
+return {f[1], f[2], f[3], f[4], data, position}
+`;
+const LOOKUP_SHA = createHash('sha1').update(LOOKUP_SCRIPT).digest('hex');
+type LookupReply = [string, string | null, string | null, string | null, string | null, number | null];
+
 export type Submitted = { id: string; replayed: boolean; position: number | null };
 
 export type QueuedState =
-  | { state: 'queued'; position: number; data: BookingJob; acceptedAt: number }
+  /** `data` is present only when asked for (`withData`). */
+  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number }
   | { state: 'finished'; result: BookingResult | null }
   /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
   | { state: 'failed'; data: BookingJob; finishedAt: number }
@@ -78,32 +106,26 @@ export class BookingIntake {
     return { id: previous.id, replayed: true, position: current.state === 'queued' ? current.position : null };
   }
 
-  /** Where a request stands in Redis; `absent` means ask Postgres (decided and cleaned up, or unknown). */
-  async lookup(id: string): Promise<QueuedState> {
-    const jobKey = this.queue.toKey(id);
-    const results = await this.redis
-      .multi()
-      .hmget(jobKey, 'timestamp', 'finishedOn', 'returnvalue', 'failedReason', 'data', 'processedOn')
-      .lpos(this.queue.keys.wait!, id, 'RANK', -1, 'MAXLEN', LPOS_MAX_SCAN)
-      .llen(this.queue.keys.wait!)
-      .exec();
-    if (!results) throw new Error('Redis transaction aborted');
-    const [[, fields], [, index], [, length]] = results as [
-      [unknown, (string | null)[]],
-      [unknown, number | null],
-      [unknown, number],
-    ];
-    const [timestamp, finishedOn, returnValue, failedReason, data, processedOn] = fields;
-    if (!timestamp || !data) return { state: 'absent' };
+  /**
+   * Where a request stands in Redis; `absent` means ask Postgres (decided and cleaned up, or
+   * unknown). One round trip: the script reads the job hash and, only for a job still waiting,
+   * its place in the wait list. `withData` also returns the request itself (for the full view).
+   */
+  async lookup(id: string, options: { withData?: boolean } = {}): Promise<QueuedState> {
+    const reply = (await this.redis.evalsha(LOOKUP_SHA, 2, this.queue.toKey(id), this.queue.keys.wait!, id, LPOS_MAX_SCAN, options.withData ? 1 : 0).catch(
+      (error: Error) => {
+        if (!/NOSCRIPT/.test(error.message)) throw error;
+        return this.redis.eval(LOOKUP_SCRIPT, 2, this.queue.toKey(id), this.queue.keys.wait!, id, LPOS_MAX_SCAN, options.withData ? 1 : 0);
+      },
+    )) as LookupReply | null;
+    if (!reply) return { state: 'absent' };
+    const [timestamp, finishedOn, returnValue, failedReason, data, position] = reply;
     if (finishedOn) {
-      if (failedReason && !returnValue) return { state: 'failed', data: JSON.parse(data), finishedAt: Number(finishedOn) };
+      if (failedReason && !returnValue) return { state: 'failed', data: JSON.parse(data!), finishedAt: Number(finishedOn) };
       const parsed = BookingResultSchema.safeParse(returnValue ? JSON.parse(returnValue) : null);
       return { state: 'finished', result: parsed.success ? parsed.data : null };
     }
-    // Taken by a worker at least once (running, or waiting to retry): next up. Otherwise in the
-    // wait list: how many are ahead plus one, or, deeper than the scan, the list length.
-    const position = processedOn ? 0 : index !== null ? length - index : length;
-    return { state: 'queued', position, data: JSON.parse(data), acceptedAt: Number(timestamp) };
+    return { state: 'queued', position: position ?? 0, data: data ? JSON.parse(data) : null, acceptedAt: Number(timestamp) };
   }
 
   async waitingCount(): Promise<number> {

@@ -42,8 +42,7 @@ function statusOf(view: BookingViewType): StatusView {
   };
 }
 
-function queuedView(id: string, queued: Extract<QueuedState, { state: 'queued' }>): BookingViewType & { position: number } {
-  const job = queued.data;
+function queuedView(id: string, queued: Extract<QueuedState, { state: 'queued' }>, job: BookingJob): BookingViewType & { position: number } {
   const accepted = new Date(queued.acceptedAt).toISOString();
   return {
     id,
@@ -172,12 +171,12 @@ export const bookingRoutes =
         const { id } = request.params;
         const booking = await getBooking(deps.db, id);
         if (booking) return bookingView(booking);
-        const queued = await deps.intake.lookup(id);
-        if (queued.state === 'queued') return queuedView(id, queued);
+        const queued = await deps.intake.lookup(id, { withData: true });
+        if (queued.state === 'queued' && queued.data) return queuedView(id, queued, queued.data);
         if (queued.state === 'failed') {
           const job = queued.data;
           return {
-            ...queuedView(id, { state: 'queued', position: 0, data: job, acceptedAt: Date.parse(job.accepted_at) }),
+            ...queuedView(id, { state: 'queued', position: 0, data: job, acceptedAt: Date.parse(job.accepted_at) }, job),
             status: 'FAILED' as const,
             reason: 'PROCESSING_ERROR',
             position: undefined,
