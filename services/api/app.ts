@@ -1,6 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import type { Queue } from 'bullmq';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -55,6 +55,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // is safe: Redis and Postgres close only after the server has drained, and each of these
     // responses carries `Connection: close`, so the drain still ends.
     return503OnClosing: false,
+    // A malformed %-escape or an over-long path parameter fails before routing and skips the
+    // error handler; without this Fastify answers in its own shape, not `{ error: { code, message } }`.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void reply.status(tooLong ? 414 : 400).send({
+        error: tooLong
+          ? { code: 'URI_TOO_LONG', message: 'A path segment is too long' }
+          : { code: 'BAD_URL', message: 'The URL is not valid (check its percent-encoding)' },
+      });
+    },
     // One access line per request (below) instead of Fastify's two: under a burst, logging is
     // a real share of the API's CPU.
     logController: new LogController({ disableRequestLogging: true }),
