@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningApi } from '../services/api/server.js';
+import { createTestContext, type TestContext } from './support/context.js';
+import { call, createShow, waitForDecision } from './support/http.js';
+import { waitUntil } from './support/processes.js';
+import { routeTable } from './support/route-table.js';
+
+/**
+ * Abuse: admin routes without the token, rate limiting across replicas, load shedding, and
+ * what booking ids and status answers give away.
+ */
+
+let ctx: TestContext;
+let api: RunningApi;
+let show: { id: string };
+
+beforeAll(async () => {
+  ctx = await createTestContext({ HOLD_SECONDS: '60' });
+  api = await ctx.startApi();
+  show = await createShow(api.app, { total_seats: 50 });
+});
+afterAll(async () => ctx?.cleanup());
+
+/**
+ * Routes anyone may call. Every other route must refuse a request without the admin token,
+ * so a route added later is protected, or consciously listed here.
+ */
+const PUBLIC_ROUTES = new Set([
+  'GET /health',
+  'GET /ready',
+  'GET /metrics',
+  'GET /docs',
+  'GET /docs/',
+  'GET /docs/*',
+  'GET /docs/json',
+  'GET /docs/yaml',
+  'GET /docs/static/index.html',
+  'GET /docs/static/swagger-initializer.js',
+  'GET /docs/static/*',
+  'GET /shows',
+  'GET /shows/:id',
+  'GET /shows/:id/seats',
+  'POST /booking',
+  'GET /booking/:id',
+  'GET /booking/:id/status',
+  'POST /booking/:id/confirm',
+  'POST /booking/:id/cancel',
+]);
+
+const fill = (path: string) => path.replace(/:\w+/g, randomUUID()).replace(/\*/g, 'x');
+
+/** Routes outside PUBLIC_ROUTES that answer anything but 401 to `headers` (none, a wrong token, ...). */
+async function unprotectedRoutes(app: FastifyInstance, headers: Record<string, string>): Promise<string[]> {
+  const leaks: string[] = [];
+  for (const { method, path } of routeTable(app)) {
+    // HEAD is answered by the GET route's handler and hooks.
+    if (PUBLIC_ROUTES.has(`${method === 'HEAD' ? 'GET' : method} ${path}`)) continue;
+    const bodyless = method === 'GET' || method === 'HEAD';
+    const response = await app.inject({ method: method as 'GET', url: fill(path), headers, ...(bodyless ? {} : { payload: {} }) });
+    const code = method === 'HEAD' ? 'UNAUTHORIZED' : (response.json() as { error?: { code?: string } }).error?.code;
+    if (response.statusCode !== 401 || code !== 'UNAUTHORIZED') leaks.push(`${method} ${path} -> ${response.statusCode}`);
+  }
+  return leaks;
+}
+
+describe('admin routes', () => {
+  it('every non-public route in the route table answers 401 without a valid admin token', async () => {
+    const routes = routeTable(api.app).filter(({ method, path }) => !PUBLIC_ROUTES.has(`${method === 'HEAD' ? 'GET' : method} ${path}`));
+    // The walk really sees the admin surface: show creation and the queue board's page, API and assets.
+    const names = routes.map((route) => `${route.method} ${route.path}`);
+    expect(names).toContain('POST /admin/shows');
+    expect(names).toContain('PUT /admin/queues/api/queues/:queueName/obliterate');
+    expect(names).toContain('GET /admin/queues/static/*');
+    expect(routes.length).toBeGreaterThan(40);
+    expect(routes.every((route) => route.path.startsWith('/admin'))).toBe(true);
+
+    expect(await unprotectedRoutes(api.app, {})).toEqual([]);
+    expect(await unprotectedRoutes(api.app, { authorization: 'Bearer not-the-admin-token-at-all' })).toEqual([]);
+    expect(await unprotectedRoutes(api.app, { authorization: 'Basic dGVzdDp0ZXN0' })).toEqual([]);
+    expect(await unprotectedRoutes(api.app, { authorization: `Bearer ${'x'.repeat(4_000)}` })).toEqual([]);
+    const unauthorized = await call(api.app, 'POST', '/admin/shows', { body: { name: 'x', start_time: '2030-01-01T00:00:00Z', total_seats: 1 } });
+    expect(unauthorized.headers['www-authenticate']).toMatch(/^Bearer/);
+  });
+
+  it('the walk would catch a new route registered without the admin hook', async () => {
+    const app = Fastify();
+    app.get('/health', async () => ({ status: 'ok' }));
+    app.register(async (admin) => {
+      admin.addHook('onRequest', async (_request, reply) => reply.status(401).send({ error: { code: 'UNAUTHORIZED', message: 'no' } }));
+      admin.post('/admin/shows', async () => ({}));
+    });
+    app.delete('/admin/shows/:id', async () => ({ deleted: true }));
+    await app.ready();
+    expect(await unprotectedRoutes(app, {})).toEqual(['DELETE /admin/shows/:id -> 200']);
+    expect(routeTable(app)).toContainEqual({ method: 'DELETE', path: '/admin/shows/:id' });
+    await app.close();
+  });
+});
+
+describe('rate limiting', () => {
+  it('counts per client in Redis, so two API replicas share one limit: 429 with Retry-After', async () => {
+    const limited = { RATE_LIMIT_PER_MINUTE: '5' };
+    const replicas = [await ctx.startApi(limited), await ctx.startApi(limited)];
+    const statuses: number[] = [];
+    for (let index = 0; index < 5; index++) {
+      const response = await replicas[index % 2]!.app.inject({ method: 'GET', url: '/shows', remoteAddress: '10.1.1.1' });
+      statuses.push(response.statusCode);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    for (const replica of replicas) {
+      const refused = await replica.app.inject({ method: 'GET', url: '/shows', remoteAddress: '10.1.1.1' });
+      expect(refused.statusCode).toBe(429);
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      expect(refused.json()).toMatchObject({ error: { code: 'RATE_LIMITED', message: expect.any(String) } });
+    }
+    // Another client is counted apart, and the count lives in Redis (shared by the replicas).
+    const other = await replicas[1]!.app.inject({ method: 'GET', url: '/shows', remoteAddress: '10.2.2.2' });
+    expect(other.statusCode).toBe(200);
+    const keys = await ctx.redis.keys(`${ctx.config.QUEUE_PREFIX}:ratelimit:*`);
+    expect(keys.length).toBeGreaterThanOrEqual(2);
+    // Health checks are never limited: an orchestrator must see the replica alive.
+    const health = await replicas[0]!.app.inject({ method: 'GET', url: '/health', remoteAddress: '10.1.1.1' });
+    expect(health.statusCode).toBe(200);
+  });
+});
+
+describe('load shedding', () => {
+  it('answers 503 + Retry-After at once past MAX_QUEUE_DEPTH, and accepts again once workers drain the queue', async () => {
+    const shedding = await ctx.startApi({ MAX_QUEUE_DEPTH: '5' });
+    const book = (index: number) =>
+      call(shedding.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: `shed-${index}@example.com`, seat_count: 1 } });
+    const accepted: string[] = [];
+    for (let index = 0; index < 5; index++) {
+      const reply = await book(index);
+      expect(reply.status).toBe(202);
+      accepted.push(reply.body.id);
+    }
+    const started = performance.now();
+    const refused = await book(5);
+    const refusedMs = performance.now() - started;
+    expect(refused.status).toBe(503);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(refused.body).toMatchObject({ error: { code: 'QUEUE_FULL', message: expect.any(String) } });
+    expect(refusedMs).toBeLessThan(250);
+
+    await ctx.startWorker();
+    for (const id of accepted) await waitForDecision(shedding.app, id);
+    let index = 100;
+    const reopened = await waitUntil('the API to accept again', async () => {
+      const reply = await book(index++);
+      if (reply.status !== 202 && reply.status !== 503) throw new Error(`unexpected ${reply.status}`);
+      return reply.status === 202 ? reply : undefined;
+    }, 10_000);
+    expect(reopened.body.status).toBe('QUEUED');
+  });
+});
+
+describe('booking ids and what a status reveals', () => {
+  const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  it('booking ids are random UUIDv4 (122 random bits), distinct and without pattern', async () => {
+    const ids: string[] = [];
+    for (let index = 0; index < 100; index++) {
+      const reply = await call(api.app, 'POST', '/booking', {
+        body: { show_id: show.id, customer_email: `id-${index}@example.com`, seat_count: 1 },
+      });
+      expect(reply.status).toBe(202);
+      ids.push(reply.body.id);
+    }
+    expect(ids.every((id) => UUID_V4.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Not sequential: no two ids share their first 8 hex digits (a 2^-32 chance per pair).
+    expect(new Set(ids.map((id) => id.slice(0, 8))).size).toBe(ids.length);
+    // Roughly half of the random bits are set (a counter or timestamp would be far off).
+    const bits = ids.join('').replace(/-/g, '').split('').map((hex) => parseInt(hex, 16).toString(2).replace(/0/g, '').length);
+    const ratio = bits.reduce((sum, ones) => sum + ones, 0) / (ids.length * 32 * 4);
+    expect(ratio).toBeGreaterThan(0.45);
+    expect(ratio).toBeLessThan(0.55);
+  });
+
+  it('unknown ids are 404 and malformed ids 400, on every route that takes one', async () => {
+    const unknown = randomUUID();
+    const malformed = ['abc', '123', `${unknown}x`, unknown.replace(/-/g, ''), "' OR 1=1 --", '%00', '..%2F..%2Fetc', 'x'.repeat(500)];
+    const routes: Array<['GET' | 'POST', string, unknown?]> = [
+      ['GET', '/booking/:id'],
+      ['GET', '/booking/:id/status'],
+      ['POST', '/booking/:id/confirm', { payment: 'success' }],
+      ['POST', '/booking/:id/cancel', {}],
+      ['GET', '/shows/:id'],
+      ['GET', '/shows/:id/seats'],
+    ];
+    for (const [method, path, body] of routes) {
+      const missing = await call(api.app, method, path.replace(':id', unknown), { body });
+      expect({ path, status: missing.status }).toEqual({ path, status: 404 });
+      expect(missing.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+      for (const bad of malformed) {
+        const reply = await call(api.app, method, path.replace(':id', encodeURIComponent(bad)), { body });
+        // Past Fastify's parameter length limit the answer is 414 URI Too Long, also a 4xx.
+        const expected = bad.length > 100 ? 414 : 400;
+        expect({ path, bad, status: reply.status }).toEqual({ path, bad, status: expected });
+        expect(reply.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+      }
+    }
+  });
+
+  it("a status answer carries only the booking's own state: no email, no other booking", async () => {
+    await ctx.startWorker();
+    const fresh = await createShow(api.app, { total_seats: 10 });
+    const book = (email: string) => call(api.app, 'POST', '/booking', { body: { show_id: fresh.id, customer_email: email, seat_count: 2 } });
+    const [mine, theirs] = [await book('me@example.com'), await book('someone-else@example.com')];
+    const myStatus = await waitForDecision(api.app, mine.body.id);
+    const theirStatus = await waitForDecision(api.app, theirs.body.id);
+    expect(myStatus.status).toBe('HELD');
+    expect(Object.keys(myStatus).every((key) => ['id', 'status', 'position', 'hold_expires_at', 'seats', 'reason', 'updated_at'].includes(key))).toBe(
+      true,
+    );
+    const text = JSON.stringify(myStatus);
+    expect(text).not.toContain('someone-else');
+    expect(text).not.toContain('me@example.com');
+    expect(text).not.toContain(theirs.body.id);
+    for (const seat of theirStatus.seats as string[]) expect(myStatus.seats).not.toContain(seat);
+    // The public seat map says which seats are taken, never by whom.
+    const seats = await call(api.app, 'GET', `/shows/${fresh.id}/seats`);
+    const seatText = JSON.stringify(seats.body);
+    expect(seatText).not.toContain('@example.com');
+    expect(seatText).not.toContain(mine.body.id);
+  });
+});
