@@ -40,10 +40,29 @@ function boardAuth(adminToken: string) {
   };
 }
 
+/**
+ * The board's handlers answer failures as `{ error: { key: 'ERRORS.QUEUE_NOT_FOUND' } }` (a
+ * translation key for its UI). Add the `code` and `message` every error of this API carries,
+ * keeping `key` for the board's own page.
+ */
+async function withErrorCode(_request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  if (reply.statusCode < 400 || typeof payload !== 'string' || !payload.startsWith('{')) return payload;
+  try {
+    const body = JSON.parse(payload) as { error?: { key?: unknown; code?: unknown } };
+    if (!body.error || typeof body.error.code === 'string' || typeof body.error.key !== 'string') return payload;
+    const name = body.error.key.replace(/^ERRORS\./, '');
+    const message = name.charAt(0) + name.slice(1).toLowerCase().replace(/_/g, ' ');
+    return JSON.stringify({ ...body, error: { code: name, message, ...body.error } });
+  } catch {
+    return payload;
+  }
+}
+
 export const bullBoardRoutes =
   (deps: BullBoardDeps): FastifyPluginAsync =>
   async (scope) => {
     scope.addHook('onRequest', boardAuth(deps.adminToken));
+    scope.addHook('onSend', withErrorCode);
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(BULL_BOARD_PATH);
     createBullBoard({
@@ -54,8 +73,10 @@ export const bullBoardRoutes =
     // Replaces the board's default handler, which echoes error messages (and stacks when
     // NODE_ENV=development) to the client.
     serverAdapter.setErrorHandler((error: Error & { statusCode?: number }) => {
-      const clientError = error.statusCode === 400 || error.statusCode === 404 || error.statusCode === 409;
-      if (clientError) return { status: error.statusCode as 400 | 404 | 409, body: { error: { code: 'BAD_REQUEST', message: error.message } } };
+      // Every client error keeps its status, Fastify's own too (415 or 413 from the body parser).
+      const status = error.statusCode ?? 500;
+      const clientError = status >= 400 && status < 500;
+      if (clientError) return { status: status as 400, body: { error: { code: 'BAD_REQUEST', message: error.message } } };
       deps.logger.error({ err: error }, 'queue board error');
       return { status: 500, body: { error: { code: 'INTERNAL', message: 'Internal server error' } } };
     });
