@@ -1,5 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -9,6 +7,7 @@ import { createShow, generalAdmission } from '../../shared/booking/shows.js';
 import type { Database } from '../../shared/db/client.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { createTestContext, type TestContext } from '../support/context.js';
+import { recordFigures as writeFigures } from '../support/figures.js';
 import { ProcessRegistry, serviceEnv, waitUntil } from '../support/processes.js';
 
 /**
@@ -20,14 +19,9 @@ import { ProcessRegistry, serviceEnv, waitUntil } from '../support/processes.js'
 export const SCALE: 'ci' | 'full' = process.env.CHAOS_SCALE === 'full' ? 'full' : 'ci';
 export const sized = <T>(sizes: { ci: T; full: T }): T => sizes[SCALE];
 
-const FIGURES_DIR = resolve(import.meta.dirname, '../../test-results/chaos');
-
-/** Writes a scenario's figures to test-results/chaos/<scenario>.json and prints them once. */
+/** Writes a scenario's figures to test-results/reliability/chaos-<scenario>.json and prints them. */
 export function recordFigures(scenario: string, figures: Record<string, unknown>): void {
-  const record = { scenario, scale: SCALE, finished_at: new Date().toISOString(), ...figures };
-  mkdirSync(FIGURES_DIR, { recursive: true });
-  writeFileSync(resolve(FIGURES_DIR, `${scenario}.json`), `${JSON.stringify(record, null, 2)}\n`);
-  console.log(`[chaos] ${scenario} (${SCALE}): ${JSON.stringify(figures)}`);
+  writeFigures(`chaos-${scenario}`, { scale: SCALE, ...figures });
 }
 
 export async function createGaShow(db: Database, seats: number, name = 'Chaos show'): Promise<{ id: string; seats: number }> {
