@@ -66,6 +66,8 @@ describe('chaos: Redis crash', () => {
       let probeIndex = 0;
       const probeOnce = () => probe.attempt(api.url!, `probe-${probeIndex}`, bodies(1_000_000 + probeIndex++));
       const readyWhileDown: number[] = [];
+      /** Status polls while Redis is down: "status Retry-After". */
+      const pollsWhileDown: string[] = [];
 
       const downWindows: Window[] = [];
       const recoveryMs: number[] = [];
@@ -84,6 +86,9 @@ describe('chaos: Redis crash', () => {
           await probeOnce();
           const ready = await fetch(`${api.url}/ready`).catch(() => undefined);
           if (ready) readyWhileDown.push(ready.status);
+          const polled = client.acknowledged.values().next().value;
+          const poll = polled ? await fetch(`${api.url}/booking/${polled.id}/status`).catch(() => undefined) : undefined;
+          if (poll) pollsWhileDown.push(`${poll.status} ${poll.headers.get('retry-after') ?? '-'}`);
           await new Promise((done) => setTimeout(done, 100));
         }
         const to = Date.now();
@@ -124,6 +129,7 @@ describe('chaos: Redis crash', () => {
         accepted_while_down: acceptedWhileDown,
         unavailable_503_while_down: unavailableWhileDown,
         ready_503_while_down: readyWhileDown.filter((status) => status === 503).length,
+        status_polls_while_down: pollsWhileDown.length,
         api_recovery_ms: recoveryMs,
         requests: client.stats.bookings,
         load_seconds: seconds,
@@ -141,6 +147,9 @@ describe('chaos: Redis crash', () => {
       expect(acceptedWhileDown).toBe(0);
       expect(unavailableWhileDown).toBe(whileDown.length);
       expect(readyWhileDown.every((status) => status === 503)).toBe(true);
+      // A status poll needs Redis first: it says so the same way, never 500.
+      expect(pollsWhileDown.length).toBeGreaterThan(0);
+      expect(pollsWhileDown.every((poll) => /^503 [1-9]/.test(poll))).toBe(true);
       // The services rode it out: no process died, and the audit finds nothing lost or doubled.
       expect(api.running && workers.every((worker) => worker.running)).toBe(true);
       expect(auditViolations(report)).toEqual(NO_VIOLATIONS);
