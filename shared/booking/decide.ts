@@ -119,6 +119,17 @@ async function decideInTransaction(
     .sort((a, b) => a.accepted_at.localeCompare(b.accepted_at));
   if (fresh.length === 0) return decisions;
 
+  // Sold-out fast path: when the committed state has no AVAILABLE seat and no lapsed hold, no
+  // request can get a seat, so the batch is decided without a single lock. Seats that other
+  // transactions are claiming right now are still AVAILABLE in the committed state, so this
+  // never answers SOLD_OUT early; under a burst most requests after the sell-out end here.
+  if (await isSoldOut(tx, showId)) {
+    const verdicts = new Map<string, Verdict>(
+      fresh.map((request) => [request.id, { status: 'FAILED', reason: request.seats ? 'SEATS_UNAVAILABLE' : 'SOLD_OUT' }]),
+    );
+    return writeDecisions(tx, showId, fresh, verdicts, settings, decisions);
+  }
+
   // 2. Per-customer cap. Advisory locks (taken in key order, so they cannot deadlock) serialise
   //    concurrent claims by the same customer for this show across all workers; then we read
   //    how many live seats each customer already has.
@@ -174,8 +185,21 @@ async function decideInTransaction(
     verdicts.set(request.id, verdict);
   }
 
-  // 5. Write the decided bookings, then point their seats at them (the seats' foreign key
-  //    needs the booking row first).
+  return writeDecisions(tx, showId, fresh, verdicts, settings, decisions);
+}
+
+/**
+ * Writes the decided bookings, then points their seats at them (the seats' foreign key needs
+ * the booking row first). Requests left CONTENDED are not written: they are decided again.
+ */
+async function writeDecisions(
+  tx: Executor,
+  showId: string,
+  fresh: BookingJob[],
+  verdicts: Map<string, Verdict>,
+  settings: DecideSettings,
+  decisions: Map<string, Decision>,
+): Promise<Map<string, Decision>> {
   const decided = fresh.filter((request) => verdicts.get(request.id)?.status !== 'CONTENDED');
   const rows = decided.map((request) => {
     const verdict = verdicts.get(request.id) as Exclude<Verdict, { status: 'CONTENDED' }>;
@@ -232,6 +256,15 @@ async function decideInTransaction(
     if (verdicts.get(request.id)?.status === 'CONTENDED') decisions.set(request.id, { kind: 'contended' });
   }
   return decisions;
+}
+
+/** No seat AVAILABLE and no lapsed hold to release, read from the committed state without locks. */
+async function isSoldOut(tx: Executor, showId: string): Promise<boolean> {
+  const result = await tx.execute<{ sold_out: boolean }>(sql`
+    SELECT NOT EXISTS (SELECT 1 FROM seats WHERE show_id = ${showId} AND status = 'AVAILABLE')
+       AND NOT EXISTS (SELECT 1 FROM bookings WHERE show_id = ${showId} AND status = 'HELD' AND hold_expires_at <= now())
+       AS sold_out`);
+  return result.rows[0]?.sold_out ?? false;
 }
 
 /** Hands out seats within one transaction, remembering what it has already spoken for. */

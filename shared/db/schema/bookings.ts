@@ -53,6 +53,11 @@ export const bookings = pgTable(
     index('bookings_hold_expiry_idx')
       .on(table.holdExpiresAt)
       .where(sql`${table.status} = 'HELD'`),
+    // "Does this show have lapsed holds?" is asked by every claim that comes up short and by the
+    // sold-out fast path; without it the planner may walk every live booking of a hot show.
+    index('bookings_show_hold_expiry_idx')
+      .on(table.showId, table.holdExpiresAt)
+      .where(sql`${table.status} = 'HELD'`),
     // The per-customer cap counts a customer's live seats for one show inside every claim.
     index('bookings_customer_live_idx')
       .on(table.showId, table.customerEmail)

@@ -1,0 +1,1 @@
+CREATE INDEX "bookings_show_hold_expiry_idx" ON "bookings" USING btree ("show_id","hold_expires_at") WHERE "bookings"."status" = 'HELD';
