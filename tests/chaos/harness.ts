@@ -450,13 +450,18 @@ export async function collectEvents(
   queueName: string,
   options: { redisUrl: string; prefix: string },
   event: 'stalled' | 'completed' | 'failed',
-): Promise<{ ids: string[]; close: () => Promise<void> }> {
+): Promise<{ ids: string[]; seen: Array<{ id: string; at: number }>; close: () => Promise<void> }> {
   const events = new QueueEvents(queueName, { connection: redisOptions(options.redisUrl), prefix: options.prefix });
   events.on('error', () => {});
   const ids: string[] = [];
-  events.on(event, ({ jobId }: { jobId: string }) => ids.push(jobId));
+  const seen: Array<{ id: string; at: number }> = [];
+  events.on(event, ({ jobId }: { jobId: string }, eventId: string) => {
+    ids.push(jobId);
+    // The stream entry id starts with the Redis time (ms) at which the event was written.
+    seen.push({ id: jobId, at: Number(eventId.split('-')[0]) || Date.now() });
+  });
   await events.waitUntilReady();
-  return { ids, close: () => events.close() };
+  return { ids, seen, close: () => events.close() };
 }
 
 /** Call inside a test: if it fails, the services' recent logs are printed with the failure. */
