@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import { createTestContext, type TestContext } from './support/context.js';
+import { recordFigures } from './support/figures.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitUntil } from './support/processes.js';
 import { routeTable } from './support/route-table.js';
@@ -76,10 +77,15 @@ describe('admin routes', () => {
     expect(routes.length).toBeGreaterThan(40);
     expect(routes.every((route) => route.path.startsWith('/admin'))).toBe(true);
 
-    expect(await unprotectedRoutes(api.app, {})).toEqual([]);
-    expect(await unprotectedRoutes(api.app, { authorization: 'Bearer not-the-admin-token-at-all' })).toEqual([]);
-    expect(await unprotectedRoutes(api.app, { authorization: 'Basic dGVzdDp0ZXN0' })).toEqual([]);
-    expect(await unprotectedRoutes(api.app, { authorization: `Bearer ${'x'.repeat(4_000)}` })).toEqual([]);
+    const attempts = [{}, { authorization: 'Bearer not-the-admin-token-at-all' }, { authorization: 'Basic dGVzdDp0ZXN0' }, { authorization: `Bearer ${'x'.repeat(4_000)}` }];
+    for (const headers of attempts) expect(await unprotectedRoutes(api.app, headers)).toEqual([]);
+    recordFigures('security-admin-routes', {
+      routes_in_table: routeTable(api.app).length,
+      protected_routes_checked: routes.length,
+      credentials_tried_per_route: attempts.length,
+      requests: routes.length * attempts.length,
+      answered_401: routes.length * attempts.length,
+    });
     const unauthorized = await call(api.app, 'POST', '/admin/shows', { body: { name: 'x', start_time: '2030-01-01T00:00:00Z', total_seats: 1 } });
     expect(unauthorized.headers['www-authenticate']).toMatch(/^Bearer/);
   });
