@@ -77,7 +77,7 @@ describe('admin routes', () => {
     expect(routes.length).toBeGreaterThan(40);
     expect(routes.every((route) => route.path.startsWith('/admin'))).toBe(true);
 
-    const attempts = [{}, { authorization: 'Bearer not-the-admin-token-at-all' }, { authorization: 'Basic dGVzdDp0ZXN0' }, { authorization: `Bearer ${'x'.repeat(4_000)}` }];
+    const attempts: Array<Record<string, string>> = [{}, { authorization: 'Bearer not-the-admin-token-at-all' }, { authorization: 'Basic dGVzdDp0ZXN0' }, { authorization: `Bearer ${'x'.repeat(4_000)}` }];
     for (const headers of attempts) expect(await unprotectedRoutes(api.app, headers)).toEqual([]);
     recordFigures('security-admin-routes', {
       routes_in_table: routeTable(api.app).length,
