@@ -30,6 +30,12 @@ export function createDb(options: PoolOptions): DbHandle {
     idleTimeoutMillis: 30_000,
     // A statement stuck longer than this is a bug or an outage; it must not pin a connection.
     statement_timeout: 30_000,
+    // The server-side timeout cannot help when the network itself goes silent (a failover
+    // behind a firewall): TCP keepalive lets the kernel notice a dead peer and fail the socket.
+    // (pg's client-side query_timeout is not used: it leaves the connection in use and the
+    // pool would hand it out again.)
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // A transaction left open by a crashed client would keep seat locks; Postgres ends it.
     idle_in_transaction_session_timeout: 60_000,
   });
