@@ -19,6 +19,16 @@ export async function getBooking(db: Executor, id: string): Promise<Booking | nu
   return booking ?? null;
 }
 
+/**
+ * `getBooking` for the hot read path (status polls of decided bookings): a prepared statement
+ * built once per database handle, so a poll skips drizzle's query building and Postgres its
+ * planning.
+ */
+export function bookingReader(db: Database): (id: string) => Promise<Booking | null> {
+  const prepared = db.select().from(bookings).where(eq(bookings.id, sql.placeholder('id'))).prepare('booking_by_id');
+  return async (id) => (await prepared.execute({ id }))[0] ?? null;
+}
+
 async function lockBooking(tx: Executor, id: string) {
   const rows = await tx.execute<{ id: string; status: string; lapsed: boolean }>(sql`
     SELECT id, status, (status = 'HELD' AND hold_expires_at <= now()) AS lapsed

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
-import { cancelBooking, confirmBooking, getBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
+import { bookingReader, cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../../../shared/errors.js';
 import type { BookingJob } from '../../../shared/queue/catalog.js';
@@ -74,6 +74,7 @@ export const bookingRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const BookingBody = bookingBody(deps.config);
+    const getBooking = bookingReader(deps.db);
 
     app.post(
       '/booking',
@@ -151,7 +152,7 @@ export const bookingRoutes =
             updated_at: queued.result.decided_at,
           };
         }
-        const booking = await getBooking(deps.db, id);
+        const booking = await getBooking(id);
         if (booking) return statusOf(bookingView(booking));
         if (queued.state === 'failed') return processingFailure(id, queued.finishedAt);
         throw notFound('Booking');
@@ -169,7 +170,7 @@ export const bookingRoutes =
       },
       async (request) => {
         const { id } = request.params;
-        const booking = await getBooking(deps.db, id);
+        const booking = await getBooking(id);
         if (booking) return bookingView(booking);
         const queued = await deps.intake.lookup(id, { withData: true });
         if (queued.state === 'queued' && queued.data) return queuedView(id, queued, queued.data);
