@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,13 @@ import { writeResults, type BenchSettings, type ScenarioResult } from './lib/res
 import { runBurst } from './lib/run-burst.js';
 import { scenarios, type ScenarioName } from './lib/scenarios.js';
 import { freePort, startServices, type RunningServices } from './lib/services.js';
+
+/**
+ * Everything shares the machine's cores here (API, Redis, Postgres, the generator): each extra
+ * worker process adds BullMQ overhead without adding cores. On 2 cores one worker measured
+ * faster than two (bench/RESULTS.md), so the default leaves one core to the rest.
+ */
+const DEFAULT_WORKERS = Math.max(1, os.availableParallelism() - 1);
 import { SystemMonitor } from './lib/system-monitor.js';
 
 /**
@@ -29,7 +37,7 @@ import { SystemMonitor } from './lib/system-monitor.js';
 const HELP = `Usage: npm run bench -- [options]
 
   --scenario a|b|c     run only these scenarios (repeat; default a, b and c)
-  --workers N          worker processes (default 2)
+  --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
   --concurrency C      WORKER_CONCURRENCY per worker process (default 200)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
   --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
@@ -73,7 +81,7 @@ function parse(argv: string[]) {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not a pino level`);
   return {
     scenarios: [...new Set(chosen)].sort() as ScenarioName[],
-    workers: integer('workers', values.workers, 2, 1, 64),
+    workers: integer('workers', values.workers, DEFAULT_WORKERS, 1, 64),
     concurrency: integer('concurrency', values.concurrency, 200, 1, 5_000),
     batchSize: integer('batch-size', values['batch-size'], 200, 1, 1_000),
     dbPool: integer('db-pool', values['db-pool'], 10, 1, 500),
