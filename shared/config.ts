@@ -21,6 +21,12 @@ const EnvSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379'),
+  // Redis Cluster instead of REDIS_URL's single node: seed nodes as host:port,host:port. The
+  // QUEUE_PREFIX must then carry a hash tag, e.g. {ticket-rush}, so a queue's keys share a slot.
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, 'must be a comma-separated list of host:port')
+    .optional(),
   PORT: int(0, 65_535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -70,6 +76,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  }
+  if (parsed.data.REDIS_CLUSTER_NODES && !/\{[^}]+\}/.test(parsed.data.QUEUE_PREFIX)) {
+    throw new ConfigError(
+      'Invalid configuration:\n  QUEUE_PREFIX: must contain a hash tag such as {ticket-rush} when REDIS_CLUSTER_NODES is set',
+    );
   }
   return Object.freeze(parsed.data);
 }

@@ -1,4 +1,37 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/** A single Redis or a Redis Cluster: the services use whichever the configuration names. */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: REDIS_URL, or, when REDIS_CLUSTER_NODES is set, those seed nodes of a cluster. */
+export type RedisTarget = { url: string; clusterNodes?: string | undefined };
+
+export const redisTarget = (config: { REDIS_URL: string; REDIS_CLUSTER_NODES?: string | undefined }): RedisTarget => ({
+  url: config.REDIS_URL,
+  clusterNodes: config.REDIS_CLUSTER_NODES,
+});
+
+function connect(target: RedisTarget | string, options: RedisOptions): RedisClient {
+  if (typeof target === 'string' || !target.clusterNodes) return new Redis(typeof target === 'string' ? target : target.url, options);
+  const nodes = target.clusterNodes.split(',').map((node) => {
+    const colon = node.lastIndexOf(':');
+    return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) };
+  });
+  // Credentials and TLS of REDIS_URL apply to every node of the cluster.
+  const url = new URL(target.url);
+  const { enableOfflineQueue, enableAutoPipelining, retryStrategy, ...nodeOptions } = options;
+  return new Cluster(nodes, {
+    redisOptions: {
+      ...nodeOptions,
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+    ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+    ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
+    ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) ?? null } : {}),
+  });
+}
 
 /**
  * Two kinds of connection, as BullMQ's production guide says:
@@ -6,8 +39,8 @@ import { Redis, type RedisOptions } from 'ioredis';
  *   is down, so the API answers 503 instead of holding a request it may never enqueue;
  * - workers wait: `maxRetriesPerRequest: null` lets blocking commands ride out a restart.
  */
-export function createProducerConnection(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function createProducerConnection(target: RedisTarget | string, options: RedisOptions = {}): RedisClient {
+  return connect(target, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
@@ -16,8 +49,8 @@ export function createProducerConnection(url: string, options: RedisOptions = {}
   });
 }
 
-export function createWorkerConnection(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function createWorkerConnection(target: RedisTarget | string, options: RedisOptions = {}): RedisClient {
+  return connect(target, {
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     ...options,
@@ -32,7 +65,13 @@ export class RedisPolicyError extends Error {
  * Queued bookings live in Redis until a worker decides them; a Redis that evicts keys under
  * memory pressure would silently drop accepted requests. Refuse to run on one.
  */
-export async function assertNoEviction(redis: Redis): Promise<void> {
+export async function assertNoEviction(redis: RedisClient): Promise<void> {
+  // On a cluster every master holds queue data (other deployments' prefixes hash elsewhere).
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) await assertNodeNoEviction(node);
+}
+
+async function assertNodeNoEviction(redis: Redis): Promise<void> {
   let policy: string | undefined;
   try {
     const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
@@ -51,7 +90,7 @@ export async function assertNoEviction(redis: Redis): Promise<void> {
 }
 
 /** Resolves once the connection is ready, or rejects after `timeoutMs`. */
-export async function waitForReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+export async function waitForReady(redis: RedisClient, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {

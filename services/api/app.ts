@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { Queue } from 'bullmq';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis.js';
 import type pg from 'pg';
 import type { LayoutCache } from '../../shared/booking/shows.js';
 import type { Config } from '../../shared/config.js';
@@ -25,7 +25,7 @@ export type AppDeps = {
   adminToken: string;
   db: Database;
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   intake: BookingIntake;
   layouts: LayoutCache;
   logger: Logger;

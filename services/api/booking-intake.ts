@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis.js';
 import { AppError } from '../../shared/errors.js';
 import { BookingResultSchema, JOBS, type BookingJob, type BookingResult } from '../../shared/queue/catalog.js';
 
@@ -62,7 +62,7 @@ export class BookingIntake {
 
   constructor(
     private readonly queue: Queue,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: { maxQueueDepth: number; keyPrefix: string; isDecided: (id: string) => Promise<boolean> },
   ) {}
 

@@ -8,7 +8,7 @@ import { createDb } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
-import { assertNoEviction, createProducerConnection, waitForReady } from '../../shared/redis.js';
+import { assertNoEviction, createProducerConnection, redisTarget, waitForReady } from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { buildApp } from './app.js';
 import { BookingIntake } from './booking-intake.js';
@@ -30,7 +30,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const { db, pool } = createDb({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, applicationName: 'ticket-rush-api' });
   // Auto-pipelining sends the commands of many concurrent requests in one write: under a
   // burst this is most of the API's Redis cost.
-  const redis = createProducerConnection(config.REDIS_URL, { enableAutoPipelining: true });
+  const redis = createProducerConnection(redisTarget(config), { enableAutoPipelining: true });
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   try {
     await waitForReady(redis);

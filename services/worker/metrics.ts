@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis.js';
 import type pg from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { ExpiryResult } from '../../shared/booking/expire.js';
@@ -25,7 +25,7 @@ export type WorkerMetrics = {
   timed: (queue: string, processor: (job: Job) => Promise<unknown>) => (job: Job) => Promise<unknown>;
 };
 
-export function createWorkerMetrics(deps: { pool: pg.Pool; redis: Redis; prefix: string; logger: Logger }): WorkerMetrics {
+export function createWorkerMetrics(deps: { pool: pg.Pool; redis: RedisClient; prefix: string; logger: Logger }): WorkerMetrics {
   const registry = createRegistry();
   const registers = [registry];
   const tally = new OutcomeTally(deps.redis, deps.prefix, (error) =>

@@ -7,7 +7,7 @@ import { createDb, isTransientDbError } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { cappedExponentialBackoff, JOBS, QUEUES, type JobName } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
-import { assertNoEviction, createWorkerConnection, waitForReady } from '../../shared/redis.js';
+import { assertNoEviction, createWorkerConnection, redisTarget, waitForReady } from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor } from './jobs/process-booking.js';
@@ -49,7 +49,7 @@ function dispatcher(queue: string, handlers: Partial<Record<JobName, Handler>>):
 export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
   const poolSize = Math.max(config.DB_POOL_SIZE, 2);
   const { db, pool } = createDb({ connectionString: config.DATABASE_URL, max: poolSize, applicationName: 'ticket-rush-worker' });
-  const connection = createWorkerConnection(config.REDIS_URL);
+  const connection = createWorkerConnection(redisTarget(config));
   connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   try {
     await waitForReady(connection, 30_000);

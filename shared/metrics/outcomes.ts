@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /**
  * Pipeline-wide booking outcome counts, kept in one Redis hash. Each worker process counts
@@ -14,7 +14,7 @@ const SEPARATOR = '|';
 
 export const outcomesKey = (prefix: string) => `${prefix}:stats:outcomes`;
 
-export async function readOutcomes(redis: Redis, prefix: string): Promise<OutcomeCount[]> {
+export async function readOutcomes(redis: RedisClient, prefix: string): Promise<OutcomeCount[]> {
   const fields = await redis.hgetall(outcomesKey(prefix));
   return Object.entries(fields).map(([field, value]) => {
     const [status = '', reason = ''] = field.split(SEPARATOR);
@@ -32,7 +32,7 @@ export class OutcomeTally {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly onError: (error: unknown) => void,
     private readonly flushMs = 250,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type pg from 'pg';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
@@ -34,7 +34,7 @@ export function observePool(registry: Registry, pool: pg.Pool): void {
   });
 }
 
-export function observeRedis(registry: Registry, redis: Redis): void {
+export function observeRedis(registry: Registry, redis: RedisClient): void {
   new Gauge({
     name: 'ticket_rush_redis_up',
     help: '1 while the Redis connection is ready, 0 otherwise',

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { QUEUES } from './catalog.js';
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -9,6 +9,6 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
  * (or test files) can share one Redis; wrap it in braces, e.g. "{ticket-rush}", on Redis
  * Cluster so all of a queue's keys hash to one slot.
  */
-export function openQueue(name: QueueName, connection: Redis, prefix: string): Queue {
+export function openQueue(name: QueueName, connection: RedisClient, prefix: string): Queue {
   return new Queue(name, { connection, prefix });
 }

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../shared/redis.js';
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
@@ -23,7 +23,7 @@ import { ErrorBody } from '../schemas.js';
 export type ApiMetricsDeps = {
   config: Pick<Config, 'QUEUE_PREFIX' | 'METRICS_TOKEN'>;
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   queues: Record<string, Queue>;
   logger: Logger;
 };
