@@ -55,6 +55,15 @@ describe('a sold-out show', () => {
     expect(rows.rows[0].n).toBe(3);
   });
 
+  it('keeps the same precedence as the locking path: a customer over the cap is LIMIT_EXCEEDED', async () => {
+    const showId = await showWithSeats(10);
+    const greedy = 'greedy@example.com';
+    expect((await decide(showId, [request(showId, { seat_count: 9, customer_email: greedy })])).map(outcome)).toEqual(['HELD']);
+    expect((await decide(showId, [request(showId)])).map(outcome)).toEqual(['HELD']);
+    const batch = [request(showId, { seat_count: 2, customer_email: greedy }), request(showId, { customer_email: greedy }), request(showId)];
+    expect((await decide(showId, batch)).map(outcome)).toEqual(['FAILED:LIMIT_EXCEEDED', 'FAILED:SOLD_OUT', 'FAILED:SOLD_OUT']);
+  });
+
   it('is not sold out while a hold has lapsed unswept: the next request gets that seat', async () => {
     const showId = await showWithSeats(2);
     const [first] = await decide(showId, [request(showId, { seat_count: 2 })]);

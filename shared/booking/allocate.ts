@@ -57,55 +57,49 @@ export async function lockFirstAvailable(
   return result.rows;
 }
 
-type Run = { section_rank: number; row: number; first: number };
+export type FreeSeat = ClaimedSeat & { section_rank: number; row: number; number: number };
 
 /**
- * How many runs a claim tries before settling for scattered seats. The search cannot see row
- * locks, so under a burst the best runs it finds are often being claimed by other workers'
- * transactions (each may lock one run per request of its batch); with only a few tries a group
- * would be split across rows while whole runs were free further back. A failed try costs one
- * index probe.
+ * The AVAILABLE seats of a show (or one section) in seat order, read without locks. A claim
+ * batch reads this once and searches it for adjacent runs in memory: one index scan per batch
+ * instead of a gaps-and-islands query per multi-seat request. The list goes stale as other
+ * transactions claim seats; `lockSeatsIfFree` re-checks every seat it is asked for.
  */
-const RUN_CANDIDATES = 20;
+export async function listFreeSeats(tx: Executor, showId: string, rank: SectionFilter): Promise<FreeSeat[]> {
+  const result = await tx.execute<FreeSeat>(sql`
+    SELECT id, label, section_rank, row, number
+    FROM seats
+    WHERE show_id = ${showId} AND status = 'AVAILABLE' ${sectionClause(rank)}
+    ORDER BY section_rank, row, number`);
+  return result.rows;
+}
 
 /**
- * Finds `count` adjacent AVAILABLE seats in one row and locks them, trying the best runs in
- * seat order. Returns null when no run could be locked whole.
- *
- * The search itself does not lock (a gaps-and-islands scan over the free seats); only the
- * chosen run is locked, with SKIP LOCKED, and re-checked, so a run taken meanwhile is skipped.
+ * Locks those of the given seats that are still AVAILABLE and not being claimed by another
+ * transaction (SKIP LOCKED), in id order (which is seat order: seats are created in order).
  */
-export async function lockAdjacentRun(
-  tx: Executor,
-  showId: string,
-  rank: SectionFilter,
-  count: number,
-  exclude: number[],
-): Promise<ClaimedSeat[] | null> {
-  const runs = await tx.execute<Run>(sql`
-    WITH free AS (
-      SELECT section_rank, row, number,
-             number - row_number() OVER (PARTITION BY section_rank, row ORDER BY number) AS island
-      FROM seats
-      WHERE show_id = ${showId} AND status = 'AVAILABLE' ${sectionClause(rank)}
-        AND id <> ALL(${sql.param(exclude)}::int[])
-    )
-    SELECT section_rank, row, min(number) AS first
-    FROM free
-    GROUP BY section_rank, row, island
-    HAVING count(*) >= ${count}
-    ORDER BY section_rank, row, first
-    LIMIT ${RUN_CANDIDATES}`);
-  for (const run of runs.rows) {
-    const locked = await tx.execute<ClaimedSeat>(sql`
-      SELECT id, label
-      FROM seats
-      WHERE show_id = ${showId} AND section_rank = ${run.section_rank} AND row = ${run.row}
-        AND number BETWEEN ${run.first} AND ${run.first + count - 1}
-        AND status = 'AVAILABLE'
-      ORDER BY number
-      FOR UPDATE SKIP LOCKED`);
-    if (locked.rows.length === count) return locked.rows;
+export async function lockSeatsIfFree(tx: Executor, ids: number[]): Promise<ClaimedSeat[]> {
+  const result = await tx.execute<ClaimedSeat>(sql`
+    SELECT id, label
+    FROM seats
+    WHERE id = ANY(${sql.param(ids)}::int[]) AND status = 'AVAILABLE'
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED`);
+  return result.rows;
+}
+
+/** The first `count` adjacent seats in one row of an ordered free list, skipping excluded ones. */
+export function firstAdjacentRun(free: FreeSeat[], count: number, excluded: (id: number) => boolean): FreeSeat[] | null {
+  let run: FreeSeat[] = [];
+  for (const seat of free) {
+    if (excluded(seat.id)) {
+      run = [];
+      continue;
+    }
+    const last = run[run.length - 1];
+    const adjacent = last && last.section_rank === seat.section_rank && last.row === seat.row && last.number + 1 === seat.number;
+    run = adjacent ? [...run, seat] : [seat];
+    if (run.length === count) return run;
   }
   return null;
 }

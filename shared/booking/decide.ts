@@ -4,7 +4,10 @@ import type { Database, Executor } from '../db/client.js';
 import type { BookingJob } from '../queue/catalog.js';
 import {
   countClaimable,
-  lockAdjacentRun,
+  firstAdjacentRun,
+  listFreeSeats,
+  lockSeatsIfFree,
+  type FreeSeat,
   lockFirstAvailable,
   lockSeatsByLabel,
   type ClaimedSeat,
@@ -124,8 +127,14 @@ async function decideInTransaction(
   // transactions are claiming right now are still AVAILABLE in the committed state, so this
   // never answers SOLD_OUT early; under a burst most requests after the sell-out end here.
   if (await isSoldOut(tx, showId)) {
+    // The reason follows the same precedence as below (the cap first); no seat is given, so
+    // reading the customers' live seats needs no lock.
+    const owned = await liveSeatsByCustomer(tx, showId, fresh);
     const verdicts = new Map<string, Verdict>(
-      fresh.map((request) => [request.id, { status: 'FAILED', reason: request.seats ? 'SEATS_UNAVAILABLE' : 'SOLD_OUT' }]),
+      fresh.map((request): [string, Verdict] => {
+        const over = (owned.get(request.customer_email) ?? 0) + request.seat_count > settings.maxSeatsPerCustomer;
+        return [request.id, { status: 'FAILED', reason: over ? 'LIMIT_EXCEEDED' : request.seats ? 'SEATS_UNAVAILABLE' : 'SOLD_OUT' }];
+      }),
     );
     return writeDecisions(tx, showId, fresh, verdicts, settings, decisions);
   }
@@ -141,13 +150,7 @@ async function decideInTransaction(
       FROM unnest(${sql.param(emails)}::text[]) AS email ORDER BY key
     ) AS keys`);
   let lockWait = secondsSince(advisoryStarted);
-  const live = await tx.execute<{ customer_email: string; seats: number }>(sql`
-    SELECT customer_email, sum(cardinality(seat_ids))::int AS seats
-    FROM bookings
-    WHERE show_id = ${showId} AND customer_email = ANY(${sql.param(emails)}::text[])
-      AND (status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > now()))
-    GROUP BY customer_email`);
-  const seatsByCustomer = new Map(live.rows.map((row) => [row.customer_email, row.seats]));
+  const seatsByCustomer = await liveSeatsByCustomer(tx, showId, fresh);
 
   // 3. Specific seats: lock every label this batch asks for in one statement, in id order.
   const specificLabels = [...new Set(fresh.flatMap((request) => request.seats ?? []))];
@@ -258,6 +261,18 @@ async function writeDecisions(
   return decisions;
 }
 
+/** Seats each customer of these requests holds or has booked for the show (lapsed holds excluded). */
+async function liveSeatsByCustomer(tx: Executor, showId: string, requests: BookingJob[]): Promise<Map<string, number>> {
+  const emails = [...new Set(requests.map((request) => request.customer_email))];
+  const live = await tx.execute<{ customer_email: string; seats: number }>(sql`
+    SELECT customer_email, sum(cardinality(seat_ids))::int AS seats
+    FROM bookings
+    WHERE show_id = ${showId} AND customer_email = ANY(${sql.param(emails)}::text[])
+      AND (status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > now()))
+    GROUP BY customer_email`);
+  return new Map(live.rows.map((row) => [row.customer_email, row.seats]));
+}
+
 /** No seat AVAILABLE and no lapsed hold to release, read from the committed state without locks. */
 async function isSoldOut(tx: Executor, showId: string): Promise<boolean> {
   const result = await tx.execute<{ sold_out: boolean }>(sql`
@@ -283,6 +298,10 @@ class Claimer {
    * is what keeps a burst against a sold-out show cheap.
    */
   private readonly verifiedAvailable = new Map<SectionFilter, number>();
+  /** The AVAILABLE seats per section as this batch first read them (for adjacent runs). */
+  private readonly freeSeats = new Map<SectionFilter, FreeSeat[]>();
+  /** Seats of those lists found taken or locked by another transaction since. */
+  private readonly unavailable = new Set<number>();
   /** Sections where free seats exist but all are locked by other transactions right now. */
   private readonly contended = new Set<SectionFilter>();
   private releasedLapsed = false;
@@ -335,6 +354,8 @@ class Claimer {
           this.releasedLapsed = true;
           await releaseLapsedHolds(this.tx, { showId: this.showId, limit: 10_000 });
           this.singlePools.clear();
+          this.freeSeats.clear();
+          this.unavailable.clear();
           this.exhaustedPools.clear();
           this.verifiedAvailable.clear();
           this.contended.clear();
@@ -366,16 +387,49 @@ class Claimer {
   }
 
   private async takeMany(rank: SectionFilter, count: number): Promise<ClaimedSeat[] | null> {
-    const exclude = [...this.reserved];
-    const adjacent = await lockAdjacentRun(this.tx, this.showId, rank, count, exclude);
+    const adjacent = await this.takeAdjacent(rank, count);
     if (adjacent) return adjacent;
-    const scattered = await lockFirstAvailable(this.tx, this.showId, rank, count, exclude);
+    const scattered = await lockFirstAvailable(this.tx, this.showId, rank, count, [...this.reserved, ...this.unavailable]);
     if (scattered.length === count) return scattered;
     // Keep what we locked out of other requests' way in this batch; it is released at commit.
     for (const seat of scattered) this.reserved.add(seat.id);
     return null;
   }
+
+  /**
+   * `count` adjacent seats in one row: the best runs of the batch's free list are tried in seat
+   * order, each locked whole or not at all (a seat another transaction took meanwhile is
+   * remembered and the search moves on).
+   */
+  private async takeAdjacent(rank: SectionFilter, count: number): Promise<ClaimedSeat[] | null> {
+    let free = this.freeSeats.get(rank);
+    if (!free) {
+      free = await listFreeSeats(this.tx, this.showId, rank);
+      this.freeSeats.set(rank, free);
+    }
+    const excluded = (id: number) => this.reserved.has(id) || this.unavailable.has(id);
+    for (let attempt = 0; attempt < RUN_CANDIDATES; attempt++) {
+      const run = firstAdjacentRun(free, count, excluded);
+      if (!run) return null;
+      const locked = await lockSeatsIfFree(this.tx, run.map((seat) => seat.id));
+      if (locked.length === count) return locked;
+      const got = new Set(locked.map((seat) => seat.id));
+      for (const seat of run) {
+        if (got.has(seat.id)) this.reserved.add(seat.id); // locked by us but not used: keep it out of this batch
+        else this.unavailable.add(seat.id);
+      }
+    }
+    return null;
+  }
 }
+
+/**
+ * Runs of adjacent seats a claim tries before settling for scattered seats. The free list
+ * cannot see row locks, so under a burst the best runs are often being claimed by other
+ * transactions; with only a few tries a group would be split across rows while whole runs
+ * were free further back. A failed try costs one index probe.
+ */
+const RUN_CANDIDATES = 20;
 
 /** A request's section name as the seat index's rank; null means any section, best first. */
 function rankOf(layout: ShowLayout, section: string | null): SectionFilter {

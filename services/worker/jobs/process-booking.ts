@@ -22,6 +22,11 @@ import { KeyedBatcher } from '../batcher.js';
 
 /** Rounds a request may find its seats locked by others before handing back to BullMQ's backoff. */
 const MAX_CONTENDED_ROUNDS = 50;
+/**
+ * Claim transactions one process runs at once for the same show. Two keep a hot show busy
+ * while the other waits on round trips and its commit; more mostly add contention.
+ */
+const PARALLEL_BATCHES_PER_SHOW = 2;
 /** Attempts at a batch that collided with a concurrent duplicate delivery. */
 const MAX_BATCH_REDOS = 5;
 
@@ -67,7 +72,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
         if (!(error instanceof ConcurrentDecisionError) || redo >= MAX_BATCH_REDOS) throw error;
       }
     }
-  }, deps.batchSize);
+  }, deps.batchSize, PARALLEL_BATCHES_PER_SHOW);
 
   async function processBooking(job: Job): Promise<BookingResult> {
     const parsed = BookingJobSchema.safeParse(job.data);
