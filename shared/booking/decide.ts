@@ -130,6 +130,7 @@ async function decideInTransaction(
     // The reason follows the same precedence as below (the cap first); no seat is given, so
     // reading the customers' live seats needs no lock.
     const owned = await liveSeatsByCustomer(tx, showId, fresh);
+    observer.lockWait?.(0); // one observation per claim transaction; this one waited on no lock
     const verdicts = new Map<string, Verdict>(
       fresh.map((request): [string, Verdict] => {
         const over = (owned.get(request.customer_email) ?? 0) + request.seat_count > settings.maxSeatsPerCustomer;
