@@ -26,6 +26,7 @@ import { freePort, startServices, type RunningServices } from './lib/services.js
  * faster than two (bench/RESULTS.md), so the default leaves one core to the rest.
  */
 const DEFAULT_WORKERS = Math.max(1, os.availableParallelism() - 1);
+import { deleteKeysMatching } from '../shared/redis.js';
 import { SystemMonitor } from './lib/system-monitor.js';
 
 /**
@@ -123,14 +124,6 @@ async function recreateDatabase(url: string): Promise<string> {
   return name;
 }
 
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
 
 async function main(): Promise<number> {
   let flags;
@@ -285,7 +278,7 @@ async function main(): Promise<number> {
 
   await writeResults(flags.results, { machine, settings, pgbench, results, profiles, plans, logDir: path.relative(process.cwd(), logDir) });
   say(`results written to ${flags.results}; per-scenario JSON and HTML in ${path.relative(process.cwd(), logDir)}`);
-  await deleteKeys(redis, `${queuePrefix}:*`);
+  await deleteKeysMatching(redis, `${queuePrefix}:*`);
   redis.disconnect();
   await db.end();
   return exitCode;

@@ -108,3 +108,13 @@ export async function waitForReady(redis: RedisClient, timeoutMs = 10_000): Prom
     redis.on('ready', onReady);
   });
 }
+
+/** Deletes every key matching `pattern` on one node (SCAN, never KEYS): tears down a prefix. */
+export async function deleteKeysMatching(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, type DbHandle } from '../../shared/db/client.js';
 import { createLogger } from '../../shared/logger.js';
 import { startApi, type RunningApi } from '../../services/api/server.js';
+import { deleteKeysMatching } from '../../shared/redis.js';
 import { startWorker, type RunningWorker } from '../../services/worker/worker.js';
 
 /**
@@ -85,7 +86,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     cleanup: async () => {
       for (const thing of running.reverse()) await thing.close();
       await pool.end();
-      await deleteKeys(redis, `${config.QUEUE_PREFIX}:*`);
+      await deleteKeysMatching(redis, `${config.QUEUE_PREFIX}:*`);
       redis.disconnect();
       const dropper = new pg.Client({ connectionString: adminUrl });
       await dropper.connect();
@@ -95,11 +96,3 @@ export async function createTestContext(overrides: Record<string, string> = {}):
   };
 }
 
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
