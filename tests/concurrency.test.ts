@@ -13,6 +13,7 @@ import type { RunningApi } from '../services/api/server.js';
 import { createBookingProcessor } from '../services/worker/jobs/process-booking.js';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { createTestContext, type TestContext } from './support/context.js';
+import { waitFor } from './support/wait.js';
 import { call, createShow } from './support/http.js';
 
 /**
@@ -71,15 +72,6 @@ async function submit(body: BookingBody): Promise<string> {
 /** Fires all requests at once, as a sales-open burst does. */
 const submitAll = (bodies: BookingBody[]) => Promise.all(bodies.map(submit));
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function waitForDecided(ids: string[], timeoutMs?: number): Promise<void> {
   await waitFor(

@@ -11,6 +11,7 @@ import { createDb, type DbHandle } from '../shared/db/client.js';
 import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
 import type { RunningWorker } from '../services/worker/worker.js';
+import { waitFor } from './support/wait.js';
 import { createTestContext, type TestContext } from './support/context.js';
 
 /**
@@ -28,15 +29,6 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx?.cleanup());
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 const request = (showId: string, seatCount: number): BookingJob => ({
   id: randomUUID(),

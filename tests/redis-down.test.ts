@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import { createTestContext, type TestContext } from './support/context.js';
+import { waitFor } from './support/wait.js';
 import { call, createShow, type Reply } from './support/http.js';
 
 /**
@@ -33,16 +34,6 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function redisAnswers(): Promise<boolean> {
   const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
@@ -67,7 +58,7 @@ async function startRedis(): Promise<void> {
   child.once('exit', () => {
     if (redisProcess === child) redisProcess = undefined;
   });
-  await until('redis-server to answer', async () => ((await redisAnswers()) ? true : undefined));
+  await waitFor(async () => ((await redisAnswers()) ? true : undefined), 'redis-server to answer', 15_000);
 }
 
 async function killRedis(): Promise<void> {
@@ -149,12 +140,16 @@ describe('Redis goes down under the API', () => {
 
   it('recovers by itself once Redis is back on the same port', async () => {
     await startRedis();
-    const accepted = await until('the API to accept bookings again', async () => {
-      const reply = await call(api.app, 'POST', '/booking', { body: booking() });
-      if (reply.status === 202) return reply;
-      expectUnavailable(reply);
-      return undefined;
-    });
+    const accepted = await waitFor(
+      async () => {
+        const reply = await call(api.app, 'POST', '/booking', { body: booking() });
+        if (reply.status === 202) return reply;
+        expectUnavailable(reply);
+        return undefined;
+      },
+      'the API to accept bookings again',
+      15_000,
+    );
     // The 202's position is an estimate (a sampled depth); the status poll is exact.
     expect(accepted.body).toMatchObject({ status: 'QUEUED', position: expect.any(Number) });
     expect((await call(api.app, 'GET', '/ready')).status).toBe(200);
@@ -179,7 +174,7 @@ describe('a Redis that may evict keys', () => {
       await expect(ctx.startApi()).rejects.toThrow(/maxmemory-policy.*allkeys-lru.*noeviction/);
       await expect(ctx.startWorker()).rejects.toThrow(/maxmemory-policy.*allkeys-lru.*noeviction/);
       // A refused start closes what it opened.
-      await until('refused starts to close their Redis connections', async () => ((await clients()) === before ? true : undefined), 5_000);
+      await waitFor(async () => ((await clients()) === before ? true : undefined), 'refused starts to close their Redis connections', 5_000);
     } finally {
       await withOwnRedis((redis) => redis.config('SET', 'maxmemory-policy', 'noeviction'));
     }
