@@ -22,13 +22,6 @@ import { KeyedBatcher } from '../batcher.js';
 
 /** Rounds a request may find its seats locked by others before handing back to BullMQ's backoff. */
 const MAX_CONTENDED_ROUNDS = 50;
-/**
- * Claim transactions one process runs at once for the same show. One keeps first come, first
- * served within a process: with two, a later batch could take seats while an earlier one is
- * still in flight. Two measured only ~5% faster on a hot show (bench/RESULTS.md), not worth
- * letting a later buyer overtake an earlier one.
- */
-const PARALLEL_BATCHES_PER_SHOW = 1;
 /** Attempts at a batch that collided with a concurrent duplicate delivery. */
 const MAX_BATCH_REDOS = 5;
 
@@ -74,7 +67,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
         if (!(error instanceof ConcurrentDecisionError) || redo >= MAX_BATCH_REDOS) throw error;
       }
     }
-  }, deps.batchSize, PARALLEL_BATCHES_PER_SHOW);
+  }, deps.batchSize);
 
   async function processBooking(job: Job): Promise<BookingResult> {
     const parsed = BookingJobSchema.safeParse(job.data);
