@@ -30,8 +30,11 @@ const EnvSchema = z.object({
   PORT: int(0, 65_535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  // Jobs held at once per worker process. Many shows at once need more: batches are per show.
-  WORKER_CONCURRENCY: int(1, 5_000).default(500),
+  // Requests the API puts into one queue job at most (those accepted in the same event-loop turn).
+  ENQUEUE_BATCH_SIZE: int(1, 1_000).default(100),
+  // Jobs (request batches) held at once per worker process; their requests are regrouped per
+  // show into transactions of up to WORKER_BATCH_SIZE.
+  WORKER_CONCURRENCY: int(1, 5_000).default(8),
   WORKER_BATCH_SIZE: int(1, 1_000).default(200),
   HOLD_SECONDS: int(1, 86_400).default(120),
   EXPIRY_INTERVAL_SECONDS: int(1, 3_600).default(15),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { QueueEvents, type Job, type Queue } from 'bullmq';
+import { QueueEvents, type Queue } from 'bullmq';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrentDecisionError, decideBookings, type DecideSettings, type Decision } from '../shared/booking/decide.js';
@@ -9,8 +9,9 @@ import { createDb } from '../shared/db/client.js';
 import { createLogger } from '../shared/logger.js';
 import { JOBS, QUEUES, type BookingJob, type BookingResult } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
+import { RequestIndex } from '../shared/queue/request-index.js';
 import type { RunningApi } from '../services/api/server.js';
-import { createBookingProcessor } from '../services/worker/jobs/process-booking.js';
+import { createBookingProcessor } from '../services/worker/jobs/process-bookings.js';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { waitFor } from './support/wait.js';
@@ -435,12 +436,11 @@ describe('a job delivered twice changes nothing', () => {
       const processors = handles.map(({ db }) =>
         createBookingProcessor({ db, layouts: new LayoutCache(db), settings, batchSize: 50, logger }),
       );
-      const asJob = (data: BookingJob) => ({ data, attemptsMade: 0 }) as unknown as Job;
       const requests = Array.from({ length: 40 }, () => job(show.id, { seat_count: 1 + Math.floor(Math.random() * 3) }));
       const copies = requests.flatMap((request) => [
-        processors[0]!.processBooking(asJob(request)),
-        processors[1]!.processBooking(asJob(request)),
-        processors[0]!.processBooking(asJob(request)),
+        processors[0]!.decideRequest(request, 1),
+        processors[1]!.decideRequest(request, 1),
+        processors[0]!.decideRequest(request, 1),
       ]);
       const results = await Promise.all(copies);
       requests.forEach((request, index) => {
@@ -465,22 +465,31 @@ describe('a job delivered twice changes nothing', () => {
     try {
       await events.waitUntilReady();
       const request = job(show.id, { seat_count: 3 });
-      const spec = JOBS['process-booking'];
-      const first = await queue.add('process-booking', request, { ...spec.options, jobId: request.id });
-      const firstResult = (await first.waitUntilFinished(events, 20_000)) as BookingResult;
+      const spec = JOBS['process-bookings'];
+      const index = new RequestIndex(ctx.redis, queue);
+      const recorded = async () => {
+        const entry = await index.lookup(request.id);
+        return entry.state === 'decided' ? (JSON.parse(entry.result) as BookingResult) : entry;
+      };
+      const jobId = randomUUID();
+      const first = await queue.add('process-bookings', { requests: [request] }, { ...spec.options, jobId });
+      expect(await first.waitUntilFinished(events, 20_000)).toEqual({ decided: 1, held: 1, failed: 0 });
+      const firstResult = await recorded();
       expect(firstResult).toMatchObject({ status: 'HELD' });
-      expect(firstResult.seats).toHaveLength(3);
+      expect((firstResult as BookingResult).seats).toHaveLength(3);
 
       // A completed job run again (an operator's retry, or a redelivery after a stall).
       await first.retry('completed');
-      const retried = await queue.getJob(request.id);
-      expect(await retried!.waitUntilFinished(events, 20_000)).toEqual(firstResult);
+      const retried = await queue.getJob(jobId);
+      expect(await retried!.waitUntilFinished(events, 20_000)).toEqual({ decided: 1, held: 1, failed: 0 });
+      expect(await recorded()).toEqual(firstResult);
 
-      // Removed (removeOnComplete), then the same payload added again under the same id.
-      await queue.remove(request.id);
-      expect(await queue.getJob(request.id)).toBeUndefined();
-      const again = await queue.add('process-booking', request, { ...spec.options, jobId: request.id });
-      expect(await again.waitUntilFinished(events, 20_000)).toEqual(firstResult);
+      // Removed (removeOnComplete), then the same request added again in another batch.
+      await queue.remove(jobId);
+      expect(await queue.getJob(jobId)).toBeUndefined();
+      const again = await queue.add('process-bookings', { requests: [request] }, { ...spec.options, jobId: randomUUID() });
+      expect(await again.waitUntilFinished(events, 20_000)).toEqual({ decided: 1, held: 1, failed: 0 });
+      expect(await recorded()).toEqual(firstResult);
 
       expect(await rowsOf(request.id)).toHaveLength(1);
       expect(await seatsHeldBy(request.id)).toBe(3);
@@ -605,13 +614,15 @@ describe('SKIP LOCKED is never a false SOLD_OUT', () => {
       ]);
       // Each job exhausts its in-worker contended rounds (dozens of claims, each seeing only
       // locked seats) and goes back to BullMQ for a retry: it was looked at, and not failed.
+      const index = new RequestIndex(ctx.redis, queue);
+      const batchIds = new Set(await Promise.all(waiting.map(async (id) => (await index.jobIdOf(id))!)));
       await waitFor(async () => {
-        const jobs = await Promise.all(waiting.map((id) => queue.getJob(id)));
+        const jobs = await Promise.all([...batchIds].map((id) => queue.getJob(id)));
         return jobs.every((queued) => queued && queued.attemptsMade >= 1) ? true : undefined;
       }, 'contended jobs to be retried');
       const decidedMeanwhile = await ctx.pool.query('SELECT id, status, failure_reason FROM bookings WHERE id = ANY($1::uuid[])', [waiting]);
       expect(decidedMeanwhile.rows).toEqual([]);
-      expect(failures.length).toBeGreaterThanOrEqual(3);
+      expect(failures.length).toBeGreaterThanOrEqual(batchIds.size);
       expect(failures.every((failure) => failure.includes('seats stayed locked by other transactions'))).toBe(true);
 
       await blocker.query('ROLLBACK');

@@ -202,7 +202,10 @@ describe('claims after a wave of lapsed holds', () => {
 
       const jobs = Array.from({ length: holds * 2 }, () => request(showId, 1));
       const ids = jobs.map((job) => job.id);
-      await queue.addBulk(jobs.map((job) => ({ name: 'process-booking', data: job, opts: { ...JOBS['process-booking'].options, jobId: job.id } })));
+      // One request per batch job (job id = booking id), so each request's retries can be watched.
+      await queue.addBulk(
+        jobs.map((job) => ({ name: 'process-bookings', data: { requests: [job] }, opts: { ...JOBS['process-bookings'].options, jobId: job.id } })),
+      );
       const decidedCount = async () =>
         (await ctx.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM bookings WHERE id = ANY($1::uuid[])', [ids])).rows[0]!.n;
       await waitFor(async () => ((await decidedCount()) >= ids.length - 6 ? true : undefined), 'the free seats to be resold');

@@ -68,7 +68,9 @@ describe('metrics', () => {
       const age = sample(text, 'ticket_rush_queue_oldest_waiting_age_seconds', { queue: 'bookings' });
       return age !== undefined && age > 0 && text;
     });
+    // One request per job here: they were sent one after another, so none shared a batch.
     expect(sample(waiting, 'ticket_rush_queue_jobs', { queue: 'bookings', state: 'waiting' })).toBe(5);
+    expect(sample(waiting, 'ticket_rush_booking_requests_waiting')).toBe(5);
     expect(sample(waiting, 'ticket_rush_queue_jobs', { queue: 'bookings', state: 'active' })).toBe(0);
     expect(sample(waiting, 'ticket_rush_queue_jobs', { queue: 'bookings', state: 'failed' })).toBe(0);
     expect(sample(waiting, 'ticket_rush_queue_jobs', { queue: 'maintenance', state: 'delayed' })).toBeDefined();
@@ -92,6 +94,7 @@ describe('metrics', () => {
     const after = await eventually(scrapeApi, (text) => sample(text, 'ticket_rush_bookings_total', { status: 'FAILED', reason: 'SOLD_OUT' }) === 2 && text);
     expect(sample(after, 'ticket_rush_bookings_total', { status: 'HELD', reason: 'none' })).toBe(3);
     expect(sample(after, 'ticket_rush_queue_jobs', { queue: 'bookings', state: 'waiting' })).toBe(0);
+    expect(sample(after, 'ticket_rush_booking_requests_waiting')).toBe(0);
     expect(sample(after, 'ticket_rush_queue_oldest_waiting_age_seconds', { queue: 'bookings' })).toBe(0);
     expect(sample(after, 'ticket_rush_http_requests_total', { method: 'GET', route: '/booking/:id/status', status_code: '200' })).toBeGreaterThanOrEqual(5);
     expect(after).not.toContain(ids[0]);
@@ -119,7 +122,7 @@ describe('metrics', () => {
     expect(sample(workerText, 'ticket_rush_booking_decision_latency_seconds_count', { status: 'FAILED' })).toBe(2);
     // They waited for a worker, so the accept-to-decision time is real, not zero.
     expect(sample(workerText, 'ticket_rush_booking_decision_latency_seconds_sum', { status: 'HELD' })).toBeGreaterThan(0);
-    expect(sample(workerText, 'ticket_rush_job_duration_seconds_count', { queue: 'bookings', job: 'process-booking', result: 'completed' })).toBe(5);
+    expect(sample(workerText, 'ticket_rush_job_duration_seconds_count', { queue: 'bookings', job: 'process-bookings', result: 'completed' })).toBe(5);
     expect(sample(workerText, 'ticket_rush_booking_batch_size_sum')).toBeGreaterThanOrEqual(5);
     const batches = sample(workerText, 'ticket_rush_booking_batch_size_count')!;
     expect(batches).toBeGreaterThanOrEqual(1);

@@ -159,7 +159,12 @@ describe('Redis goes down under the API', () => {
     const keyed = await call(api.app, 'POST', '/booking', { body: booking(), headers: { 'idempotency-key': 'during-outage' } });
     expect(keyed.status).toBe(202);
     expect(keyed.body.id).not.toBe(accepted.body.id);
-    const waiting = await withOwnRedis((redis) => redis.lrange(`${ctx.config.QUEUE_PREFIX}:bookings:wait`, 0, -1));
+    // The wait list holds batch jobs; the requests in them are exactly the two accepted.
+    const waiting = await withOwnRedis(async (redis) => {
+      const jobIds = await redis.lrange(`${ctx.config.QUEUE_PREFIX}:bookings:wait`, 0, -1);
+      const payloads = await Promise.all(jobIds.map((jobId) => redis.hget(`${ctx.config.QUEUE_PREFIX}:bookings:${jobId}`, 'data')));
+      return payloads.flatMap((data) => (JSON.parse(data!) as { requests: Array<{ id: string }> }).requests.map((request) => request.id));
+    });
     expect(waiting.sort()).toEqual([accepted.body.id, keyed.body.id].sort());
   });
 });

@@ -1,51 +1,32 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../../shared/redis.js';
 import { AppError } from '../../shared/errors.js';
 import { BookingResultSchema, JOBS, type BookingJob, type BookingResult } from '../../shared/queue/catalog.js';
+import { RequestIndex } from '../../shared/queue/request-index.js';
 
 /**
  * The API's side of the queue: accepting a booking request into Redis (with idempotency keys
  * and load shedding) and reading a queued request's state back without touching Postgres.
+ *
+ * Requests accepted in the same turn of the event loop go into one batch job (at most
+ * `batchSize`): under a burst that is dozens of requests per BullMQ job, which is what makes
+ * the queue cheap enough to keep up (bench/RESULTS.md); under light load a batch is one request
+ * and waits for nothing. A request is answered 202 only once its batch job is in Redis.
  */
 
 /** Keys are kept a little over the promised 24 hours. */
 const IDEMPOTENCY_TTL_SECONDS = 25 * 3_600;
-/** How long a sampled queue depth is trusted: one LLEN per quarter second, not per request. */
+/**
+ * How long a replay waits for the first attempt with its key to finish enqueueing. That takes
+ * milliseconds; a claim still unsettled after this was left by an attempt that died midway.
+ */
+const CLAIM_SETTLE_WAIT_MS = 2_000;
+/** How long a sampled queue depth is trusted when no batch was enqueued meanwhile. */
 const DEPTH_SAMPLE_MS = 250;
-/**
- * A poll finds its job in the wait list by scanning from the oldest end (LPOS RANK -1), so the
- * cost is the number of jobs ahead of it. Past this many the exact place matters little: the
- * poll answers with the list length (an upper bound) instead of scanning further.
- */
-const LPOS_MAX_SCAN = 20_000;
 
-/**
- * Reads a job's state in one step. A job never taken by a worker (no processedOn) is in the
- * wait list: its position is how many are ahead plus one, found by scanning from the oldest
- * end (LPOS RANK -1), at most LPOS_MAX_SCAN deep; deeper than that, the list length bounds it.
- * A job taken at least once (running, or waiting to retry) is next up: position 0.
- * Reply: [timestamp, finishedOn, returnvalue, failedReason, data, position] or nil if no job.
- */
-const LOOKUP_SCRIPT = `
-local f = redis.call('HMGET', KEYS[1], 'timestamp', 'finishedOn', 'returnvalue', 'failedReason', 'processedOn', 'data')
-if not f[1] then return nil end
-local position = false
-if not f[2] then
-  if f[5] then
-    position = 0
-  else
-    local length = redis.call('LLEN', KEYS[2])
-    local index = redis.call('LPOS', KEYS[2], ARGV[1], 'RANK', -1, 'MAXLEN', tonumber(ARGV[2]))
-    if index then position = length - index else position = length end
-  end
-end
-local data = false
-if ARGV[3] == '1' or (f[2] and f[4] and not f[3]) then data = f[6] end
-return {f[1], f[2], f[3], f[4], data, position}
-`;
-const LOOKUP_SHA = createHash('sha1').update(LOOKUP_SCRIPT).digest('hex');
-type LookupReply = [string, string | null, string | null, string | null, string | null, number | null];
+/** What an idempotency key stores: the request it was first used for, and whether that got enqueued. */
+type IdempotencyClaim = { id: string; fingerprint: string; queued: boolean };
 
 export type Submitted = { id: string; replayed: boolean; position: number | null };
 
@@ -57,14 +38,25 @@ export type QueuedState =
   | { state: 'failed'; data: BookingJob; finishedAt: number }
   | { state: 'absent' };
 
+type PendingBatch = { jobs: BookingJob[]; waiters: Array<{ resolve: (position: number) => void; reject: (error: unknown) => void }> };
+
 export class BookingIntake {
   private depth = { value: 0, sampledAt: 0 };
+  private pending: PendingBatch | null = null;
+  private readonly index: RequestIndex;
 
   constructor(
     private readonly queue: Queue,
     private readonly redis: RedisClient,
-    private readonly options: { maxQueueDepth: number; keyPrefix: string; isDecided: (id: string) => Promise<boolean> },
-  ) {}
+    private readonly options: {
+      maxQueueDepth: number;
+      keyPrefix: string;
+      batchSize: number;
+      isDecided: (id: string) => Promise<boolean>;
+    },
+  ) {
+    this.index = new RequestIndex(redis, queue);
+  }
 
   /**
    * Enqueues a booking request. With an idempotency key, the first request with that key wins:
@@ -78,19 +70,23 @@ export class BookingIntake {
     const fingerprint = sha256(
       JSON.stringify([job.show_id, job.customer_email, job.seat_count, job.section, job.seats]),
     );
-    const claimed = await this.redis.set(key, JSON.stringify({ id: job.id, fingerprint }), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
+    const claim: IdempotencyClaim = { id: job.id, fingerprint, queued: false };
+    const claimed = await this.redis.set(key, JSON.stringify(claim), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
     if (claimed === 'OK') {
+      let position: number;
       try {
-        return { id: job.id, replayed: false, position: await this.enqueue(job) };
+        position = await this.enqueue(job);
       } catch (error) {
         // Not enqueued, so the key must not point at a request that does not exist.
         await this.redis.del(key).catch(() => {});
         throw error;
       }
+      // Replays that raced this request wait for this mark rather than enqueue it a second time.
+      await this.redis.set(key, JSON.stringify({ ...claim, queued: true }), 'KEEPTTL', 'XX').catch(() => {});
+      return { id: job.id, replayed: false, position };
     }
-    const stored = await this.redis.get(key);
-    const previous = stored ? (JSON.parse(stored) as { id: string; fingerprint: string }) : null;
-    if (!previous) return this.submit(job, idempotencyKey); // expired between SET and GET
+    const previous = await this.settledClaim(key);
+    if (!previous) return this.submit(job, idempotencyKey); // expired, or its first attempt failed
     if (previous.fingerprint !== fingerprint) {
       throw new AppError(422, 'IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body', [
         { field: 'Idempotency-Key', problem: 'already used with a different body' },
@@ -107,47 +103,98 @@ export class BookingIntake {
   }
 
   /**
+   * The claim on an idempotency key once its first attempt has enqueued (or given up): a
+   * replay racing the first attempt waits for it briefly instead of enqueueing a second copy.
+   * Null when the key is gone (expired, or the first attempt failed and released it).
+   */
+  private async settledClaim(key: string): Promise<IdempotencyClaim | null> {
+    const deadline = Date.now() + CLAIM_SETTLE_WAIT_MS;
+    for (;;) {
+      const stored = await this.redis.get(key);
+      const claim = stored ? (JSON.parse(stored) as IdempotencyClaim) : null;
+      if (!claim || claim.queued || Date.now() >= deadline) return claim;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /**
    * Where a request stands in Redis; `absent` means ask Postgres (decided and cleaned up, or
-   * unknown). One round trip: the script reads the job hash and, only for a job still waiting,
-   * its place in the wait list. `withData` also returns the request itself (for the full view).
+   * unknown). One round trip (a script over the request index and its batch job). `withData`
+   * also returns the request itself (for the full view).
    */
   async lookup(id: string, options: { withData?: boolean } = {}): Promise<QueuedState> {
-    const reply = (await this.redis.evalsha(LOOKUP_SHA, 2, this.queue.toKey(id), this.queue.keys.wait!, id, LPOS_MAX_SCAN, options.withData ? 1 : 0).catch(
-      (error: Error) => {
-        if (!/NOSCRIPT/.test(error.message)) throw error;
-        return this.redis.eval(LOOKUP_SCRIPT, 2, this.queue.toKey(id), this.queue.keys.wait!, id, LPOS_MAX_SCAN, options.withData ? 1 : 0);
-      },
-    )) as LookupReply | null;
-    if (!reply) return { state: 'absent' };
-    const [timestamp, finishedOn, returnValue, failedReason, data, position] = reply;
-    if (finishedOn) {
-      if (failedReason && !returnValue) return { state: 'failed', data: JSON.parse(data!), finishedAt: Number(finishedOn) };
-      const parsed = BookingResultSchema.safeParse(returnValue ? JSON.parse(returnValue) : null);
+    const entry = await this.index.lookup(id, options.withData);
+    if (entry.state === 'unknown') return { state: 'absent' };
+    if (entry.state === 'decided') {
+      const parsed = BookingResultSchema.safeParse(JSON.parse(entry.result));
       return { state: 'finished', result: parsed.success ? parsed.data : null };
     }
-    return { state: 'queued', position: position ?? 0, data: data ? JSON.parse(data) : null, acceptedAt: Number(timestamp) };
+    const data = entry.batch?.find((request) => request.id === id) ?? null;
+    if (entry.finishedAt !== null) {
+      // Failed for good (retries exhausted) without deciding this request; a completed batch
+      // whose result is missing here was decided: Postgres has it.
+      if (entry.failedReason !== null && data) return { state: 'failed', data, finishedAt: entry.finishedAt };
+      return { state: 'absent' };
+    }
+    return { state: 'queued', position: entry.position ?? 0, data, acceptedAt: entry.acceptedAt };
   }
 
+  /** Requests accepted and not yet taken by a worker. */
   async waitingCount(): Promise<number> {
-    return this.queue.getWaitingCount();
+    return this.index.waiting();
   }
 
-  /** Adds the job and returns its approximate queue position (new jobs join the back of the line). */
-  private async enqueue(job: BookingJob): Promise<number> {
-    const spec = JOBS['process-booking'];
-    // The booking id is the job id: a duplicate add of the same id is a no-op in BullMQ.
-    await this.queue.add('process-booking', job, { ...spec.options, jobId: job.id });
-    // The sampled depth plus what this process added since: close enough for a first answer,
-    // and it saves a round trip on the hottest path. Status polls report the exact place.
-    this.depth.value += 1;
-    return this.depth.value;
+  /** Joins the batch being gathered in this turn of the event loop; resolves with the request's place in line. */
+  private enqueue(job: BookingJob): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      if (!this.pending) {
+        const batch: PendingBatch = { jobs: [], waiters: [] };
+        this.pending = batch;
+        // After the I/O callbacks of this turn: every request parsed in it joins the batch.
+        setImmediate(() => this.flush(batch));
+      }
+      const batch = this.pending;
+      batch.jobs.push(job);
+      batch.waiters.push({ resolve, reject });
+      if (batch.jobs.length >= this.options.batchSize) this.flush(batch);
+    });
+  }
+
+  /** Sends a batch once: when it is full or at the end of its turn, whichever comes first. */
+  private flush(batch: PendingBatch): void {
+    if (this.pending !== batch) return;
+    this.pending = null;
+    void this.addBatch(batch.jobs).then(
+      (positions) => batch.waiters.forEach((waiter, index) => waiter.resolve(positions[index]!)),
+      (error: unknown) => batch.waiters.forEach((waiter) => waiter.reject(error)),
+    );
+  }
+
+  /**
+   * Index first, then the job: a poll can never find a job its index entry does not know. If
+   * the add fails, the entries are removed again (best effort) and every request in the batch
+   * is answered with the error: none of them was accepted.
+   */
+  private async addBatch(jobs: BookingJob[]): Promise<number[]> {
+    const spec = JOBS['process-bookings'];
+    const jobId = randomUUID();
+    const ids = jobs.map((job) => job.id);
+    const { positions, waiting } = await this.index.register(jobId, ids);
+    try {
+      await this.queue.add('process-bookings', { requests: jobs }, { ...spec.options, jobId });
+    } catch (error) {
+      await this.index.unregister(ids).catch(() => {});
+      throw error;
+    }
+    this.depth = { value: waiting, sampledAt: Date.now() };
+    return positions;
   }
 
   /** The cheap path under overload: refuse at once rather than grow the queue without bound. */
   private async shedIfOverloaded(): Promise<void> {
     const now = Date.now();
     if (now - this.depth.sampledAt > DEPTH_SAMPLE_MS) {
-      this.depth = { value: await this.queue.getWaitingCount(), sampledAt: now };
+      this.depth = { value: await this.index.waiting(), sampledAt: now };
     }
     if (this.depth.value >= this.options.maxQueueDepth) {
       throw new AppError(503, 'QUEUE_FULL', 'Too many requests are waiting; try again shortly', undefined, 5);

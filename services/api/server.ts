@@ -46,6 +46,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const intake = new BookingIntake(bookingQueue, redis, {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     keyPrefix: config.QUEUE_PREFIX,
+    batchSize: config.ENQUEUE_BATCH_SIZE,
     isDecided: async (id) => (await getBooking(db, id)) !== null,
   });
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };

@@ -6,7 +6,7 @@ import type { ExpiryResult } from '../../shared/booking/expire.js';
 import type { Logger } from '../../shared/logger.js';
 import { OutcomeTally } from '../../shared/metrics/outcomes.js';
 import { createRegistry, observePool, observeRedis } from '../../shared/metrics/resources.js';
-import type { BookingObserver } from './jobs/process-booking.js';
+import type { BookingObserver } from './jobs/process-bookings.js';
 
 /**
  * One worker process's metrics: how long jobs and claims take, how decisions turn out, how

@@ -7,10 +7,11 @@ import { createDb, isTransientDbError } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { cappedExponentialBackoff, JOBS, QUEUES, type JobName } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
+import { RequestIndex } from '../../shared/queue/request-index.js';
 import { assertNoEviction, createWorkerConnection, redisTarget, waitForReady } from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
-import { createBookingProcessor } from './jobs/process-booking.js';
+import { createBookingProcessor } from './jobs/process-bookings.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
 
@@ -63,12 +64,15 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const metrics = createWorkerMetrics({ pool, redis: connection, prefix: config.QUEUE_PREFIX, logger });
   const layouts = new LayoutCache(db);
-  const { processBooking } = createBookingProcessor({
+  // Only used for its key names: the request index lives under the bookings queue's prefix.
+  const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
+  const { processBookings } = createBookingProcessor({
     db,
     layouts,
     settings: { holdSeconds: config.HOLD_SECONDS, maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER },
     batchSize: config.WORKER_BATCH_SIZE,
     logger,
+    index: new RequestIndex(connection, bookingQueue),
     observer: metrics.bookings,
   });
   const workerOptions = {
@@ -84,7 +88,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const bookingWorker = new Worker(
     QUEUES.bookings,
-    metrics.timed(QUEUES.bookings, dispatcher(QUEUES.bookings, { 'process-booking': processBooking })),
+    metrics.timed(QUEUES.bookings, dispatcher(QUEUES.bookings, { 'process-bookings': processBookings })),
     { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
   );
   const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept });
@@ -98,7 +102,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     worker.on('failed', (job, error) => {
       const transient = isTransientDbError(error);
       logger[transient ? 'warn' : 'error'](
-        { reqId: job?.data?.request_id, bookingId: job?.id, job: job?.name, attempt: job?.attemptsMade, err: transient ? error.message : error },
+        { jobId: job?.id, job: job?.name, requests: job?.data?.requests?.length, attempt: job?.attemptsMade, err: transient ? error.message : error },
         'job failed; BullMQ retries it unless attempts are exhausted',
       );
     });
@@ -122,6 +126,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       { name: 'booking worker', close: () => bookingWorker.close() },
       { name: 'maintenance worker', close: () => maintenanceWorker.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
+      { name: 'booking queue', close: () => bookingQueue.close() },
       { name: 'outcome counts', close: () => metrics.flush() },
       // Kept until the drain is done, so a scrape can watch it.
       { name: 'metrics server', close: async () => metricsServer?.close() },

@@ -25,9 +25,20 @@ export const BookingJobSchema = z.object({
 });
 export type BookingJob = z.infer<typeof BookingJobSchema>;
 
+/**
+ * Booking requests travel in batches: the API puts the requests it accepts in one turn of its
+ * event loop into one job (ENQUEUE_BATCH_SIZE at most), because BullMQ's cost per job (a script
+ * to add it, two to take and finish it) dominated the cost per booking when each request was
+ * its own job. `shared/queue/request-index.ts` finds a request's job by booking id.
+ */
+export const BookingBatchSchema = z.object({
+  requests: z.array(BookingJobSchema).min(1).max(1_000),
+});
+export type BookingBatch = z.infer<typeof BookingBatchSchema>;
+
 export const ExpireHoldsJobSchema = z.object({}).passthrough();
 
-/** What a finished booking job returns; kept on the job so polls of final failures skip Postgres. */
+/** A request's decision as the worker records it in Redis, so polls of final failures skip Postgres. */
 export const BookingResultSchema = z.object({
   status: z.enum(['HELD', 'FAILED']),
   reason: z.string().nullable(),
@@ -37,17 +48,21 @@ export const BookingResultSchema = z.object({
 });
 export type BookingResult = z.infer<typeof BookingResultSchema>;
 
+/** What a finished batch job returns: counts only (each request's result is in the request index). */
+export type BatchSummary = { decided: number; held: number; failed: number };
+
 export const JOBS = {
-  'process-booking': {
+  'process-bookings': {
     queue: QUEUES.bookings,
-    schema: BookingJobSchema,
+    schema: BookingBatchSchema,
     options: {
       // Transient failures (Postgres down, deadlocks) retry with capped backoff for about a
       // quarter of an hour: an outage must not turn accepted requests into failures.
       attempts: 100,
       backoff: { type: 'capped-exponential' },
-      // Completed jobs are only needed while clients poll; the decision itself lives in Postgres.
-      removeOnComplete: { age: 3_600, count: 200_000 },
+      // Each request's result is kept in the request index; the finished job is kept an hour
+      // for operators (Bull Board), the decision itself lives in Postgres.
+      removeOnComplete: { age: 3_600, count: 20_000 },
       // Jobs that exhausted their attempts stay for an operator to inspect and retry.
       removeOnFail: { age: 7 * 24 * 3_600 },
     } satisfies JobsOptions,

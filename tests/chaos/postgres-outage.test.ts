@@ -99,10 +99,9 @@ describe('chaos: Postgres outage', () => {
       });
       const answersDuringCut = client.answers.filter((answer) => answer.sentAt >= cutAt && answer.receivedAt <= restoredAt);
 
-      // How hard the workers retried: attempts started per job (BullMQ's "ats").
-      const pipeline = redis.pipeline();
-      for (const ack of client.acknowledged.values()) pipeline.hget(bookingQueue.toKey(ack.id), 'ats');
-      const attempts = ((await pipeline.exec()) ?? []).map(([, value]) => Number(value ?? 1));
+      // How hard the workers retried: attempts started per batch job (BullMQ's "ats").
+      const finishedJobs = await bookingQueue.getJobs(['completed', 'failed']);
+      const attempts = finishedJobs.map((job) => Math.max(1, job.attemptsStarted));
       const retried = attempts.filter((count) => count > 1).length;
       await client.close();
 

@@ -9,6 +9,8 @@ import type { Config } from '../../../shared/config.js';
 import { AppError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { readOutcomes } from '../../../shared/metrics/outcomes.js';
+import { QUEUES } from '../../../shared/queue/catalog.js';
+import { RequestIndex } from '../../../shared/queue/request-index.js';
 import { QUEUE_STATES, readJobCounts, readOldestWaitingAgeSeconds } from '../../../shared/metrics/queue-stats.js';
 import { createRegistry, observePool, observeRedis } from '../../../shared/metrics/resources.js';
 import { tokenMatcher } from '../../../shared/secrets.js';
@@ -110,6 +112,17 @@ function observePipeline(registry: Registry, deps: ApiMetricsDeps): void {
           if (counts) for (const state of QUEUE_STATES) this.set({ queue: name, state }, counts[state]);
         }),
       );
+    },
+  });
+  const requestIndex = new RequestIndex(redis, queues[QUEUES.bookings]!);
+  new Gauge({
+    name: 'ticket_rush_booking_requests_waiting',
+    help: 'Booking requests accepted and not yet taken by a worker (requests travel in batch jobs, so this is the line clients queue in)',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const waiting = await requestIndex.waiting().catch(unreadable('requests waiting'));
+      if (waiting !== undefined) this.set(waiting);
     },
   });
   new Gauge({

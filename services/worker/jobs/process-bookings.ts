@@ -11,13 +11,17 @@ import {
 import type { LayoutCache } from '../../../shared/booking/shows.js';
 import type { Database } from '../../../shared/db/client.js';
 import type { Logger } from '../../../shared/logger.js';
-import { BookingJobSchema, type BookingJob, type BookingResult } from '../../../shared/queue/catalog.js';
+import { BookingBatchSchema, type BatchSummary, type BookingJob, type BookingResult } from '../../../shared/queue/catalog.js';
+import type { RequestIndex } from '../../../shared/queue/request-index.js';
 import { KeyedBatcher } from '../batcher.js';
 
 /**
- * Decides one queued booking request. Business outcomes (held, sold out, over the limit) are
- * results; only transient trouble (Postgres down, deadlock) throws, and BullMQ retries it with
- * backoff. Idempotent: a job delivered twice returns the decision already stored.
+ * Decides a batch job of queued booking requests. Each request joins its show's next claim
+ * transaction (KeyedBatcher), alongside requests of other jobs this process holds. Business
+ * outcomes (held, sold out, over the limit) are results, recorded in the request index for
+ * polls; only transient trouble (Postgres down, deadlock) throws, and BullMQ retries the job
+ * with backoff. Idempotent: requests already decided return the stored decision, so a retried
+ * or redelivered batch only decides what is left.
  */
 
 /** Rounds a request may find its seats locked by others before handing back to BullMQ's backoff. */
@@ -31,6 +35,8 @@ export type ProcessBookingDeps = {
   settings: DecideSettings;
   batchSize: number;
   logger: Logger;
+  /** Where decisions are recorded for polls; none in tests that only exercise deciding. */
+  index?: RequestIndex;
   observer?: BookingObserver;
 };
 
@@ -69,19 +75,25 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     }
   }, deps.batchSize);
 
-  async function processBooking(job: Job): Promise<BookingResult> {
-    const parsed = BookingJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid booking payload: ${parsed.error.message}`);
-    const request = parsed.data;
+  /** One request to its decision, waiting out seats locked by other transactions. */
+  async function decideRequest(request: BookingJob, attempt: number): Promise<BookingResult> {
     // reqId is the API's request id under the key Fastify logs it with: one search follows a
     // booking from the API's lines into the worker's.
-    const log = deps.logger.child({ reqId: request.request_id, bookingId: request.id, showId: request.show_id });
     for (let round = 1; ; round++) {
       const decision = await batcher.submit(request.show_id, request);
       if (decision.kind === 'decided') {
         const { booking } = decision;
-        log.info(
-          { status: booking.status, reason: booking.reason, seats: booking.seats.length, duplicate: decision.duplicate, attempt: job.attemptsMade + 1 },
+        deps.logger.info(
+          {
+            reqId: request.request_id,
+            bookingId: request.id,
+            showId: request.show_id,
+            status: booking.status,
+            reason: booking.reason,
+            seats: booking.seats.length,
+            duplicate: decision.duplicate,
+            attempt,
+          },
           'booking decided',
         );
         if (!decision.duplicate) deps.observer?.decided?.(request, booking);
@@ -93,5 +105,25 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     }
   }
 
-  return { processBooking, batcher };
+  async function processBookings(job: Job): Promise<BatchSummary> {
+    const parsed = BookingBatchSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid booking batch: ${parsed.error.message}`);
+    const { requests } = parsed.data;
+    // The first start of a batch moves the line on; a crashed worker's batch started again does not.
+    if (job.attemptsStarted <= 1) await deps.index?.markTaken(requests.length).catch(() => {});
+    const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
+    const decided: Array<[string, BookingResult]> = [];
+    let failure: unknown;
+    settled.forEach((outcome, index) => {
+      if (outcome.status === 'fulfilled') decided.push([requests[index]!.id, outcome.value]);
+      else failure ??= outcome.reason;
+    });
+    // Recorded even when some failed: those are decided for good, and the retry finds them so.
+    await deps.index?.recordResults(decided);
+    if (failure !== undefined) throw failure;
+    const held = decided.filter(([, result]) => result.status === 'HELD').length;
+    return { decided: decided.length, held, failed: decided.length - held };
+  }
+
+  return { processBookings, decideRequest, batcher };
 }

@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { RedisClient } from '../redis.js';
+import type { BookingJob, BookingResult } from './catalog.js';
+
+/**
+ * Finds a booking request inside the batch jobs that carry it (see BookingBatchSchema), gives
+ * its place in line, and keeps its result once decided, all in Redis so polling stays off
+ * Postgres. Keys, under the bookings queue's own prefix (one hash slot on Redis Cluster):
+ *
+ *   <queue>:req:<bookingId>   "<jobId>:<seq>" while queued; the result (JSON) once decided
+ *   <queue>:intake:accepted   requests ever enqueued: the newest request's sequence number
+ *   <queue>:intake:taken      requests whose batch a worker has started
+ *
+ * A request's place in line is `seq - taken`: batches are taken first in, first out. The
+ * counters are advisory (a batch taken again after a crash, or an add that failed between the
+ * index and the job, can skew them by a batch); positions are clamped, never trusted for
+ * correctness.
+ */
+
+/** A queued request's entry outlives any plausible wait (retries of an outage included). */
+const QUEUED_TTL_SECONDS = 24 * 3_600;
+/** A decided request's result is only needed while its client polls; Postgres keeps the decision. */
+const RESULT_TTL_SECONDS = 3_600;
+
+/**
+ * KEYS: accepted, taken, then one req key per request. ARGV: job id, TTL.
+ * Returns [sequence number of the last request, taken].
+ */
+const REGISTER_SCRIPT = `
+local last = redis.call('INCRBY', KEYS[1], #KEYS - 2)
+local first = last - (#KEYS - 2)
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1] .. ':' .. (first + i - 2), 'EX', ARGV[2])
+end
+return {last, tonumber(redis.call('GET', KEYS[2]) or '0')}
+`;
+
+/**
+ * KEYS: the request's key, taken. ARGV: the queue's key prefix ("<prefix>:bookings:"), '1' to
+ * also return the batch's data. Replies:
+ *   nil                                     unknown here: ask Postgres
+ *   {'result', json}                        decided
+ *   {'job', timestamp, finishedOn, failedReason, position, data}
+ * A job a worker has started (processedOn) is next up: position 0.
+ */
+const LOOKUP_SCRIPT = `
+local entry = redis.call('GET', KEYS[1])
+if not entry then return nil end
+if string.sub(entry, 1, 1) == '{' then return {'result', entry} end
+local colon = string.find(entry, ':', 1, true)
+local f = redis.call('HMGET', ARGV[1] .. string.sub(entry, 1, colon - 1), 'timestamp', 'finishedOn', 'failedReason', 'processedOn', 'returnvalue')
+if not f[1] then return nil end
+local position = false
+if not f[2] then
+  if f[4] then
+    position = 0
+  else
+    local taken = tonumber(redis.call('GET', KEYS[2]) or '0')
+    position = math.max(1, tonumber(string.sub(entry, colon + 1)) - taken)
+  end
+end
+local data = false
+if ARGV[2] == '1' or (f[2] and f[3] and not f[5]) then
+  data = redis.call('HGET', ARGV[1] .. string.sub(entry, 1, colon - 1), 'data')
+end
+return {'job', f[1], f[2] or false, f[3] or false, position, data}
+`;
+
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
+const REGISTER_SHA = sha1(REGISTER_SCRIPT);
+const LOOKUP_SHA = sha1(LOOKUP_SCRIPT);
+
+export type IndexedRequest =
+  | { state: 'decided'; result: string }
+  /** `position` is null once the job has finished (completed or failed). */
+  | { state: 'in-job'; acceptedAt: number; finishedAt: number | null; failedReason: string | null; position: number | null; batch: BookingJob[] | null }
+  | { state: 'unknown' };
+
+export class RequestIndex {
+  private readonly acceptedKey: string;
+  private readonly takenKey: string;
+  private readonly jobKeyPrefix: string;
+
+  constructor(
+    private readonly redis: RedisClient,
+    queue: Queue,
+  ) {
+    this.acceptedKey = queue.toKey('intake:accepted');
+    this.takenKey = queue.toKey('intake:taken');
+    this.jobKeyPrefix = queue.toKey('');
+  }
+
+  private requestKey(bookingId: string): string {
+    return `${this.jobKeyPrefix}req:${bookingId}`;
+  }
+
+  /** Points each request at its batch job (before the job is added). Returns each request's place in line. */
+  async register(jobId: string, bookingIds: readonly string[]): Promise<{ positions: number[]; waiting: number }> {
+    const keys = [this.acceptedKey, this.takenKey, ...bookingIds.map((id) => this.requestKey(id))];
+    const [last, taken] = (await this.script(REGISTER_SHA, REGISTER_SCRIPT, keys, [jobId, QUEUED_TTL_SECONDS])) as [number, number];
+    const first = last - bookingIds.length;
+    return {
+      positions: bookingIds.map((_, index) => Math.max(1, first + index + 1 - taken)),
+      waiting: Math.max(0, last - taken),
+    };
+  }
+
+  /** Undoes a registration whose job could not be added (best effort: Redis may be the reason). */
+  async unregister(bookingIds: readonly string[]): Promise<void> {
+    await this.redis.del(...bookingIds.map((id) => this.requestKey(id)));
+    await this.redis.decrby(this.acceptedKey, bookingIds.length);
+  }
+
+  async lookup(bookingId: string, withBatch = false): Promise<IndexedRequest> {
+    const reply = (await this.script(LOOKUP_SHA, LOOKUP_SCRIPT, [this.requestKey(bookingId), this.takenKey], [this.jobKeyPrefix, withBatch ? '1' : '0'])) as
+      | ['result', string]
+      | ['job', string, string | null, string | null, number | null, string | null]
+      | null;
+    if (!reply) return { state: 'unknown' };
+    if (reply[0] === 'result') return { state: 'decided', result: reply[1] };
+    const [, timestamp, finishedOn, failedReason, position, data] = reply;
+    return {
+      state: 'in-job',
+      acceptedAt: Number(timestamp),
+      finishedAt: finishedOn ? Number(finishedOn) : null,
+      failedReason,
+      position: finishedOn ? null : (position ?? 0),
+      batch: data ? (JSON.parse(data) as { requests: BookingJob[] }).requests : null,
+    };
+  }
+
+  /** The batch job carrying a request, while it is queued (null once decided or unknown). */
+  async jobIdOf(bookingId: string): Promise<string | null> {
+    const entry = await this.redis.get(this.requestKey(bookingId));
+    if (!entry || entry.startsWith('{')) return null;
+    return entry.slice(0, entry.indexOf(':'));
+  }
+
+  /** Requests accepted and not yet started by a worker (advisory, see above). */
+  async waiting(): Promise<number> {
+    const [accepted, taken] = await this.redis.mget(this.acceptedKey, this.takenKey);
+    return Math.max(0, Number(accepted ?? 0) - Number(taken ?? 0));
+  }
+
+  /** A worker started a batch for the first time: the requests in it leave the line. */
+  async markTaken(count: number): Promise<void> {
+    await this.redis.incrby(this.takenKey, count);
+  }
+
+  /** Records decisions so polls find them without Postgres; one round trip for the batch. */
+  async recordResults(results: ReadonlyArray<readonly [bookingId: string, result: BookingResult]>): Promise<void> {
+    if (results.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const [id, result] of results) pipeline.set(this.requestKey(id), JSON.stringify(result), 'EX', RESULT_TTL_SECONDS);
+    const replies = await pipeline.exec();
+    const failed = replies?.find(([error]) => error);
+    if (failed) throw failed[0];
+  }
+
+  private async script(sha: string, source: string, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!/NOSCRIPT/.test((error as Error).message)) throw error;
+      return this.redis.eval(source, keys.length, ...keys, ...args);
+    }
+  }
+}

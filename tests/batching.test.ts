@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningApi } from '../services/api/server.js';
+import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
+import { RequestIndex } from '../shared/queue/request-index.js';
+import { createTestContext, type TestContext } from './support/context.js';
+import { call, createShow, waitForDecision } from './support/http.js';
+
+/**
+ * Requests travel in batch jobs (ENQUEUE_BATCH_SIZE at most, those accepted in one event-loop
+ * turn). What must hold: a 202 only once the request's job is stored, nothing in two jobs,
+ * exact places in line, and a batch that fails for good fails only the requests it did not
+ * decide.
+ */
+
+const BATCH_SIZE = 7;
+
+let ctx: TestContext;
+let api: RunningApi;
+let queue: Queue;
+let index: RequestIndex;
+let showId: string;
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  api = await ctx.startApi({ ENQUEUE_BATCH_SIZE: String(BATCH_SIZE) });
+  queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
+  index = new RequestIndex(ctx.redis, queue);
+  showId = (await createShow(api.app, { total_seats: 100 })).id;
+});
+afterAll(async () => {
+  await queue?.close();
+  await ctx?.cleanup();
+});
+
+async function requestsByJob(): Promise<Map<string, string[]>> {
+  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
+  return new Map(jobs.map((job) => [job.id!, (job.data.requests as BookingJob[]).map((request) => request.id)]));
+}
+
+describe('batch jobs', () => {
+  it('a burst shares jobs of at most ENQUEUE_BATCH_SIZE; every request is in exactly one, with its exact place in line', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: `fan${i}@example.com`, seat_count: 1 } }),
+      ),
+    );
+    expect(replies.map((reply) => reply.status)).toEqual(Array(30).fill(202));
+    const ids = replies.map((reply) => reply.body.id as string);
+
+    const byJob = await requestsByJob();
+    expect(byJob.size).toBeGreaterThanOrEqual(Math.ceil(30 / BATCH_SIZE));
+    expect(byJob.size).toBeLessThan(30); // concurrent requests did share jobs
+    for (const requests of byJob.values()) expect(requests.length).toBeLessThanOrEqual(BATCH_SIZE);
+    expect([...byJob.values()].flat().sort()).toEqual([...ids].sort());
+    // The index points each request at the job that carries it.
+    for (const [jobId, requests] of byJob) for (const id of requests) expect(await index.jobIdOf(id)).toBe(jobId);
+
+    // No worker yet: places are 1..30, each once, and the status poll agrees with the 202.
+    expect(replies.map((reply) => reply.body.position as number).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    for (const reply of replies) {
+      const status = await call(api.app, 'GET', `/booking/${reply.body.id}/status`);
+      expect(status.body).toMatchObject({ status: 'QUEUED', position: reply.body.position });
+    }
+    expect(await index.waiting()).toBe(30);
+
+    // A worker decides them all; the line is empty and every decision is read back from Redis.
+    await ctx.startWorker();
+    for (const id of ids) expect((await waitForDecision(api.app, id)).status).toBe('HELD');
+    expect(await index.waiting()).toBe(0);
+    const entries = await Promise.all(ids.map((id) => index.lookup(id)));
+    expect(entries.every((entry) => entry.state === 'decided')).toBe(true);
+  });
+
+  it('a batch that fails for good: its decided requests keep their decision, the rest read FAILED PROCESSING_ERROR', async () => {
+    const events = new QueueEvents(QUEUES.bookings, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX });
+    await events.waitUntilReady();
+    try {
+      const request = (show: string): BookingJob => ({
+        id: randomUUID(),
+        show_id: show,
+        customer_email: 'batch@example.com',
+        seat_count: 1,
+        section: null,
+        seats: null,
+        accepted_at: new Date().toISOString(),
+        idempotency_key: null,
+        request_id: 'test',
+      });
+      // The API never accepts a request for a show that does not exist: a worker cannot decide
+      // it, and the job fails without retrying. Its neighbour in the batch is decided all the same.
+      const good = request(showId);
+      const doomed = request(randomUUID());
+      const jobId = randomUUID();
+      await index.register(jobId, [good.id, doomed.id]);
+      const job = await queue.add('process-bookings', { requests: [good, doomed] }, { ...JOBS['process-bookings'].options, jobId });
+      await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/does not exist/);
+
+      expect((await call(api.app, 'GET', `/booking/${good.id}/status`)).body).toMatchObject({ status: 'HELD', seats: [expect.any(String)] });
+      const failed = await call(api.app, 'GET', `/booking/${doomed.id}/status`);
+      expect(failed.status).toBe(200);
+      expect(failed.body).toMatchObject({ id: doomed.id, status: 'FAILED', reason: 'PROCESSING_ERROR', seats: [] });
+      const whole = await call(api.app, 'GET', `/booking/${doomed.id}`);
+      expect(whole.body).toMatchObject({ id: doomed.id, status: 'FAILED', reason: 'PROCESSING_ERROR', customer_email: 'batch@example.com' });
+      expect((await queue.getJob(jobId))!.attemptsMade).toBe(1);
+    } finally {
+      await events.close();
+    }
+  });
+});
