@@ -39,7 +39,8 @@ const HELP = `Usage: npm run bench -- [options]
 
   --scenario a|b|c     run only these scenarios (repeat; default a, b and c)
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
-  --concurrency C      WORKER_CONCURRENCY per worker process (default 8, as the service)
+  --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 8, as the service)
+  --enqueue-batch N    ENQUEUE_BATCH_SIZE: requests per queue job at most (default 100, as the service)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
   --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
   --in-flight N        generator requests in flight (default: the scenario's, 500)
@@ -60,6 +61,7 @@ function parse(argv: string[]) {
       scenario: { type: 'string', multiple: true },
       workers: { type: 'string' },
       concurrency: { type: 'string' },
+      'enqueue-batch': { type: 'string' },
       'batch-size': { type: 'string' },
       'db-pool': { type: 'string' },
       'in-flight': { type: 'string' },
@@ -84,6 +86,7 @@ function parse(argv: string[]) {
     scenarios: [...new Set(chosen)].sort() as ScenarioName[],
     workers: integer('workers', values.workers, DEFAULT_WORKERS, 1, 64),
     concurrency: integer('concurrency', values.concurrency, 8, 1, 5_000),
+    enqueueBatch: integer('enqueue-batch', values['enqueue-batch'], 100, 1, 1_000),
     batchSize: integer('batch-size', values['batch-size'], 200, 1, 1_000),
     dbPool: integer('db-pool', values['db-pool'], 10, 1, 500),
     inFlight: values['in-flight'] === undefined ? null : integer('in-flight', values['in-flight'], 0, 1, 10_000),
@@ -172,6 +175,7 @@ async function main(): Promise<number> {
     // One generator address sends everything; a per-IP limit would measure the limiter.
     RATE_LIMIT_PER_MINUTE: '0',
     WORKER_CONCURRENCY: String(flags.concurrency),
+    ENQUEUE_BATCH_SIZE: String(flags.enqueueBatch),
     WORKER_BATCH_SIZE: String(flags.batchSize),
     DB_POOL_SIZE: String(flags.dbPool),
     LOG_LEVEL: flags.logLevel,
@@ -179,6 +183,7 @@ async function main(): Promise<number> {
   const settings: BenchSettings = {
     workers: flags.workers,
     workerConcurrency: flags.concurrency,
+    enqueueBatch: flags.enqueueBatch,
     batchSize: flags.batchSize,
     apiDbPool: flags.dbPool,
     workerDbPool: Math.max(flags.dbPool, 2),

@@ -137,10 +137,10 @@ export function renderHtml(report: BurstReport): string {
     'requests',
   );
   const depth = lineChart(
-    `Queue depth over time (${report.queueDepthSource === 'redis' ? 'BullMQ counts from Redis' : 'estimated from API queue positions'})`,
+    `Queue depth over time (${report.queueDepthSource === 'redis' ? 'requests waiting, from the request index in Redis' : 'estimated from API queue positions'})`,
     [
       { name: 'waiting', color: '#e15759', points: t.filter((s) => s.queueDepth !== null).map((s) => [s.t, s.queueDepth!]) },
-      { name: 'active', color: '#76b7b2', points: t.filter((s) => s.active !== null).map((s) => [s.t, s.active!]) },
+      { name: 'batch jobs active', color: '#76b7b2', points: t.filter((s) => s.active !== null).map((s) => [s.t, s.active!]) },
       { name: 'generator in flight', color: '#9c755f', points: t.map((s) => [s.t, s.inFlight]) },
     ],
     'seconds since the first request',

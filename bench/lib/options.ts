@@ -88,7 +88,7 @@ After the decision
   --decision-timeout S       give up waiting for decisions after S seconds (default 300)
 
 Measuring and audit
-  --redis-url URL            read the true queue depth from BullMQ in Redis
+  --redis-url URL            read the true queue depth (requests waiting) from Redis
                              (else it is estimated from the queue positions the API reports)
   --queue-prefix PREFIX      the API's QUEUE_PREFIX, with --redis-url (default ticket-rush)
   --database-url URL         Postgres for the audit (default $DATABASE_URL, else the local default)

@@ -87,7 +87,7 @@ export function formatReport(report: BurstReport): string {
   lines.push(`5xx (not retried 503s): ${report.serverErrors}`);
   const g = report.generator;
   lines.push(`Generator CPU   ${fmt(g.cpuUserMs / 1_000, 2)} s user + ${fmt(g.cpuSystemMs / 1_000, 2)} s system = ${fmt(g.cpuPercentOfOneCore)}% of one core over the run`);
-  lines.push(`Queue depth from ${report.queueDepthSource === 'redis' ? 'BullMQ counts in Redis' : 'queue positions reported by the API (estimate)'}; max ${Math.max(0, ...report.timeline.map((s) => s.queueDepth ?? 0))}`);
+  lines.push(`Queue depth from ${report.queueDepthSource === 'redis' ? 'requests waiting in Redis (request index)' : 'queue positions reported by the API (estimate)'}; max ${Math.max(0, ...report.timeline.map((s) => s.queueDepth ?? 0))}`);
   lines.push('');
   lines.push(report.audit ? formatAudit(report.audit) : 'Audit: not run (--no-audit)');
   return lines.join('\n');

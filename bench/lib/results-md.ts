@@ -17,6 +17,7 @@ export const END = '<!-- bench:end -->';
 export type BenchSettings = {
   workers: number;
   workerConcurrency: number;
+  enqueueBatch: number;
   batchSize: number;
   apiDbPool: number;
   workerDbPool: number;
@@ -116,7 +117,7 @@ function scenarioTable(results: ScenarioResult[], pgbench: PgbenchResult | null)
     row('errors', (r) => Object.entries(r.report.errors).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'),
     row('audit', (r) => (r.report.audit?.ok ? 'PASS' : `**FAIL**: ${(r.report.audit?.checks ?? []).filter((c) => !c.ok).map((c) => `${c.title} (${c.violations})`).join('; ')}`)),
     row('generator CPU (% of one core)', (r) => `${n(r.report.generator.cpuPercentOfOneCore)}%`),
-    row('max queue depth (BullMQ wait)', (r) => n(Math.max(0, ...r.report.timeline.map((s) => s.queueDepth ?? 0)))),
+    row('max queue depth (requests waiting)', (r) => n(Math.max(0, ...r.report.timeline.map((s) => s.queueDepth ?? 0)))),
   ];
 }
 
@@ -175,7 +176,7 @@ export function renderResults(results: BenchResults): string {
     '',
     '### Settings',
     '',
-    `- ${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency}, WORKER_BATCH_SIZE ${settings.batchSize}; ` +
+    `- ${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency} batch jobs; ENQUEUE_BATCH_SIZE ${settings.enqueueBatch}, WORKER_BATCH_SIZE ${settings.batchSize}; ` +
       `Postgres pools: API ${settings.apiDbPool}, each worker ${settings.workerDbPool} connections`,
     '- API and workers run as separate processes from source (`node --import tsx services/api/server.ts`, `services/worker/worker.ts`), ' +
       `NODE_ENV=production, LOG_LEVEL=${settings.logLevel}${settings.profile ? ', with `--cpu-prof` on the API and worker 1 (the profiler costs a few percent)' : ''}.`,

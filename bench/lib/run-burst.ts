@@ -198,7 +198,7 @@ function progressLine(timeline: Sample[], planned: number): string {
     `accepted ${n(now.accepted)} (${n(rate(now.accepted, before.accepted))}/s)`,
     `decided ${n(now.decided)} (${n(rate(now.decided, before.decided))}/s)`,
     `confirmed ${n(now.confirmed)}`,
-    `queue ${now.queueDepth === null ? '?' : n(now.queueDepth)}${now.active === null ? '' : ` (+${n(now.active)} active)`}`,
+    `queue ${now.queueDepth === null ? '?' : n(now.queueDepth)}${now.active === null ? '' : ` (+${n(now.active)} jobs active)`}`,
     `in flight ${n(now.inFlight)}`,
     `polling ${n(now.pollBacklog)}`,
   ].join(' | ');

@@ -76,10 +76,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // text body into a string and the client gets a confusing 400 instead of 415.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
-  app.addHook('onSend', async (request, reply) => {
+  // Callback hooks, not async ones: they run on every request, and a promise each is measurable.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('X-Request-Id', request.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     // Probes and scrapes would drown the log at info level.
     const level = route === '/health' || route === '/ready' || route === '/metrics' ? 'debug' : 'info';
@@ -87,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       'request completed',
     );
+    done();
   });
 
   // Shedding first: an overloaded process should spend nothing on a request it refuses.

@@ -79,7 +79,7 @@ function observeHttp(app: FastifyInstance, registry: Registry): void {
     buckets: HTTP_BUCKETS,
     registers: [registry],
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const labels = {
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
@@ -87,6 +87,7 @@ function observeHttp(app: FastifyInstance, registry: Registry): void {
     };
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1_000);
+    done();
   });
 }
 
