@@ -6,6 +6,7 @@ import { onTestFailed } from 'vitest';
 import { createShow, generalAdmission } from '../../shared/booking/shows.js';
 import type { Database } from '../../shared/db/client.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
+import { RequestIndex } from '../../shared/queue/request-index.js';
 import { createTestContext, type TestContext } from '../support/context.js';
 import { recordFigures as writeFigures } from '../support/figures.js';
 import { ProcessRegistry, serviceEnv, waitUntil } from '../support/processes.js';
@@ -394,9 +395,19 @@ export async function auditRun(options: {
   };
 }
 
-/** A job's hash (without its payload) and the queue lists that hold its id. */
-async function describeJob(redis: Redis, queue: Queue, id: string): Promise<{ job: Record<string, string>; lists: string[] }> {
-  const job = await redis.hgetall(queue.toKey(id));
+/**
+ * Where a lost request was last seen: its request index entry, its batch job's hash (without
+ * the payload) and the queue lists that hold that job.
+ */
+async function describeJob(
+  redis: Redis,
+  queue: Queue,
+  id: string,
+): Promise<{ indexEntry: string | null; jobId: string | null; job: Record<string, string>; lists: string[] }> {
+  const indexEntry = await redis.get(queue.toKey(`req:${id}`));
+  const jobId = await new RequestIndex(redis, queue).jobIdOf(id);
+  if (!jobId) return { indexEntry, jobId, job: {}, lists: [] };
+  const job = await redis.hgetall(queue.toKey(jobId));
   delete job.data;
   const lists: string[] = [];
   for (const name of ['wait', 'active', 'paused', 'prioritized', 'delayed', 'completed', 'failed'] as const) {
@@ -404,10 +415,10 @@ async function describeJob(redis: Redis, queue: Queue, id: string): Promise<{ jo
     if (!key) continue;
     const type = await redis.type(key);
     const member =
-      type === 'list' ? (await redis.lpos(key, id)) !== null : type === 'zset' ? (await redis.zscore(key, id)) !== null : false;
+      type === 'list' ? (await redis.lpos(key, jobId)) !== null : type === 'zset' ? (await redis.zscore(key, jobId)) !== null : false;
     if (member) lists.push(name);
   }
-  return { job, lists };
+  return { indexEntry, jobId, job, lists };
 }
 
 /** The audit's promises, as one object so a failure shows every figure at once. */
