@@ -137,6 +137,26 @@ describe('cancel', () => {
   });
 });
 
+describe('settles racing on one hold', () => {
+  it('confirm, failed payment and cancel sent together: exactly one wins, the others see its result', async () => {
+    for (const [index, labels] of [['Stalls-C-1'], ['Stalls-C-2', 'Stalls-C-3'], ['Stalls-C-4']].entries()) {
+      const booking = await hold(labels, `racer${index}@example.com`);
+      const replies = await Promise.all([confirm(booking.id), cancel(booking.id), confirm(booking.id, 'fail'), confirm(booking.id), cancel(booking.id)]);
+      const final = await bookingRow(booking.id);
+      expect(['CONFIRMED', 'CANCELLED', 'FAILED']).toContain(final.status);
+      // Every 200 shows the one final state; every 409 names it.
+      for (const reply of replies) {
+        if (reply.status === 200) expect(reply.body.status).toBe(final.status);
+        else expectConflict(reply, final.status === 'CONFIRMED' ? 'BOOKING_CONFIRMED' : final.status === 'CANCELLED' ? 'BOOKING_CANCELLED' : 'BOOKING_FAILED');
+      }
+      expect(replies.filter((reply) => reply.status === 200).length).toBeGreaterThanOrEqual(1);
+      const seats = await seatRows(booking.seats);
+      if (final.status === 'CONFIRMED') expect(seats).toMatchObject(labels.map(() => ({ status: 'BOOKED', booking_id: booking.id })));
+      else expect(seats).toEqual(labels.map((label) => ({ label, status: 'AVAILABLE', booking_id: null, hold_expires_at: null })));
+    }
+  });
+});
+
 describe('a lapsed hold before the sweep reaches it', () => {
   /** Backdates a HELD booking and its seats, as if its hold ran out a moment ago. */
   async function lapse(id: string) {

@@ -3,9 +3,9 @@ import type { Database, Executor } from '../db/client.js';
 import { bookings, type Booking } from '../db/schema/index.js';
 
 /**
- * Settling a hold: confirm (simulated payment) or cancel. Each is one short transaction that
- * locks the booking row first, then its seats, so it serialises with the expiry sweep and with
- * a second confirm of the same booking.
+ * Settling a hold: confirm (simulated payment) or cancel. Each is one call of a database
+ * function that locks the booking row first, then its seats, so it serialises with the expiry
+ * sweep and with a second confirm of the same booking.
  */
 
 export type SettleOutcome =
@@ -29,76 +29,26 @@ export function bookingReader(db: Database): (id: string) => Promise<Booking | n
   return async (id) => (await prepared.execute({ id }))[0] ?? null;
 }
 
-async function lockBooking(tx: Executor, id: string) {
-  const rows = await tx.execute<{ id: string; status: string; lapsed: boolean }>(sql`
-    SELECT id, status, (status = 'HELD' AND hold_expires_at <= now()) AS lapsed
-    FROM bookings WHERE id = ${id} FOR UPDATE`);
-  return rows.rows[0] ?? null;
-}
-
-async function releaseSeats(tx: Executor, bookingId: string): Promise<void> {
-  await tx.execute(sql`
-    UPDATE seats SET status = 'AVAILABLE', booking_id = NULL, hold_expires_at = NULL
-    WHERE booking_id = ${bookingId} AND status = 'HELD'`);
-}
-
-/** A lapsed hold can never be confirmed or cancelled: it is expired on the spot instead. */
-async function expireNow(tx: Executor, id: string): Promise<void> {
-  await tx.execute(sql`UPDATE bookings SET status = 'EXPIRED', updated_at = now() WHERE id = ${id}`);
-  await releaseSeats(tx, id);
-}
+type SettleAction = 'confirm' | 'payment_failed' | 'cancel';
 
 export async function confirmBooking(db: Database, id: string, paymentSucceeded: boolean): Promise<SettleOutcome> {
-  return settle(db, id, async (tx, current) => {
-    if (current.status === 'CONFIRMED') return 'ok'; // confirming twice answers the same
-    if (current.status !== 'HELD') return 'rejected';
-    if (paymentSucceeded) {
-      const booked = await tx.execute(sql`
-        UPDATE seats SET status = 'BOOKED', hold_expires_at = NULL
-        WHERE booking_id = ${id} AND status = 'HELD'`);
-      await tx.execute(sql`
-        UPDATE bookings SET status = 'CONFIRMED', confirmed_at = now(), updated_at = now()
-        WHERE id = ${id} AND cardinality(seat_ids) = ${booked.rowCount ?? 0}`);
-    } else {
-      await releaseSeats(tx, id);
-      await tx.execute(sql`
-        UPDATE bookings SET status = 'FAILED', failure_reason = 'PAYMENT_FAILED', updated_at = now()
-        WHERE id = ${id}`);
-    }
-    return 'ok';
-  });
+  return settle(db, id, paymentSucceeded ? 'confirm' : 'payment_failed');
 }
 
 export async function cancelBooking(db: Database, id: string): Promise<SettleOutcome> {
-  return settle(db, id, async (tx, current) => {
-    if (current.status !== 'HELD') return 'rejected';
-    await releaseSeats(tx, id);
-    await tx.execute(sql`UPDATE bookings SET status = 'CANCELLED', updated_at = now() WHERE id = ${id}`);
-    return 'ok';
-  });
+  return settle(db, id, 'cancel');
 }
 
-async function settle(
-  db: Database,
-  id: string,
-  action: (tx: Executor, current: { status: string }) => Promise<'ok' | 'rejected'>,
-): Promise<SettleOutcome> {
-  return db.transaction(async (tx) => {
-    const current = await lockBooking(tx, id);
-    if (!current) return { kind: 'not_found' as const };
-    let verdict: 'ok' | 'rejected';
-    if (current.lapsed) {
-      await expireNow(tx, id);
-      verdict = 'rejected';
-    } else {
-      verdict = await action(tx, current);
-    }
-    const booking = (await getBooking(tx, id))!;
-    if (verdict === 'ok' && booking.status === 'HELD') {
-      // The seat update did not match the booking (only possible if data were corrupted):
-      // refuse rather than confirm a booking without all of its seats.
-      throw new Error(`booking ${id} could not be settled consistently`);
-    }
-    return { kind: verdict, booking };
-  });
+/**
+ * One call to `settle_booking` (drizzle/0003_settle_booking.sql), which locks the booking, then
+ * its seats, and applies the action in a single round trip, so the locks are never held while
+ * the API's event loop is busy elsewhere. The booking is read back after the commit, to answer
+ * with the state the settle left.
+ */
+async function settle(db: Database, id: string, action: SettleAction): Promise<SettleOutcome> {
+  const result = await db.execute<{ verdict: 'ok' | 'rejected' | 'not_found' }>(sql`SELECT settle_booking(${id}, ${action}) AS verdict`);
+  const verdict = result.rows[0]!.verdict;
+  if (verdict === 'not_found') return { kind: 'not_found' };
+  const booking = await getBooking(db, id);
+  return booking ? { kind: verdict, booking } : { kind: 'not_found' };
 }
