@@ -39,7 +39,7 @@ const HELP = `Usage: npm run bench -- [options]
 
   --scenario a|b|c     run only these scenarios (repeat; default a, b and c)
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
-  --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 8, as the service)
+  --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 16, as the service)
   --enqueue-batch N    ENQUEUE_BATCH_SIZE: requests per queue job at most (default 100, as the service)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
   --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
@@ -85,7 +85,7 @@ function parse(argv: string[]) {
   return {
     scenarios: [...new Set(chosen)].sort() as ScenarioName[],
     workers: integer('workers', values.workers, DEFAULT_WORKERS, 1, 64),
-    concurrency: integer('concurrency', values.concurrency, 8, 1, 5_000),
+    concurrency: integer('concurrency', values.concurrency, 16, 1, 5_000),
     enqueueBatch: integer('enqueue-batch', values['enqueue-batch'], 100, 1, 1_000),
     batchSize: integer('batch-size', values['batch-size'], 200, 1, 1_000),
     dbPool: integer('db-pool', values['db-pool'], 10, 1, 500),

@@ -34,7 +34,7 @@ const EnvSchema = z.object({
   ENQUEUE_BATCH_SIZE: int(1, 1_000).default(100),
   // Jobs (request batches) held at once per worker process; their requests are regrouped per
   // show into transactions of up to WORKER_BATCH_SIZE.
-  WORKER_CONCURRENCY: int(1, 5_000).default(8),
+  WORKER_CONCURRENCY: int(1, 5_000).default(16),
   WORKER_BATCH_SIZE: int(1, 1_000).default(200),
   HOLD_SECONDS: int(1, 86_400).default(120),
   EXPIRY_INTERVAL_SECONDS: int(1, 3_600).default(15),
