@@ -73,6 +73,30 @@ describe('batch jobs', () => {
     expect(entries.every((entry) => entry.state === 'decided')).toBe(true);
   });
 
+  it('a batch run again after its hold was settled does not overwrite what polls read', async () => {
+    const events = new QueueEvents(QUEUES.bookings, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX });
+    await events.waitUntilReady();
+    try {
+      const accepted = await call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: 'rerun@example.com', seat_count: 1 } });
+      const held = await waitForDecision(api.app, accepted.body.id);
+      expect(held).toMatchObject({ status: 'HELD', seats: [expect.any(String)] });
+      const failedPayment = await call(api.app, 'POST', `/booking/${accepted.body.id}/confirm`, { body: { payment: 'fail' } });
+      expect(failedPayment.body).toMatchObject({ status: 'FAILED', reason: 'PAYMENT_FAILED' });
+      const expected = (await call(api.app, 'GET', `/booking/${accepted.body.id}/status`)).body;
+      expect(expected).toMatchObject({ status: 'FAILED', reason: 'PAYMENT_FAILED', seats: held.seats });
+
+      // The batch runs again (an operator's retry, or a redelivery after a stall): the request
+      // is found decided, and the poll still answers from Postgres with the settled booking.
+      const completed = await queue.getJobs(['completed']);
+      const job = completed.find((candidate) => (candidate.data.requests as BookingJob[]).some((request) => request.id === accepted.body.id))!;
+      await job.retry('completed');
+      await (await queue.getJob(job.id!))!.waitUntilFinished(events, 20_000);
+      expect((await call(api.app, 'GET', `/booking/${accepted.body.id}/status`)).body).toEqual(expected);
+    } finally {
+      await events.close();
+    }
+  });
+
   it('a batch that fails for good: its decided requests keep their decision, the rest read FAILED PROCESSING_ERROR', async () => {
     const events = new QueueEvents(QUEUES.bookings, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX });
     await events.waitUntilReady();

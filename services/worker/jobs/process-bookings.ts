@@ -75,8 +75,12 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     }
   }, deps.batchSize);
 
-  /** One request to its decision, waiting out seats locked by other transactions. */
-  async function decideRequest(request: BookingJob, attempt: number): Promise<BookingResult> {
+  /**
+   * One request to its decision, waiting out seats locked by other transactions. `fresh` is
+   * false when the request had been decided before (a redelivery): its stored booking may have
+   * moved on since (confirmed, cancelled), so that is not a decision to record for polls.
+   */
+  async function decideRequest(request: BookingJob, attempt: number): Promise<{ result: BookingResult; fresh: boolean }> {
     // reqId is the API's request id under the key Fastify logs it with: one search follows a
     // booking from the API's lines into the worker's.
     for (let round = 1; ; round++) {
@@ -97,7 +101,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
           'booking decided',
         );
         if (!decision.duplicate) deps.observer?.decided?.(request, booking);
-        return toResult(booking);
+        return { result: toResult(booking), fresh: !decision.duplicate };
       }
       if (round >= MAX_CONTENDED_ROUNDS) throw new Error('seats stayed locked by other transactions; retrying with backoff');
       // Other transactions hold the seats we need: they commit within milliseconds.
@@ -112,17 +116,25 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     // The first start of a batch moves the line on; a crashed worker's batch started again does not.
     if (job.attemptsStarted <= 1) await deps.index?.markTaken(requests.length).catch(() => {});
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
-    const decided: Array<[string, BookingResult]> = [];
+    const fresh: Array<[string, BookingResult]> = [];
+    let decided = 0;
+    let held = 0;
     let failure: unknown;
     settled.forEach((outcome, index) => {
-      if (outcome.status === 'fulfilled') decided.push([requests[index]!.id, outcome.value]);
-      else failure ??= outcome.reason;
+      if (outcome.status === 'rejected') {
+        failure ??= outcome.reason;
+        return;
+      }
+      decided++;
+      if (outcome.value.result.status === 'HELD') held++;
+      if (outcome.value.fresh) fresh.push([requests[index]!.id, outcome.value.result]);
     });
     // Recorded even when some failed: those are decided for good, and the retry finds them so.
-    await deps.index?.recordResults(decided);
+    // A redelivered request's entry is left as it is: either its first run recorded it, or it
+    // still names this job, and once the job is done polls read the decision from Postgres.
+    await deps.index?.recordResults(fresh);
     if (failure !== undefined) throw failure;
-    const held = decided.filter(([, result]) => result.status === 'HELD').length;
-    return { decided: decided.length, held, failed: decided.length - held };
+    return { decided, held, failed: decided - held };
   }
 
   return { processBookings, decideRequest, batcher };
