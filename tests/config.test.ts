@@ -13,6 +13,9 @@ describe('configuration', () => {
       EXPIRY_INTERVAL_SECONDS: 15,
       MAX_SEATS_PER_BOOKING: 10,
       MAX_SEATS_PER_CUSTOMER: 10,
+      ENQUEUE_BATCH_SIZE: 100,
+      WORKER_CONCURRENCY: 16,
+      WORKER_BATCH_SIZE: 200,
       REDIS_URL: 'redis://127.0.0.1:6379',
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -27,6 +30,8 @@ describe('configuration', () => {
     ['PORT', '70000'],
     ['HOLD_SECONDS', '0'],
     ['WORKER_CONCURRENCY', '-1'],
+    ['ENQUEUE_BATCH_SIZE', '0'],
+    ['ENQUEUE_BATCH_SIZE', '1001'],
     ['DATABASE_URL', 'mysql://x'],
     ['REDIS_URL', 'http://x'],
     ['ADMIN_TOKEN', 'short'],
