@@ -97,6 +97,58 @@ describe('batch jobs', () => {
     }
   });
 
+  it('polls of a hold read the recorded decision while it has time left; a confirm or cancel sends them to Postgres', async () => {
+    const book = async (email: string) => {
+      const accepted = await call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: email, seat_count: 1 } });
+      const held = await waitForDecision(api.app, accepted.body.id);
+      expect(held).toMatchObject({ status: 'HELD' });
+      return { id: accepted.body.id as string, held };
+    };
+    const poll = async (id: string) => (await call(api.app, 'GET', `/booking/${id}/status`)).body;
+    const recordedKey = (id: string) => queue.toKey(`req:${id}`);
+
+    // Served from Redis: Postgres changed behind the API's back does not show.
+    const first = await book('recorded@example.com');
+    expect(await index.lookup(first.id)).toMatchObject({ state: 'decided' });
+    await ctx.pool.query(`UPDATE bookings SET hold_expires_at = hold_expires_at + interval '1 second' WHERE id = $1`, [first.id]);
+    const fromRedis = await poll(first.id);
+    expect(fromRedis).toEqual(first.held);
+    // The same record with under RECORDED_HOLD_MARGIN_MS left: Postgres answers.
+    const record = JSON.parse((await ctx.redis.get(recordedKey(first.id)))!);
+    await ctx.redis.set(recordedKey(first.id), JSON.stringify({ ...record, hold_expires_at: new Date(Date.now() + 2_000).toISOString() }), 'EX', 60);
+    const fromPostgres = await poll(first.id);
+    expect(fromPostgres.hold_expires_at).not.toBe(first.held.hold_expires_at);
+    expect(Date.parse(fromPostgres.hold_expires_at) - Date.parse(first.held.hold_expires_at)).toBe(1_000);
+
+    // Confirm and cancel mark the record settled first: the next poll shows what they did.
+    const confirmed = await book('confirmed@example.com');
+    expect((await call(api.app, 'POST', `/booking/${confirmed.id}/confirm`, { body: { payment: 'success' } })).status).toBe(200);
+    expect(await poll(confirmed.id)).toMatchObject({ status: 'CONFIRMED', seats: confirmed.held.seats });
+    const cancelled = await book('cancelled@example.com');
+    expect((await call(api.app, 'POST', `/booking/${cancelled.id}/cancel`)).status).toBe(200);
+    expect(await poll(cancelled.id)).toMatchObject({ status: 'CANCELLED' });
+    expect(await ctx.redis.get(recordedKey(cancelled.id))).toBe('settled');
+  });
+
+  it('a decision recorded after a settle started does not hide it', async () => {
+    // A client can settle a hold it read from Postgres before the worker recorded it: the
+    // queued entry keeps its job and place, marked, and the late record leaves it alone.
+    const id = randomUUID();
+    const jobId = randomUUID();
+    await index.register(jobId, [id]);
+    await index.markSettled(id);
+    const marked = await ctx.redis.get(queue.toKey(`req:${id}`));
+    expect(marked).toMatch(new RegExp(`^${jobId}:\\d+:settled$`));
+    expect(await index.jobIdOf(id)).toBe(jobId);
+    await index.recordResults([[id, { status: 'HELD', reason: null, seats: ['1'], hold_expires_at: new Date(Date.now() + 60_000).toISOString(), decided_at: new Date().toISOString() }]]);
+    expect(await ctx.redis.get(queue.toKey(`req:${id}`))).toBe(marked);
+    expect(await index.lookup(id)).toEqual({ state: 'unknown' }); // its job is gone here: Postgres answers
+    // Nor is a result written where the entry is gone.
+    const gone = randomUUID();
+    await index.recordResults([[gone, { status: 'FAILED', reason: 'SOLD_OUT', seats: [], hold_expires_at: null, decided_at: new Date().toISOString() }]]);
+    expect(await ctx.redis.exists(queue.toKey(`req:${gone}`))).toBe(0);
+  });
+
   it('a batch that fails for good: its decided requests keep their decision, the rest read FAILED PROCESSING_ERROR', async () => {
     const events = new QueueEvents(QUEUES.bookings, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX });
     await events.waitUntilReady();

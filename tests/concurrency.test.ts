@@ -475,6 +475,7 @@ describe('a job delivered twice changes nothing', () => {
         return entry.state === 'decided' ? (JSON.parse(entry.result) as BookingResult) : entry;
       };
       const jobId = randomUUID();
+      await index.register(jobId, [request.id]); // as the API does before adding the job
       const first = await queue.add('process-bookings', { requests: [request] }, { ...spec.options, jobId });
       expect(await first.waitUntilFinished(events, 20_000)).toEqual({ decided: 1, held: 1, failed: 0 });
       const firstResult = await recorded();

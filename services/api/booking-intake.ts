@@ -139,6 +139,14 @@ export class BookingIntake {
     return { state: 'queued', position: entry.position ?? 0, data, acceptedAt: entry.acceptedAt };
   }
 
+  /**
+   * Before a confirm or cancel: a HELD recorded for polls would go stale, so from now on polls
+   * of this booking read Postgres.
+   */
+  async beforeSettle(id: string): Promise<void> {
+    await this.index.markSettled(id);
+  }
+
   /** Requests accepted and not yet taken by a worker. */
   async waitingCount(): Promise<number> {
     return this.index.waiting();

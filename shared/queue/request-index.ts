@@ -8,7 +8,9 @@ import type { BookingJob, BookingResult } from './catalog.js';
  * its place in line, and keeps its result once decided, all in Redis so polling stays off
  * Postgres. Keys, under the bookings queue's own prefix (one hash slot on Redis Cluster):
  *
- *   <queue>:req:<bookingId>   "<jobId>:<seq>" while queued; the result (JSON) once decided
+ *   <queue>:req:<bookingId>   "<jobId>:<seq>" while queued; the result (JSON) once decided;
+ *                             "settled" once a confirm or cancel has started on a decided one
+ *                             (Postgres answers), "<jobId>:<seq>:settled" on a queued one
  *   <queue>:intake:accepted   requests ever enqueued: the newest request's sequence number
  *   <queue>:intake:taken      requests whose batch a worker has started
  *
@@ -22,6 +24,8 @@ import type { BookingJob, BookingResult } from './catalog.js';
 const QUEUED_TTL_SECONDS = 24 * 3_600;
 /** A decided request's result is only needed while its client polls; Postgres keeps the decision. */
 const RESULT_TTL_SECONDS = 3_600;
+/** Written over a request's entry before its hold is settled: from then on, Postgres answers. */
+const SETTLED = 'settled';
 
 /**
  * KEYS: accepted, taken, then one req key per request. ARGV: job id, TTL.
@@ -46,10 +50,10 @@ return {last, tonumber(redis.call('GET', KEYS[2]) or '0')}
  */
 const LOOKUP_SCRIPT = `
 local entry = redis.call('GET', KEYS[1])
-if not entry then return nil end
+if not entry or entry == '${SETTLED}' then return nil end
 if string.sub(entry, 1, 1) == '{' then return {'result', entry} end
-local colon = string.find(entry, ':', 1, true)
-local f = redis.call('HMGET', ARGV[1] .. string.sub(entry, 1, colon - 1), 'timestamp', 'finishedOn', 'failedReason', 'processedOn', 'returnvalue')
+local job, seq = string.match(entry, '^([^:]+):(%d+)')
+local f = redis.call('HMGET', ARGV[1] .. job, 'timestamp', 'finishedOn', 'failedReason', 'processedOn', 'returnvalue')
 if not f[1] then return nil end
 local position = false
 if not f[2] then
@@ -57,19 +61,53 @@ if not f[2] then
     position = 0
   else
     local taken = tonumber(redis.call('GET', KEYS[2]) or '0')
-    position = math.max(1, tonumber(string.sub(entry, colon + 1)) - taken)
+    position = math.max(1, tonumber(seq) - taken)
   end
 end
 local data = false
 if ARGV[2] == '1' or (f[2] and f[3] and not f[5]) then
-  data = redis.call('HGET', ARGV[1] .. string.sub(entry, 1, colon - 1), 'data')
+  data = redis.call('HGET', ARGV[1] .. job, 'data')
 end
 return {'job', f[1], f[2] or false, f[3] or false, position, data}
+`;
+
+/**
+ * KEYS: req keys. ARGV: TTL, then one result per key. A result is written only over a plain
+ * queued entry: never over a settled mark (a confirm or cancel that raced ahead of this write,
+ * reading the decision from Postgres, must not be hidden behind the decision it settled), nor
+ * where the entry is gone.
+ */
+const RECORD_SCRIPT = `
+for i = 1, #KEYS do
+  local entry = redis.call('GET', KEYS[i])
+  if entry and string.match(entry, '^[^:]+:%d+$') then
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
+  end
+end
+return #KEYS
+`;
+
+/**
+ * KEYS: the request's key. Marks it settled: a decided entry becomes "settled", a queued one
+ * keeps its job and place with ":settled" appended (a client may settle a hold it saw in
+ * Postgres before the worker recorded it). A missing entry stays missing.
+ */
+const SETTLE_SCRIPT = `
+local entry = redis.call('GET', KEYS[1])
+if not entry or entry == '${SETTLED}' then return 0 end
+if string.sub(entry, 1, 1) == '{' then
+  redis.call('SET', KEYS[1], '${SETTLED}', 'KEEPTTL')
+elseif string.match(entry, '^[^:]+:%d+$') then
+  redis.call('SET', KEYS[1], entry .. ':${SETTLED}', 'KEEPTTL')
+end
+return 1
 `;
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 const REGISTER_SHA = sha1(REGISTER_SCRIPT);
 const LOOKUP_SHA = sha1(LOOKUP_SCRIPT);
+const RECORD_SHA = sha1(RECORD_SCRIPT);
+const SETTLE_SHA = sha1(SETTLE_SCRIPT);
 
 export type IndexedRequest =
   | { state: 'decided'; result: string }
@@ -133,7 +171,7 @@ export class RequestIndex {
   /** The batch job carrying a request, while it is queued (null once decided or unknown). */
   async jobIdOf(bookingId: string): Promise<string | null> {
     const entry = await this.redis.get(this.requestKey(bookingId));
-    if (!entry || entry.startsWith('{')) return null;
+    if (!entry || entry.startsWith('{') || entry === SETTLED) return null;
     return entry.slice(0, entry.indexOf(':'));
   }
 
@@ -151,11 +189,16 @@ export class RequestIndex {
   /** Records decisions so polls find them without Postgres; one round trip for the batch. */
   async recordResults(results: ReadonlyArray<readonly [bookingId: string, result: BookingResult]>): Promise<void> {
     if (results.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const [id, result] of results) pipeline.set(this.requestKey(id), JSON.stringify(result), 'EX', RESULT_TTL_SECONDS);
-    const replies = await pipeline.exec();
-    const failed = replies?.find(([error]) => error);
-    if (failed) throw failed[0];
+    const keys = results.map(([id]) => this.requestKey(id));
+    await this.script(RECORD_SHA, RECORD_SCRIPT, keys, [RESULT_TTL_SECONDS, ...results.map(([, result]) => JSON.stringify(result))]);
+  }
+
+  /**
+   * Before a hold is confirmed or cancelled: a recorded HELD would go stale, so the entry now
+   * sends polls to Postgres, and a decision recorded later is not written over it.
+   */
+  async markSettled(bookingId: string): Promise<void> {
+    await this.script(SETTLE_SHA, SETTLE_SCRIPT, [this.requestKey(bookingId)], []);
   }
 
   private async script(sha: string, source: string, keys: string[], args: Array<string | number>): Promise<unknown> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
@@ -25,6 +26,13 @@ type StatusView = z.infer<typeof BookingStatusView>;
 const retryAfterFor = (position: number) => Math.min(5, 1 + Math.floor(position / 5_000));
 
 const statusUrl = (id: string) => `/booking/${id}/status`;
+
+/**
+ * A HELD recorded at decision time answers a poll while its hold has at least this long left:
+ * it cannot have lapsed (the margin covers clock skew between this host and Postgres), and a
+ * confirm or cancel marks the record settled before it starts. Closer to expiry, Postgres answers.
+ */
+const RECORDED_HOLD_MARGIN_MS = 5_000;
 
 /** A booking that exhausted its retries without a decision: it was never given seats. */
 function processingFailure(id: string, finishedAt: number): StatusView {
@@ -142,7 +150,7 @@ export const bookingRoutes =
             updated_at: new Date(queued.acceptedAt).toISOString(),
           };
         }
-        // A final failure (sold out, limits) never changes: the job's result is enough.
+        // A final failure (sold out, limits) never changes: the recorded result is enough.
         if (queued.state === 'finished' && queued.result?.status === 'FAILED') {
           return {
             id,
@@ -151,6 +159,12 @@ export const bookingRoutes =
             seats: [],
             updated_at: queued.result.decided_at,
           };
+        }
+        if (queued.state === 'finished' && queued.result?.status === 'HELD' && queued.result.hold_expires_at) {
+          const { seats, decided_at, hold_expires_at } = queued.result;
+          if (Date.parse(hold_expires_at) - Date.now() > RECORDED_HOLD_MARGIN_MS) {
+            return { id, status: 'HELD' as const, seats, updated_at: decided_at, hold_expires_at };
+          }
         }
         const booking = await getBooking(id);
         if (booking) return statusOf(bookingView(booking));
@@ -189,6 +203,17 @@ export const bookingRoutes =
       },
     );
 
+    /**
+     * Polls stop trusting the HELD recorded in Redis before the hold is settled. Best effort: a
+     * settle needs only Postgres, and should Redis fail here a poll could show HELD until the
+     * hold would have lapsed (RECORDED_HOLD_MARGIN_MS before); the settle's own answer is right.
+     */
+    async function markSettled(request: FastifyRequest, id: string): Promise<void> {
+      await deps.intake.beforeSettle(id).catch((error: unknown) => {
+        request.log.warn({ bookingId: id, err: error instanceof Error ? error.message : error }, 'could not mark the booking settled in Redis');
+      });
+    }
+
     /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */
     async function answer(id: string, outcome: SettleOutcome, action: string): Promise<BookingViewType> {
       if (outcome.kind === 'ok') return bookingView(outcome.booking);
@@ -215,6 +240,7 @@ export const bookingRoutes =
       },
       async (request) => {
         const { id } = request.params;
+        await markSettled(request, id);
         const outcome = await confirmBooking(deps.db, id, request.body.payment === 'success');
         request.log.info({ bookingId: id, payment: request.body.payment, outcome: outcome.kind }, 'confirm');
         return answer(id, outcome, 'confirm');
@@ -232,6 +258,7 @@ export const bookingRoutes =
       },
       async (request) => {
         const { id } = request.params;
+        await markSettled(request, id);
         const outcome = await cancelBooking(deps.db, id);
         request.log.info({ bookingId: id, outcome: outcome.kind }, 'cancel');
         return answer(id, outcome, 'cancel');
