@@ -147,11 +147,6 @@ export class BookingIntake {
     await this.index.markSettled(id);
   }
 
-  /** Requests accepted and not yet taken by a worker. */
-  async waitingCount(): Promise<number> {
-    return this.index.waiting();
-  }
-
   /** Joins the batch being gathered in this turn of the event loop; resolves with the request's place in line. */
   private enqueue(job: BookingJob): Promise<number> {
     return new Promise<number>((resolve, reject) => {
