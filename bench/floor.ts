@@ -7,6 +7,7 @@ import { Queue } from 'bullmq';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
+import { TurnBatcher } from '../shared/queue/turn-batcher.js';
 import { deleteKeysMatching } from '../shared/redis.js';
 import { Latency } from './lib/latency.js';
 import { integer } from './lib/options.js';
@@ -19,7 +20,7 @@ import { integer } from './lib/options.js';
  *   fastify       parse the JSON body, answer 202 (no Redis)
  *   redis         + one SET per request (auto-pipelined, as the API's connection)
  *   bullmq        + one BullMQ job per request (what the API did before batch jobs)
- *   bullmq-batch  + one BullMQ job per event-loop turn of requests (what the API does now)
+ *   bullmq-batch  + one BullMQ job per event-loop turn of requests, at most 100 (what the API does)
  *
  * Each server is warmed with a first round (connections opened, code optimised), then
  * measured on a second. No workers, no polls, no Postgres: whatever accept rate and latency
@@ -43,30 +44,18 @@ async function serve(mode: Mode, redisUrl: string, prefix: string): Promise<void
   const app = Fastify({ logger: false });
   const redis = new Redis(redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
   const queue = new Queue('floor', { connection: redis, prefix });
-  let pending: { jobs: unknown[]; done: Array<(error?: unknown) => void> } | null = null;
-  const addBatched = (job: unknown) =>
-    new Promise<void>((resolve, reject) => {
-      if (!pending) {
-        const batch: { jobs: unknown[]; done: Array<(error?: unknown) => void> } = { jobs: [], done: [] };
-        pending = batch;
-        setImmediate(() => {
-          pending = null;
-          queue.add('batch', { requests: batch.jobs }, { ...JOB_OPTIONS, jobId: randomUUID() }).then(
-            () => batch.done.forEach((finish) => finish()),
-            (error: unknown) => batch.done.forEach((finish) => finish(error)),
-          );
-        });
-      }
-      pending.jobs.push(job);
-      pending.done.push((error) => (error ? reject(error) : resolve()));
-    });
+  // The API's own batching (shared/queue/turn-batcher.ts), one job per event-loop turn.
+  const batcher = new TurnBatcher<unknown, void>(async (jobs) => {
+    await queue.add('batch', { requests: jobs }, { ...JOB_OPTIONS, jobId: randomUUID() });
+    return jobs.map(() => undefined);
+  }, 100);
 
   app.post('/booking', async (request, reply) => {
     const id = randomUUID();
     const job = { id, ...(request.body as object), accepted_at: new Date().toISOString() };
     if (mode === 'redis') await redis.set(queue.toKey(`req:${id}`), JSON.stringify(job), 'EX', 60);
     else if (mode === 'bullmq') await queue.add('one', job, { ...JOB_OPTIONS, jobId: id });
-    else if (mode === 'bullmq-batch') await addBatched(job);
+    else if (mode === 'bullmq-batch') await batcher.add(job);
     return reply.status(202).send({ id, status: 'QUEUED', status_url: `/booking/${id}/status` });
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });

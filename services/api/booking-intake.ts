@@ -4,6 +4,7 @@ import type { RedisClient } from '../../shared/redis.js';
 import { AppError } from '../../shared/errors.js';
 import { BookingResultSchema, JOBS, type BookingJob, type BookingResult } from '../../shared/queue/catalog.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
+import { TurnBatcher } from '../../shared/queue/turn-batcher.js';
 
 /**
  * The API's side of the queue: accepting a booking request into Redis (with idempotency keys
@@ -38,12 +39,10 @@ export type QueuedState =
   | { state: 'failed'; data: BookingJob; finishedAt: number }
   | { state: 'absent' };
 
-type PendingBatch = { jobs: BookingJob[]; waiters: Array<{ resolve: (position: number) => void; reject: (error: unknown) => void }> };
-
 export class BookingIntake {
   private depth = { value: 0, sampledAt: 0 };
-  private pending: PendingBatch | null = null;
   private readonly index: RequestIndex;
+  private readonly batcher: TurnBatcher<BookingJob, number>;
 
   constructor(
     private readonly queue: Queue,
@@ -56,6 +55,7 @@ export class BookingIntake {
     },
   ) {
     this.index = new RequestIndex(redis, queue);
+    this.batcher = new TurnBatcher((jobs) => this.addBatch(jobs), options.batchSize);
   }
 
   /**
@@ -149,28 +149,7 @@ export class BookingIntake {
 
   /** Joins the batch being gathered in this turn of the event loop; resolves with the request's place in line. */
   private enqueue(job: BookingJob): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      if (!this.pending) {
-        const batch: PendingBatch = { jobs: [], waiters: [] };
-        this.pending = batch;
-        // After the I/O callbacks of this turn: every request parsed in it joins the batch.
-        setImmediate(() => this.flush(batch));
-      }
-      const batch = this.pending;
-      batch.jobs.push(job);
-      batch.waiters.push({ resolve, reject });
-      if (batch.jobs.length >= this.options.batchSize) this.flush(batch);
-    });
-  }
-
-  /** Sends a batch once: when it is full or at the end of its turn, whichever comes first. */
-  private flush(batch: PendingBatch): void {
-    if (this.pending !== batch) return;
-    this.pending = null;
-    void this.addBatch(batch.jobs).then(
-      (positions) => batch.waiters.forEach((waiter, index) => waiter.resolve(positions[index]!)),
-      (error: unknown) => batch.waiters.forEach((waiter) => waiter.reject(error)),
-    );
+    return this.batcher.add(job);
   }
 
   /**
