@@ -15,6 +15,7 @@ import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
+import { requestLoggerFactory } from './request-logger.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { healthRoutes } from './routes/health.js';
 import { adminShowRoutes, showRoutes } from './routes/shows.js';
@@ -68,6 +69,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // One access line per request (below) instead of Fastify's two: under a burst, logging is
     // a real share of the API's CPU.
     logController: new LogController({ disableRequestLogging: true }),
+    // A request's child logger is made only when it first logs (see request-logger.ts).
+    childLoggerFactory: requestLoggerFactory,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
