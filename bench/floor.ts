@@ -6,15 +6,15 @@ import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
-import { Pool } from 'undici';
 import { TurnBatcher } from '../shared/queue/turn-batcher.js';
 import { deleteKeysMatching } from '../shared/redis.js';
+import { HttpClient, JSON_HEADERS } from './lib/http.js';
 import { Latency } from './lib/latency.js';
 import { integer } from './lib/options.js';
 
 /**
  * `npm run bench:floor`: the machine's ceiling for an accept path, the way pgbench is its
- * ceiling for Postgres. The same closed-loop generator as the burst tool (undici, C requests in
+ * ceiling for Postgres. The same closed-loop generator as the burst tool (its HTTP client, C requests in
  * flight) drives stripped-down Fastify servers that do only part of what POST /booking does:
  *
  *   fastify       parse the JSON body, answer 202 (no Redis)
@@ -75,9 +75,8 @@ const cpuSeconds = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6
 
 type Round = { perSecond: number; latency: ReturnType<Latency['summary']>; clientCpu: number };
 
-async function drive(pool: Pool, requests: number, inFlight: number): Promise<Round> {
+async function drive(http: HttpClient, requests: number, inFlight: number): Promise<Round> {
   const body = JSON.stringify({ show_id: randomUUID(), customer_email: 'floor@example.com', seat_count: 1 });
-  const headers = { 'content-type': 'application/json' };
   const latency = new Latency();
   let next = 0;
   const cpuBefore = process.cpuUsage();
@@ -86,9 +85,8 @@ async function drive(pool: Pool, requests: number, inFlight: number): Promise<Ro
     Array.from({ length: inFlight }, async () => {
       while (next++ < requests) {
         const sent = performance.now();
-        const response = await pool.request({ method: 'POST', path: '/booking', headers, body });
-        await response.body.text();
-        if (response.statusCode !== 202) throw new Error(`unexpected ${response.statusCode}`);
+        const answer = await http.send('POST', '/booking', body, JSON_HEADERS);
+        if (answer.status !== 202) throw new Error(`unexpected ${answer.status}`);
         latency.record(performance.now() - sent);
       }
     }),
@@ -100,13 +98,13 @@ async function drive(pool: Pool, requests: number, inFlight: number): Promise<Ro
 async function measure(mode: Mode, options: { requests: number; inFlight: number; redisUrl: string }) {
   const child = fork(process.argv[1]!, ['--serve', mode, '--redis-url', options.redisUrl], { execArgv: process.execArgv });
   const { url } = await new Promise<{ url: string }>((resolve) => child.once('message', (message) => resolve(message as { url: string })));
-  const pool = new Pool(url, { connections: options.inFlight, pipelining: 1, keepAliveTimeout: 60_000 });
+  const http = new HttpClient(url, options.inFlight);
   try {
-    const cold = await drive(pool, options.requests, options.inFlight);
-    const warm = await drive(pool, options.requests, options.inFlight);
+    const cold = await drive(http, options.requests, options.inFlight);
+    const warm = await drive(http, options.requests, options.inFlight);
     return { mode, cold, warm };
   } finally {
-    await pool.close();
+    await http.close();
     child.send('stop');
     await new Promise((resolve) => child.once('exit', resolve));
   }

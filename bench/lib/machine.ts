@@ -85,7 +85,7 @@ export async function describeMachine(db: pg.Pool, redis: Redis): Promise<Machin
     node: process.version,
     postgres: version,
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? '?',
-    packages: Object.fromEntries(['fastify', 'bullmq', 'ioredis', 'pg', 'drizzle-orm', 'undici', 'tsx'].map((name) => [name, packageVersion(name)])),
+    packages: Object.fromEntries(['fastify', 'bullmq', 'ioredis', 'pg', 'drizzle-orm', 'tsx'].map((name) => [name, packageVersion(name)])),
     postgresSettings,
     redisSettings,
   };

@@ -1,0 +1,364 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type ServerOpts, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpClient, JSON_HEADERS, networkErrorName, type HttpClientOptions } from '../bench/lib/http.js';
+
+/**
+ * The load generator's own HTTP client (bench/lib/http.ts) against real sockets: node:http
+ * servers for ordinary answers, raw node:net servers where the test must control every byte
+ * (responses split anywhere, malformed ones, closes at awkward moments). No Postgres or Redis.
+ */
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  // Clients were made after their servers, so they close first.
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+type Stats = { sockets: number; requests: number };
+
+async function listen(server: { listen(port: number, host: string, done: () => void): unknown; address(): unknown }): Promise<string> {
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as { port: number };
+  return `http://127.0.0.1:${port}`;
+}
+
+/** A node:http server counting the sockets and requests it saw. */
+async function httpServer(handler: (req: IncomingMessage, res: ServerResponse, stats: Stats) => void) {
+  const stats: Stats = { sockets: 0, requests: 0 };
+  const server = createHttpServer((req, res) => {
+    stats.requests += 1;
+    handler(req, res, stats);
+  });
+  server.on('connection', () => (stats.sockets += 1));
+  const url = await listen(server);
+  cleanups.push(() => {
+    server.closeAllConnections();
+    return new Promise((done) => server.close(done));
+  });
+  return { url, stats, server };
+}
+
+/** A node:net server that reads request heads (bodiless GETs) and lets the test write the answer bytes itself. */
+async function rawServer(respond: (socket: Socket, connection: number) => void | Promise<void>, options: ServerOpts = {}) {
+  const stats: Stats = { sockets: 0, requests: 0 };
+  const sockets = new Set<Socket>();
+  /** Per connection: resolves when the client has closed its side. */
+  const ended: Array<Promise<void>> = [];
+  const server = createNetServer(options, (socket) => {
+    const connection = stats.sockets++;
+    sockets.add(socket);
+    ended.push(new Promise((done) => socket.once('end', done)));
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {}); // the client may reset; the test asserts on the client side
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+        pending = pending.slice(end + 4);
+        stats.requests += 1;
+        // A write that fails because the client gave up shows as the client's failure, asserted there.
+        Promise.resolve(respond(socket, connection)).catch(() => {});
+      }
+    });
+  });
+  const url = await listen(server);
+  cleanups.push(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((done) => server.close(done));
+  });
+  return { url, stats, ended };
+}
+
+function client(origins: string | readonly string[], connections: number, options?: HttpClientOptions): HttpClient {
+  const http = new HttpClient(origins, connections, options);
+  cleanups.push(() => http.close());
+  return http;
+}
+
+/**
+ * Writes each piece only once the previous one has reached the kernel and the event loop has
+ * turned, so that on loopback in this one process each arrives in its own `data` event.
+ */
+async function writeInPieces(socket: Socket, pieces: ReadonlyArray<string | Buffer>): Promise<void> {
+  for (const piece of pieces) {
+    await new Promise<void>((done, fail) => socket.write(piece, (error) => (error ? fail(error) : done())));
+    await new Promise((turn) => setImmediate(turn));
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((done, fail) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => done(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', fail);
+  });
+}
+
+describe('HttpClient answers', () => {
+  it('returns a JSON body with its status and Retry-After, having sent method, path, headers and body', async () => {
+    const seen: Array<{ method?: string; url?: string; headers: IncomingMessage['headers']; body: string }> = [];
+    const { url } = await httpServer(async (req, res) => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers, body: await readBody(req) });
+      if (req.method === 'POST') res.writeHead(429, { 'content-type': 'application/json', 'Retry-After': '7' }).end('{"error":"RATE_LIMITED","n":[1,2]}');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    const http = client(url, 1);
+
+    await expect(http.send('POST', '/booking?x=1', '{"seats":2}', { ...JSON_HEADERS, 'idempotency-key': 'key-1' })).resolves.toEqual({
+      status: 429,
+      retryAfterMs: 7_000,
+      body: { error: 'RATE_LIMITED', n: [1, 2] },
+    });
+    await expect(http.send('GET', '/shows/1')).resolves.toEqual({ status: 200, retryAfterMs: null, body: { ok: true } });
+
+    const host = new URL(url).host;
+    expect(seen[0]).toEqual({
+      method: 'POST',
+      url: '/booking?x=1',
+      headers: { host, 'content-type': 'application/json', 'idempotency-key': 'key-1', 'content-length': '11' },
+      body: '{"seats":2}',
+    });
+    expect(seen[1]).toEqual({ method: 'GET', url: '/shows/1', headers: { host, 'content-type': 'application/json' }, body: '' });
+  });
+
+  it('returns a body that is not JSON as its text', async () => {
+    const { url } = await httpServer((_req, res) => res.writeHead(502, { 'content-type': 'text/plain' }).end('Bad gateway: upstream {down'));
+    await expect(client(url, 1).send('GET', '/')).resolves.toEqual({ status: 502, retryAfterMs: null, body: 'Bad gateway: upstream {down' });
+  });
+
+  it('returns null for an empty body (204, and 200 with content-length 0) and keeps the socket', async () => {
+    const { url, stats } = await httpServer((req, res) => {
+      if (req.url === '/none') res.writeHead(204, { 'retry-after': '2' }).end();
+      else res.writeHead(200, { 'content-length': '0' }).end();
+    });
+    const http = client(url, 1);
+    await expect(http.send('POST', '/none')).resolves.toEqual({ status: 204, retryAfterMs: 2_000, body: null });
+    await expect(http.send('GET', '/zero')).resolves.toEqual({ status: 200, retryAfterMs: null, body: null });
+    expect(stats.sockets).toBe(1);
+  });
+
+  it('decodes a chunked response and reuses the socket after it', async () => {
+    const { url, stats } = await httpServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"path":');
+      res.write(JSON.stringify(req.url));
+      res.end('}');
+    });
+    const http = client(url, 1);
+    await expect(http.send('GET', '/a')).resolves.toEqual({ status: 200, retryAfterMs: null, body: { path: '/a' } });
+    await expect(http.send('GET', '/b')).resolves.toEqual({ status: 200, retryAfterMs: null, body: { path: '/b' } });
+    expect(stats.sockets).toBe(1);
+  });
+
+  it('round-trips a UTF-8 body with its byte length as content-length', async () => {
+    const { url } = await httpServer(async (req, res) => {
+      const text = await readBody(req);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ contentLength: req.headers['content-length'], received: JSON.parse(text) }));
+    });
+    const payload = JSON.stringify({ name: 'Zoë – 東京 🎫', note: 'ñ'.repeat(3_000) });
+    expect(Buffer.byteLength(payload)).toBeGreaterThan(payload.length);
+    await expect(client(url, 1).send('POST', '/echo', payload)).resolves.toEqual({
+      status: 200,
+      retryAfterMs: null,
+      body: { contentLength: String(Buffer.byteLength(payload)), received: JSON.parse(payload) },
+    });
+  });
+});
+
+describe('HttpClient framing from a raw server', () => {
+  // A framing mistake shows as a response that never completes: fail in seconds, not a minute.
+  const FAIL_FAST = { responseTimeoutMs: 5_000 };
+  const json = '{"city":"Zürich","seats":[1,2,3]}';
+  const bytes = Buffer.from(json);
+  const split = bytes.indexOf(0xc3) + 1; // inside the two bytes of ü
+  const chunkedResponse = Buffer.concat([
+    Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nRetry-After: 3\r\n\r\n'),
+    Buffer.from(`${split.toString(16)};name=value\r\n`),
+    bytes.subarray(0, split),
+    Buffer.from(`\r\n${(bytes.length - split).toString(16).toUpperCase()}\r\n`),
+    bytes.subarray(split),
+    Buffer.from('\r\n0\r\nX-Trailer: yes\r\n\r\n'),
+  ]);
+
+  it('reads a chunked response (extensions, trailers, a character split between chunks) arriving byte by byte', async () => {
+    const { url, stats } = await rawServer((socket) => writeInPieces(socket, [...chunkedResponse].map((byte) => Buffer.from([byte]))));
+    const http = client(url, 1, FAIL_FAST);
+    const expected = { status: 200, retryAfterMs: 3_000, body: JSON.parse(json) };
+    await expect(http.send('GET', '/one')).resolves.toEqual(expected);
+    await expect(http.send('GET', '/two')).resolves.toEqual(expected);
+    expect(stats).toEqual({ sockets: 1, requests: 2 });
+  });
+
+  it('reads responses split inside the header block, the CRLF CRLF, a chunk-size line and a chunk', async () => {
+    const text = chunkedResponse.toString('latin1'); // one character per byte, so indexes are byte offsets
+    const headEnd = text.indexOf('\r\n\r\n');
+    const secondSize = text.indexOf('\r\n', text.indexOf('=value') + 8);
+    const cuts = [
+      text.indexOf('Trans') + 3, // inside a header name
+      headEnd + 1, // inside the CRLF CRLF...
+      headEnd + 3,
+      text.indexOf(';name'), // in the first chunk-size line, before its extension
+      text.indexOf('=value') + 7, // between its CR and LF
+      text.indexOf('city') + 2, // inside the first chunk's data
+      secondSize + 1, // inside the CRLF that ends the first chunk
+      secondSize + 3, // inside the second chunk-size line
+      text.indexOf('0\r\nX-') + 1, // after the last chunk's size
+      text.length - 1, // before the final LF
+    ];
+    const pieces = [0, ...cuts].map((from, k) => chunkedResponse.subarray(from, cuts[k] ?? text.length));
+    expect(Buffer.concat(pieces)).toEqual(chunkedResponse);
+    // A 100 Continue first, then a content-length response split right after "HTTP/1.".
+    const body = '{"id":"ü"}';
+    const continued = ['HTTP/1.1 100 Continue\r\n\r', '\nHTTP/1.', `1 201 Created\r\nCONTENT-LENGTH: ${Buffer.byteLength(body)}\r\nConnection: keep-alive\r\n`, '\r\n{"id"', ':"ü"}'];
+    let request = 0;
+    const { url, stats } = await rawServer((socket) => writeInPieces(socket, request++ === 0 ? pieces : continued));
+    const http = client(url, 1, FAIL_FAST);
+    await expect(http.send('GET', '/chunked')).resolves.toEqual({ status: 200, retryAfterMs: 3_000, body: JSON.parse(json) });
+    await expect(http.send('GET', '/continued')).resolves.toEqual({ status: 201, retryAfterMs: null, body: { id: 'ü' } });
+    expect(stats).toEqual({ sockets: 1, requests: 2 });
+  });
+
+  it('reads a body framed by the server closing the socket', async () => {
+    const { url } = await rawServer(async (socket) => {
+      await writeInPieces(socket, ['HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil ', 'the end']);
+      socket.end();
+    });
+    await expect(client(url, 1, FAIL_FAST).send('GET', '/')).resolves.toEqual({ status: 200, retryAfterMs: null, body: 'until the end' });
+  });
+
+  it('rejects a malformed response with HTTP_PARSE_ERROR and answers the next request on a new socket', async () => {
+    const { url, stats } = await rawServer((socket, connection) => {
+      if (connection === 0) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}');
+      else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}');
+    });
+    const http = client(url, 1, FAIL_FAST);
+    await expect(http.send('GET', '/')).rejects.toMatchObject({ code: 'HTTP_PARSE_ERROR' });
+    await expect(http.send('GET', '/')).resolves.toEqual({ status: 200, retryAfterMs: null, body: {} });
+    expect(stats.sockets).toBe(2);
+  });
+
+  it('drops an idle socket the server closed, without an error, and opens a new one', async () => {
+    // Half-open allowed, so the server socket sees 'end' only once the client has handled the close.
+    const { url, stats, ended } = await rawServer((socket, connection) => {
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n${connection}`);
+      if (connection === 0) socket.end();
+    }, { allowHalfOpen: true });
+    const http = client(url, 2, FAIL_FAST);
+    await expect(http.send('GET', '/')).resolves.toMatchObject({ body: 0 });
+    await ended[0];
+    await expect(http.send('GET', '/')).resolves.toMatchObject({ body: 1 });
+    expect(stats.sockets).toBe(2);
+  });
+});
+
+describe('HttpClient sockets', () => {
+  it('opens a new socket after the server answers with connection: close', async () => {
+    const { url, stats } = await httpServer((req, res) => res.writeHead(200, { connection: 'close', 'content-type': 'application/json' }).end(JSON.stringify(req.url)));
+    const http = client(url, 1);
+    for (const path of ['/1', '/2', '/3']) await expect(http.send('GET', path)).resolves.toMatchObject({ status: 200, body: path });
+    expect(stats).toEqual({ sockets: 3, requests: 3 });
+  });
+
+  it('queues requests beyond its connections and answers each with its own response', async () => {
+    // Answers are held until three requests are in flight (or the last two arrive), so a client
+    // that used fewer sockets would hang, and one that used more would show more in flight.
+    const held: Array<() => void> = [];
+    let mostInFlight = 0;
+    const { url, stats } = await httpServer((req, res, counts) => {
+      held.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: req.url })));
+      mostInFlight = Math.max(mostInFlight, held.length);
+      if (held.length === 3 || counts.requests === 50) for (const answer of held.splice(0)) answer();
+    });
+    const http = client(url, 3);
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, k) => http.send('GET', `/item/${k}`)));
+    expect(answers.map((answer) => answer.body.path)).toEqual(Array.from({ length: 50 }, (_, k) => `/item/${k}`));
+    expect(stats).toEqual({ sockets: 3, requests: 50 });
+    expect(mostInFlight).toBe(3);
+  });
+
+  it('spreads its sockets round-robin over several origins', async () => {
+    const serve = (name: string) => (_req: IncomingMessage, res: ServerResponse) => setImmediate(() => res.writeHead(200).end(JSON.stringify(name)));
+    const a = await httpServer(serve('a'));
+    const b = await httpServer(serve('b'));
+    const http = client([a.url, b.url], 4);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => http.send('GET', '/')));
+    // Sockets 0 and 2 go to a, 1 and 3 to b; each of the first four requests opened one.
+    expect(answers.slice(0, 4).map((answer) => answer.body)).toEqual(['a', 'b', 'a', 'b']);
+    expect([a.stats.sockets, b.stats.sockets]).toEqual([2, 2]);
+    expect(a.stats.requests + b.stats.requests).toBe(8);
+    expect(a.stats.requests).toBeGreaterThan(0);
+    expect(b.stats.requests).toBeGreaterThan(0);
+  });
+
+  it('rejects with ECONNREFUSED when nothing listens', async () => {
+    const probe = createNetServer();
+    const url = await listen(probe);
+    await new Promise((done) => probe.close(done));
+    const error = await client(url, 2).send('GET', '/').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Error);
+    expect(networkErrorName(error)).toBe('ECONNREFUSED');
+  });
+
+  it('rejects a response cut short by the server with ECONNRESET, then answers on a new socket', async () => {
+    const { url, stats } = await httpServer((_req, res, counts) => {
+      if (counts.requests === 1) {
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('{"partial":', () => res.socket?.destroy());
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"whole":true}');
+      }
+    });
+    const http = client(url, 1);
+    await expect(http.send('GET', '/')).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(http.send('GET', '/')).resolves.toEqual({ status: 200, retryAfterMs: null, body: { whole: true } });
+    expect(stats.sockets).toBe(2);
+  });
+
+  it('rejects with ETIMEDOUT when no response comes in time, then answers on a new socket', async () => {
+    const held: ServerResponse[] = [];
+    const { url, stats } = await httpServer((_req, res, counts) => {
+      if (counts.requests === 1) held.push(res);
+      else res.writeHead(200).end('"late but fine"');
+    });
+    const http = client(url, 1, { responseTimeoutMs: 200 });
+    await expect(http.send('GET', '/')).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    await expect(http.send('GET', '/')).resolves.toMatchObject({ status: 200, body: 'late but fine' });
+    expect(held).toHaveLength(1);
+    expect(stats.sockets).toBe(2);
+  });
+
+  it('close() lets a request in flight finish, then closes its sockets; later sends reject', async () => {
+    let release: () => void = () => {};
+    let arrive: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => (arrive = resolve));
+    const { url, server } = await httpServer((_req, res) => {
+      release = () => res.writeHead(200).end('"done"');
+      arrive();
+    });
+    const serverSocketClosed = new Promise((done) => server.once('connection', (socket: Socket) => socket.once('close', done)));
+    const http = client(url, 1);
+    const order: string[] = [];
+    const answer = http.send('GET', '/slow').then((value) => (order.push('answered'), value));
+    await arrived;
+
+    const closing = http.close().then(() => order.push('closed'));
+    await expect(http.send('GET', '/late')).rejects.toMatchObject({ code: 'ERR_CLIENT_CLOSED' });
+    expect(order).toEqual([]);
+    release();
+    await expect(answer).resolves.toMatchObject({ status: 200, body: 'done' });
+    await closing;
+    await serverSocketClosed;
+    expect(order).toEqual(['answered', 'closed']);
+  });
+
+  it('refuses origins it cannot speak to', () => {
+    for (const origin of ['https://127.0.0.1:3000', 'http://127.0.0.1:3000/api', 'http://127.0.0.1:3000/?q=1', 'ftp://127.0.0.1', 'not a url', 'http://user:pw@127.0.0.1:3000']) {
+      expect(() => new HttpClient(origin, 1), origin).toThrow(/HttpClient/);
+    }
+    expect(() => new HttpClient([], 1)).toThrow(/at least one origin/);
+    expect(() => new HttpClient('http://127.0.0.1:3000', 0)).toThrow(/positive integer/);
+    expect(() => new HttpClient(['http://127.0.0.1:3000', 'https://127.0.0.1:3001'], 2)).toThrow(/only http/);
+  });
+});
