@@ -87,7 +87,39 @@ describe('burst tool', () => {
     expect(report.settle.confirmed + report.settle.cancelled).toBe(held);
     expect(report.settle.leftToLapse).toBe(0);
   });
+
+  it('spreads its connections over several API replicas', async () => {
+    const second = await startApi(ctx.configWith({ PORT: '0' }), createLogger(ctx.config, 'burst-test-2'), { listen: true });
+    try {
+      const before = await Promise.all([api, second].map(bookingPosts));
+      const parsed = parseBurstArgs([
+        '--url', `${api.url},${second.url}`,
+        '--admin-token', TEST_ADMIN_TOKEN,
+        '--database-url', ctx.databaseUrl,
+        '--no-progress',
+        '--create-show', '--seats', '40', '--requests', '120', '--concurrency', '10',
+      ]);
+      if (parsed === 'help') throw new Error('unexpected help');
+      expect(parsed.urls).toEqual([api.url, second.url]);
+      const report = await runBurst(parsed);
+      expect(report.verdict).toBe('pass');
+      expect(report.http.submit?.['202']).toBe(120);
+      const served = (await Promise.all([api, second].map(bookingPosts))).map((count, i) => count - before[i]!);
+      // Sockets alternate between the replicas, so each carried about half of the bookings.
+      expect(served[0]! + served[1]!).toBe(120);
+      expect(Math.min(...served)).toBeGreaterThanOrEqual(30);
+    } finally {
+      await second.close();
+    }
+  });
 });
+
+/** POST /booking requests a replica has answered 202, from its own /metrics. */
+async function bookingPosts(replica: RunningApi): Promise<number> {
+  const reply = await replica.app.inject({ method: 'GET', url: '/metrics' });
+  const line = reply.body.split('\n').find((l) => l.startsWith('ticket_rush_http_requests_total{') && l.includes('method="POST"') && l.includes('route="/booking"') && l.includes('status_code="202"'));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
 
 describe('burst options', () => {
   const parse = (...args: string[]) => () => parseBurstArgs(args, {});
@@ -116,5 +148,14 @@ describe('burst options', () => {
       databaseUrl: null,
     });
     expect(parseBurstArgs(['--help'])).toBe('help');
+  });
+
+  it('takes several API replicas, repeated or comma-separated, and plain http only', () => {
+    const show = ['--show', '0b7c5a2e-4a8e-4c8e-9c1e-1f2a3b4c5d6e', '--no-audit'];
+    expect(parseBurstArgs(['--url', 'http://127.0.0.1:3001/,http://127.0.0.1:3002', '--url', 'http://localhost:3003', ...show], {})).toMatchObject({
+      urls: ['http://127.0.0.1:3001', 'http://127.0.0.1:3002', 'http://localhost:3003'],
+    });
+    expect(parseBurstArgs(show, {})).toMatchObject({ urls: ['http://127.0.0.1:3000'] });
+    expect(parse('--url', 'https://tickets.example', ...show)).toThrow(/--url: unsupported scheme "https:"/);
   });
 });

@@ -175,7 +175,7 @@ table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:
 svg{font:11px system-ui,sans-serif;fill:#444}svg .grid{stroke:#eee}
 </style></head><body>
 <h1>Burst report</h1>
-<p class="muted">${escape(report.startedAt)} · ${escape(o.url)} · ${report.shows.length} show(s) · ${o.requests} requests · ${o.concurrency} in flight · arrival ${escape(o.arrival.kind)} · seats ${o.seatCount.min}-${o.seatCount.max} · specific ${o.specificSeatsRatio} · confirm ${o.confirmRatio} · seed ${o.seed}</p>
+<p class="muted">${escape(report.startedAt)} · ${escape(o.urls.join(', '))} · ${report.shows.length} show(s) · ${o.requests} requests · ${o.concurrency} in flight · arrival ${escape(o.arrival.kind)} · seats ${o.seatCount.min}-${o.seatCount.max} · specific ${o.specificSeatsRatio} · confirm ${o.confirmRatio} · seed ${o.seed}</p>
 <table>${headline}</table>
 ${auditSection(report.audit)}
 <h2>Over time</h2>${progress}${depth}

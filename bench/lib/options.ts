@@ -20,7 +20,8 @@ export type ShowSource =
   | { kind: 'create-sections'; count: number; sections: SectionSpec[] };
 
 export type BurstOptions = {
-  url: string;
+  /** One or more base URLs of API replicas; the generator's connections are spread over them. */
+  urls: string[];
   adminToken: string | undefined;
   shows: ShowSource;
   requests: number;
@@ -59,7 +60,9 @@ export const BURST_HELP = `Usage: npm run burst -- [options]
 Reproduces the moment sales open against a running API, then audits the database.
 
 Target
-  --url URL                  API base URL (default http://127.0.0.1:3000)
+  --url URL                  API base URL, http:// (default http://127.0.0.1:3000); repeat it,
+                             or give several comma-separated, to spread connections over API
+                             replicas. No TLS: aim at the replicas or the balancer's plain port
   --admin-token TOKEN        admin token, needed to create shows (default $ADMIN_TOKEN)
   --show ID                  book an existing show (repeat for several shows)
   --create-show              create the show(s) first, with --seats N or --sections SPEC
@@ -104,7 +107,7 @@ Measuring and audit
 Exit code: 0 when the audit passes, 1 when it fails, 2 for bad options, 3 when the run itself failed.`;
 
 const SPEC = {
-  url: { type: 'string' },
+  url: { type: 'string', multiple: true },
   'admin-token': { type: 'string' },
   show: { type: 'string', multiple: true },
   'create-show': { type: 'boolean' },
@@ -234,7 +237,7 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
     : url('database-url', values['database-url'] ?? env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ticket_rush', /^postgres(ql)?:$/);
 
   return {
-    url: url('url', values.url ?? 'http://127.0.0.1:3000', /^https?:$/),
+    urls: (values.url ?? ['http://127.0.0.1:3000']).flatMap((text) => text.split(',')).map((text) => url('url', text.trim(), /^http:$/)),
     adminToken,
     shows,
     requests: integer('requests', values.requests, 1_000, 1, 10_000_000),

@@ -23,8 +23,8 @@ const SAMPLE_MS = 500;
 export type ProgressSink = (line: string, final: boolean) => void;
 
 export async function runBurst(options: BurstOptions, progress: ProgressSink | null = null): Promise<BurstReport> {
-  const submitHttp = new HttpClient(options.url, options.concurrency);
-  const pollHttp = new HttpClient(options.url, options.pollConcurrency);
+  const submitHttp = new HttpClient(options.urls, options.concurrency);
+  const pollHttp = new HttpClient(options.urls, options.pollConcurrency);
   const stats = new RunStats();
   const probe: DepthProbe = options.redisUrl ? new RedisDepthProbe(options.redisUrl, options.queuePrefix) : new ApiPositionProbe(stats);
   let sampler: NodeJS.Timeout | undefined;
