@@ -38,7 +38,9 @@ import { SystemMonitor } from './lib/system-monitor.js';
 const HELP = `Usage: npm run bench -- [options]
 
   --scenario a|b|c     run only these scenarios (repeat; default a, b and c)
+  --apis N             API replicas, each on its own port; the generator spreads its connections over them (default 1)
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
+  --worker-nice N      WORKER_NICE of the worker processes, 0-19 (default 0)
   --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 16, as the service)
   --enqueue-batch N    ENQUEUE_BATCH_SIZE: requests per queue job at most (default 100, as the service)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
@@ -59,7 +61,9 @@ function parse(argv: string[]) {
     args: argv,
     options: {
       scenario: { type: 'string', multiple: true },
+      apis: { type: 'string' },
       workers: { type: 'string' },
+      'worker-nice': { type: 'string' },
       concurrency: { type: 'string' },
       'enqueue-batch': { type: 'string' },
       'batch-size': { type: 'string' },
@@ -84,7 +88,9 @@ function parse(argv: string[]) {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not a pino level`);
   return {
     scenarios: [...new Set(chosen)].sort() as ScenarioName[],
+    apis: integer('apis', values.apis, 1, 1, 64),
     workers: integer('workers', values.workers, DEFAULT_WORKERS, 1, 64),
+    workerNice: integer('worker-nice', values['worker-nice'], 0, 0, 19),
     concurrency: integer('concurrency', values.concurrency, 16, 1, 5_000),
     enqueueBatch: integer('enqueue-batch', values['enqueue-batch'], 100, 1, 1_000),
     batchSize: integer('batch-size', values['batch-size'], 200, 1, 1_000),
@@ -175,13 +181,16 @@ async function main(): Promise<number> {
     // One generator address sends everything; a per-IP limit would measure the limiter.
     RATE_LIMIT_PER_MINUTE: '0',
     WORKER_CONCURRENCY: String(flags.concurrency),
+    WORKER_NICE: String(flags.workerNice),
     ENQUEUE_BATCH_SIZE: String(flags.enqueueBatch),
     WORKER_BATCH_SIZE: String(flags.batchSize),
     DB_POOL_SIZE: String(flags.dbPool),
     LOG_LEVEL: flags.logLevel,
   };
   const settings: BenchSettings = {
+    apis: flags.apis,
     workers: flags.workers,
+    workerNice: flags.workerNice,
     workerConcurrency: flags.concurrency,
     enqueueBatch: flags.enqueueBatch,
     batchSize: flags.batchSize,
@@ -199,15 +208,14 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   const plans: Record<string, string> = {};
   const profiles: string[] = [];
-  const url = `http://127.0.0.1:${port}`;
-  const admin = new HttpClient(url, 2);
+  const admin = new HttpClient(`http://127.0.0.1:${port}`, 2);
   let services: RunningServices | null = null;
   let exitCode = 0;
   try {
     for (const name of flags.scenarios) {
       if (!services) {
-        say(`starting the API and ${flags.workers} worker process(es) (logs in ${path.relative(process.cwd(), logDir)})`);
-        services = await startServices({ env, workers: flags.workers, logDir, profileDir: profileDir ? path.join(profileDir, name) : null });
+        say(`starting ${flags.apis} API and ${flags.workers} worker process(es) (logs in ${path.relative(process.cwd(), logDir)})`);
+        services = await startServices({ env, apis: flags.apis, workers: flags.workers, logDir, profileDir: profileDir ? path.join(profileDir, name) : null });
       }
       const scenario = scenarios(flags.quick)[name];
       const inFlight = flags.inFlight ?? scenario.inFlight;
@@ -218,7 +226,7 @@ async function main(): Promise<number> {
       const shows = await prepareShows(admin, source, adminToken);
       if (name === 'a') plans['before the burst (all seats AVAILABLE)'] = await explainClaims(db, shows[0]!.id);
       const options: BurstOptions = {
-        url,
+        urls: services.urls,
         adminToken,
         shows: { kind: 'existing', ids: shows.map((s) => s.id) },
         requests: scenario.requests,
@@ -246,7 +254,8 @@ async function main(): Promise<number> {
         seed: 1_000 + name.charCodeAt(0),
       };
       say(`scenario (${name}) ${scenario.title}: ${scenario.description}`);
-      const processes: Record<string, number> = { api: services.pids.api };
+      const processes: Record<string, number> = {};
+      services.pids.apis.forEach((pid, i) => (processes[flags.apis === 1 ? 'api' : `api ${i + 1}`] = pid));
       services.pids.workers.forEach((pid, i) => (processes[`worker ${i + 1}`] = pid));
       const monitor = new SystemMonitor(db, redis, database, processes);
       await monitor.start();

@@ -19,6 +19,8 @@ import { openQueue } from '../../shared/queue/queues.js';
 
 export type ServiceSettings = {
   env: Record<string, string>;
+  /** API replicas, each on its own port (the first is env.PORT, the next ones follow it). */
+  apis: number;
   workers: number;
   logDir: string;
   /** Directory for `--cpu-prof` profiles of the API and the first worker; none when null. */
@@ -26,8 +28,9 @@ export type ServiceSettings = {
 };
 
 export type RunningServices = {
-  url: string;
-  pids: { api: number; workers: number[] };
+  /** One base URL per API replica. */
+  urls: string[];
+  pids: { apis: number[]; workers: number[] };
   stop: () => Promise<void>;
 };
 
@@ -84,33 +87,36 @@ async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> 
 }
 
 export async function startServices(settings: ServiceSettings): Promise<RunningServices> {
-  const port = Number(settings.env.PORT);
-  const url = `http://127.0.0.1:${port}`;
-  const api = launch('api', 'services/api/server.ts', settings, true);
+  const ports = [Number(settings.env.PORT)];
+  while (ports.length < settings.apis) ports.push(await freePort());
+  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+  const apiNames = ports.map((_, i) => (settings.apis === 1 ? 'api' : `api-${i + 1}`));
+  // Replicas behind a balancer in production; here the generator spreads its connections over them.
+  const apis = ports.map((port, i) => launch(apiNames[i]!, 'services/api/server.ts', settings, i === 0, { PORT: String(port) }));
   // Each worker serves its metrics on its own port, as on a real host with several workers.
   const metricsPorts = [];
   for (let i = 0; i < settings.workers; i++) metricsPorts.push(await freePort());
   const workers = metricsPorts.map((metricsPort, i) =>
     launch(`worker-${i + 1}`, 'services/worker/worker.ts', settings, i === 0, { WORKER_METRICS_PORT: String(metricsPort) }),
   );
-  const all = [api, ...workers];
+  const all = [...apis, ...workers];
   const stop = async () => {
     // The API first (stop accepting), then the workers drain; each has its own graceful shutdown.
-    await stopChild(api, 30_000);
+    await Promise.all(apis.map((api) => stopChild(api, 30_000)));
     await Promise.all(workers.map((worker) => stopChild(worker, 30_000)));
   };
   const redis = new Redis(settings.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
   const queue = openQueue(QUEUES.bookings, redis, settings.env.QUEUE_PREFIX!);
   try {
-    await waitFor('api', async () => (await fetch(`${url}/ready`)).status === 200, all, 60_000);
+    for (const url of urls) await waitFor('api', async () => (await fetch(`${url}/ready`)).status === 200, all, 60_000);
     await waitFor('workers', async () => (await queue.getWorkersCount()) >= settings.workers, all, 60_000);
   } catch (error) {
     await stop();
-    const tails = ['api', ...workers.map((_, i) => `worker-${i + 1}`)].map((name) => `--- ${name}.log\n${logTail(settings, name)}`).join('\n');
+    const tails = [...apiNames, ...workers.map((_, i) => `worker-${i + 1}`)].map((name) => `--- ${name}.log\n${logTail(settings, name)}`).join('\n');
     throw new Error(`${(error as Error).message}\n${tails}`, { cause: error });
   } finally {
     await queue.close();
     redis.disconnect();
   }
-  return { url, pids: { api: api.pid!, workers: workers.map((w) => w.pid!) }, stop };
+  return { urls, pids: { apis: apis.map((api) => api.pid!), workers: workers.map((w) => w.pid!) }, stop };
 }
