@@ -17,7 +17,7 @@ import { formatProfile, summariseProfile } from './lib/profile.js';
 import { formatReport } from './lib/report.js';
 import { writeResults, type BenchSettings, type ScenarioResult } from './lib/results-md.js';
 import { runBurst } from './lib/run-burst.js';
-import { scenarios, type ScenarioName } from './lib/scenarios.js';
+import { SCENARIO_NAMES, scenarios, type ScenarioName } from './lib/scenarios.js';
 import { freePort, startServices, type RunningServices } from './lib/services.js';
 
 /**
@@ -37,7 +37,7 @@ import { SystemMonitor } from './lib/system-monitor.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --scenario a|b|c     run only these scenarios (repeat; default a, b and c)
+  --scenario a|b|c|d   run only these scenarios (repeat; default all four)
   --apis N             API replicas, each on its own port; the generator spreads its connections over them (default 1)
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
   --worker-nice N      WORKER_NICE of the worker processes, 0-19 (default 0)
@@ -81,8 +81,8 @@ function parse(argv: string[]) {
     },
   });
   if (values.help) return null;
-  const chosen = (values.scenario ?? ['a', 'b', 'c']).flatMap((s) => s.split(','));
-  for (const s of chosen) if (!['a', 'b', 'c'].includes(s)) throw new UsageError(`--scenario: "${s}" is not a, b or c`);
+  const chosen = (values.scenario ?? SCENARIO_NAMES).flatMap((s) => s.split(','));
+  for (const s of chosen) if (!(SCENARIO_NAMES as readonly string[]).includes(s)) throw new UsageError(`--scenario: "${s}" is not one of ${SCENARIO_NAMES.join(', ')}`);
   const quick = values.quick ?? false;
   const logLevel = values['log-level'] ?? 'warn';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not a pino level`);
@@ -231,7 +231,7 @@ async function main(): Promise<number> {
         shows: { kind: 'existing', ids: shows.map((s) => s.id) },
         requests: scenario.requests,
         concurrency: inFlight,
-        arrival: { kind: 'burst' },
+        arrival: scenario.arrival,
         seatCount: scenario.seatCount,
         specificSeatsRatio: scenario.specificSeatsRatio,
         section: null,

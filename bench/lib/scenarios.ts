@@ -1,8 +1,18 @@
-import type { SectionSpec } from './options.js';
+import type { Arrival, SectionSpec } from './options.js';
 
-/** The standard scenarios of issue 3. `quick` divides every size by ten, for smoke tests. */
+/**
+ * The standard scenarios of issue 3, (a) to (c), and (d): the hot show of (a) offered at a
+ * steady rate the machine sustains, which shows the accept latency a client sees when the
+ * pipeline is not driven past its capacity (a closed loop of 500 always is: its latency is
+ * 500 ÷ throughput). `quick` divides every size by ten, for smoke tests.
+ */
 
-export type ScenarioName = 'a' | 'b' | 'c';
+export type ScenarioName = 'a' | 'b' | 'c' | 'd';
+
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['a', 'b', 'c', 'd'];
+
+/** Scenario (d)'s offered rate: well below what (a) accepts on a 2-core machine (bench/RESULTS.md). */
+const STEADY_RATE_PER_SECOND = 1_000;
 
 export type Scenario = {
   name: ScenarioName;
@@ -10,6 +20,7 @@ export type Scenario = {
   description: string;
   requests: number;
   inFlight: number;
+  arrival: Arrival;
   shows: { count: number; seats: number } | { count: number; sections: SectionSpec[] };
   seatCount: { min: number; max: number };
   specificSeatsRatio: number;
@@ -26,6 +37,7 @@ export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
       description: `${scale(20_000).toLocaleString('en-US')} single-seat requests, all at once with ${scale(500)} in flight, on ${scale(5_000).toLocaleString('en-US')} seats; holds left in place`,
       requests: scale(20_000),
       inFlight: scale(500),
+      arrival: { kind: 'burst' },
       shows: { count: 1, seats: scale(5_000) },
       seatCount: { min: 1, max: 1 },
       specificSeatsRatio: 0,
@@ -38,6 +50,7 @@ export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
       description: `${scale(10_000).toLocaleString('en-US')} requests of 1-4 seats, 30% naming specific seats, on ${scale(3_000).toLocaleString('en-US')} reserved seats in 3 sections; 70% of holds confirmed, of the rest half cancelled, half left to lapse`,
       requests: scale(10_000),
       inFlight: scale(500),
+      arrival: { kind: 'burst' },
       // 3,000 seats: VIP 10x20, Floor 40x50, Balcony 20x40 (a tenth of the rows when quick).
       shows: {
         count: 1,
@@ -58,7 +71,22 @@ export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
       description: `20 shows of ${scale(500)} seats, ${scale(20_000).toLocaleString('en-US')} single-seat requests spread evenly, ${scale(500)} in flight; holds left in place`,
       requests: scale(20_000),
       inFlight: scale(500),
+      arrival: { kind: 'burst' },
       shows: { count: 20, seats: scale(500) },
+      seatCount: { min: 1, max: 1 },
+      specificSeatsRatio: 0,
+      confirmRatio: 0,
+      cancelShare: 0,
+    },
+    d: {
+      name: 'd',
+      title: 'steady rush',
+      description: `the hot show of (a) (${scale(20_000).toLocaleString('en-US')} single-seat requests on ${scale(5_000).toLocaleString('en-US')} seats), arriving open-loop at ${STEADY_RATE_PER_SECOND.toLocaleString('en-US')} per second (at most ${scale(500)} in flight); accept latency counted from each request's scheduled time`,
+      requests: scale(20_000),
+      inFlight: scale(500),
+      // The rate is not scaled down with --quick: a tenth of it would not be a rush.
+      arrival: { kind: 'rate', perSecond: STEADY_RATE_PER_SECOND },
+      shows: { count: 1, seats: scale(5_000) },
       seatCount: { min: 1, max: 1 },
       specificSeatsRatio: 0,
       confirmRatio: 0,
