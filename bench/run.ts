@@ -17,7 +17,7 @@ import { formatProfile, summariseProfile } from './lib/profile.js';
 import { formatReport } from './lib/report.js';
 import { writeResults, type BenchSettings, type ScenarioResult } from './lib/results-md.js';
 import { runBurst } from './lib/run-burst.js';
-import { SCENARIO_NAMES, scenarios, type ScenarioName } from './lib/scenarios.js';
+import { SCENARIO_NAMES, scenarios, type Scenario, type ScenarioName } from './lib/scenarios.js';
 import { freePort, startServices, type RunningServices } from './lib/services.js';
 
 /**
@@ -47,6 +47,8 @@ const HELP = `Usage: npm run bench -- [options]
   --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
   --in-flight N        generator requests in flight (default: the scenario's, 500)
   --poll-ms MS         least time between status polls of one request (default 1000)
+  --warmup N           before the scenarios, N requests shaped like (a) on a show of their own, so the
+                       services' code is optimised as in a long-running deployment (default 0: cold)
   --quick              every size divided by ten, short pgbench: a smoke test
   --profile            --cpu-prof the API and the first worker; summaries go into the results
   --no-pgbench         skip the pgbench measurement
@@ -70,6 +72,7 @@ function parse(argv: string[]) {
       'db-pool': { type: 'string' },
       'in-flight': { type: 'string' },
       'poll-ms': { type: 'string' },
+      warmup: { type: 'string' },
       quick: { type: 'boolean' },
       profile: { type: 'boolean' },
       'no-pgbench': { type: 'boolean' },
@@ -97,6 +100,7 @@ function parse(argv: string[]) {
     dbPool: integer('db-pool', values['db-pool'], 10, 1, 500),
     inFlight: values['in-flight'] === undefined ? null : integer('in-flight', values['in-flight'], 0, 1, 10_000),
     pollMs: integer('poll-ms', values['poll-ms'], 1_000, 10, 600_000),
+    warmup: integer('warmup', values.warmup, 0, 0, 10_000_000),
     quick,
     profile: values.profile ?? false,
     pgbench: !(values['no-pgbench'] ?? false),
@@ -197,11 +201,55 @@ async function main(): Promise<number> {
     apiDbPool: flags.dbPool,
     workerDbPool: Math.max(flags.dbPool, 2),
     pollMs: flags.pollMs,
+    warmup: flags.warmup,
     logLevel: flags.logLevel,
     quick: flags.quick,
     profile: flags.profile,
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     env: { ...env, ADMIN_TOKEN: '(generated)', DATABASE_URL: flags.databaseUrl },
+  };
+
+  /** The burst tool's options for a scenario on these shows (the caller adds files and progress). */
+  const burstOptions = (scenario: Scenario, showIds: string[], urls: string[]): BurstOptions => ({
+    urls,
+    adminToken,
+    shows: { kind: 'existing', ids: showIds },
+    requests: scenario.requests,
+    concurrency: scenario.inFlight,
+    arrival: scenario.arrival,
+    seatCount: scenario.seatCount,
+    specificSeatsRatio: scenario.specificSeatsRatio,
+    section: null,
+    confirmRatio: scenario.confirmRatio,
+    cancelShare: scenario.cancelShare,
+    pollMs: flags.pollMs,
+    pollConcurrency: 64,
+    customers: null,
+    idempotencyKeys: false,
+    maxRetries: 30,
+    decisionTimeoutSeconds: 600,
+    json: null,
+    html: null,
+    databaseUrl: flags.databaseUrl,
+    audit: true,
+    auditGraceSeconds: 2,
+    redisUrl: flags.redisUrl,
+    queuePrefix,
+    progress: false,
+    seed: 1_000 + scenario.name.charCodeAt(0),
+  });
+
+  /**
+   * --warmup N: scenario (a)'s shape on a show of its own, N requests on N/4 seats, before the
+   * measured scenarios, so they meet services whose code is already optimised, as a long-running
+   * deployment's would be. Its connections are closed after it: the scenarios still open theirs.
+   */
+  const warmUp = async (urls: string[], requests: number) => {
+    const [show] = await prepareShows(admin, { kind: 'create', count: 1, seats: Math.max(1, Math.ceil(requests / 4)) }, adminToken);
+    say(`warming up: ${requests.toLocaleString('en-US')} requests on a show of their own`);
+    const report = await runBurst({ ...burstOptions(scenarios(false).a, [show!.id], urls), requests, seed: 7 });
+    say(`warm-up: ${Math.round(report.rates.acceptedPerSecond).toLocaleString('en-US')} accepted/s, audit ${report.verdict}`);
+    if (report.verdict !== 'pass') throw new Error('the warm-up burst failed its audit');
   };
 
   // With --profile each scenario gets fresh services, so each profile covers one scenario.
@@ -216,6 +264,7 @@ async function main(): Promise<number> {
       if (!services) {
         say(`starting ${flags.apis} API and ${flags.workers} worker process(es) (logs in ${path.relative(process.cwd(), logDir)})`);
         services = await startServices({ env, apis: flags.apis, workers: flags.workers, logDir, profileDir: profileDir ? path.join(profileDir, name) : null });
+        if (flags.warmup > 0) await warmUp(services.urls, flags.warmup);
       }
       const scenario = scenarios(flags.quick)[name];
       const inFlight = flags.inFlight ?? scenario.inFlight;
@@ -226,32 +275,11 @@ async function main(): Promise<number> {
       const shows = await prepareShows(admin, source, adminToken);
       if (name === 'a') plans['before the burst (all seats AVAILABLE)'] = await explainClaims(db, shows[0]!.id);
       const options: BurstOptions = {
-        urls: services.urls,
-        adminToken,
-        shows: { kind: 'existing', ids: shows.map((s) => s.id) },
-        requests: scenario.requests,
+        ...burstOptions(scenario, shows.map((s) => s.id), services.urls),
         concurrency: inFlight,
-        arrival: scenario.arrival,
-        seatCount: scenario.seatCount,
-        specificSeatsRatio: scenario.specificSeatsRatio,
-        section: null,
-        confirmRatio: scenario.confirmRatio,
-        cancelShare: scenario.cancelShare,
-        pollMs: flags.pollMs,
-        pollConcurrency: 64,
-        customers: null,
-        idempotencyKeys: false,
-        maxRetries: 30,
-        decisionTimeoutSeconds: 600,
         json: path.join(logDir, `scenario-${name}.json`),
         html: path.join(logDir, `scenario-${name}.html`),
-        databaseUrl: flags.databaseUrl,
-        audit: true,
-        auditGraceSeconds: 2,
-        redisUrl: flags.redisUrl,
-        queuePrefix,
         progress: true,
-        seed: 1_000 + name.charCodeAt(0),
       };
       say(`scenario (${name}) ${scenario.title}: ${scenario.description}`);
       const processes: Record<string, number> = {};
