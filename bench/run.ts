@@ -40,7 +40,6 @@ const HELP = `Usage: npm run bench -- [options]
   --scenario a|b|c|d   run only these scenarios (repeat; default all four)
   --apis N             API replicas, each on its own port; the generator spreads its connections over them (default 1)
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
-  --worker-nice N      WORKER_NICE of the worker processes, 0-19 (default 0)
   --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 16, as the service)
   --enqueue-batch N    ENQUEUE_BATCH_SIZE: requests per queue job at most (default 100, as the service)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
@@ -65,7 +64,6 @@ function parse(argv: string[]) {
       scenario: { type: 'string', multiple: true },
       apis: { type: 'string' },
       workers: { type: 'string' },
-      'worker-nice': { type: 'string' },
       concurrency: { type: 'string' },
       'enqueue-batch': { type: 'string' },
       'batch-size': { type: 'string' },
@@ -93,7 +91,6 @@ function parse(argv: string[]) {
     scenarios: [...new Set(chosen)].sort() as ScenarioName[],
     apis: integer('apis', values.apis, 1, 1, 64),
     workers: integer('workers', values.workers, DEFAULT_WORKERS, 1, 64),
-    workerNice: integer('worker-nice', values['worker-nice'], 0, 0, 19),
     concurrency: integer('concurrency', values.concurrency, 16, 1, 5_000),
     enqueueBatch: integer('enqueue-batch', values['enqueue-batch'], 100, 1, 1_000),
     batchSize: integer('batch-size', values['batch-size'], 200, 1, 1_000),
@@ -185,7 +182,6 @@ async function main(): Promise<number> {
     // One generator address sends everything; a per-IP limit would measure the limiter.
     RATE_LIMIT_PER_MINUTE: '0',
     WORKER_CONCURRENCY: String(flags.concurrency),
-    WORKER_NICE: String(flags.workerNice),
     ENQUEUE_BATCH_SIZE: String(flags.enqueueBatch),
     WORKER_BATCH_SIZE: String(flags.batchSize),
     DB_POOL_SIZE: String(flags.dbPool),
@@ -194,7 +190,6 @@ async function main(): Promise<number> {
   const settings: BenchSettings = {
     apis: flags.apis,
     workers: flags.workers,
-    workerNice: flags.workerNice,
     workerConcurrency: flags.concurrency,
     enqueueBatch: flags.enqueueBatch,
     batchSize: flags.batchSize,

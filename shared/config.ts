@@ -36,10 +36,6 @@ const EnvSchema = z.object({
   // show into transactions of up to WORKER_BATCH_SIZE.
   WORKER_CONCURRENCY: int(1, 5_000).default(16),
   WORKER_BATCH_SIZE: int(1, 1_000).default(200),
-  // Niceness a worker process gives itself at start (0-19; higher yields the CPU sooner). Where
-  // workers share cores with the API, a positive value keeps accepting fast during a burst:
-  // the queue absorbs what the workers defer. Set by the worker entry point only.
-  WORKER_NICE: int(0, 19).default(0),
   HOLD_SECONDS: int(1, 86_400).default(120),
   EXPIRY_INTERVAL_SECONDS: int(1, 3_600).default(15),
   MAX_SEATS_PER_BOOKING: int(1, 100).default(10),

@@ -16,7 +16,6 @@ describe('configuration', () => {
       ENQUEUE_BATCH_SIZE: 100,
       WORKER_CONCURRENCY: 16,
       WORKER_BATCH_SIZE: 200,
-      WORKER_NICE: 0,
       REDIS_URL: 'redis://127.0.0.1:6379',
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -33,8 +32,6 @@ describe('configuration', () => {
     ['WORKER_CONCURRENCY', '-1'],
     ['ENQUEUE_BATCH_SIZE', '0'],
     ['ENQUEUE_BATCH_SIZE', '1001'],
-    ['WORKER_NICE', '20'],
-    ['WORKER_NICE', '-1'],
     ['DATABASE_URL', 'mysql://x'],
     ['REDIS_URL', 'http://x'],
     ['ADMIN_TOKEN', 'short'],

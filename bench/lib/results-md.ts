@@ -17,7 +17,6 @@ export const END = '<!-- bench:end -->';
 export type BenchSettings = {
   apis: number;
   workers: number;
-  workerNice: number;
   workerConcurrency: number;
   enqueueBatch: number;
   batchSize: number;
@@ -181,7 +180,7 @@ export function renderResults(results: BenchResults): string {
     '### Settings',
     '',
     `- ${settings.apis} API replica(s), each on its own port, the generator's connections spread evenly over them; ` +
-      `${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency} batch jobs, WORKER_NICE ${settings.workerNice}; ENQUEUE_BATCH_SIZE ${settings.enqueueBatch}, WORKER_BATCH_SIZE ${settings.batchSize}; ` +
+      `${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency} batch jobs; ENQUEUE_BATCH_SIZE ${settings.enqueueBatch}, WORKER_BATCH_SIZE ${settings.batchSize}; ` +
       `Postgres pools: each API ${settings.apiDbPool}, each worker ${settings.workerDbPool} connections`,
     '- API and workers run as separate processes from source (`node --import tsx services/api/server.ts`, `services/worker/worker.ts`), ' +
       `NODE_ENV=production, LOG_LEVEL=${settings.logLevel}${settings.profile ? ', with `--cpu-prof` on the API and worker 1 (the profiler costs a few percent)' : ''}.`,

@@ -1,4 +1,3 @@
-import { setPriority } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
@@ -156,15 +155,6 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config, 'worker');
-  // Here, not in startWorker: `npm start` and the tests run a worker inside another process.
-  if (config.WORKER_NICE > 0) {
-    try {
-      setPriority(config.WORKER_NICE);
-    } catch (error) {
-      // Already nicer than asked (lowering niceness needs privileges): run as we are.
-      logger.warn({ err: (error as Error).message, nice: config.WORKER_NICE }, 'could not set the worker\'s niceness');
-    }
-  }
   const worker = await startWorker(config, logger);
   exitOnSignals(worker.close, logger, config.SHUTDOWN_TIMEOUT_SECONDS);
 }
