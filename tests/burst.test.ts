@@ -88,6 +88,14 @@ describe('burst tool', () => {
     expect(report.settle.leftToLapse).toBe(0);
   });
 
+  it('--preconnect opens every connection with a GET /health before the burst', async () => {
+    const before = await answered(api, 'GET', '/health', 200);
+    const report = await runBurst(options('--create-show', '--seats', '20', '--requests', '60', '--concurrency', '12', '--preconnect'));
+    expect(report.verdict).toBe('pass');
+    expect(report.options.preconnect).toBe(true);
+    expect((await answered(api, 'GET', '/health', 200)) - before).toBe(12);
+  });
+
   it('spreads its connections over several API replicas', async () => {
     const second = await startApi(ctx.configWith({ PORT: '0' }), createLogger(ctx.config, 'burst-test-2'), { listen: true });
     try {
@@ -114,12 +122,16 @@ describe('burst tool', () => {
   });
 });
 
-/** POST /booking requests a replica has answered 202, from its own /metrics. */
-async function bookingPosts(replica: RunningApi): Promise<number> {
+/** Requests a replica has answered with `status` on `method route`, from its own /metrics. */
+async function answered(replica: RunningApi, method: string, route: string, status: number): Promise<number> {
   const reply = await replica.app.inject({ method: 'GET', url: '/metrics' });
-  const line = reply.body.split('\n').find((l) => l.startsWith('ticket_rush_http_requests_total{') && l.includes('method="POST"') && l.includes('route="/booking"') && l.includes('status_code="202"'));
+  const line = reply.body
+    .split('\n')
+    .find((l) => l.startsWith('ticket_rush_http_requests_total{') && l.includes(`method="${method}"`) && l.includes(`route="${route}"`) && l.includes(`status_code="${status}"`));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
+
+const bookingPosts = (replica: RunningApi) => answered(replica, 'POST', '/booking', 202);
 
 describe('burst options', () => {
   const parse = (...args: string[]) => () => parseBurstArgs(args, {});

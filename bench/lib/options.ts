@@ -39,6 +39,8 @@ export type BurstOptions = {
   customers: number | null;
   idempotencyKeys: boolean;
   maxRetries: number;
+  /** Open every submit connection before the clock starts (a balancer's warm pool) instead of during the burst. */
+  preconnect: boolean;
   decisionTimeoutSeconds: number;
   json: string | null;
   html: string | null;
@@ -81,6 +83,9 @@ Load
   --customers N              distinct customer emails (default: one per request)
   --idempotency-keys         send an Idempotency-Key header with every booking
   --max-retries N            retries of a 429/503 answer, honouring Retry-After (default 30)
+  --preconnect               open every connection (one GET /health each) before the clock
+                             starts, as a load balancer's warm upstream pool would; by default
+                             the burst opens them, as new clients do
 
 After the decision
   --confirm-ratio R          share of holds confirmed (default 0); of the rest,
@@ -123,6 +128,7 @@ const SPEC = {
   customers: { type: 'string' },
   'idempotency-keys': { type: 'boolean' },
   'max-retries': { type: 'string' },
+  preconnect: { type: 'boolean' },
   'confirm-ratio': { type: 'string' },
   'cancel-share': { type: 'string' },
   'poll-ms': { type: 'string' },
@@ -253,6 +259,7 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
     customers: values.customers === undefined ? null : integer('customers', values.customers, 0, 1, 10_000_000),
     idempotencyKeys: values['idempotency-keys'] ?? false,
     maxRetries: integer('max-retries', values['max-retries'], 30, 0, 1_000),
+    preconnect: values.preconnect ?? false,
     decisionTimeoutSeconds: integer('decision-timeout', values['decision-timeout'], 300, 1, 86_400),
     json: values.json ?? null,
     html: values.html ?? null,

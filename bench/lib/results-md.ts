@@ -25,6 +25,8 @@ export type BenchSettings = {
   pollMs: number;
   /** Requests of the warm-up burst before the scenarios; 0 = the scenarios meet freshly started services. */
   warmup: number;
+  /** Connections opened before each scenario's clock (--preconnect) rather than by the burst. */
+  preconnect: boolean;
   logLevel: string;
   quick: boolean;
   profile: boolean;
@@ -185,8 +187,11 @@ export function renderResults(results: BenchResults): string {
     '- API and workers run as separate processes from source (`node --import tsx services/api/server.ts`, `services/worker/worker.ts`), ' +
       `NODE_ENV=production, LOG_LEVEL=${settings.logLevel}${settings.profile ? ', with `--cpu-prof` on the API and worker 1 (the profiler costs a few percent)' : ''}.`,
     settings.warmup > 0
-      ? `- Warm: before the scenarios, a burst of ${n(settings.warmup)} requests shaped like (a) on a show of its own (not reported), so the services' code was optimised as in a long-running deployment; the scenarios still open new connections.`
+      ? `- Warm: before the scenarios, a burst of ${n(settings.warmup)} requests shaped like (a) on a show of its own (not reported), so the services' code was optimised as in a long-running deployment.`
       : '- Cold: the scenarios meet freshly started services (no warm-up burst; `--warmup N` adds one).',
+    settings.preconnect
+      ? '- Connections opened before each scenario\'s clock (`--preconnect`, one GET /health each), as a load balancer\'s warm upstream pool would be.'
+      : '- Connections opened by the burst itself, as new clients open them (`--preconnect` opens them first).',
     '- RATE_LIMIT_PER_MINUTE=0: the generator sends everything from one address, so the per-IP limit is switched off for the benchmark ' +
       '(with it on, the run would measure the limiter, not the pipeline).',
     `- Generator: closed-loop burst (each of the N lanes sends its next request when the previous one is answered), the burst tool's own keep-alive HTTP/1.1 client (bench/lib/http.ts); ` +
