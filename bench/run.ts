@@ -48,8 +48,9 @@ const HELP = `Usage: npm run bench -- [options]
   --poll-ms MS         least time between status polls of one request (default 1000)
   --warmup N           before the scenarios, N requests shaped like (a) on a show of their own, so the
                        services' code is optimised as in a long-running deployment (default 0: cold)
-  --preconnect         each scenario's connections are opened before its clock starts (a balancer's warm
-                       pool); by default the burst opens them, as new clients do
+  --new-connections    each scenario's burst opens its connections as it starts, as new clients would;
+                       by default they are opened (one GET /health each) before its clock starts, as a
+                       balancer's warm upstream pool would be (docs/OPERATIONS.md, Scaling the API)
   --quick              every size divided by ten, short pgbench: a smoke test
   --profile            --cpu-prof the API and the first worker; summaries go into the results
   --no-pgbench         skip the pgbench measurement
@@ -73,7 +74,7 @@ function parse(argv: string[]) {
       'in-flight': { type: 'string' },
       'poll-ms': { type: 'string' },
       warmup: { type: 'string' },
-      preconnect: { type: 'boolean' },
+      'new-connections': { type: 'boolean' },
       quick: { type: 'boolean' },
       profile: { type: 'boolean' },
       'no-pgbench': { type: 'boolean' },
@@ -101,7 +102,7 @@ function parse(argv: string[]) {
     inFlight: values['in-flight'] === undefined ? null : integer('in-flight', values['in-flight'], 0, 1, 10_000),
     pollMs: integer('poll-ms', values['poll-ms'], 1_000, 10, 600_000),
     warmup: integer('warmup', values.warmup, 0, 0, 10_000_000),
-    preconnect: values.preconnect ?? false,
+    preconnect: !(values['new-connections'] ?? false),
     quick,
     profile: values.profile ?? false,
     pgbench: !(values['no-pgbench'] ?? false),

@@ -190,8 +190,8 @@ export function renderResults(results: BenchResults): string {
       ? `- Warm: before the scenarios, a burst of ${n(settings.warmup)} requests shaped like (a) on a show of its own (not reported), so the services' code was optimised as in a long-running deployment.`
       : '- Cold: the scenarios meet freshly started services (no warm-up burst; `--warmup N` adds one).',
     settings.preconnect
-      ? '- Connections opened before each scenario\'s clock (`--preconnect`, one GET /health each), as a load balancer\'s warm upstream pool would be.'
-      : '- Connections opened by the burst itself, as new clients open them (`--preconnect` opens them first).',
+      ? '- Connections opened before each scenario\'s clock (one GET /health each), as a load balancer\'s warm upstream pool would be; `--new-connections` has the burst open them.'
+      : '- Connections opened by the burst itself, as new clients open them (`--new-connections`).',
     '- RATE_LIMIT_PER_MINUTE=0: the generator sends everything from one address, so the per-IP limit is switched off for the benchmark ' +
       '(with it on, the run would measure the limiter, not the pipeline).',
     `- Generator: closed-loop burst (each of the N lanes sends its next request when the previous one is answered), the burst tool's own keep-alive HTTP/1.1 client (bench/lib/http.ts); ` +
