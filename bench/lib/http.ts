@@ -5,10 +5,11 @@ import { connect, type Socket } from 'node:net';
  * The load generator's HTTP client: keep-alive HTTP/1.1 over `node:net`, one request at a time
  * per socket, at most `connections` sockets spread round-robin over one or more API replicas.
  *
- * Why not undici: the generator shares this 2-core machine with the services it measures, and
- * undici's Pool/Client `dispatch` cost ~60-95 µs of client CPU per request here, where a plain
- * socket writing a preformatted request and parsing the answer minimally cost ~35-43 µs. At
- * tens of thousands of requests a second that difference made the generator the bottleneck.
+ * Why not undici: the generator shares the machine with the services it measures. In scenario
+ * (a) of the benchmark the generator spent 5.0-5.6 CPU seconds with undici's Pool and 3.2-3.4 s
+ * with this client (bench/RESULTS.md), and against a bare server undici's `dispatch` cost
+ * 41-95 µs of client CPU per request where this costs 38-50 µs. With undici, bench:floor was
+ * measuring its own generator (at 100% of a core) rather than the servers.
  *
  * It is a client for this project's own API and its JSON answers, not a general HTTP client:
  * http: only, no pipelining, redirects, compression, proxies or streaming, and of the response
