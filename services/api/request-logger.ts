@@ -8,7 +8,7 @@ type AnyLogFn = (...args: unknown[]) => void;
  * A request's logger, made on first use. Fastify gives every request a child logger carrying
  * its id, and pino serialises a child's bindings when it is made, through the redaction of
  * customer emails (a wildcard path, so it runs on every binding). Most requests never log at
- * the usual levels: in a burst, making those children was 3% of the API's CPU. Methods at a
+ * the usual levels: in a burst, making those children was about 2% of the API's CPU. Methods at a
  * level the process does not log return at once; the first one that does log makes the real
  * child, so every line still carries `reqId`.
  */
