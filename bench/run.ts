@@ -244,7 +244,7 @@ async function main(): Promise<number> {
   /**
    * --warmup N: scenario (a)'s shape on a show of its own, N requests on N/4 seats, before the
    * measured scenarios, so they meet services whose code is already optimised, as a long-running
-   * deployment's would be. Its connections are closed after it: the scenarios still open theirs.
+   * deployment's would be. Its connections are closed after it; each scenario opens its own.
    */
   const warmUp = async (urls: string[], requests: number) => {
     const [show] = await prepareShows(admin, { kind: 'create', count: 1, seats: Math.max(1, Math.ceil(requests / 4)) }, adminToken);

@@ -34,7 +34,6 @@ export class LoadGenerator {
     } else {
       await this.scheduled();
     }
-    if (process.env.DUMP_CONN) { const c = (globalThis as any).__conns as Array<{ t0: number; connect: number; firstData: number }>; const first = c.filter((x) => x.t0 - c[0]!.t0 < 1000); const by = (k: 'connect' | 'firstData') => first.map((x) => x[k]).sort((a, b) => a - b); for (const k of ['connect', 'firstData'] as const) { const v = by(k); console.error(`CONN ${k}: n ${v.length} p50 ${v[v.length >> 1]!.toFixed(0)} p90 ${v[Math.floor(v.length * 0.9)]!.toFixed(0)} p99 ${v[Math.floor(v.length * 0.99)]!.toFixed(0)} max ${v[v.length - 1]!.toFixed(0)} >1s ${v.filter((x) => x > 1000).length}`); } }
   }
 
   private async lane(): Promise<void> {

@@ -241,7 +241,6 @@ class Connection {
     private readonly origin: Origin,
   ) {
     this.socket = connect(origin.port, origin.hostname);
-    if (process.env.DUMP_CONN) { const t0 = performance.now(); (globalThis as any).__conns ??= []; const rec = { t0, connect: -1, firstData: -1 }; (globalThis as any).__conns.push(rec); this.socket.once('connect', () => (rec.connect = performance.now() - t0)); this.socket.once('data', () => (rec.firstData = performance.now() - t0)); }
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('end', () => this.onEnd());
