@@ -19,7 +19,7 @@ import { openQueue } from '../../shared/queue/queues.js';
 
 export type ServiceSettings = {
   env: Record<string, string>;
-  /** API replicas, each on its own port (the first is env.PORT, the next ones follow it). */
+  /** API replicas, each on its own port (the first on env.PORT, the others on free ports). */
   apis: number;
   workers: number;
   logDir: string;
