@@ -65,11 +65,12 @@ class LazyRequestLogger implements FastifyBaseLogger {
 }
 
 /**
- * Fastify's `childLoggerFactory`. A route with its own log level (Fastify passes it in
- * `options`) gets a real child at once: the lazy one reads the level from the parent.
+ * Fastify's `childLoggerFactory`. A route with its own log level or serializers (Fastify passes
+ * them in `options`, otherwise empty) gets a real child at once: the lazy one reads the level
+ * from the parent and has no serializers of its own.
  */
 export function requestLoggerFactory(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
   const parent = logger as Logger;
-  if (options.level !== undefined || Object.keys(options).length > 0) return parent.child(bindings, options);
+  if (Object.keys(options).length > 0) return parent.child(bindings, options);
   return new LazyRequestLogger(parent, bindings);
 }
