@@ -23,9 +23,12 @@ let seeds = '';
 
 async function startNode(): Promise<number> {
   const port = await freePort();
+  // The bus port defaults to port + 10000, which may be taken or past 65535: pick one as well.
+  let busPort = await freePort();
+  while (busPort === port) busPort = await freePort();
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+    ['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`),
       '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--logfile', ''],
     { stdio: 'ignore' },
   );
