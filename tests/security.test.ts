@@ -133,7 +133,7 @@ describe('rate limiting', () => {
 });
 
 describe('load shedding', () => {
-  it('answers 503 + Retry-After at once past MAX_QUEUE_DEPTH, and accepts again once workers drain the queue', async () => {
+  it('answers 503 + Retry-After past MAX_QUEUE_DEPTH without waiting for a worker, and accepts again once workers drain the queue', async () => {
     const shedding = await ctx.startApi({ MAX_QUEUE_DEPTH: '5' });
     const book = (index: number) =>
       call(shedding.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: `shed-${index}@example.com`, seat_count: 1 } });
@@ -143,13 +143,11 @@ describe('load shedding', () => {
       expect(reply.status).toBe(202);
       accepted.push(reply.body.id);
     }
-    const started = performance.now();
+    // No worker runs yet, so this answer cannot have waited for the queue to drain.
     const refused = await book(5);
-    const refusedMs = performance.now() - started;
     expect(refused.status).toBe(503);
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
     expect(refused.body).toMatchObject({ error: { code: 'QUEUE_FULL', message: expect.any(String) } });
-    expect(refusedMs).toBeLessThan(250);
 
     await ctx.startWorker();
     for (const id of accepted) await waitForDecision(shedding.app, id);
