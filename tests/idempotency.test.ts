@@ -5,6 +5,7 @@ import { QUEUES, type BookingJob } from '../shared/queue/catalog.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision, type Reply } from './support/http.js';
+import { waitUntil } from './support/processes.js';
 
 /**
  * Idempotency-Key on POST /booking: a repeat with the same body gets the same response and id
@@ -151,7 +152,15 @@ describe('once a worker decides them', () => {
     const rows = await ctx.pool.query<{ id: string; idempotency_key: string | null }>('SELECT id, idempotency_key FROM bookings ORDER BY id');
     expect(rows.rows.map((row) => row.id)).toEqual([...idsMade].sort());
     expect(rows.rows.map((row) => row.idempotency_key).filter(Boolean).sort()).toEqual(['order-1', 'order-2', 'order-3', 'order-4']);
-    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+    // A decision is visible to polls a moment before BullMQ marks its job completed.
+    const counts = await waitUntil(
+      'every job to complete',
+      async () => {
+        const now = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+        return (now.waiting ?? 0) + (now.active ?? 0) + (now.delayed ?? 0) === 0 && now;
+      },
+      10_000,
+    );
     expect(counts).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0 });
     expect(await allJobIds()).toEqual([...idsMade].sort());
   });

@@ -100,7 +100,11 @@ describe('metrics', () => {
     expect(after).not.toContain(ids[0]);
 
     // The worker's own endpoint: what it decided and how long things took.
-    const workerText = await scrapeWorker(worker);
+    // A job's duration is recorded when BullMQ completes it, just after its outcome was counted.
+    const workerText = await eventually(
+      () => scrapeWorker(worker),
+      (text) => sample(text, 'ticket_rush_job_duration_seconds_count', { queue: 'bookings', job: 'process-bookings', result: 'completed' }) === 5 && text,
+    );
     expect([...declaredMetrics(workerText)]).toEqual(
       expect.arrayContaining([
         'ticket_rush_job_duration_seconds',
