@@ -569,8 +569,9 @@ describe('adjacency', () => {
 
   it('under a concurrent burst of 4-seat requests with two workers, bookings stay in one row', async () => {
     // Rows of 6 seats: one group of four per row, and the first four free seats in seat order
-    // (the fallback) would straddle two rows.
-    const show = await createShow(api.app, { sections: [{ name: 'Stalls', rows: 20, seats_per_row: 6, price_cents: 3_000 }] });
+    // (the fallback) would straddle two rows. Four spare rows: two transactions racing for one
+    // row can each lock part of it, leaving it unusable until they commit.
+    const show = await createShow(api.app, { sections: [{ name: 'Stalls', rows: 24, seats_per_row: 6, price_cents: 3_000 }] });
     const { failures } = await startFleet({}, { WORKER_BATCH_SIZE: '2' });
     const ids = await submitAll(
       Array.from({ length: 20 }, (_, i) => ({ show_id: show.id, customer_email: `group-${i}@example.com`, seat_count: 4 })),
