@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { expect, it } from 'vitest';
+import { expect, inject, it } from 'vitest';
 
 /**
  * `npm run bench:floor` end to end at a tiny size: every stripped-down server answers every
@@ -11,7 +11,7 @@ import { expect, it } from 'vitest';
 it('bench:floor measures every server, cold and warm', async () => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', 'tsx', 'bench/floor.ts', '--requests', '300', '--in-flight', '20', '--redis-url', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'],
+    ['--import', 'tsx', 'bench/floor.ts', '--requests', '300', '--in-flight', '20', '--redis-url', inject('redisUrl')],
     { timeout: 60_000 },
   );
   const rows = stdout.split('\n').filter((line) => /^\| (fastify|redis|bullmq|bullmq-batch) \|/.test(line));
