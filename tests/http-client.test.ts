@@ -364,3 +364,24 @@ describe('HttpClient sockets', () => {
     expect(() => new HttpClient(['http://127.0.0.1:3000', 'https://127.0.0.1:3001'], 2)).toThrow(/only http/);
   });
 });
+
+describe('openAll', () => {
+  it('opens every connection with one GET each, so later requests reuse them', async () => {
+    const paths: string[] = [];
+    const { url, stats } = await httpServer((req, res) => {
+      paths.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    });
+    const http = client(url, 5);
+    await http.openAll('/health');
+    expect(stats.sockets).toBe(5);
+    expect(paths).toEqual(Array.from({ length: 5 }, () => 'GET /health'));
+    await Promise.all(Array.from({ length: 20 }, () => http.send('GET', '/after')));
+    expect(stats.sockets).toBe(5);
+  });
+
+  it('rejects, naming the path and status, when the server does not answer 200', async () => {
+    const { url } = await httpServer((_req, res) => res.writeHead(503).end());
+    await expect(client(url, 2).openAll('/health')).rejects.toThrow('GET /health answered 503');
+  });
+});

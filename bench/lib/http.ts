@@ -42,11 +42,26 @@ export class HttpClient {
   private readonly pool: Pool;
   private closing: Promise<void> | null = null;
 
-  constructor(origins: string | readonly string[], connections: number, options: HttpClientOptions = {}) {
+  constructor(origins: string | readonly string[], private readonly connections: number, options: HttpClientOptions = {}) {
     const list = typeof origins === 'string' ? [origins] : origins;
     if (list.length === 0) throw new Error('HttpClient needs at least one origin');
     if (!Number.isInteger(connections) || connections < 1) throw new Error(`HttpClient connections must be a positive integer, not ${connections}`);
     this.pool = new Pool(list.map(parseOrigin), connections, options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS);
+  }
+
+  /**
+   * Opens every connection, each carrying one GET of `path` that must answer 200, so the server
+   * has accepted them all before a measurement starts. Why this matters: Node 20's libuv accepts
+   * one connection per event-loop turn, and a turn of a busy server serves hundreds of requests,
+   * so connections that arrive together with a burst are accepted over seconds (bench/RESULTS.md).
+   */
+  async openAll(path: string): Promise<void> {
+    await Promise.all(
+      Array.from({ length: this.connections }, async () => {
+        const answer = await this.send('GET', path);
+        if (answer.status !== 200) throw new Error(`opening connections: GET ${path} answered ${answer.status}`);
+      }),
+    );
   }
 
   send(method: Method, path: string, body?: string, headers: Readonly<Record<string, string>> = JSON_HEADERS): Promise<Answer> {

@@ -22,21 +22,6 @@ const SAMPLE_MS = 500;
 
 export type ProgressSink = (line: string, final: boolean) => void;
 
-/**
- * Opens `count` connections of the client, each carrying one GET /health, so the server has
- * accepted them all before the burst. Why this matters: Node 20's libuv accepts one connection
- * per event-loop turn, and a turn of a busy API serves hundreds of requests, so connections
- * that arrive together with the burst are accepted over seconds (bench/RESULTS.md).
- */
-async function openConnections(http: HttpClient, count: number): Promise<void> {
-  await Promise.all(
-    Array.from({ length: count }, async () => {
-      const answer = await http.send('GET', '/health');
-      if (answer.status !== 200) throw new Error(`--preconnect: GET /health answered ${answer.status}`);
-    }),
-  );
-}
-
 export async function runBurst(options: BurstOptions, progress: ProgressSink | null = null): Promise<BurstReport> {
   const submitHttp = new HttpClient(options.urls, options.concurrency);
   const pollHttp = new HttpClient(options.urls, options.pollConcurrency);
@@ -86,7 +71,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
       }
     };
 
-    if (options.preconnect) await openConnections(submitHttp, options.concurrency);
+    if (options.preconnect) await submitHttp.openAll('/health');
     const startedAtEpoch = Date.now();
     const cpuBefore = process.cpuUsage();
     sampler = setInterval(() => void takeSample(false), SAMPLE_MS);
