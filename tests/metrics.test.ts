@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { serveMetrics } from '../services/worker/metrics-server.js';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { createLogger } from '../shared/logger.js';
 import { createTestContext, type TestContext } from './support/context.js';
+import { freePort } from './support/processes.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { declaredMetrics, sample } from './support/prometheus.js';
 
@@ -19,14 +19,6 @@ beforeAll(async () => {
   api = await ctx.startApi();
 });
 afterAll(async () => ctx?.cleanup());
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function scrapeApi(): Promise<string> {
   const reply = await api.app.inject({ method: 'GET', url: '/metrics' });

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import { createTestContext, type TestContext } from './support/context.js';
+import { freePort } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 import { call, createShow, type Reply } from './support/http.js';
 
@@ -22,18 +22,6 @@ let redisUrl: string;
 let port: number;
 let redisProcess: ChildProcess | undefined;
 let showId: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
 
 async function redisAnswers(): Promise<boolean> {
   const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
