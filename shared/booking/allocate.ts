@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
+import { STATEMENT_NOW } from '../db/clock.js';
 
 /**
  * The seat-claiming SQL. Every function here runs inside the caller's transaction; the row
@@ -121,7 +122,7 @@ export async function countClaimable(
         WHERE show_id = ${showId} AND status = 'AVAILABLE' ${sectionClause(rank)}
           AND id <> ALL(${sql.param(exclude)}::int[])) AS available,
       EXISTS (SELECT 1 FROM bookings
-        WHERE status = 'HELD' AND hold_expires_at <= now() AND show_id = ${showId}) AS lapsed`);
+        WHERE status = 'HELD' AND hold_expires_at <= ${STATEMENT_NOW} AND show_id = ${showId}) AS lapsed`);
   const row = result.rows[0];
   return { available: row?.available ?? 0, lapsedHolds: row?.lapsed ?? false };
 }

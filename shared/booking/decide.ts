@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';
 import type { Database, Executor } from '../db/client.js';
+import { STATEMENT_NOW } from '../db/clock.js';
 import type { BookingJob } from '../queue/catalog.js';
 import {
   countClaimable,
@@ -162,7 +163,7 @@ async function decideInTransaction(
     const lapsed = await tx.execute<{ lapsed: boolean }>(sql`
       SELECT EXISTS (SELECT 1 FROM seats
         WHERE show_id = ${showId} AND label = ANY(${sql.param(specificLabels)}::text[])
-          AND status = 'HELD' AND hold_expires_at <= now()) AS lapsed`);
+          AND status = 'HELD' AND hold_expires_at <= ${STATEMENT_NOW}) AS lapsed`);
     if (lapsed.rows[0]?.lapsed) await releaseLapsedHolds(tx, { showId, limit: 10_000 });
   }
   const specificStarted = performance.now();
@@ -228,13 +229,16 @@ async function writeDecisions(
                             status, failure_reason, idempotency_key, accepted_at, decided_at, updated_at,
                             hold_expires_at, seat_ids, seat_labels)
       SELECT r.id, ${showId}, r.customer_email, r.seat_count, r.requested_section, r.requested_seats,
-             r.status, r.failure_reason, r.idempotency_key, r.accepted_at, now(), now(),
-             CASE WHEN r.status = 'HELD' THEN now() + make_interval(secs => ${settings.holdSeconds}) END,
+             r.status, r.failure_reason, r.idempotency_key, r.accepted_at, clock.at, clock.at,
+             CASE WHEN r.status = 'HELD' THEN clock.at + make_interval(secs => ${settings.holdSeconds}) END,
              r.seat_ids, r.seat_labels
       FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
         id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
         status text, failure_reason text, idempotency_key text, accepted_at timestamptz,
         seat_ids int[], seat_labels text[])
+      -- A hold runs its full length from when it is given: this statement is the last before
+      -- the commit but one, so the clock is read here, not at BEGIN (see db/clock.ts).
+      CROSS JOIN (SELECT clock_timestamp() AS at) AS clock
       ON CONFLICT (id) DO NOTHING
       RETURNING id, status, failure_reason, seat_labels, hold_expires_at, decided_at`);
     // Another worker decided one of these ids between our check and our insert (a duplicate
@@ -269,7 +273,7 @@ async function liveSeatsByCustomer(tx: Executor, showId: string, requests: Booki
     SELECT customer_email, sum(cardinality(seat_ids))::int AS seats
     FROM bookings
     WHERE show_id = ${showId} AND customer_email = ANY(${sql.param(emails)}::text[])
-      AND (status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > now()))
+      AND (status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > ${STATEMENT_NOW}))
     GROUP BY customer_email`);
   return new Map(live.rows.map((row) => [row.customer_email, row.seats]));
 }
@@ -278,7 +282,7 @@ async function liveSeatsByCustomer(tx: Executor, showId: string, requests: Booki
 async function isSoldOut(tx: Executor, showId: string): Promise<boolean> {
   const result = await tx.execute<{ sold_out: boolean }>(sql`
     SELECT NOT EXISTS (SELECT 1 FROM seats WHERE show_id = ${showId} AND status = 'AVAILABLE')
-       AND NOT EXISTS (SELECT 1 FROM bookings WHERE show_id = ${showId} AND status = 'HELD' AND hold_expires_at <= now())
+       AND NOT EXISTS (SELECT 1 FROM bookings WHERE show_id = ${showId} AND status = 'HELD' AND hold_expires_at <= ${STATEMENT_NOW})
        AS sold_out`);
   return result.rows[0]?.sold_out ?? false;
 }

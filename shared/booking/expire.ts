@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
+import { STATEMENT_NOW } from '../db/clock.js';
 
 export type ExpiryResult = { bookings: number; seats: number };
 
@@ -18,12 +19,12 @@ export async function releaseLapsedHolds(
   const result = await tx.execute<{ bookings: number; seats: number }>(sql`
     WITH lapsed AS (
       SELECT id FROM bookings
-      WHERE status = 'HELD' AND hold_expires_at <= now() ${showFilter}
+      WHERE status = 'HELD' AND hold_expires_at <= ${STATEMENT_NOW} ${showFilter}
       ORDER BY hold_expires_at
       LIMIT ${options.limit}
       FOR UPDATE SKIP LOCKED
     ), expired AS (
-      UPDATE bookings b SET status = 'EXPIRED', updated_at = now()
+      UPDATE bookings b SET status = 'EXPIRED', updated_at = ${STATEMENT_NOW}
       FROM lapsed WHERE b.id = lapsed.id
       RETURNING b.id
     ), released AS (
