@@ -1,92 +1,59 @@
-import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
-import { STATEMENT_NOW } from '../db/clock.js';
+import { releaseLapsedHolds } from './expire.js';
+import type { ShowLayout } from './layout.js';
+import { CLAIM_RELEASE_LIMIT } from './sql/holds.js';
+import {
+  claimableSeats,
+  firstAvailableSeatsForUpdate,
+  freeSeatsInOrder,
+  seatsByLabelForUpdate,
+  seatsIfFreeForUpdate,
+  type SectionFilter,
+} from './sql/seats.js';
+import type { FailureReason } from './statuses.js';
 
 /**
- * The seat-claiming SQL. Every function here runs inside the caller's transaction; the row
- * locks it takes last until that transaction ends.
- *
- * Locking rules, which together make claims deadlock-free and never falsely "sold out":
- * - best-available claims use FOR UPDATE SKIP LOCKED: a seat another transaction is claiming
- *   is passed over instead of waited on, so concurrent claims spread over different seats;
- * - specific seats are locked with a *blocking* FOR UPDATE in seat-id order: the buyer asked
- *   for exactly these, so we must know their real state, and a fixed order cannot deadlock;
- * - a shortfall is only "sold out" once `countClaimable` confirms, without SKIP LOCKED, that
- *   the committed state really lacks the seats (see decide.ts).
+ * Claiming seats inside a claim transaction: the statements of sql/seats.ts as typed calls,
+ * and the Claimer, which hands out seats to the requests of one batch (best available, adjacent
+ * when it can, or specific seats) and decides when a shortfall really is "sold out".
  */
 
+export type { SectionFilter };
 export type ClaimedSeat = { id: number; label: string };
 export type LockedSeat = ClaimedSeat & { status: string };
+export type FreeSeat = ClaimedSeat & { section_rank: number; row: number; number: number };
 
-/** `null` section rank means "any section", best first. */
-export type SectionFilter = number | null;
+/** What a claim decided for one request; CONTENDED means "seats exist but are locked: try again". */
+export type Verdict =
+  | { status: 'HELD'; seats: ClaimedSeat[] }
+  | { status: 'FAILED'; reason: FailureReason }
+  | { status: 'CONTENDED' };
 
-const sectionClause = (rank: SectionFilter) => (rank === null ? sql`` : sql`AND section_rank = ${rank}`);
-
-/** Locks (blocking, in id order) the seats of a show with the given labels and returns their state. */
 export async function lockSeatsByLabel(tx: Executor, showId: string, labels: string[]): Promise<LockedSeat[]> {
   if (labels.length === 0) return [];
-  const result = await tx.execute<LockedSeat>(sql`
-    SELECT id, label, status
-    FROM seats
-    WHERE show_id = ${showId} AND label = ANY(${sql.param(labels)}::text[])
-    ORDER BY id
-    FOR UPDATE`);
-  return result.rows;
+  return (await tx.execute<LockedSeat>(seatsByLabelForUpdate(showId, labels))).rows;
 }
 
-/**
- * Locks up to `limit` AVAILABLE seats in seat order (section rank, row, number), skipping seats
- * other transactions hold and the ids in `exclude` (already spoken for in this transaction).
- * Served by the partial index seats_claim_idx.
- */
-export async function lockFirstAvailable(
+export async function lockFirstAvailable(tx: Executor, showId: string, rank: SectionFilter, limit: number, exclude: number[]): Promise<ClaimedSeat[]> {
+  return (await tx.execute<ClaimedSeat>(firstAvailableSeatsForUpdate(showId, rank, limit, exclude))).rows;
+}
+
+export async function listFreeSeats(tx: Executor, showId: string, rank: SectionFilter): Promise<FreeSeat[]> {
+  return (await tx.execute<FreeSeat>(freeSeatsInOrder(showId, rank))).rows;
+}
+
+export async function lockSeatsIfFree(tx: Executor, ids: number[]): Promise<ClaimedSeat[]> {
+  return (await tx.execute<ClaimedSeat>(seatsIfFreeForUpdate(ids))).rows;
+}
+
+export async function countClaimable(
   tx: Executor,
   showId: string,
   rank: SectionFilter,
-  limit: number,
   exclude: number[],
-): Promise<ClaimedSeat[]> {
-  const result = await tx.execute<ClaimedSeat>(sql`
-    SELECT id, label
-    FROM seats
-    WHERE show_id = ${showId} AND status = 'AVAILABLE' ${sectionClause(rank)}
-      AND id <> ALL(${sql.param(exclude)}::int[])
-    ORDER BY section_rank, row, number
-    LIMIT ${limit}
-    FOR UPDATE SKIP LOCKED`);
-  return result.rows;
-}
-
-export type FreeSeat = ClaimedSeat & { section_rank: number; row: number; number: number };
-
-/**
- * The AVAILABLE seats of a show (or one section) in seat order, read without locks. A claim
- * batch reads this once and searches it for adjacent runs in memory: one index scan per batch
- * instead of a gaps-and-islands query per multi-seat request. The list goes stale as other
- * transactions claim seats; `lockSeatsIfFree` re-checks every seat it is asked for.
- */
-export async function listFreeSeats(tx: Executor, showId: string, rank: SectionFilter): Promise<FreeSeat[]> {
-  const result = await tx.execute<FreeSeat>(sql`
-    SELECT id, label, section_rank, row, number
-    FROM seats
-    WHERE show_id = ${showId} AND status = 'AVAILABLE' ${sectionClause(rank)}
-    ORDER BY section_rank, row, number`);
-  return result.rows;
-}
-
-/**
- * Locks those of the given seats that are still AVAILABLE and not being claimed by another
- * transaction (SKIP LOCKED), in id order (which is seat order: seats are created in order).
- */
-export async function lockSeatsIfFree(tx: Executor, ids: number[]): Promise<ClaimedSeat[]> {
-  const result = await tx.execute<ClaimedSeat>(sql`
-    SELECT id, label
-    FROM seats
-    WHERE id = ANY(${sql.param(ids)}::int[]) AND status = 'AVAILABLE'
-    ORDER BY id
-    FOR UPDATE SKIP LOCKED`);
-  return result.rows;
+): Promise<{ available: number; lapsedHolds: boolean }> {
+  const row = (await tx.execute<{ available: number; lapsed: boolean }>(claimableSeats(showId, rank, exclude))).rows[0];
+  return { available: row?.available ?? 0, lapsedHolds: row?.lapsed ?? false };
 }
 
 /** The first `count` adjacent seats in one row of an ordered free list, skipping excluded ones. */
@@ -106,23 +73,164 @@ export function firstAdjacentRun(free: FreeSeat[], count: number, excluded: (id:
 }
 
 /**
- * What the committed state really offers, read without SKIP LOCKED: seats AVAILABLE (other
- * than `exclude`), and whether lapsed-but-unswept holds exist that could be released now.
- * Seats that other transactions are claiming still count as available here; that is the point.
+ * Runs of adjacent seats a claim tries before settling for scattered seats. The free list
+ * cannot see row locks, so under a burst the best runs are often being claimed by other
+ * transactions; with only a few tries a group would be split across rows while whole runs
+ * were free further back. A failed try costs one index probe.
  */
-export async function countClaimable(
-  tx: Executor,
-  showId: string,
-  rank: SectionFilter,
-  exclude: number[],
-): Promise<{ available: number; lapsedHolds: boolean }> {
-  const result = await tx.execute<{ available: number; lapsed: boolean }>(sql`
-    SELECT
-      (SELECT count(*)::int FROM seats
-        WHERE show_id = ${showId} AND status = 'AVAILABLE' ${sectionClause(rank)}
-          AND id <> ALL(${sql.param(exclude)}::int[])) AS available,
-      EXISTS (SELECT 1 FROM bookings
-        WHERE status = 'HELD' AND hold_expires_at <= ${STATEMENT_NOW} AND show_id = ${showId}) AS lapsed`);
-  const row = result.rows[0];
-  return { available: row?.available ?? 0, lapsedHolds: row?.lapsed ?? false };
+export const RUN_CANDIDATES = 20;
+
+/** A request's section name as the seat index's rank; null means any section, best first. */
+export function rankOf(layout: ShowLayout, section: string | null): SectionFilter {
+  if (section === null) return null;
+  const found = layout.sections.find((candidate) => candidate.name === section);
+  // The API validated the section against the same immutable layout.
+  if (!found) throw new Error(`section ${section} not in show layout`);
+  return found.rank;
+}
+
+/** Hands out seats within one transaction, remembering what it has already spoken for. */
+export class Claimer {
+  /** Seat ids assigned to a request of this batch, or locked for one (specific or planned singles). */
+  private readonly reserved: Set<number>;
+  /** Seat ids given to a request of this batch. */
+  private readonly assigned = new Set<number>();
+  private readonly singlePools = new Map<SectionFilter, ClaimedSeat[]>();
+  private singleDemand = new Map<SectionFilter, number>();
+  /** Sections whose single-seat pool came back short: fetching again would find nothing new. */
+  private readonly exhaustedPools = new Set<SectionFilter>();
+  /**
+   * Seats verified AVAILABLE (committed, not ours) at a sold-out check, per section. A later
+   * request of this batch needing more than that is sold out too, with no further query; this
+   * is what keeps a burst against a sold-out show cheap.
+   */
+  private readonly verifiedAvailable = new Map<SectionFilter, number>();
+  /** The AVAILABLE seats per section as this batch first read them (for adjacent runs). */
+  private readonly freeSeats = new Map<SectionFilter, FreeSeat[]>();
+  /** Seats of those lists found taken or locked by another transaction since. */
+  private readonly unavailable = new Set<number>();
+  /** Sections where free seats exist but all are locked by other transactions right now. */
+  private readonly contended = new Set<SectionFilter>();
+  private releasedLapsed = false;
+
+  constructor(
+    private readonly tx: Executor,
+    private readonly showId: string,
+    specificIds: number[],
+  ) {
+    this.reserved = new Set(specificIds);
+  }
+
+  /** Single-seat requests are the hot path: their seats are locked in one query per section. */
+  planSingles(ranks: SectionFilter[]): void {
+    for (const rank of ranks) this.singleDemand.set(rank, (this.singleDemand.get(rank) ?? 0) + 1);
+  }
+
+  takeSpecific(labels: string[], locked: Map<string, LockedSeat>): Verdict {
+    const seats = labels.map((label) => locked.get(label));
+    const free = seats.every((seat) => seat && seat.status === 'AVAILABLE' && !this.assigned.has(seat.id));
+    if (!free) return { status: 'FAILED', reason: 'SEATS_UNAVAILABLE' };
+    const claimed = seats as ClaimedSeat[];
+    for (const seat of claimed) this.assigned.add(seat.id);
+    return { status: 'HELD', seats: claimed.map(({ id, label }) => ({ id, label })) };
+  }
+
+  async takeBestAvailable(rank: SectionFilter, count: number): Promise<Verdict> {
+    const known = this.verifiedAvailable.get(rank);
+    if (known !== undefined && count > known) return { status: 'FAILED', reason: 'SOLD_OUT' };
+    if (count === 1 && this.contended.has(rank)) return { status: 'CONTENDED' };
+    for (;;) {
+      const seats = count === 1 ? await this.takeSingle(rank) : await this.takeMany(rank, count);
+      if (seats) {
+        for (const seat of seats) {
+          this.assigned.add(seat.id);
+          this.reserved.add(seat.id);
+        }
+        return { status: 'HELD', seats };
+      }
+      // A shortfall. Only the committed state decides whether it is real: seats that other
+      // transactions are locking right now still count, so SKIP LOCKED never reads as sold out.
+      const claimable = await countClaimable(this.tx, this.showId, rank, [...this.assigned]);
+      if (claimable.available >= count) {
+        if (count === 1 && this.exhaustedPools.has(rank)) this.contended.add(rank);
+        return { status: 'CONTENDED' };
+      }
+      if (claimable.lapsedHolds) {
+        if (!this.releasedLapsed) {
+          // Holds have lapsed but the sweep has not reached them yet: release them now, then retry.
+          this.releasedLapsed = true;
+          await releaseLapsedHolds(this.tx, { showId: this.showId, limit: CLAIM_RELEASE_LIMIT });
+          this.forgetSupply();
+          continue;
+        }
+        // Lapsed holds remain: more than one release's worth, or locked by another transaction
+        // (a sweep, a confirm expiring them, another claim) releasing them right now. Their
+        // seats are not gone, so this is not sold out yet.
+        return { status: 'CONTENDED' };
+      }
+      this.verifiedAvailable.set(rank, claimable.available);
+      return { status: 'FAILED', reason: 'SOLD_OUT' };
+    }
+  }
+
+  /** After releasing lapsed holds, what the batch knew about free seats is out of date. */
+  private forgetSupply(): void {
+    this.singlePools.clear();
+    this.freeSeats.clear();
+    this.unavailable.clear();
+    this.exhaustedPools.clear();
+    this.verifiedAvailable.clear();
+    this.contended.clear();
+  }
+
+  private async takeSingle(rank: SectionFilter): Promise<ClaimedSeat[] | null> {
+    let pool = this.singlePools.get(rank);
+    if ((!pool || pool.length === 0) && !this.exhaustedPools.has(rank)) {
+      const demand = Math.max(1, this.singleDemand.get(rank) ?? 1);
+      pool = await lockFirstAvailable(this.tx, this.showId, rank, demand, [...this.reserved]);
+      for (const seat of pool) this.reserved.add(seat.id);
+      this.singlePools.set(rank, pool);
+      if (pool.length < demand) this.exhaustedPools.add(rank);
+    }
+    const seat = pool?.shift();
+    if (!seat) return null;
+    this.singleDemand.set(rank, (this.singleDemand.get(rank) ?? 1) - 1);
+    return [seat];
+  }
+
+  private async takeMany(rank: SectionFilter, count: number): Promise<ClaimedSeat[] | null> {
+    const adjacent = await this.takeAdjacent(rank, count);
+    if (adjacent) return adjacent;
+    const scattered = await lockFirstAvailable(this.tx, this.showId, rank, count, [...this.reserved, ...this.unavailable]);
+    if (scattered.length === count) return scattered;
+    // Keep what we locked out of other requests' way in this batch; it is released at commit.
+    for (const seat of scattered) this.reserved.add(seat.id);
+    return null;
+  }
+
+  /**
+   * `count` adjacent seats in one row: the best runs of the batch's free list are tried in seat
+   * order, each locked whole or not at all (a seat another transaction took meanwhile is
+   * remembered and the search moves on).
+   */
+  private async takeAdjacent(rank: SectionFilter, count: number): Promise<ClaimedSeat[] | null> {
+    let free = this.freeSeats.get(rank);
+    if (!free) {
+      free = await listFreeSeats(this.tx, this.showId, rank);
+      this.freeSeats.set(rank, free);
+    }
+    const excluded = (id: number) => this.reserved.has(id) || this.unavailable.has(id);
+    for (let attempt = 0; attempt < RUN_CANDIDATES; attempt++) {
+      const run = firstAdjacentRun(free, count, excluded);
+      if (!run) return null;
+      const locked = await lockSeatsIfFree(this.tx, run.map((seat) => seat.id));
+      if (locked.length === count) return locked;
+      const got = new Set(locked.map((seat) => seat.id));
+      for (const seat of run) {
+        if (got.has(seat.id)) this.reserved.add(seat.id); // locked by us but not used: keep it out of this batch
+        else this.unavailable.add(seat.id);
+      }
+    }
+    return null;
+  }
 }

@@ -1,0 +1,94 @@
+import { sql, type SQL } from 'drizzle-orm';
+import { STATEMENT_NOW } from '../../db/clock.js';
+import { lapsedHoldsExist } from './holds.js';
+
+/**
+ * The statements of one batch decision (decide.ts runs them, in this order, in one transaction):
+ * which requests are decided already, the sold-out fast path, the customers' locks and live
+ * seats, then the bookings written and their seats marked HELD.
+ */
+
+/** At-least-once delivery: the requests of a batch that already have a booking row. */
+export const decidedAlready = (ids: string[]): SQL => sql`
+  SELECT id, status, failure_reason, seat_labels, hold_expires_at, decided_at
+  FROM bookings WHERE id = ANY(${sql.param(ids)}::uuid[])`;
+
+/**
+ * No seat AVAILABLE and no lapsed hold to release, read from the committed state without locks.
+ * Seats other transactions are claiming right now are still AVAILABLE in the committed state,
+ * so this never answers "sold out" early.
+ */
+export const soldOut = (showId: string): SQL => sql`
+  SELECT NOT EXISTS (SELECT 1 FROM seats WHERE show_id = ${showId} AND status = 'AVAILABLE')
+     AND NOT ${lapsedHoldsExist(showId)} AS sold_out`;
+
+/**
+ * Per-customer cap: advisory locks on (show, customer), taken in key order so two batches can
+ * never deadlock, serialise concurrent claims by one customer for one show across all workers.
+ * Released at commit.
+ */
+export const lockCustomers = (showId: string, emails: string[]): SQL => sql`
+  SELECT pg_advisory_xact_lock(key) FROM (
+    SELECT DISTINCT hashtextextended(${showId} || '|' || email, 0) AS key
+    FROM unnest(${sql.param(emails)}::text[]) AS email ORDER BY key
+  ) AS keys`;
+
+/**
+ * Seats each of these customers holds or has booked for the show (lapsed holds excluded).
+ * Served by bookings_customer_live_idx.
+ */
+export const liveSeatsByCustomer = (showId: string, emails: string[]): SQL => sql`
+  SELECT customer_email, sum(cardinality(seat_ids))::int AS seats
+  FROM bookings
+  WHERE show_id = ${showId} AND customer_email = ANY(${sql.param(emails)}::text[])
+    AND (status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > ${STATEMENT_NOW}))
+  GROUP BY customer_email`;
+
+/** A decided request as `insertDecisions` takes it. */
+export type DecisionRow = {
+  id: string;
+  customer_email: string;
+  seat_count: number;
+  requested_section: string | null;
+  requested_seats: string[] | null;
+  status: 'HELD' | 'FAILED';
+  failure_reason: string | null;
+  idempotency_key: string | null;
+  accepted_at: string;
+  seat_ids: number[];
+  seat_labels: string[];
+};
+
+/**
+ * Writes a batch's bookings in one statement. A hold runs its full length from when it is
+ * given: this is the last statement but one before the commit, so the clock is read here, not
+ * at BEGIN (db/clock.ts). ON CONFLICT DO NOTHING plus RETURNING lets the caller see a request
+ * that another worker decided meanwhile (a duplicate delivery running in parallel).
+ */
+export const insertDecisions = (showId: string, rows: DecisionRow[], holdSeconds: number): SQL => sql`
+  INSERT INTO bookings (id, show_id, customer_email, seat_count, requested_section, requested_seats,
+                        status, failure_reason, idempotency_key, accepted_at, decided_at, updated_at,
+                        hold_expires_at, seat_ids, seat_labels)
+  SELECT r.id, ${showId}, r.customer_email, r.seat_count, r.requested_section, r.requested_seats,
+         r.status, r.failure_reason, r.idempotency_key, r.accepted_at, clock.at, clock.at,
+         CASE WHEN r.status = 'HELD' THEN clock.at + make_interval(secs => ${holdSeconds}) END,
+         r.seat_ids, r.seat_labels
+  FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
+    id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
+    status text, failure_reason text, idempotency_key text, accepted_at timestamptz,
+    seat_ids int[], seat_labels text[])
+  CROSS JOIN (SELECT clock_timestamp() AS at) AS clock
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id, status, failure_reason, seat_labels, hold_expires_at, decided_at`;
+
+/**
+ * Points the claimed seats at their bookings (the seats' foreign key needs the booking rows
+ * first). Only AVAILABLE seats are touched, so a row count short of the seats given means the
+ * locks did not hold what the claim saw: the caller must not commit.
+ */
+export const holdSeats = (seatIds: number[], bookingIds: string[]): SQL => sql`
+  UPDATE seats s
+  SET status = 'HELD', booking_id = v.booking_id, hold_expires_at = b.hold_expires_at
+  FROM unnest(${sql.param(seatIds)}::int[], ${sql.param(bookingIds)}::uuid[]) AS v(seat_id, booking_id)
+  JOIN bookings b ON b.id = v.booking_id
+  WHERE s.id = v.seat_id AND s.status = 'AVAILABLE'`;
