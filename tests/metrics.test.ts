@@ -1,4 +1,4 @@
-import { setTimeout as delay } from 'node:timers/promises';
+import { waitFor } from './support/wait.js';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
@@ -33,16 +33,19 @@ async function scrapeWorker(worker: RunningWorker): Promise<string> {
   return response.text();
 }
 
-/** Polls until `check` returns a defined value; the last text is in the error when it never does. */
+/** Scrapes until `check` finds what it wants; the last scrape is in the error when it never does. */
 async function eventually<T>(read: () => Promise<string>, check: (text: string) => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = await read();
-    const result = check(text);
-    if (result !== undefined && result !== false) return result;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last scrape:\n${text}`);
-    await delay(50);
-  }
+  let last = '';
+  return waitFor(
+    async () => {
+      last = await read();
+      const result = check(last);
+      return result === false ? undefined : result;
+    },
+    'the metrics to show it',
+    timeoutMs,
+    () => `last scrape:\n${last}`,
+  );
 }
 
 describe('metrics', () => {

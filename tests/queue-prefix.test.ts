@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * Redis Cluster runs a multi-key command only when all its keys hash to one slot, and the slot
@@ -42,12 +43,10 @@ describe('QUEUE_PREFIX with a hash tag', () => {
     expect(await waitForDecision(api.app, first.body.id)).toMatchObject({ status: 'HELD' });
     expect(await waitForDecision(api.app, second.body.id)).toMatchObject({ status: 'FAILED', reason: 'SOLD_OUT' });
     // Workers send their outcome counts to Redis every quarter second: wait for them.
-    const deadline = Date.now() + 10_000;
-    let scrape = await api.app.inject({ method: 'GET', url: '/metrics' });
-    while (!/ticket_rush_bookings_total\{status="FAILED"/.test(scrape.body) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      scrape = await api.app.inject({ method: 'GET', url: '/metrics' });
-    }
+    const scrape = await waitFor(async () => {
+      const response = await api.app.inject({ method: 'GET', url: '/metrics' });
+      return /ticket_rush_bookings_total\{status="FAILED"/.test(response.body) ? response : undefined;
+    }, 'the outcome counts in /metrics', 10_000);
     expect(scrape.body).toMatch(/ticket_rush_bookings_total\{status="HELD",reason="none"\} 1/);
 
     const keys: string[] = [];

@@ -164,7 +164,7 @@ describe('load shedding', () => {
 describe('booking ids and what a status reveals', () => {
   const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-  it('booking ids are random UUIDv4 (122 random bits), distinct and without pattern', async () => {
+  it('booking ids are random UUIDv4, distinct, and not ordered by time or sequence', async () => {
     const ids: string[] = [];
     for (let index = 0; index < 100; index++) {
       const reply = await call(api.app, 'POST', '/booking', {
@@ -175,13 +175,10 @@ describe('booking ids and what a status reveals', () => {
     }
     expect(ids.every((id) => UUID_V4.test(id))).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
-    // Not sequential: no two ids share their first 8 hex digits (a 2^-32 chance per pair).
+    // Not time-ordered or sequential (a UUIDv7 or a counter would share its leading digits
+    // across requests made in the same second): no two ids share their first 8 hex digits.
+    // How random the bits are is Node's crypto's business, not this project's.
     expect(new Set(ids.map((id) => id.slice(0, 8))).size).toBe(ids.length);
-    // Roughly half of the random bits are set (a counter or timestamp would be far off).
-    const bits = ids.join('').replace(/-/g, '').split('').map((hex) => parseInt(hex, 16).toString(2).replace(/0/g, '').length);
-    const ratio = bits.reduce((sum, ones) => sum + ones, 0) / (ids.length * 32 * 4);
-    expect(ratio).toBeGreaterThan(0.45);
-    expect(ratio).toBeLessThan(0.55);
   });
 
   it('unknown ids are 404 and malformed ids 400, on every route that takes one', async () => {

@@ -3,6 +3,7 @@ import type { RunningApi } from '../services/api/server.js';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * Settling holds: confirm (simulated payment), cancel and expiry, checked through the API and
@@ -226,13 +227,14 @@ describe('the scheduled sweep (HOLD_SECONDS=1, EXPIRY_INTERVAL_SECONDS=1)', () =
 
     // Nothing but the sweep touches this booking until it is EXPIRED: no confirm, no other claim.
     const read = () => ctx.pool.query('SELECT status, seat_labels, hold_expires_at, decided_at FROM bookings WHERE id = $1', [id]);
-    const deadline = Date.now() + 15_000;
-    let row = await read();
-    while (row.rows[0]?.status !== 'EXPIRED') {
-      if (Date.now() > deadline) throw new Error(`not expired by the sweep: ${JSON.stringify(row.rows[0])}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      row = await read();
-    }
+    const row = await waitFor(
+      async () => {
+        const result = await read();
+        return result.rows[0]?.status === 'EXPIRED' ? result : undefined;
+      },
+      'the sweep to expire the hold',
+      15_000,
+    );
     // It had been held (its seats are kept for history) for HOLD_SECONDS.
     const booking = row.rows[0];
     expect(booking.seat_labels).toEqual(['1', '2', '3']);

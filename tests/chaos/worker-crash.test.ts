@@ -45,8 +45,6 @@ describe('chaos: worker crash', () => {
     `SIGKILLs a worker ${KILLS} times mid-burst; stalled jobs run again within seconds; nothing lost or oversold`,
     async () => {
       printLogsOnFailure(world);
-      expect(LOCK_DURATION_MS).toBeLessThanOrEqual(10_000);
-      expect(STALLED_INTERVAL_MS).toBeLessThanOrEqual(5_000);
       const { ctx, processes, bookingQueue, redis } = world;
       const databaseUrlFor = (name: string) => {
         const url = new URL(ctx.databaseUrl);

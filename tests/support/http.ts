@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { TEST_ADMIN_TOKEN } from './context.js';
+import { waitFor } from './wait.js';
 
 /** Thin helpers over app.inject so tests read like the curl walkthrough. */
 
@@ -37,11 +38,15 @@ export async function createShow(app: FastifyInstance, body: Record<string, unkn
 
 /** Polls a booking's status until it leaves QUEUED (the worker decided it) or the deadline passes. */
 export async function waitForDecision(app: FastifyInstance, id: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const reply = await call(app, 'GET', `/booking/${id}/status`);
-    if (reply.status === 200 && reply.body.status !== 'QUEUED') return reply.body;
-    if (Date.now() > deadline) throw new Error(`booking ${id} not decided in ${timeoutMs} ms: ${JSON.stringify(reply.body)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  let last: unknown;
+  return waitFor(
+    async () => {
+      const reply = await call(app, 'GET', `/booking/${id}/status`);
+      last = reply.body;
+      return reply.status === 200 && reply.body.status !== 'QUEUED' ? reply.body : undefined;
+    },
+    `booking ${id} to be decided`,
+    timeoutMs,
+    () => `last status: ${JSON.stringify(last)}`,
+  );
 }

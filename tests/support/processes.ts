@@ -20,29 +20,9 @@ const KEPT_LINES = 2_000;
 export type ServiceKind = keyof typeof ENTRY;
 export type Exit = { code: number | null; signal: NodeJS.Signals | null; at: number };
 
-/** Resolves `check()` truthy values; polls every `intervalMs` until `timeoutMs` passes. */
-export async function waitUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  timeoutMs: number,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await new Promise((done) => setTimeout(done, intervalMs));
-  }
-}
+// Services' readiness is waited on the same way as everything else in the tests.
+export { waitUntil } from './wait.js';
+import { waitUntil } from './wait.js';
 
 /** A port nobody listens on right now (the OS picks it; the short race is acceptable in tests). */
 export async function freePort(): Promise<number> {
