@@ -9,7 +9,7 @@
 
 ARG NODE_IMAGE=node:20-slim
 
-# ---- build: compile TypeScript to dist/ (mirrors services/, shared/, bench/) ----
+# ---- build: compile TypeScript to dist/ (mirrors services/ and shared/; the bench and tests run from source) ----
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Manifests first, so the dependency layer is reused until package*.json change.
