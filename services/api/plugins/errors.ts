@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { isTransientDbError } from '../../../shared/db/client.js';
+import { transientDbCause } from '../../../shared/db/client.js';
 import { AppError, type ErrorDetail } from '../../../shared/errors.js';
 
 /**
@@ -64,8 +64,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
       // Fastify's own client errors (bad Content-Type, bad URL...) carry safe messages.
       return reply.status(error.statusCode).send({ error: { code: 'BAD_REQUEST', message: error.message } });
     }
-    if (isRedisUnavailable(error) || isTransientDbError(error)) {
-      request.log.warn({ err: error }, 'dependency unavailable');
+    const unavailable = transientDbCause(error) ?? (isRedisUnavailable(error) ? error : undefined);
+    if (unavailable) {
+      // An outage fails every request: one short line each, with the driver's reason rather
+      // than drizzle's wrapper (its message repeats the SQL and its parameters) and a stack.
+      request.log.warn({ err: unavailable.message }, 'dependency unavailable');
       reply.header('Retry-After', '2');
       return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Temporarily unavailable; retry shortly' } });
     }
