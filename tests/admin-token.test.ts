@@ -69,6 +69,7 @@ describe('generated admin token', () => {
     const file = join(dir, 'tty', 'admin-token');
     await shareGeneratedToken('tty-token-0123456789abcdef', { ADMIN_TOKEN_FILE: file }, logger, terminal);
     expect(written.join('')).toContain('Admin token for this run: tty-token-0123456789abcdef');
+    expect(logged).toHaveLength(1);
     expect(logged.join('')).not.toContain('tty-token-0123456789abcdef');
     expect(existsSync(file)).toBe(false);
   });

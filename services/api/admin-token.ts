@@ -29,6 +29,7 @@ export async function shareGeneratedToken(
   const hint = 'set ADMIN_TOKEN (at least 16 characters) to choose your own';
   if (terminal.isTTY) {
     terminal.write(`\nAdmin token for this run: ${token}\n(${hint})\n\n`);
+    logger.warn(`ADMIN_TOKEN not set: generated a token for this run and printed it to the terminal; ${hint}`);
     return;
   }
   const file = resolve(config.ADMIN_TOKEN_FILE);
