@@ -1,6 +1,7 @@
 import { loadConfig } from '../shared/config.js';
 import { runMigrations } from '../shared/db/migrate.js';
 import { createLogger } from '../shared/logger.js';
+import { shareGeneratedToken } from './api/admin-token.js';
 import { startApi } from './api/server.js';
 import { closeInOrder, exitOnSignals, runMain } from './lifecycle.js';
 import { startWorker } from './worker/worker.js';
@@ -18,7 +19,6 @@ runMain(async () => {
   const api = await startApi(config, logger.child({ component: 'api' }));
   // The API stops accepting first; then the worker drains what was accepted.
   exitOnSignals(closeInOrder([{ name: 'api', close: api.close }, { name: 'worker', close: worker.close }], logger), logger, config.SHUTDOWN_TIMEOUT_SECONDS);
-  process.stdout.write(`\nTicket Rush is running at ${api.url}\n`);
-  if (!config.ADMIN_TOKEN) process.stdout.write(`Admin token for this run: ${api.adminToken}\n`);
-  process.stdout.write(`Try: curl ${api.url}/shows\n\n`);
+  process.stdout.write(`\nTicket Rush is running at ${api.url}\nTry: curl ${api.url}/shows\n\n`);
+  if (api.adminTokenGenerated) await shareGeneratedToken(api.adminToken, config, logger);
 }, 'ticket-rush');

@@ -30,6 +30,8 @@ const EnvSchema = z.object({
   PORT: int(0, 65_535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Where the API saves a generated admin token when stderr is not a terminal (git-ignored).
+  ADMIN_TOKEN_FILE: z.string().min(1).default('.ticket-rush/admin-token'),
   // Requests the API puts into one queue job at most (those accepted in the same event-loop turn).
   ENQUEUE_BATCH_SIZE: int(1, 1_000).default(100),
   // Jobs (request batches) held at once per worker process; their requests are regrouped per

@@ -12,7 +12,7 @@ import type { BookingIntake } from './booking-intake.js';
 import { adminAuth } from './plugins/admin-auth.js';
 import { bullBoardRoutes } from './plugins/bull-board.js';
 import { registerDocs } from './plugins/docs.js';
-import { registerErrorHandling } from './plugins/errors.js';
+import { answerParserRejection, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
 import { requestLoggerFactory } from './request-logger.js';
@@ -66,6 +66,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           : { code: 'BAD_URL', message: 'The URL is not valid (check its percent-encoding)' },
       });
     },
+    // Requests Node's HTTP parser refuses (431, smuggling shapes) get `{ error: { code, message } }` too.
+    clientErrorHandler: answerParserRejection(deps.logger),
     // One access line per request (below) instead of Fastify's two: under a burst, logging is
     // a real share of the API's CPU.
     logController: new LogController({ disableRequestLogging: true }),

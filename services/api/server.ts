@@ -1,29 +1,26 @@
-import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { getBooking } from '../../shared/booking/settle.js';
 import { LayoutCache } from '../../shared/booking/shows.js';
-import { ConfigError, loadConfig, type Config } from '../../shared/config.js';
+import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
 import { assertNoEviction, createProducerConnection, redisTarget, waitForReady } from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
+import { resolveAdminToken, shareGeneratedToken } from './admin-token.js';
 import { buildApp } from './app.js';
 import { BookingIntake } from './booking-intake.js';
 
-export type RunningApi = { app: FastifyInstance; url: string; adminToken: string; close: () => Promise<void> };
-
-/** Outside production a missing ADMIN_TOKEN is generated for this run (and printed once by the caller). */
-function resolveAdminToken(config: Config): { token: string; generated: boolean } {
-  if (config.ADMIN_TOKEN) return { token: config.ADMIN_TOKEN, generated: false };
-  // Only the API checks this: workers and migrations never use the token.
-  if (config.NODE_ENV === 'production') {
-    throw new ConfigError('Invalid configuration:\n  ADMIN_TOKEN: required when NODE_ENV=production');
-  }
-  return { token: randomBytes(24).toString('base64url'), generated: true };
-}
+export type RunningApi = {
+  app: FastifyInstance;
+  url: string;
+  adminToken: string;
+  /** True when ADMIN_TOKEN was unset and `adminToken` was made for this run. */
+  adminTokenGenerated: boolean;
+  close: () => Promise<void>;
+};
 
 export async function startApi(config: Config, logger: Logger, options: { listen?: boolean } = {}): Promise<RunningApi> {
   const { token: adminToken, generated } = resolveAdminToken(config);
@@ -51,7 +48,6 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   });
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
   const app = await buildApp({ config, adminToken, db, pool, redis, intake, layouts: new LayoutCache(db), logger, queues });
-  if (generated) logger.warn('ADMIN_TOKEN not set: generated one for this run (set ADMIN_TOKEN to choose your own)');
 
   let url = '';
   if (options.listen !== false) url = await app.listen({ port: config.PORT, host: config.HOST });
@@ -65,7 +61,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     ],
     logger,
   );
-  return { app, url, adminToken, close };
+  return { app, url, adminToken, adminTokenGenerated: generated, close };
 }
 
 async function main(): Promise<void> {
@@ -74,7 +70,7 @@ async function main(): Promise<void> {
   const api = await startApi(config, logger);
   exitOnSignals(api.close, logger, config.SHUTDOWN_TIMEOUT_SECONDS);
   logger.info({ url: api.url }, 'api listening');
-  if (!config.ADMIN_TOKEN) process.stdout.write(`\nAdmin token for this run: ${api.adminToken}\n\n`);
+  if (api.adminTokenGenerated) await shareGeneratedToken(api.adminToken, config, logger);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runMain(main, 'api');

@@ -3,7 +3,7 @@ import { Worker, type Job, type Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
-import { createDb, isTransientDbError } from '../../shared/db/client.js';
+import { createDb, transientDbCause } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { cappedExponentialBackoff, JOBS, QUEUES, type JobName } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
@@ -11,7 +11,7 @@ import { RequestIndex } from '../../shared/queue/request-index.js';
 import { assertNoEviction, createWorkerConnection, redisTarget, waitForReady } from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
-import { createBookingProcessor } from './jobs/process-bookings.js';
+import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
 
@@ -100,11 +100,16 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   for (const worker of [bookingWorker, maintenanceWorker]) {
     worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
     worker.on('failed', (job, error) => {
-      const transient = isTransientDbError(error);
-      logger[transient ? 'warn' : 'error'](
-        { jobId: job?.id, job: job?.name, requests: job?.data?.requests?.length, attempt: job?.attemptsMade, err: transient ? error.message : error },
-        'job failed; BullMQ retries it unless attempts are exhausted',
-      );
+      const context = { jobId: job?.id, job: job?.name, requests: job?.data?.requests?.length, attempt: job?.attemptsMade };
+      // An outage fails every attempt of every job: one short line each, naming the driver's
+      // reason (not drizzle's wrapper, whose message repeats the SQL and its parameters).
+      const transient = transientDbCause(error) ?? (error instanceof SeatsLockedError ? error : undefined);
+      if (transient) {
+        const code = (transient as { code?: unknown }).code;
+        logger.warn({ ...context, err: transient.message, ...(typeof code === 'string' ? { code } : {}) }, 'job failed; BullMQ retries it unless attempts are exhausted');
+      } else {
+        logger.error({ ...context, err: error }, 'job failed; BullMQ retries it unless attempts are exhausted');
+      }
     });
   }
 

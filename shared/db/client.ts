@@ -65,14 +65,30 @@ const TRANSIENT_SQLSTATES = new Set([
   '08004',
 ]);
 
-export function isTransientDbError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+const TRANSIENT_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
+
+function isTransientItself(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && TRANSIENT_SQLSTATES.has(code)) return true;
-  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)) {
-    return true;
-  }
+  if (typeof code === 'string' && (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_NETWORK_CODES.has(code))) return true;
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
     error.message,
   );
+}
+
+/**
+ * The transient driver error behind `error`, if there is one. Drizzle wraps every failed query
+ * in a DrizzleQueryError (message "Failed query: <sql> params: <values>") whose `cause` is the
+ * driver's error, so the whole cause chain is searched (bounded, in case a chain loops).
+ */
+export function transientDbCause(error: unknown): Error | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (isTransientItself(current)) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+export function isTransientDbError(error: unknown): boolean {
+  return transientDbCause(error) !== undefined;
 }

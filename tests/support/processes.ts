@@ -14,7 +14,7 @@ import type { Config } from '../../shared/config.js';
  */
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const ENTRY = { api: 'services/api/server.ts', worker: 'services/worker/worker.ts' } as const;
+const ENTRY = { api: 'services/api/server.ts', worker: 'services/worker/worker.ts', all: 'services/start.ts' } as const;
 const KEPT_LINES = 2_000;
 
 export type ServiceKind = keyof typeof ENTRY;
@@ -162,9 +162,18 @@ export class ProcessRegistry {
 
   /** Starts the API on a free port and resolves once GET /health answers 200. */
   async startApi(overrides: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServiceProcess> {
+    return this.startListening('api', overrides, timeoutMs);
+  }
+
+  /** Starts `npm start`'s entry (migrations, API and a worker in one process) like startApi. */
+  async startAllInOne(overrides: Record<string, string> = {}, timeoutMs = 60_000): Promise<ServiceProcess> {
+    return this.startListening('all', overrides, timeoutMs);
+  }
+
+  private async startListening(kind: 'api' | 'all', overrides: Record<string, string>, timeoutMs: number): Promise<ServiceProcess> {
     const port = overrides.PORT ? Number(overrides.PORT) : await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const service = this.spawnService('api', { ...overrides, PORT: String(port), HOST: '127.0.0.1' }, url);
+    const service = this.spawnService(kind, { ...overrides, PORT: String(port), HOST: '127.0.0.1' }, url);
     await waitUntil(
       `${service.name} /health`,
       async () => {

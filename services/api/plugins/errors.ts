@@ -1,7 +1,10 @@
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { isTransientDbError } from '../../../shared/db/client.js';
+import { transientDbCause } from '../../../shared/db/client.js';
 import { AppError, type ErrorDetail } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
 
 /**
  * The edge where errors become HTTP. Expected failures (AppError, validation, Fastify's own
@@ -64,8 +67,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
       // Fastify's own client errors (bad Content-Type, bad URL...) carry safe messages.
       return reply.status(error.statusCode).send({ error: { code: 'BAD_REQUEST', message: error.message } });
     }
-    if (isRedisUnavailable(error) || isTransientDbError(error)) {
-      request.log.warn({ err: error }, 'dependency unavailable');
+    const unavailable = transientDbCause(error) ?? (isRedisUnavailable(error) ? error : undefined);
+    if (unavailable) {
+      // An outage fails every request: one short line each, with the driver's reason rather
+      // than drizzle's wrapper (its message repeats the SQL and its parameters) and a stack.
+      request.log.warn({ err: unavailable.message }, 'dependency unavailable');
       reply.header('Retry-After', '2');
       return reply.status(503).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Temporarily unavailable; retry shortly' } });
     }
@@ -76,4 +82,52 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` } }),
   );
+}
+
+/** Node's parser error codes (llhttp's HPE_*) that deserve a more precise answer than "not HTTP". */
+const PARSER_REJECTIONS: Record<string, { status: number; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, code: 'HEADERS_TOO_LARGE', message: 'Request headers are too large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'REQUEST_TIMEOUT', message: 'The request took too long to arrive' },
+  // Request smuggling shapes: llhttp reports Content-Length with Transfer-Encoding under one
+  // code or the other depending on which header came first.
+  HPE_UNEXPECTED_CONTENT_LENGTH: {
+    status: 400,
+    code: 'BAD_REQUEST',
+    message: 'Send one Content-Length or Transfer-Encoding: chunked, not both and not twice',
+  },
+  HPE_INVALID_TRANSFER_ENCODING: {
+    status: 400,
+    code: 'BAD_REQUEST',
+    message: 'Transfer-Encoding must end in chunked and must not come with Content-Length',
+  },
+  HPE_INVALID_CONTENT_LENGTH: { status: 400, code: 'BAD_REQUEST', message: 'Content-Length is not a valid number' },
+  HPE_INVALID_CHUNK_SIZE: { status: 400, code: 'BAD_REQUEST', message: 'The chunked body is malformed' },
+};
+const NOT_HTTP = { status: 400, code: 'BAD_REQUEST', message: 'The request is not valid HTTP' };
+
+/**
+ * Fastify's `clientErrorHandler`: requests Node's HTTP parser refuses (oversized headers,
+ * request smuggling shapes such as Content-Length with Transfer-Encoding, broken chunked
+ * bodies) never reach routing or the error handler above, and would otherwise be answered in
+ * Fastify's own shape. The connection cannot be trusted afterwards, so it is closed.
+ */
+export function answerParserRejection(logger: Logger): (error: Error & { code?: string }, socket: Socket) => void {
+  return (error, socket) => {
+    // A reset connection has nobody left to answer (Node's own 'clientError' advice).
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const rejection = (error.code && PARSER_REJECTIONS[error.code]) || NOT_HTTP;
+    // Probes and scanners send these all day: not worth a line at the usual levels.
+    logger.debug({ code: error.code, status: rejection.status }, 'request rejected by the HTTP parser');
+    if (socket.writable) {
+      const body = JSON.stringify({ error: { code: rejection.code, message: rejection.message } });
+      socket.write(
+        `HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status]}\r\n` +
+          'Content-Type: application/json; charset=utf-8\r\n' +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+          'Connection: close\r\n\r\n' +
+          body,
+      );
+    }
+    socket.destroy();
+  };
 }

@@ -29,6 +29,11 @@ const MAX_CONTENDED_ROUNDS = 50;
 /** Attempts at a batch that collided with a concurrent duplicate delivery. */
 const MAX_BATCH_REDOS = 5;
 
+/** Other transactions kept a request's seats locked for every round: BullMQ retries it later. */
+export class SeatsLockedError extends Error {
+  override name = 'SeatsLockedError';
+}
+
 export type ProcessBookingDeps = {
   db: Database;
   layouts: LayoutCache;
@@ -103,7 +108,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
         if (!decision.duplicate) deps.observer?.decided?.(request, booking);
         return { result: toResult(booking), fresh: !decision.duplicate };
       }
-      if (round >= MAX_CONTENDED_ROUNDS) throw new Error('seats stayed locked by other transactions; retrying with backoff');
+      if (round >= MAX_CONTENDED_ROUNDS) throw new SeatsLockedError('seats stayed locked by other transactions; retrying with backoff');
       // Other transactions hold the seats we need: they commit within milliseconds.
       await delay(2 + Math.random() * 10 * Math.min(round, 5));
     }
