@@ -274,9 +274,12 @@ export class RedisServer {
     this.dir = mkdtempSync(join(tmpdir(), 'chaos-redis-'));
   }
 
-  /** `password` turns on requirepass, for tests that the whole URL (credentials too) is used. */
-  static async start(registry: ProcessRegistry, options: { password?: string } = {}): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), registry, options.password);
+  /**
+   * `password` turns on requirepass, for tests that the whole URL (credentials too) is used;
+   * `port` is for a service already told to expect Redis there.
+   */
+  static async start(registry: ProcessRegistry, options: { password?: string; port?: number } = {}): Promise<RedisServer> {
+    const server = new RedisServer(options.port ?? (await freePort()), registry, options.password);
     await server.launch();
     return server;
   }
