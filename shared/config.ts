@@ -13,14 +13,21 @@ const booleanFlag = z
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  // Unset: the local defaults on DEV_POSTGRES_PORT / DEV_REDIS_PORT (see localDatabaseUrl).
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .default('postgres://postgres@127.0.0.1:5432/ticket_rush'),
+    .optional(),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-    .default('redis://127.0.0.1:6379'),
+    .optional(),
+  // With DATABASE_URL / REDIS_URL unset, the local Postgres and Redis are expected on these
+  // ports, and `npm start` starts them there when nothing answers (services/dev-services.ts),
+  // keeping their data under DEV_DATA_DIR.
+  DEV_POSTGRES_PORT: int(1, 65_535).default(5432),
+  DEV_REDIS_PORT: int(1, 65_535).default(6379),
+  DEV_DATA_DIR: z.string().min(1).default('.data'),
   // Redis Cluster instead of REDIS_URL's single node: seed nodes as host:port,host:port. The
   // QUEUE_PREFIX must then carry a hash tag, e.g. {ticket-rush}, so a queue's keys share a slot.
   REDIS_CLUSTER_NODES: z
@@ -63,7 +70,12 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = Readonly<z.infer<typeof EnvSchema>>;
+export type Config = Readonly<Omit<z.infer<typeof EnvSchema>, 'DATABASE_URL' | 'REDIS_URL'> & { DATABASE_URL: string; REDIS_URL: string }>;
+
+/** DATABASE_URL when it is unset: the local Postgres, trust auth, database ticket_rush. */
+export const localDatabaseUrl = (port: number): string => `postgres://postgres@127.0.0.1:${port}/ticket_rush`;
+/** REDIS_URL when it is unset. */
+export const localRedisUrl = (port: number): string => `redis://127.0.0.1:${port}`;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -87,5 +99,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'Invalid configuration:\n  QUEUE_PREFIX: must contain a hash tag such as {ticket-rush} when REDIS_CLUSTER_NODES is set',
     );
   }
-  return Object.freeze(parsed.data);
+  const { DATABASE_URL, REDIS_URL, ...rest } = parsed.data;
+  return Object.freeze({
+    ...rest,
+    DATABASE_URL: DATABASE_URL ?? localDatabaseUrl(rest.DEV_POSTGRES_PORT),
+    REDIS_URL: REDIS_URL ?? localRedisUrl(rest.DEV_REDIS_PORT),
+  });
 }

@@ -109,6 +109,66 @@ export async function waitForReady(redis: RedisClient, timeoutMs = 10_000): Prom
   });
 }
 
+/**
+ * Waits for the connection's first outcome: undefined once it is ready, or its first error (a
+ * timeout counts as one). For a service that starts without Redis and lets the client keep
+ * reconnecting in the background.
+ */
+export async function firstConnectionError(redis: RedisClient, timeoutMs = 5_000): Promise<Error | undefined> {
+  if (redis.status === 'ready') return undefined;
+  return new Promise<Error | undefined>((resolve) => {
+    const settle = (error: Error | undefined) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      redis.off('node error', onError);
+      resolve(error);
+    };
+    const onReady = () => settle(undefined);
+    const onError = (error: Error) => settle(error);
+    const timer = setTimeout(() => settle(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    redis.on('ready', onReady);
+    redis.on('error', onError);
+    redis.on('node error', onError);
+  });
+}
+
+/** Where Redis is expected, without credentials: safe to log. */
+export function describeRedisTarget(target: RedisTarget): string {
+  if (target.clusterNodes) return `the Redis Cluster at ${target.clusterNodes} (REDIS_CLUSTER_NODES)`;
+  const url = new URL(target.url);
+  return `${url.hostname}:${url.port || 6379} (REDIS_URL)`;
+}
+
+/** The ways to get a local Redis configured as the services need it (AOF, noeviction). */
+export const HOW_TO_START_REDIS = [
+  'docker compose up -d redis',
+  'the OS package: sudo apt install redis-server (Debian/Ubuntu) or brew install redis && brew services start redis (macOS)',
+  'a container: docker run -d --name ticket-rush-redis -p 6379:6379 redis:7 redis-server --appendonly yes --maxmemory-policy noeviction',
+];
+
+/**
+ * Logs each outage once, when it starts, rather than every reconnect attempt (every 2 s, for
+ * as long as Redis is down), and says when the connection is back.
+ */
+export function logOutages(
+  redis: RedisClient,
+  logger: { warn: (obj: object, msg: string) => void; info: (msg: string) => void },
+  options: { down?: boolean } = {},
+): void {
+  let down = options.down ?? false;
+  redis.on('error', (error: Error) => {
+    if (down) return;
+    down = true;
+    logger.warn({ err: error.message }, 'redis connection error; retrying in the background');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    logger.info('redis connection back');
+  });
+}
+
 /** Deletes every key matching `pattern` on one node (SCAN, never KEYS): tears down a prefix. */
 export async function deleteKeysMatching(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import { createTestContext, type TestContext } from './support/context.js';
-import { call } from './support/http.js';
+import { call, createShow } from './support/http.js';
 import { routeTable } from './support/route-table.js';
 
 let ctx: TestContext;
@@ -15,14 +15,19 @@ afterAll(async () => ctx?.cleanup());
 
 type Operation = {
   summary?: string;
+  tags?: string[];
   parameters?: Array<{ in: string; name: string }>;
   requestBody?: { content: Record<string, { schema: unknown }> };
-  responses: Record<string, { description: string; content?: Record<string, { schema: unknown }> }>;
+  responses: Record<
+    string,
+    { description: string; content?: Record<string, { schema: unknown }>; headers?: Record<string, { description?: string; schema: unknown }> }
+  >;
   security?: Array<Record<string, string[]>>;
 };
 type Document = {
   openapi: string;
   info: { title: string; version: string };
+  tags?: Array<{ name: string; description?: string }>;
   paths: Record<string, Record<string, Operation>>;
   components: { securitySchemes: Record<string, { type: string; scheme: string }>; schemas?: Record<string, unknown> };
 };
@@ -85,6 +90,45 @@ describe('OpenAPI document', () => {
         if (path !== '/health' && path !== '/metrics') expect(operation.responses['503'], `${method} ${path} 503`).toBeDefined();
       }
     }
+  });
+
+  it('files every operation under a declared tag', () => {
+    const declared = new Set((doc.tags ?? []).map((tag) => tag.name));
+    expect([...declared]).toEqual(expect.arrayContaining(['bookings', 'shows', 'admin', 'ops']));
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        expect(operation.tags?.length, `${method} ${path} has no tag`).toBeGreaterThan(0);
+        for (const tag of operation.tags ?? []) expect(declared.has(tag), `${method} ${path}: tag ${tag} is not declared`).toBe(true);
+      }
+    }
+    expect(doc.paths['/booking']!.post!.tags).toEqual(['bookings']);
+    expect(doc.paths['/admin/shows']!.post!.tags).toEqual(['admin']);
+    expect(doc.paths['/health']!.get!.tags).toEqual(['ops']);
+  });
+
+  it('documents 415 on every route that takes a JSON body', () => {
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        if (operation.requestBody) expect(operation.responses['415'], `${method} ${path} 415`).toBeDefined();
+      }
+    }
+    expect(doc.paths['/booking']!.post!.responses['415']).toBeDefined();
+  });
+
+  it("documents the 202's Location and Retry-After headers on POST /booking, and the app sends them", async () => {
+    const accepted = doc.paths['/booking']!.post!.responses['202']!;
+    expect(accepted.content?.['application/json']?.schema).toBeDefined();
+    expect(accepted.headers?.Location).toMatchObject({ schema: { type: 'string' } });
+    expect(accepted.headers?.Location?.description).toBeTruthy();
+    expect(accepted.headers?.['Retry-After']).toMatchObject({ schema: { type: 'string' } });
+    expect(accepted.headers?.['Retry-After']?.description).toBeTruthy();
+
+    const show = await createShow(api.app, { total_seats: 5 });
+    const booking = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'docs@example.test', seat_count: 1 } });
+    expect(booking.status).toBe(202);
+    expect(booking.body).toMatchObject({ status: 'QUEUED', status_url: `/booking/${booking.body.id}/status` });
+    expect(booking.headers.location).toBe(booking.body.status_url);
+    expect(booking.headers['retry-after']).toMatch(/^\d+$/);
   });
 
   it('marks admin routes with the bearer scheme and documents their 401', () => {

@@ -3,9 +3,10 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { startApi, type RunningApi } from '../services/api/server.js';
+import { createLogger } from '../shared/logger.js';
 import { createTestContext, type TestContext } from './support/context.js';
-import { freePort } from './support/processes.js';
+import { freePort, ProcessRegistry, RedisServer } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 import { call, createShow, type Reply } from './support/http.js';
 
@@ -13,7 +14,8 @@ import { call, createShow, type Reply } from './support/http.js';
  * The API against a Redis of its own that the test kills and restarts: while Redis is down a
  * booking is refused at once with 503 + Retry-After (never 202 for a request that was not
  * enqueued, never a 500), /ready says so, and once Redis is back the API recovers by itself.
- * Also: no process starts on a Redis that may evict keys.
+ * Also: no process starts on a Redis that may evict keys, and an API started while Redis is
+ * down listens all the same and recovers once Redis comes up.
  */
 
 let ctx: TestContext;
@@ -194,5 +196,58 @@ describe('a Redis that may evict keys', () => {
     // Back on noeviction, both start.
     await ctx.startApi();
     await ctx.startWorker();
+  });
+});
+
+describe('Redis down when the API starts', () => {
+  const registry = new ProcessRegistry({});
+  let lateApi: RunningApi | undefined;
+  afterAll(async () => {
+    await lateApi?.close();
+    await registry.stopAll();
+  });
+
+  const fetchReply = async (url: string, init?: RequestInit): Promise<Reply> => {
+    const response = await fetch(url, init);
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: the assertion shows the text
+    }
+    return { status: response.status, body, headers: Object.fromEntries(response.headers) };
+  };
+
+  it('listens anyway (/health 200, /ready and bookings 503), says what is down and how to start it, and recovers once Redis is up', async () => {
+    const redisPort = await freePort();
+    const logs: Array<{ level: number; msg: string; [key: string]: unknown }> = [];
+    const config = ctx.configWith({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+    const logger = createLogger(config, 'redis-down-test', { write: (line: string) => void logs.push(JSON.parse(line)) });
+    lateApi = await startApi(config, logger);
+    const base = lateApi.url;
+    const bookingRequest = () => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(booking()) });
+
+    expect((await fetchReply(`${base}/health`)).status).toBe(200);
+    const ready = await fetchReply(`${base}/ready`);
+    expect(ready.status).toBe(503);
+    expect(ready.body).toEqual({ status: 'not_ready', checks: { postgres: 'up', redis: 'down' } });
+    expectUnavailable(await fetchReply(`${base}/booking`, bookingRequest()));
+
+    const startup = logs.find((line) => /^Redis is down/.test(line.msg));
+    expect(startup, JSON.stringify(logs)).toBeDefined();
+    expect(startup!.msg).toContain(`127.0.0.1:${redisPort}`);
+    expect(startup!.msg).toContain('docker compose up -d redis');
+    expect(startup!.msg).toMatch(/apt install redis-server/);
+    expect(startup!.msg).toMatch(/docker run .*redis:7/);
+
+    await RedisServer.start(registry, { port: redisPort });
+    await waitFor(async () => ((await fetchReply(`${base}/ready`)).status === 200 ? true : undefined), '/ready to answer 200', 15_000);
+    const accepted = await fetchReply(`${base}/booking`, bookingRequest());
+    expect(accepted.status).toBe(202);
+    // The policy was checked once Redis came up, as it is at a normal start.
+    await waitFor(async () => (logs.some((line) => /accepting bookings/.test(line.msg)) ? true : undefined), 'the policy check once Redis is up', 5_000);
+    // One warning for the outage, not one per reconnect attempt.
+    expect(logs.filter((line) => /redis connection error/.test(line.msg)).length).toBeLessThanOrEqual(1);
   });
 });

@@ -1,6 +1,6 @@
 import type { AuditReport } from './audit.js';
 import type { LatencyBucket, LatencySummary } from './latency.js';
-import type { BurstReport } from './report.js';
+import { rateLimitWarning, type BurstReport } from './report.js';
 
 /**
  * The --html report: one self-contained page (inline SVG, inline CSS, no scripts, no CDN) that
@@ -176,6 +176,7 @@ svg{font:11px system-ui,sans-serif;fill:#444}svg .grid{stroke:#eee}
 </style></head><body>
 <h1>Burst report</h1>
 <p class="muted">${escape(report.startedAt)} · ${escape(o.urls.join(', '))} · ${report.shows.length} show(s) · ${o.requests} requests · ${o.concurrency} in flight · arrival ${escape(o.arrival.kind)} · seats ${o.seatCount.min}-${o.seatCount.max} · specific ${o.specificSeatsRatio} · confirm ${o.confirmRatio} · seed ${o.seed}</p>
+${rateLimitWarning(report).length > 0 ? `<p class="bad">${rateLimitWarning(report).filter((line) => !/^!+$/.test(line)).map(escape).join('<br>')}</p>` : ''}
 <table>${headline}</table>
 ${auditSection(report.audit)}
 <h2>Over time</h2>${progress}${depth}

@@ -31,11 +31,14 @@ export class Latency {
   summary(): LatencySummary {
     const ms = (micros: number) => Math.round(micros) / 1_000;
     if (this.hdr.totalCount === 0) return { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0 };
+    // HDR answers a percentile with the top of its bucket (within 0.1%), which can be above the
+    // largest value recorded; no percentile is above the maximum.
+    const at = (percentile: number) => ms(Math.min(this.hdr.getValueAtPercentile(percentile), this.hdr.maxValue));
     return {
       count: this.hdr.totalCount,
-      p50: ms(this.hdr.getValueAtPercentile(50)),
-      p95: ms(this.hdr.getValueAtPercentile(95)),
-      p99: ms(this.hdr.getValueAtPercentile(99)),
+      p50: at(50),
+      p95: at(95),
+      p99: at(99),
       max: ms(this.hdr.maxValue),
       mean: ms(this.hdr.mean),
     };

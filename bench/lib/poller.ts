@@ -172,12 +172,20 @@ export class Poller {
       this.later(item, waitMs);
       return;
     }
+    this.undecided.delete(item.id);
+    // Lapsed before any poll saw the hold: counting it would add a decision that was not
+    // observed, with the hold's whole lifetime as its latency.
+    if (body.status === 'EXPIRED') {
+      this.stats.lapsedUnseen++;
+      this.pending--;
+      this.checkIdle();
+      return;
+    }
     const now = performance.now();
     this.stats.decided++;
     this.stats.lastDecidedAt = now;
     this.stats.decisionLatency.record(now - item.submittedAt);
     this.stats.outcomes.add(body.reason ? `${body.status}:${body.reason}` : body.status);
-    this.undecided.delete(item.id);
     if (body.status === 'HELD') await this.settle(item.id);
     this.pending--;
     this.checkIdle();

@@ -12,7 +12,18 @@ export type BurstReport = {
   options: Omit<BurstOptions, 'adminToken' | 'databaseUrl' | 'redisUrl'> & { databaseUrl: string | null; redisUrl: string | null };
   shows: Array<{ id: string; totalSeats: number; sections: string[] }>;
   durationSeconds: number;
-  requests: { planned: number; submitted: number; accepted: number; notAccepted: number; decided: number; undecided: number };
+  requests: {
+    planned: number;
+    submitted: number;
+    accepted: number;
+    notAccepted: number;
+    decided: number;
+    /** Holds already EXPIRED when first polled: no decision was observed for them. */
+    lapsedUnseen: number;
+    undecided: number;
+  };
+  /** 429 answers of every kind (submit, poll, settle): the API's per-client rate limit throttled the run. */
+  rateLimited: number;
   rates: {
     acceptedPerSecond: number;
     /** Decisions seen by polling, per second from the first request to the last decision seen. */
@@ -58,12 +69,30 @@ function table(record: Record<string, number>): string {
     .join('  ') || '-';
 }
 
+/**
+ * The rate limit counts per client address, and the burst tool is one client: against an API
+ * with its default limit the run measures the limiter, not the pipeline.
+ */
+export function rateLimitWarning(report: Pick<BurstReport, 'rateLimited'>): string[] {
+  if (report.rateLimited === 0) return [];
+  const bar = '!'.repeat(78);
+  return [
+    bar,
+    `WARNING: the API rate-limited this run: ${report.rateLimited.toLocaleString('en-US')} answer(s) were 429 Too Many Requests.`,
+    'The limit (RATE_LIMIT_PER_MINUTE) applies per client address and this tool is one client, so',
+    'rates and times below measure the limiter, not the pipeline. For a local burst, start the API',
+    'under test with RATE_LIMIT_PER_MINUTE=0 (off) or a higher limit, e.g. RATE_LIMIT_PER_MINUTE=0 npm start.',
+    bar,
+  ];
+}
+
 export function formatReport(report: BurstReport): string {
   const lines: string[] = [];
   const r = report.requests;
   lines.push('');
+  lines.push(...rateLimitWarning(report));
   lines.push(`Burst of ${r.planned} request(s) on ${report.shows.length} show(s), ${report.options.concurrency} in flight, arrival ${report.options.arrival.kind}`);
-  lines.push(`  submitted ${r.submitted}  accepted ${r.accepted}  not accepted ${r.notAccepted}  decided ${r.decided}  undecided ${r.undecided}  in ${fmt(report.durationSeconds)} s`);
+  lines.push(`  submitted ${r.submitted}  accepted ${r.accepted}  not accepted ${r.notAccepted}  decided ${r.decided}  lapsed unseen ${r.lapsedUnseen}  undecided ${r.undecided}  in ${fmt(report.durationSeconds)} s`);
   lines.push('');
   lines.push(`Accepted per second              ${fmt(report.rates.acceptedPerSecond)}`);
   lines.push(latencyLine('Accept latency', report.acceptLatencyMs));
@@ -84,11 +113,15 @@ export function formatReport(report: BurstReport): string {
   }
   lines.push(`Retried         ${table(report.retried)}   (429/503 honoured with Retry-After; not errors)`);
   lines.push(`Errors          ${table(report.errors)}`);
+  lines.push(`429 (rate limited): ${report.rateLimited}`);
   lines.push(`5xx (not retried 503s): ${report.serverErrors}`);
   const g = report.generator;
   lines.push(`Generator CPU   ${fmt(g.cpuUserMs / 1_000, 2)} s user + ${fmt(g.cpuSystemMs / 1_000, 2)} s system = ${fmt(g.cpuPercentOfOneCore)}% of one core over the run`);
   lines.push(`Queue depth from ${report.queueDepthSource === 'redis' ? 'requests waiting in Redis (request index)' : 'queue positions reported by the API (estimate)'}; max ${Math.max(0, ...report.timeline.map((s) => s.queueDepth ?? 0))}`);
   lines.push('');
   lines.push(report.audit ? formatAudit(report.audit) : 'Audit: not run (--no-audit)');
+  // Again at the end, where a reader of a long report looks first.
+  const warning = rateLimitWarning(report);
+  if (warning.length > 0) lines.push('', ...warning);
   return lines.join('\n');
 }

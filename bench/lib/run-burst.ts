@@ -63,6 +63,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
           active: depth.active,
           inFlight: stats.inFlight,
           pollBacklog: poller.backlog,
+          rateLimited: stats.rateLimited(),
         };
         stats.timeline.push(sample);
         progress?.(progressLine(stats.timeline, options.requests), final);
@@ -120,8 +121,10 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
         accepted: stats.accepted,
         notAccepted: stats.notAccepted,
         decided: stats.decided,
+        lapsedUnseen: stats.lapsedUnseen,
         undecided: poller.undecided.size,
       },
+      rateLimited: stats.rateLimited(),
       rates: {
         acceptedPerSecond: stats.accepted / acceptWindow,
         decisionsPerSecondObserved: stats.decided / decideWindow,
@@ -202,5 +205,6 @@ function progressLine(timeline: Sample[], planned: number): string {
     `queue ${now.queueDepth === null ? '?' : n(now.queueDepth)}${now.active === null ? '' : ` (+${n(now.active)} jobs active)`}`,
     `in flight ${n(now.inFlight)}`,
     `polling ${n(now.pollBacklog)}`,
+    ...(now.rateLimited > 0 ? [`RATE LIMITED: ${n(now.rateLimited)} x 429 (see the report)`] : []),
   ].join(' | ');
 }

@@ -36,6 +36,8 @@ export type Sample = {
   active: number | null;
   inFlight: number;
   pollBacklog: number;
+  /** 429 answers so far, of every kind. */
+  rateLimited: number;
 };
 
 export class RunStats {
@@ -49,6 +51,11 @@ export class RunStats {
   /** Booking requests that ended without a 202 (4xx other than 429, 5xx, retries exhausted, network). */
   notAccepted = 0;
   decided = 0;
+  /**
+   * Holds already EXPIRED when first seen: their decision was never observed (polls came too
+   * late, e.g. throttled by a rate limit), so they are not decisions and have no latency.
+   */
+  lapsedUnseen = 0;
   confirmed = 0;
   cancelled = 0;
   leftToLapse = 0;
@@ -78,4 +85,9 @@ export class RunStats {
   readonly timeline: Sample[] = [];
   /** Every id the API accepted, for the audit. */
   readonly acceptedIds: string[] = [];
+
+  /** 429 answers so far, of every kind: the API's per-client rate limit is throttling the run. */
+  rateLimited(): number {
+    return Object.values(this.http).reduce((sum, tally) => sum + tally.get('429'), 0);
+  }
 }

@@ -142,6 +142,12 @@ export const BookingAccepted = z.object({
   status_url: z.string(),
 });
 
+/** The 202's headers, documented in OpenAPI next to its body. */
+export const BookingAcceptedHeaders = {
+  Location: z.string().describe('The status URL to poll (the same as status_url)'),
+  'Retry-After': z.string().regex(/^\d+$/).describe('Seconds to wait before the first poll; grows with the queue position'),
+};
+
 export const BookingStatusView = z.object({
   id: z.string(),
   status: z.enum(BOOKING_STATUSES),

@@ -7,7 +7,17 @@ import { createDb } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
-import { assertNoEviction, createProducerConnection, redisTarget, waitForReady } from '../../shared/redis.js';
+import {
+  assertNoEviction,
+  createProducerConnection,
+  describeRedisTarget,
+  HOW_TO_START_REDIS,
+  logOutages,
+  firstConnectionError,
+  RedisPolicyError,
+  redisTarget,
+  type RedisClient,
+} from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { resolveAdminToken, shareGeneratedToken } from './admin-token.js';
 import { buildApp } from './app.js';
@@ -22,20 +32,57 @@ export type RunningApi = {
   close: () => Promise<void>;
 };
 
+/**
+ * A Redis that comes up after the API started gets the check a reachable one gets at startup.
+ * One that may evict keys is dropped for good (bookings and /ready stay 503): accepting
+ * requests into it could lose them, and a restart after fixing the policy is the safe way back.
+ */
+function checkPolicyOnceReady(redis: RedisClient, logger: Logger): void {
+  const onReady = () => {
+    assertNoEviction(redis).then(
+      () => {
+        redis.off('ready', onReady);
+        logger.info('redis is up (noeviction): accepting bookings');
+      },
+      (error: unknown) => {
+        // Anything but the policy (the connection dropped again) is checked at the next ready.
+        if (!(error instanceof RedisPolicyError)) return;
+        redis.off('ready', onReady);
+        logger.error({ err: error.message }, 'refusing this Redis: fix its policy, then restart the API');
+        redis.disconnect();
+      },
+    );
+  };
+  redis.on('ready', onReady);
+}
+
 export async function startApi(config: Config, logger: Logger, options: { listen?: boolean } = {}): Promise<RunningApi> {
   const { token: adminToken, generated } = resolveAdminToken(config);
   const { db, pool } = createDb({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, applicationName: 'ticket-rush-api' });
   // Auto-pipelining sends the commands of many concurrent requests in one write: under a
   // burst this is most of the API's Redis cost.
-  const redis = createProducerConnection(redisTarget(config), { enableAutoPipelining: true });
-  redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+  const target = redisTarget(config);
+  const redis = createProducerConnection(target, { enableAutoPipelining: true });
+  let unreachable: Error | undefined;
   try {
-    await waitForReady(redis);
-    await assertNoEviction(redis);
+    unreachable = await firstConnectionError(redis);
+    if (!unreachable) await assertNoEviction(redis);
   } catch (error) {
     redis.disconnect();
     await pool.end();
     throw error;
+  }
+  logOutages(redis, logger, { down: unreachable !== undefined });
+  // Without Redis the API still listens: /health answers, /ready and bookings answer 503 with
+  // Retry-After (the producer connection fails fast), and the client keeps reconnecting.
+  if (unreachable) {
+    const where = describeRedisTarget(target);
+    logger.warn(
+      { redis: where, err: unreachable.message, howToStart: HOW_TO_START_REDIS },
+      `Redis is down: ${where} does not answer (${unreachable.message}). Serving /health; /ready and bookings answer 503 ` +
+        `until Redis is up, then the API recovers by itself. To start one: ${HOW_TO_START_REDIS.join('; or ')}`,
+    );
+    checkPolicyOnceReady(redis, logger);
   }
   const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
   // Only read by /metrics and the admin board; the worker owns its schedule.
@@ -46,6 +93,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     batchSize: config.ENQUEUE_BATCH_SIZE,
     isDecided: async (id) => (await getBooking(db, id)) !== null,
   });
+  // The queues share `redis`: its outages are logged once above, not once per queue on stderr.
+  for (const queue of [bookingQueue, maintenanceQueue]) queue.on('error', () => {});
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
   const app = await buildApp({ config, adminToken, db, pool, redis, intake, layouts: new LayoutCache(db), logger, queues });
 

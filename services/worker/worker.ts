@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../../shared/logger.js';
 import { cappedExponentialBackoff, JOBS, QUEUES, type JobName } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
-import { assertNoEviction, createWorkerConnection, redisTarget, waitForReady } from '../../shared/redis.js';
+import { assertNoEviction, createWorkerConnection, logOutages, redisTarget, waitForReady } from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
@@ -51,7 +51,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const poolSize = Math.max(config.DB_POOL_SIZE, 2);
   const { db, pool } = createDb({ connectionString: config.DATABASE_URL, max: poolSize, applicationName: 'ticket-rush-worker' });
   const connection = createWorkerConnection(redisTarget(config));
-  connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+  logOutages(connection, logger);
   try {
     await waitForReady(connection, 30_000);
     await assertNoEviction(connection);

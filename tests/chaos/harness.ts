@@ -450,10 +450,32 @@ export const NO_VIOLATIONS = {
   processingErrors: 0,
 };
 
-/** host/port options for BullMQ from a redis:// URL (BullMQ opens its own connections from them). */
-export function redisOptions(url: string): { host: string; port: number; maxRetriesPerRequest: null } {
+/**
+ * BullMQ connection options from a redis:// or rediss:// URL (BullMQ opens its own connections
+ * from them, so it cannot take the URL itself). Everything the services read from the same URL
+ * is kept: credentials, database number and TLS; otherwise the audit would look at another
+ * database (or fail to authenticate) while the services write where the URL says.
+ */
+export function redisOptions(url: string): {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls?: Record<string, never>;
+  maxRetriesPerRequest: null;
+} {
   const parsed = new URL(url);
-  return { host: parsed.hostname, port: Number(parsed.port || 6379), maxRetriesPerRequest: null };
+  const db = parsed.pathname.replace(/^\//, '');
+  return {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(parsed.port || 6379),
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(db ? { db: Number(db) } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+  };
 }
 
 /** Collects a queue's events of one kind (e.g. 'stalled') with their job ids, from now on. */

@@ -258,18 +258,24 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly registry: ProcessRegistry,
+    private readonly password: string | undefined,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'chaos-redis-'));
   }
 
-  static async start(registry: ProcessRegistry): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), registry);
+  /**
+   * `password` turns on requirepass, for tests that the whole URL (credentials too) is used;
+   * `port` is for a service already told to expect Redis there.
+   */
+  static async start(registry: ProcessRegistry, options: { password?: string; port?: number } = {}): Promise<RedisServer> {
+    const server = new RedisServer(options.port ?? (await freePort()), registry, options.password);
     await server.launch();
     return server;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const credentials = this.password ? `:${encodeURIComponent(this.password)}@` : '';
+    return `redis://${credentials}127.0.0.1:${this.port}`;
   }
 
   get pid(): number {
@@ -304,6 +310,7 @@ export class RedisServer {
       '--maxmemory-policy', 'noeviction',
       '--save', '',
       '--logfile', '',
+      ...(this.password ? ['--requirepass', this.password] : []),
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.resume();

@@ -48,6 +48,7 @@ export function registerMetrics(app: FastifyInstance, deps: ApiMetricsDeps): Reg
       ...(token ? { onRequest: requireMetricsToken(token) } : {}),
       schema: {
         summary: 'Prometheus metrics: HTTP traffic, queue depth, booking outcomes, pools',
+        tags: ['ops'],
         description: 'Open unless METRICS_TOKEN is set; then send `Authorization: Bearer <METRICS_TOKEN>`.',
         response: {
           200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } },

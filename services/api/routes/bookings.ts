@@ -11,6 +11,7 @@ import type { AppDeps } from '../app.js';
 import type { QueuedState } from '../booking-intake.js';
 import {
   BookingAccepted,
+  BookingAcceptedHeaders,
   BookingStatusView,
   BookingView,
   ConfirmBody,
@@ -94,7 +95,20 @@ export const bookingRoutes =
             'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe.',
           body: BookingBody,
           headers: IdempotencyHeaders,
-          response: { 202: BookingAccepted, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+          tags: ['bookings'],
+          response: {
+            202: {
+              description: 'Queued; poll the Location (status_url) after Retry-After seconds',
+              headers: BookingAcceptedHeaders,
+              content: { 'application/json': { schema: BookingAccepted } },
+            },
+            400: ErrorBody,
+            404: ErrorBody,
+            413: ErrorBody,
+            422: ErrorBody,
+            429: ErrorBody,
+            503: ErrorBody,
+          },
         },
       },
       async (request, reply) => {
@@ -133,6 +147,7 @@ export const bookingRoutes =
       {
         schema: {
           summary: 'Poll a booking: queue position while QUEUED, then its decision',
+          tags: ['bookings'],
           params: IdParams,
           response: { 200: BookingStatusView, 400: ErrorBody, 404: ErrorBody },
         },
@@ -178,6 +193,7 @@ export const bookingRoutes =
       {
         schema: {
           summary: 'The whole booking',
+          tags: ['bookings'],
           params: IdParams,
           response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody },
         },
@@ -232,6 +248,7 @@ export const bookingRoutes =
       {
         schema: {
           summary: 'Pay for a held booking (simulated payment)',
+          tags: ['bookings'],
           description: '`payment: "success"` books the seats; `"fail"` fails the booking (PAYMENT_FAILED) and releases them.',
           params: IdParams,
           body: ConfirmBody,
@@ -252,6 +269,7 @@ export const bookingRoutes =
       {
         schema: {
           summary: 'Cancel a held booking and release its seats',
+          tags: ['bookings'],
           params: IdParams,
           response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
         },

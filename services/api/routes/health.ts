@@ -31,7 +31,7 @@ export const healthRoutes =
   async (app) => {
     app.get(
       '/health',
-      { config: { rateLimit: false }, schema: { summary: 'Liveness: the process is serving', response: { 200: z.object({ status: z.literal('ok') }) } } },
+      { config: { rateLimit: false }, schema: { summary: 'Liveness: the process is serving', tags: ['ops'], response: { 200: z.object({ status: z.literal('ok') }) } } },
       async () => ({ status: 'ok' as const }),
     );
 
@@ -39,7 +39,7 @@ export const healthRoutes =
       '/ready',
       {
         config: { rateLimit: false },
-        schema: { summary: 'Readiness: Postgres and Redis reachable', response: { 200: ReadyBody, 503: ReadyBody } },
+        schema: { summary: 'Readiness: Postgres and Redis reachable', tags: ['ops'], response: { 200: ReadyBody, 503: ReadyBody } },
       },
       async (_request, reply) => {
         const [postgres, redis] = await Promise.all([

@@ -13,6 +13,7 @@ export const adminShowRoutes =
       {
         schema: {
           summary: 'Create a show and generate its seats',
+          tags: ['admin'],
           description:
             'Either `total_seats` (general admission: one section "GA", seats "1".."N") or `sections` ' +
             '(reserved seating: labels "SECTION-ROW-NUMBER", rows lettered A, B, ...). At most 100,000 seats.',
@@ -47,7 +48,7 @@ export const showRoutes =
   async (app) => {
     app.get(
       '/shows',
-      { schema: { summary: 'List shows with seats available now', response: { 200: z.array(ShowSummary) } } },
+      { schema: { summary: 'List shows with seats available now', tags: ['shows'], response: { 200: z.array(ShowSummary) } } },
       async () => listShows(deps.db),
     );
 
@@ -56,6 +57,7 @@ export const showRoutes =
       {
         schema: {
           summary: 'One show with availability per section',
+          tags: ['shows'],
           params: IdParams,
           response: { 200: ShowDetail, 400: ErrorBody, 404: ErrorBody },
         },
@@ -72,6 +74,7 @@ export const showRoutes =
       {
         schema: {
           summary: 'Every seat of a show with its label, section, price and status',
+          tags: ['shows'],
           params: IdParams,
           response: { 200: z.array(SeatView), 400: ErrorBody, 404: ErrorBody },
         },
