@@ -5,7 +5,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { RedisClient } from '../../shared/redis.js';
 import type pg from 'pg';
 import type { LayoutCache } from '../../shared/booking/shows.js';
-import type { Config } from '../../shared/config.js';
+import type { Config, TrustProxy } from '../../shared/config.js';
 import type { Database } from '../../shared/db/client.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BookingIntake } from './booking-intake.js';
@@ -35,6 +35,21 @@ export type AppDeps = {
 };
 
 /**
+ * Fastify's trustProxy for TRUST_PROXY. A hop count becomes a function: Fastify 5 ignores a
+ * plain number (it trusts no hop, since a count cannot tell a load balancer from a client
+ * talking to the API directly), so a count is only safe where every request passes through
+ * that many load balancers; an address list also checks who is talking.
+ */
+function trustProxyOption(trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false) return false;
+  if ('hops' in trust) {
+    const { hops } = trust;
+    return (_address, hop) => hop < hops;
+  }
+  return trust.addresses;
+}
+
+/**
  * Builds the Fastify app without listening: tests call `app.inject`, the entry file listens.
  * Order: error handling, then cross-cutting plugins (overload guard, metrics, OpenAPI, rate
  * limit), then routes, with the admin routes and the queue board in their own scopes behind
@@ -44,7 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
-    trustProxy: deps.config.TRUST_PROXY,
+    trustProxy: trustProxyOption(deps.config.TRUST_PROXY),
     // Request ids travel into the job and the worker's logs; accept a caller's if it is sane.
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
