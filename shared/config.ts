@@ -55,6 +55,26 @@ const trustProxy = z.string().transform((raw, ctx): TrustProxy => {
   return { addresses };
 });
 
+/** Browser origins allowed to call the API cross-origin: `scheme://host[:port]`, comma-separated. */
+const corsOrigins = z.string().transform((raw, ctx): string[] => {
+  const origins = raw.split(',').map((entry) => entry.trim());
+  const bad = origins.filter((origin) => {
+    try {
+      return new URL(origin).origin !== origin;
+    } catch {
+      return true;
+    }
+  });
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be a comma-separated list of origins such as https://tickets.example.com (not ${bad.map((entry) => JSON.stringify(entry)).join(', ')})`,
+    });
+    return z.NEVER;
+  }
+  return origins;
+});
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: z
@@ -94,6 +114,8 @@ const EnvSchema = z.object({
     .default('ticket-rush'),
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(25),
   TRUST_PROXY: trustProxy.default(false),
+  // Unset: no CORS headers, browsers allow only same-origin pages to read answers.
+  CORS_ORIGINS: corsOrigins.default([]),
   // Each worker process serves its Prometheus metrics here; 0 disables. Several worker
   // processes on one host need one port each.
   WORKER_METRICS_PORT: int(0, 65_535).default(9465),

@@ -10,6 +10,7 @@ import type { Database } from '../../shared/db/client.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BookingIntake } from './booking-intake.js';
 import { adminAuth } from './plugins/admin-auth.js';
+import { registerBrowserSecurity, setSecurityHeaders } from './plugins/browser-security.js';
 import { bullBoardRoutes } from './plugins/bull-board.js';
 import { registerDocs } from './plugins/docs.js';
 import { registerErrorHandling } from './plugins/errors.js';
@@ -73,8 +74,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     // A malformed %-escape or an over-long path parameter fails before routing and skips the
     // error handler; without this Fastify answers in its own shape, not `{ error: { code, message } }`.
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
+    frameworkErrors: (error, request, reply: FastifyReply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      // No hook runs for these, the security headers' included.
+      setSecurityHeaders(request.raw, reply.raw, () => {});
       void reply.status(tooLong ? 414 : 400).send({
         error: tooLong
           ? { code: 'URI_TOO_LONG', message: 'A path segment is too long' }
@@ -110,6 +113,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  // Before shedding, so even a refusal carries the security headers (2 µs of CPU).
+  await registerBrowserSecurity(app, deps.config);
   // Shedding first: an overloaded process should spend nothing on a request it refuses.
   await registerOverloadGuard(app, deps.config);
   // OpenAPI before any route it should document (it learns them as they are added).
