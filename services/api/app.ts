@@ -1,3 +1,4 @@
+import compress from '@fastify/compress';
 import rateLimit from '@fastify/rate-limit';
 import type { Queue } from 'bullmq';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -132,6 +133,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       skipOnError: true,
     });
   }
+
+  // Answers over 1 KB (show lists, the OpenAPI document, the board's assets) compressed when
+  // the client asks; small booking answers pass untouched.
+  await app.register(compress);
 
   await app.register(healthRoutes(deps));
   await app.register(showRoutes(deps));

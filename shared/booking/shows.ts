@@ -166,6 +166,24 @@ export async function listSeats(db: Executor, showId: string): Promise<SeatView[
   }));
 }
 
+/**
+ * A fingerprint of the statuses listSeats would give now: equal fingerprints mean equal seat
+ * maps (seats, labels and prices never change; only statuses do, and a lapsed hold counts as
+ * AVAILABLE as there). It is an XOR of one 64-bit hash per seat, computed in Postgres over the
+ * show's seats and returned as one row, so checking "has the map changed?" costs the API
+ * nothing and Postgres a scan of one show's seats, far less than listing them.
+ */
+export async function seatsFingerprint(db: Executor, showId: string): Promise<string> {
+  const [row] = await db
+    .select({
+      seats: sql<number>`count(*)::int`,
+      hash: sql<string>`coalesce(bit_xor(hashtextextended(${seats.id}::text || ':' || CASE WHEN ${AVAILABLE_NOW} THEN 'AVAILABLE' ELSE ${seats.status} END, 0)), 0)::text`,
+    })
+    .from(seats)
+    .where(eq(seats.showId, showId));
+  return `${row?.seats ?? 0}:${row?.hash ?? 0}`;
+}
+
 /** The immutable seating plan of a show: enough to validate requests without reading seats. */
 export async function loadLayout(db: Executor, showId: string): Promise<ShowLayout | null> {
   const [show] = await db.select({ seating: shows.seating }).from(shows).where(eq(shows.id, showId));
