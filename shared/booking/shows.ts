@@ -184,9 +184,12 @@ export async function seatsFingerprint(db: Executor, showId: string): Promise<st
   return `${row?.seats ?? 0}:${row?.hash ?? 0}`;
 }
 
+/** A show's seating plan and start time: what a booking request is checked against before queueing. */
+export type ShowPlan = ShowLayout & { startTime: Date };
+
 /** The immutable seating plan of a show: enough to validate requests without reading seats. */
-export async function loadLayout(db: Executor, showId: string): Promise<ShowLayout | null> {
-  const [show] = await db.select({ seating: shows.seating }).from(shows).where(eq(shows.id, showId));
+export async function loadLayout(db: Executor, showId: string): Promise<ShowPlan | null> {
+  const [show] = await db.select({ seating: shows.seating, startTime: shows.startTime }).from(shows).where(eq(shows.id, showId));
   if (!show) return null;
   const sections = await db
     .select()
@@ -195,6 +198,7 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowLayo
     .orderBy(asc(showSections.rank));
   return {
     seating: show.seating,
+    startTime: show.startTime,
     sections: sections.map(
       (section): SectionLayout => ({
         name: section.name,
@@ -208,19 +212,19 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowLayo
 }
 
 /**
- * Show layouts never change after creation, so each process keeps the ones it has seen: the
+ * Show layouts and start times never change after creation, so each process keeps the ones it has seen: the
  * API validates a booking for a known show without touching Postgres. Unknown ids are not
  * cached (a show created a moment later must be found).
  */
 export class LayoutCache {
-  private readonly layouts = new Map<string, Promise<ShowLayout | null>>();
+  private readonly layouts = new Map<string, Promise<ShowPlan | null>>();
 
   constructor(
     private readonly db: Executor,
     private readonly maxEntries = 10_000,
   ) {}
 
-  async get(showId: string): Promise<ShowLayout | null> {
+  async get(showId: string): Promise<ShowPlan | null> {
     let entry = this.layouts.get(showId);
     if (!entry) {
       entry = loadLayout(this.db, showId);

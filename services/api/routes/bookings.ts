@@ -91,16 +91,23 @@ export const bookingRoutes =
           summary: 'Request seats: queued at once, decided by a worker',
           description:
             'Either `seat_count` (best available, optionally in `section`) or `seats` (specific labels). ' +
-            'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe.',
+            'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe. ' +
+            'Sales close when the show starts: 409 `SALE_CLOSED`.',
           body: BookingBody,
           headers: IdempotencyHeaders,
-          response: { 202: BookingAccepted, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+          response: { 202: BookingAccepted, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
         },
       },
       async (request, reply) => {
         const body = request.body;
         const layout = await deps.layouts.get(body.show_id);
         if (!layout) throw new AppError(404, 'SHOW_NOT_FOUND', `Show ${body.show_id} not found`);
+        if (Date.now() >= layout.startTime.getTime()) {
+          const started = layout.startTime.toISOString();
+          throw new AppError(409, 'SALE_CLOSED', `Sales for this show closed when it started at ${started}`, [
+            { field: 'show_id', problem: `the show started at ${started}` },
+          ]);
+        }
         if (body.section !== undefined && !layout.sections.some((section) => section.name === body.section)) {
           throw badRequest('section', `no section "${body.section}" in this show`);
         }
