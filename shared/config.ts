@@ -106,6 +106,8 @@ const EnvSchema = z.object({
   MAX_SEATS_PER_CUSTOMER: int(1, 1_000).default(10),
   MAX_QUEUE_DEPTH: int(1, 10_000_000).default(200_000),
   RATE_LIMIT_PER_MINUTE: int(0, 10_000_000).default(600),
+  // GET /booking/:id/status counts here instead, per client IP (only while RATE_LIMIT_PER_MINUTE > 0).
+  STATUS_RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(6_000),
   BODY_LIMIT_BYTES: int(1_024, 10_485_760).default(16_384),
   DB_POOL_SIZE: int(1, 500).default(10),
   QUEUE_PREFIX: z

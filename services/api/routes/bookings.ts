@@ -6,9 +6,11 @@ import { sectionOfLabel } from '../../../shared/booking/layout.js';
 import { bookingReader, cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../../../shared/errors.js';
-import type { BookingJob } from '../../../shared/queue/catalog.js';
+import { QUEUES, type BookingJob } from '../../../shared/queue/catalog.js';
+import { RequestIndex } from '../../../shared/queue/request-index.js';
 import type { AppDeps } from '../app.js';
 import type { QueuedState } from '../booking-intake.js';
+import { RetryAfterAdvisor } from '../retry-after.js';
 import {
   BookingAccepted,
   BookingStatusView,
@@ -21,9 +23,6 @@ import {
 } from '../schemas.js';
 
 type StatusView = z.infer<typeof BookingStatusView>;
-
-/** Seconds a client should wait before polling again: longer the further back in line it is. */
-const retryAfterFor = (position: number) => Math.min(5, 1 + Math.floor(position / 5_000));
 
 const statusUrl = (id: string) => `/booking/${id}/status`;
 
@@ -83,6 +82,8 @@ export const bookingRoutes =
   async (app) => {
     const BookingBody = bookingBody(deps.config);
     const getBooking = bookingReader(deps.db);
+    const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!);
+    const retryAfter = new RetryAfterAdvisor(() => line.taken());
 
     app.post(
       '/booking',
@@ -130,7 +131,7 @@ export const bookingRoutes =
         return reply
           .status(202)
           .header('Location', statusUrl(id))
-          .header('Retry-After', String(retryAfterFor(position ?? 0)))
+          .header('Retry-After', String(retryAfter.secondsFor(position ?? 0)))
           .send({ id, status: 'QUEUED' as const, position, status_url: statusUrl(id) });
       },
     );
@@ -138,6 +139,9 @@ export const bookingRoutes =
     app.get(
       '/booking/:id/status',
       {
+        // Polls have their own budget per client, apart from the one bookings and reads share:
+        // buyers behind one NAT poll far more often than they book.
+        config: { rateLimit: { max: deps.config.STATUS_RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 } },
         schema: {
           summary: 'Poll a booking: queue position while QUEUED, then its decision',
           params: IdParams,
@@ -149,7 +153,7 @@ export const bookingRoutes =
         // Redis first: a queued request is answered without touching Postgres.
         const queued = await deps.intake.lookup(id);
         if (queued.state === 'queued') {
-          reply.header('Retry-After', String(retryAfterFor(queued.position)));
+          reply.header('Retry-After', String(retryAfter.secondsFor(queued.position)));
           return {
             id,
             status: 'QUEUED' as const,
