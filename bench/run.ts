@@ -18,6 +18,7 @@ import { formatReport } from './lib/report.js';
 import { writeResults, type BenchSettings, type ScenarioResult } from './lib/results-md.js';
 import { runBurst } from './lib/run-burst.js';
 import { SCENARIO_NAMES, scenarios, type Scenario, type ScenarioName } from './lib/scenarios.js';
+import { SeatMapReaders, formatSeatReaders } from './lib/seat-readers.js';
 import { freePort, startServices, type RunningServices } from './lib/services.js';
 
 /**
@@ -51,6 +52,8 @@ const HELP = `Usage: npm run bench -- [options]
   --new-connections    each scenario's burst opens its connections as it starts, as new clients would;
                        by default they are opened (one GET /health each) before its clock starts, as a
                        balancer's warm upstream pool would be (docs/OPERATIONS.md, Scaling the API)
+  --seat-readers N     during each burst, N clients read the seat map of a 100,000-seat show in a loop
+                       (gzip, no If-None-Match); compare booking latency with a run without (default 0)
   --quick              every size divided by ten, short pgbench: a smoke test
   --profile            --cpu-prof the API and the first worker; summaries go into the results
   --no-pgbench         skip the pgbench measurement
@@ -75,6 +78,7 @@ function parse(argv: string[]) {
       'poll-ms': { type: 'string' },
       warmup: { type: 'string' },
       'new-connections': { type: 'boolean' },
+      'seat-readers': { type: 'string' },
       quick: { type: 'boolean' },
       profile: { type: 'boolean' },
       'no-pgbench': { type: 'boolean' },
@@ -103,6 +107,7 @@ function parse(argv: string[]) {
     pollMs: integer('poll-ms', values['poll-ms'], 1_000, 10, 600_000),
     warmup: integer('warmup', values.warmup, 0, 0, 10_000_000),
     preconnect: !(values['new-connections'] ?? false),
+    seatReaders: integer('seat-readers', values['seat-readers'], 0, 0, 1_000),
     quick,
     profile: values.profile ?? false,
     pgbench: !(values['no-pgbench'] ?? false),
@@ -260,6 +265,7 @@ async function main(): Promise<number> {
   const profiles: string[] = [];
   const admin = new HttpClient(`http://127.0.0.1:${port}`, 2);
   let services: RunningServices | null = null;
+  let seatMapShow: string | null = null;
   let exitCode = 0;
   try {
     for (const name of flags.scenarios) {
@@ -288,7 +294,14 @@ async function main(): Promise<number> {
       services.pids.apis.forEach((pid, i) => (processes[flags.apis === 1 ? 'api' : `api ${i + 1}`] = pid));
       services.pids.workers.forEach((pid, i) => (processes[`worker ${i + 1}`] = pid));
       const monitor = new SystemMonitor(db, redis, database, processes);
+      if (flags.seatReaders > 0 && !seatMapShow) {
+        say('creating the 100,000-seat show the seat-map readers read');
+        const [big] = await prepareShows(admin, { kind: 'create', count: 1, seats: 100_000 }, adminToken);
+        seatMapShow = big!.id;
+      }
+      const readers = seatMapShow ? new SeatMapReaders(services.urls, seatMapShow, flags.seatReaders) : null;
       await monitor.start();
+      readers?.start();
       let lastPrinted = 0;
       const report = await runBurst(options, (line, final) => {
         if (final || Date.now() - lastPrinted >= 5_000) {
@@ -296,7 +309,9 @@ async function main(): Promise<number> {
           say(line);
         }
       });
+      const readersSummary = await readers?.stop();
       const monitored = await monitor.stop();
+      if (readersSummary) say(formatSeatReaders(readersSummary));
       if (name === 'a') plans['after the burst (sold out)'] = await explainClaims(db, shows[0]!.id);
       await writeReportFiles(report, options);
       process.stdout.write(`${formatReport(report)}\n`);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -7,9 +8,72 @@ import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-const booleanFlag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+/** proxy-addr's named ranges, accepted in a TRUST_PROXY list like addresses. */
+const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isAddressOrCidr(entry: string): boolean {
+  if (NAMED_RANGES.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/**
+ * Which peers may set the client address through X-Forwarded-For: none (`false`), the last
+ * `hops` entries (a count of load balancers every request passes through), or the listed
+ * load balancers' addresses. `true` ("trust every hop") is refused: any client could then
+ * pick its own address and so its own rate-limit bucket.
+ */
+export type TrustProxy = false | { hops: number } | { addresses: string[] };
+
+const trustProxy = z.string().transform((raw, ctx): TrustProxy => {
+  const value = raw.trim().toLowerCase();
+  if (value === 'false' || value === '0') return false;
+  if (value === 'true') {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        '"true" would trust every hop, so any client could spoof X-Forwarded-For; give the number of load balancers in front (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8)',
+    });
+    return z.NEVER;
+  }
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops > 10) ctx.addIssue({ code: 'custom', message: 'at most 10 hops' });
+    return { hops };
+  }
+  const addresses = raw.split(',').map((entry) => entry.trim());
+  const bad = addresses.filter((entry) => !isAddressOrCidr(entry));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be false, a hop count, or a comma-separated list of IP addresses/CIDRs (not ${bad.map((entry) => JSON.stringify(entry)).join(', ')})`,
+    });
+    return z.NEVER;
+  }
+  return { addresses };
+});
+
+/** Browser origins allowed to call the API cross-origin: `scheme://host[:port]`, comma-separated. */
+const corsOrigins = z.string().transform((raw, ctx): string[] => {
+  const origins = raw.split(',').map((entry) => entry.trim());
+  const bad = origins.filter((origin) => {
+    try {
+      return new URL(origin).origin !== origin;
+    } catch {
+      return true;
+    }
+  });
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be a comma-separated list of origins such as https://tickets.example.com (not ${bad.map((entry) => JSON.stringify(entry)).join(', ')})`,
+    });
+    return z.NEVER;
+  }
+  return origins;
+});
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -51,6 +115,8 @@ const EnvSchema = z.object({
   MAX_SEATS_PER_CUSTOMER: int(1, 1_000).default(10),
   MAX_QUEUE_DEPTH: int(1, 10_000_000).default(200_000),
   RATE_LIMIT_PER_MINUTE: int(0, 10_000_000).default(600),
+  // GET /booking/:id/status counts here instead, per client IP (only while RATE_LIMIT_PER_MINUTE > 0).
+  STATUS_RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(6_000),
   BODY_LIMIT_BYTES: int(1_024, 10_485_760).default(16_384),
   DB_POOL_SIZE: int(1, 500).default(10),
   QUEUE_PREFIX: z
@@ -58,7 +124,9 @@ const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9_{}:.-]{1,64}$/, 'letters, digits, _ { } : . - only (at most 64)')
     .default('ticket-rush'),
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600).default(25),
-  TRUST_PROXY: booleanFlag.default(false),
+  TRUST_PROXY: trustProxy.default(false),
+  // Unset: no CORS headers, browsers allow only same-origin pages to read answers.
+  CORS_ORIGINS: corsOrigins.default([]),
   // Each worker process serves its Prometheus metrics here; 0 disables. Several worker
   // processes on one host need one port each.
   WORKER_METRICS_PORT: int(0, 65_535).default(9465),

@@ -38,9 +38,22 @@ describe('configuration', () => {
     ['LOG_LEVEL', 'loud'],
     ['QUEUE_PREFIX', 'has space'],
     ['TRUST_PROXY', 'maybe'],
+    ['TRUST_PROXY', 'true'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', '10.0.0.1,lb.internal'],
   ])('a bad %s=%s stops startup with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration:\\n  ${name}: `));
+  });
+
+  it('TRUST_PROXY takes a hop count or load balancer addresses, and refuses "true" saying why', () => {
+    expect(loadConfig({}).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '1' }).TRUST_PROXY).toEqual({ hops: 1 });
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.1,::1,loopback' }).TRUST_PROXY).toEqual({
+      addresses: ['10.0.0.0/8', '192.0.2.1', '::1', 'loopback'],
+    });
+    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY: "true" would trust every hop/);
   });
 
   it('accepts a hash-tagged queue prefix for Redis Cluster', () => {

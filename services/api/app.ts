@@ -1,3 +1,4 @@
+import compress from '@fastify/compress';
 import rateLimit from '@fastify/rate-limit';
 import type { Queue } from 'bullmq';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -5,11 +6,12 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { RedisClient } from '../../shared/redis.js';
 import type pg from 'pg';
 import type { LayoutCache } from '../../shared/booking/shows.js';
-import type { Config } from '../../shared/config.js';
+import type { Config, TrustProxy } from '../../shared/config.js';
 import type { Database } from '../../shared/db/client.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BookingIntake } from './booking-intake.js';
 import { adminAuth } from './plugins/admin-auth.js';
+import { registerBrowserSecurity, setSecurityHeaders } from './plugins/browser-security.js';
 import { bullBoardRoutes } from './plugins/bull-board.js';
 import { registerDocs } from './plugins/docs.js';
 import { answerParserRejection, registerErrorHandling } from './plugins/errors.js';
@@ -35,6 +37,21 @@ export type AppDeps = {
 };
 
 /**
+ * Fastify's trustProxy for TRUST_PROXY. A hop count becomes a function: Fastify 5 ignores a
+ * plain number (it trusts no hop, since a count cannot tell a load balancer from a client
+ * talking to the API directly), so a count is only safe where every request passes through
+ * that many load balancers; an address list also checks who is talking.
+ */
+function trustProxyOption(trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false) return false;
+  if ('hops' in trust) {
+    const { hops } = trust;
+    return (_address, hop) => hop < hops;
+  }
+  return trust.addresses;
+}
+
+/**
  * Builds the Fastify app without listening: tests call `app.inject`, the entry file listens.
  * Order: error handling, then cross-cutting plugins (overload guard, metrics, OpenAPI, rate
  * limit), then routes, with the admin routes and the queue board in their own scopes behind
@@ -44,7 +61,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
-    trustProxy: deps.config.TRUST_PROXY,
+    trustProxy: trustProxyOption(deps.config.TRUST_PROXY),
     // Request ids travel into the job and the worker's logs; accept a caller's if it is sane.
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
@@ -58,8 +75,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     // A malformed %-escape or an over-long path parameter fails before routing and skips the
     // error handler; without this Fastify answers in its own shape, not `{ error: { code, message } }`.
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
+    frameworkErrors: (error, request, reply: FastifyReply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      // No hook runs for these, the security headers' included.
+      setSecurityHeaders(request.raw, reply.raw, () => {});
       void reply.status(tooLong ? 414 : 400).send({
         error: tooLong
           ? { code: 'URI_TOO_LONG', message: 'A path segment is too long' }
@@ -97,6 +116,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  // Before shedding, so even a refusal carries the security headers (2 µs of CPU).
+  await registerBrowserSecurity(app, deps.config);
   // Shedding first: an overloaded process should spend nothing on a request it refuses.
   await registerOverloadGuard(app, deps.config);
   // OpenAPI before any route it should document (it learns them as they are added).
@@ -114,6 +135,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       skipOnError: true,
     });
   }
+
+  // Answers over 1 KB (show lists, the OpenAPI document, the board's assets) compressed when
+  // the client asks; small booking answers pass untouched.
+  await app.register(compress);
 
   await app.register(healthRoutes(deps));
   await app.register(showRoutes(deps));

@@ -177,3 +177,7 @@ export const BookingView = z.object({
 });
 
 export const ConfirmBody = z.object({ payment: z.enum(['success', 'fail']) }).strict();
+
+export const SeatsQuery = z.object({
+  section: sectionName.optional().describe('Only the seats of this section (400 naming `section` if the show has none such)'),
+});

@@ -166,9 +166,30 @@ export async function listSeats(db: Executor, showId: string): Promise<SeatView[
   }));
 }
 
+/**
+ * A fingerprint of the statuses listSeats would give now: equal fingerprints mean equal seat
+ * maps (seats, labels and prices never change; only statuses do, and a lapsed hold counts as
+ * AVAILABLE as there). It is an XOR of one 64-bit hash per seat, computed in Postgres over the
+ * show's seats and returned as one row, so checking "has the map changed?" costs the API
+ * nothing and Postgres a scan of one show's seats, far less than listing them.
+ */
+export async function seatsFingerprint(db: Executor, showId: string): Promise<string> {
+  const [row] = await db
+    .select({
+      seats: sql<number>`count(*)::int`,
+      hash: sql<string>`coalesce(bit_xor(hashtextextended(${seats.id}::text || ':' || CASE WHEN ${AVAILABLE_NOW} THEN 'AVAILABLE' ELSE ${seats.status} END, 0)), 0)::text`,
+    })
+    .from(seats)
+    .where(eq(seats.showId, showId));
+  return `${row?.seats ?? 0}:${row?.hash ?? 0}`;
+}
+
+/** A show's seating plan and start time: what a booking request is checked against before queueing. */
+export type ShowPlan = ShowLayout & { startTime: Date };
+
 /** The immutable seating plan of a show: enough to validate requests without reading seats. */
-export async function loadLayout(db: Executor, showId: string): Promise<ShowLayout | null> {
-  const [show] = await db.select({ seating: shows.seating }).from(shows).where(eq(shows.id, showId));
+export async function loadLayout(db: Executor, showId: string): Promise<ShowPlan | null> {
+  const [show] = await db.select({ seating: shows.seating, startTime: shows.startTime }).from(shows).where(eq(shows.id, showId));
   if (!show) return null;
   const sections = await db
     .select()
@@ -177,6 +198,7 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowLayo
     .orderBy(asc(showSections.rank));
   return {
     seating: show.seating,
+    startTime: show.startTime,
     sections: sections.map(
       (section): SectionLayout => ({
         name: section.name,
@@ -190,19 +212,19 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowLayo
 }
 
 /**
- * Show layouts never change after creation, so each process keeps the ones it has seen: the
+ * Show layouts and start times never change after creation, so each process keeps the ones it has seen: the
  * API validates a booking for a known show without touching Postgres. Unknown ids are not
  * cached (a show created a moment later must be found).
  */
 export class LayoutCache {
-  private readonly layouts = new Map<string, Promise<ShowLayout | null>>();
+  private readonly layouts = new Map<string, Promise<ShowPlan | null>>();
 
   constructor(
     private readonly db: Executor,
     private readonly maxEntries = 10_000,
   ) {}
 
-  async get(showId: string): Promise<ShowLayout | null> {
+  async get(showId: string): Promise<ShowPlan | null> {
     let entry = this.layouts.get(showId);
     if (!entry) {
       entry = loadLayout(this.db, showId);

@@ -181,6 +181,11 @@ export class RequestIndex {
     return Math.max(0, Number(accepted ?? 0) - Number(taken ?? 0));
   }
 
+  /** Requests workers have started so far (a counter that only grows): its rate is the line's drain rate. */
+  async taken(): Promise<number> {
+    return Number((await this.redis.get(this.takenKey)) ?? 0);
+  }
+
   /** A worker started a batch for the first time: the requests in it leave the line. */
   async markTaken(count: number): Promise<void> {
     await this.redis.incrby(this.takenKey, count);

@@ -6,9 +6,11 @@ import { sectionOfLabel } from '../../../shared/booking/layout.js';
 import { bookingReader, cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../../../shared/errors.js';
-import type { BookingJob } from '../../../shared/queue/catalog.js';
+import { QUEUES, type BookingJob } from '../../../shared/queue/catalog.js';
+import { RequestIndex } from '../../../shared/queue/request-index.js';
 import type { AppDeps } from '../app.js';
 import type { QueuedState } from '../booking-intake.js';
+import { RetryAfterAdvisor } from '../retry-after.js';
 import {
   BookingAccepted,
   BookingAcceptedHeaders,
@@ -22,9 +24,6 @@ import {
 } from '../schemas.js';
 
 type StatusView = z.infer<typeof BookingStatusView>;
-
-/** Seconds a client should wait before polling again: longer the further back in line it is. */
-const retryAfterFor = (position: number) => Math.min(5, 1 + Math.floor(position / 5_000));
 
 const statusUrl = (id: string) => `/booking/${id}/status`;
 
@@ -84,6 +83,8 @@ export const bookingRoutes =
   async (app) => {
     const BookingBody = bookingBody(deps.config);
     const getBooking = bookingReader(deps.db);
+    const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!);
+    const retryAfter = new RetryAfterAdvisor(() => line.taken());
 
     app.post(
       '/booking',
@@ -92,7 +93,8 @@ export const bookingRoutes =
           summary: 'Request seats: queued at once, decided by a worker',
           description:
             'Either `seat_count` (best available, optionally in `section`) or `seats` (specific labels). ' +
-            'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe.',
+            'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe. ' +
+            'Sales close when the show starts: 409 `SALE_CLOSED`.',
           body: BookingBody,
           headers: IdempotencyHeaders,
           tags: ['bookings'],
@@ -104,6 +106,7 @@ export const bookingRoutes =
             },
             400: ErrorBody,
             404: ErrorBody,
+            409: ErrorBody,
             413: ErrorBody,
             422: ErrorBody,
             429: ErrorBody,
@@ -115,6 +118,12 @@ export const bookingRoutes =
         const body = request.body;
         const layout = await deps.layouts.get(body.show_id);
         if (!layout) throw new AppError(404, 'SHOW_NOT_FOUND', `Show ${body.show_id} not found`);
+        if (Date.now() >= layout.startTime.getTime()) {
+          const started = layout.startTime.toISOString();
+          throw new AppError(409, 'SALE_CLOSED', `Sales for this show closed when it started at ${started}`, [
+            { field: 'show_id', problem: `the show started at ${started}` },
+          ]);
+        }
         if (body.section !== undefined && !layout.sections.some((section) => section.name === body.section)) {
           throw badRequest('section', `no section "${body.section}" in this show`);
         }
@@ -137,7 +146,7 @@ export const bookingRoutes =
         return reply
           .status(202)
           .header('Location', statusUrl(id))
-          .header('Retry-After', String(retryAfterFor(position ?? 0)))
+          .header('Retry-After', String(retryAfter.secondsFor(position ?? 0)))
           .send({ id, status: 'QUEUED' as const, position, status_url: statusUrl(id) });
       },
     );
@@ -145,6 +154,9 @@ export const bookingRoutes =
     app.get(
       '/booking/:id/status',
       {
+        // Polls have their own budget per client, apart from the one bookings and reads share:
+        // buyers behind one NAT poll far more often than they book.
+        config: { rateLimit: { max: deps.config.STATUS_RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 } },
         schema: {
           summary: 'Poll a booking: queue position while QUEUED, then its decision',
           tags: ['bookings'],
@@ -157,7 +169,7 @@ export const bookingRoutes =
         // Redis first: a queued request is answered without touching Postgres.
         const queued = await deps.intake.lookup(id);
         if (queued.state === 'queued') {
-          reply.header('Retry-After', String(retryAfterFor(queued.position)));
+          reply.header('Retry-After', String(retryAfter.secondsFor(queued.position)));
           return {
             id,
             status: 'QUEUED' as const,

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { generalAdmission, createShow, getShow, listSeats, listShows } from '../../../shared/booking/shows.js';
-import { notFound } from '../../../shared/errors.js';
+import { generalAdmission, createShow, getShow, listShows } from '../../../shared/booking/shows.js';
+import { badRequest, notFound } from '../../../shared/errors.js';
 import type { AppDeps } from '../app.js';
-import { CreateShowBody, ErrorBody, IdParams, SeatView, ShowDetail, ShowSummary } from '../schemas.js';
+import { CreateShowBody, ErrorBody, IdParams, SeatView, SeatsQuery, ShowDetail, ShowSummary } from '../schemas.js';
+import { MAX_STALENESS_MS, SeatMapCache, matchesETag, negotiateEncoding } from '../seat-map.js';
 
 export const adminShowRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
@@ -69,19 +70,44 @@ export const showRoutes =
       },
     );
 
+    const seatMaps = new SeatMapCache(deps.db);
     app.get(
       '/shows/:id/seats',
       {
+        // The body is compressed once per change by the seat map cache, not per request here.
+        compress: false,
         schema: {
           summary: 'Every seat of a show with its label, section, price and status',
           tags: ['shows'],
+          description:
+            `Served from a per-process cache at most ${MAX_STALENESS_MS} ms stale, gzip or br compressed when asked. ` +
+            'Send the last `ETag` back in `If-None-Match`: an unchanged map answers 304 Not Modified without a body.',
           params: IdParams,
-          response: { 200: z.array(SeatView), 400: ErrorBody, 404: ErrorBody },
+          querystring: SeatsQuery,
+          response: {
+            200: z.array(SeatView),
+            304: z.null().describe('Not modified: the map still has the ETag sent in If-None-Match; no body'),
+            400: ErrorBody,
+            404: ErrorBody,
+          },
         },
       },
-      async (request) => {
-        if (!(await deps.layouts.get(request.params.id))) throw notFound('Show');
-        return listSeats(deps.db, request.params.id);
+      async (request, reply) => {
+        const layout = await deps.layouts.get(request.params.id);
+        if (!layout) throw notFound('Show');
+        const { section } = request.query;
+        if (section !== undefined && !layout.sections.some((candidate) => candidate.name === section)) {
+          throw badRequest('section', `no section "${section}" in this show`);
+        }
+        const map = await seatMaps.get(request.params.id, section);
+        void reply.header('ETag', map.etag).header('Cache-Control', 'no-cache').header('Vary', 'Accept-Encoding');
+        // No body at all (undefined skips the serializer, which would write `null`).
+        if (matchesETag(request.headers['if-none-match'], map.etag)) return reply.status(304).send(undefined as unknown as null);
+        const encoding = negotiateEncoding(request.headers['accept-encoding']);
+        if (encoding !== 'identity') void reply.header('Content-Encoding', encoding);
+        // A Buffer goes out as is (Fastify skips the schema's serializer): the cache's ready JSON.
+        const body = (await map.encoded(encoding)) as unknown as z.infer<typeof SeatView>[];
+        return reply.type('application/json; charset=utf-8').send(body);
       },
     );
   };

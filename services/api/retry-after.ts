@@ -1,0 +1,70 @@
+/**
+ * How long a queued client should wait before polling again. A fixed second made every
+ * waiting client poll every second however far back it stood, so a hundred thousand waiting
+ * buyers sent a hundred thousand polls a second, and ten buyers behind one NAT ran out of
+ * their shared per-IP budget. Instead: the expected wait (place in line ÷ the rate workers
+ * drain the line) halved, so a client polls a few times on its way to the front, more often
+ * as it nears it.
+ *
+ * The drain rate is measured, not configured: the line's `taken` counter (requests workers
+ * have started, shared/queue/request-index.ts) sampled about once a second over the last
+ * few seconds. Sampling happens in the background; a Retry-After is computed from the last
+ * estimate without a round trip to Redis.
+ */
+
+export const MIN_RETRY_AFTER_SECONDS = 1;
+export const MAX_RETRY_AFTER_SECONDS = 30;
+
+const SAMPLE_EVERY_MS = 1_000;
+/** Samples older than this leave the estimate: it follows a burst starting or workers stopping within seconds. */
+const WINDOW_MS = 10_000;
+
+/** Before a rate is known (or while nothing drains): longer the further back in line. */
+const fallback = (position: number) => Math.min(5, 1 + Math.floor(position / 5_000));
+
+export class RetryAfterAdvisor {
+  private samples: Array<{ at: number; taken: number }> = [];
+  private sampling: Promise<void> | null = null;
+
+  constructor(
+    private readonly readTaken: () => Promise<number>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Requests per second workers have been taking from the line lately; null until two samples span some time. */
+  drainRate(): number | null {
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
+    if (!first || !last || last.at - first.at < SAMPLE_EVERY_MS / 2) return null;
+    return Math.max(0, (last.taken - first.taken) / ((last.at - first.at) / 1_000));
+  }
+
+  /** Seconds until the client at `position` should poll again. */
+  secondsFor(position: number): number {
+    this.sampleIfDue();
+    const rate = this.drainRate();
+    if (!rate) return fallback(position);
+    const seconds = Math.ceil(position / rate / 2);
+    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(MIN_RETRY_AFTER_SECONDS, seconds));
+  }
+
+  private sampleIfDue(): void {
+    const last = this.samples.at(-1);
+    if (this.sampling || (last && this.now() - last.at < SAMPLE_EVERY_MS)) return;
+    this.sampling = this.readTaken()
+      .then((taken) => {
+        const at = this.now();
+        this.samples = [...this.samples.filter((sample) => at - sample.at <= WINDOW_MS), { at, taken }];
+      })
+      // Redis unavailable: keep the last estimate (or the fallback); the request itself reports the outage.
+      .catch(() => {})
+      .finally(() => {
+        this.sampling = null;
+      });
+  }
+
+  /** Waits for a sample in progress (tests). */
+  async settled(): Promise<void> {
+    await this.sampling;
+  }
+}

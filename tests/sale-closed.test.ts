@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningApi } from '../services/api/server.js';
+import { createTestContext, type TestContext } from './support/context.js';
+import { call, createShow } from './support/http.js';
+import { waitFor } from './support/wait.js';
+
+/** A show that has started sells no more seats: POST /booking answers 409 SALE_CLOSED. */
+
+let ctx: TestContext;
+let api: RunningApi;
+beforeAll(async () => {
+  ctx = await createTestContext();
+  api = await ctx.startApi();
+});
+afterAll(async () => ctx?.cleanup());
+
+const book = (showId: string, email = 'late@example.com') =>
+  call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: email, seat_count: 1 } });
+
+describe('POST /booking after the show has started', () => {
+  it('answers 409 SALE_CLOSED naming the start time in the message and the details', async () => {
+    const show = await createShow(api.app, { total_seats: 10 });
+    const started = new Date(Date.now() - 3_600_000);
+    await ctx.pool.query('UPDATE shows SET start_time = $1 WHERE id = $2', [started, show.id]);
+    const reply = await book(show.id);
+    expect(reply.status).toBe(409);
+    expect(reply.body).toEqual({
+      error: {
+        code: 'SALE_CLOSED',
+        message: expect.stringContaining(started.toISOString()),
+        details: [{ field: 'show_id', problem: `the show started at ${started.toISOString()}` }],
+      },
+    });
+  });
+
+  it('closes a show whose layout was cached while it was still on sale, at its start time', async () => {
+    const startsAt = new Date(Date.now() + 1_500);
+    const show = await createShow(api.app, { total_seats: 1_000, start_time: startsAt.toISOString() });
+    expect((await book(show.id, 'early@example.com')).status).toBe(202);
+    const closed = await waitFor(async () => {
+      const reply = await book(show.id);
+      if (reply.status !== 202 && reply.status !== 409) throw new Error(`unexpected ${reply.status}`);
+      return reply.status === 409 ? reply : undefined;
+    }, 'the sale to close');
+    expect(closed.body.error.code).toBe('SALE_CLOSED');
+    expect(Date.now()).toBeGreaterThanOrEqual(startsAt.getTime());
+  });
+});
