@@ -250,4 +250,24 @@ describe('Redis down when the API starts', () => {
     // One warning for the outage, not one per reconnect attempt.
     expect(logs.filter((line) => /redis connection error/.test(line.msg)).length).toBeLessThanOrEqual(1);
   });
+
+  it('refuses a Redis that comes up with an evicting policy: bookings and /ready stay 503', async () => {
+    const redisPort = await freePort();
+    const logs: Array<{ level: number; msg: string; [key: string]: unknown }> = [];
+    const config = ctx.configWith({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+    const logger = createLogger(config, 'redis-down-test', { write: (line: string) => void logs.push(JSON.parse(line)) });
+    const evictingApi = await startApi(config, logger);
+    try {
+      await RedisServer.start(registry, { port: redisPort, args: ['--maxmemory-policy', 'allkeys-lru'] });
+      await waitFor(async () => (logs.some((line) => /refusing this Redis/.test(line.msg)) ? true : undefined), 'the API to refuse the Redis', 15_000);
+      const refusal = logs.find((line) => /refusing this Redis/.test(line.msg))!;
+      expect(String(refusal.err)).toMatch(/maxmemory-policy.*allkeys-lru.*noeviction/);
+      expect((await fetchReply(`${evictingApi.url}/ready`)).status).toBe(503);
+      expectUnavailable(
+        await fetchReply(`${evictingApi.url}/booking`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(booking()) }),
+      );
+    } finally {
+      await evictingApi.close();
+    }
+  });
 });

@@ -259,16 +259,18 @@ export class RedisServer {
     readonly port: number,
     private readonly registry: ProcessRegistry,
     private readonly password: string | undefined,
+    private readonly extraArgs: string[],
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'chaos-redis-'));
   }
 
   /**
    * `password` turns on requirepass, for tests that the whole URL (credentials too) is used;
-   * `port` is for a service already told to expect Redis there.
+   * `port` is for a service already told to expect Redis there; `args` override the settings
+   * (e.g. a maxmemory-policy the services must refuse).
    */
-  static async start(registry: ProcessRegistry, options: { password?: string; port?: number } = {}): Promise<RedisServer> {
-    const server = new RedisServer(options.port ?? (await freePort()), registry, options.password);
+  static async start(registry: ProcessRegistry, options: { password?: string; port?: number; args?: string[] } = {}): Promise<RedisServer> {
+    const server = new RedisServer(options.port ?? (await freePort()), registry, options.password, options.args ?? []);
     await server.launch();
     return server;
   }
@@ -311,6 +313,7 @@ export class RedisServer {
       '--save', '',
       '--logfile', '',
       ...(this.password ? ['--requirepass', this.password] : []),
+      ...this.extraArgs,
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.resume();
