@@ -22,7 +22,36 @@ const sectionName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9 _-]{0,31}$/, 'letters, digits, space, _ or - (at most 32, starting with a letter or digit)');
 
-const startTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-12-01T20:00:00Z' });
+/**
+ * The instants a show may start at. The ISO format alone admits year 0000 (no such year in
+ * Postgres) and 9999-12-31T23:00-14:00 (year 10000 in UTC, which neither Postgres' input format
+ * nor `toISOString` round-trips): the date must land in this range once converted to UTC.
+ */
+export const EARLIEST_START_TIME = '1970-01-01T00:00:00Z';
+export const LATEST_START_TIME = '9999-12-31T23:59:59Z';
+const startTimeRange = [Date.parse(EARLIEST_START_TIME), Date.parse(LATEST_START_TIME)] as const;
+
+const startTime = z.iso
+  .datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-12-01T20:00:00Z' })
+  .refine((text) => {
+    const instant = Date.parse(text);
+    return Number.isFinite(instant) && instant >= startTimeRange[0] && instant <= startTimeRange[1];
+  }, `must be between ${EARLIEST_START_TIME} and ${LATEST_START_TIME} (in UTC)`);
+
+/**
+ * Free text stored in Postgres and shown to people: no control characters (Postgres refuses a
+ * NUL byte outright; the others only garble terminals and logs) and no lone UTF-16 surrogate
+ * (not valid Unicode, silently replaced on the way to the database).
+ */
+// In `u` mode a surrogate pair is one code point, so \p{Cs} matches only a lone surrogate.
+const CONTROL_OR_LONE_SURROGATE = /[\p{Cc}\p{Cs}]/u;
+export const printableText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((text) => !CONTROL_OR_LONE_SURROGATE.test(text), 'must not contain control characters or invalid Unicode');
 
 const SectionInput = z
   .object({
@@ -35,7 +64,7 @@ const SectionInput = z
 
 export const CreateShowBody = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: printableText(200),
     start_time: startTime,
     total_seats: z.number().int().min(1).max(MAX_SEATS_PER_SHOW).optional(),
     sections: z.array(SectionInput).min(1).max(50).optional(),
