@@ -111,12 +111,16 @@ export const ShowDetail = ShowSummary.extend({
 });
 
 export const SeatView = z.object({
-  label: z.string(),
-  section: z.string(),
-  row: z.number(),
-  number: z.number(),
-  price_cents: z.number(),
-  status: z.string(),
+  label: z.string().describe('What the ticket prints and what `POST /booking` `seats` takes: "VIP-AA-3" (reserved) or "17" (general admission)'),
+  section: z.string().describe('The section (tier) the seat is in; "GA" for general admission'),
+  row: z.number().describe('Row number within the section, from 1 at the front: for ordering and drawing the map'),
+  row_label: z
+    .string()
+    .nullable()
+    .describe('The row as printed in the label: A..Z, then AA, AB.. (row 26 is "Z", 27 is "AA"); null for general admission, which has no rows'),
+  number: z.number().describe('Seat number within its row, from 1'),
+  price_cents: z.number().describe("The seat's price, in cents"),
+  status: z.string().describe('AVAILABLE (a lapsed hold counts as available), HELD (in a live hold), BOOKED (paid)'),
 });
 
 export function bookingBody(config: Pick<Config, 'MAX_SEATS_PER_BOOKING'>) {

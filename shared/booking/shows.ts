@@ -1,7 +1,7 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../db/client.js';
 import { seats, showSections, shows } from '../db/schema/index.js';
-import { GENERAL_SECTION, generateSeats, totalSeats, type SectionLayout, type ShowLayout } from './layout.js';
+import { GENERAL_SECTION, generateSeats, rowLabel, totalSeats, type SectionLayout, type ShowLayout } from './layout.js';
 
 export type NewShow = { name: string; startTime: Date; layout: ShowLayout };
 
@@ -30,7 +30,17 @@ export type ShowDetail = ShowSummary & {
   sections: SectionAvailability[];
 };
 
-export type SeatView = { label: string; section: string; row: number; number: number; price_cents: number; status: string };
+export type SeatView = {
+  label: string;
+  section: string;
+  /** 1-based row number within the section, for ordering and layout. */
+  row: number;
+  /** The row as printed in the label ("Z", "AA"); null for general admission. */
+  row_label: string | null;
+  number: number;
+  price_cents: number;
+  status: string;
+};
 
 /** A lapsed hold that the sweep has not reached yet is still sellable; listings say so. */
 const AVAILABLE_NOW = sql`(${seats.status} = 'AVAILABLE' OR (${seats.status} = 'HELD' AND ${seats.holdExpiresAt} <= now()))`;
@@ -152,14 +162,17 @@ export async function listSeats(db: Executor, showId: string): Promise<SeatView[
       number: seats.number,
       priceCents: seats.priceCents,
       status: sql<string>`CASE WHEN ${AVAILABLE_NOW} THEN 'AVAILABLE' ELSE ${seats.status} END`,
+      seating: shows.seating,
     })
     .from(seats)
+    .innerJoin(shows, eq(shows.id, seats.showId))
     .where(eq(seats.showId, showId))
     .orderBy(asc(seats.sectionRank), asc(seats.row), asc(seats.number));
   return rows.map((row) => ({
     label: row.label,
     section: row.section,
     row: row.row,
+    row_label: rowLabel(row.seating, row.row),
     number: row.number,
     price_cents: row.priceCents,
     status: row.status,
