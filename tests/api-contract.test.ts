@@ -114,7 +114,7 @@ describe('shows', () => {
     expect(labels.slice(0, 6)).toEqual(['VIP-A-1', 'VIP-A-2', 'VIP-A-3', 'VIP-B-1', 'VIP-B-2', 'VIP-B-3']);
     // Row 27 is "AA", as on tickets.
     expect(labels.slice(-2)).toEqual(['Floor-AA-1', 'Floor-AA-2']);
-    expect(seats.body[0]).toEqual({ label: 'VIP-A-1', section: 'VIP', row: 1, number: 1, price_cents: 9_900, status: 'AVAILABLE' });
+    expect(seats.body[0]).toEqual({ label: 'VIP-A-1', section: 'VIP', row: 1, row_label: 'A', number: 1, price_cents: 9_900, status: 'AVAILABLE' });
     expect(new Set(labels).size).toBe(60);
   });
 
