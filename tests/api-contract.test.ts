@@ -236,7 +236,7 @@ describe('bookings', () => {
     expect(reply.body).toMatchObject({
       id: first.id,
       show_id: show.id,
-      customer_email: 'grace@example.com',
+      customer_email: 'g***@example.com',
       status: 'QUEUED',
       reason: null,
       seat_count: 2,
@@ -296,7 +296,7 @@ describe('bookings', () => {
     expect(whole.body).toEqual({
       id: first.id,
       show_id: show.id,
-      customer_email: 'grace@example.com',
+      customer_email: 'g***@example.com',
       status: 'HELD',
       reason: null,
       seat_count: 2,

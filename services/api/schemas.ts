@@ -188,7 +188,9 @@ export const BookingStatusView = z.object({
 export const BookingView = z.object({
   id: z.string(),
   show_id: z.string(),
-  customer_email: z.string(),
+  customer_email: z
+    .string()
+    .describe('Masked in public reads ("a***@example.com": anyone holding the booking id can read it); in full in admin reads'),
   status: z.enum(BOOKING_STATUSES),
   reason: z.string().nullable(),
   seat_count: z.number(),

@@ -21,6 +21,22 @@ export type BookingView = {
 
 const iso = (value: Date | null) => (value ? value.toISOString() : null);
 
+/**
+ * "ada@example.com" → "a***@example.com". A booking id is a bearer of sorts (anyone holding
+ * the status URL can read it), so public reads show only enough for the buyer to recognise
+ * their own address; the length of the local part is not revealed either.
+ */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at <= 0) return '***';
+  return `${email.slice(0, 1)}***${email.slice(at)}`;
+}
+
+/** The view anyone with the booking id may read: the email masked. Admin reads use bookingView as is. */
+export function publicBookingView<T extends BookingView>(view: T): T {
+  return { ...view, customer_email: maskEmail(view.customer_email) };
+}
+
 export function bookingView(booking: Booking): BookingView {
   return {
     id: booking.id,
