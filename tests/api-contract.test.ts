@@ -303,6 +303,7 @@ describe('bookings', () => {
       section: 'Floor',
       requested_seats: null,
       seats: ['Floor-A-1', 'Floor-A-2'],
+      total_cents: 5_000,
       hold_expires_at: decided.hold_expires_at,
       accepted_at: expect.stringMatching(ISO),
       decided_at: expect.stringMatching(ISO),

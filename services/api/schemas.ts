@@ -53,12 +53,14 @@ export const printableText = (max: number) =>
     .max(max)
     .refine((text) => !CONTROL_OR_LONE_SURROGATE.test(text), 'must not contain control characters or invalid Unicode');
 
+const priceCents = z.number().int().min(0).max(100_000_000);
+
 const SectionInput = z
   .object({
     name: sectionName,
     rows: z.number().int().min(1).max(702),
     seats_per_row: z.number().int().min(1).max(10_000),
-    price_cents: z.number().int().min(0).max(100_000_000),
+    price_cents: priceCents,
   })
   .strict();
 
@@ -67,12 +69,17 @@ export const CreateShowBody = z
     name: printableText(200),
     start_time: startTime,
     total_seats: z.number().int().min(1).max(MAX_SEATS_PER_SHOW).optional(),
+    // The price of every general-admission seat; sections carry their own.
+    price_cents: priceCents.optional(),
     sections: z.array(SectionInput).min(1).max(50).optional(),
   })
   .strict()
   .superRefine((body, ctx) => {
     if ((body.total_seats === undefined) === (body.sections === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['total_seats'], message: 'give either total_seats or sections, not both or neither' });
+    }
+    if (body.sections && body.price_cents !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['price_cents'], message: 'goes with total_seats; with sections, give each section its price_cents' });
     }
     if (body.sections) {
       const total = body.sections.reduce((sum, s) => sum + s.rows * s.seats_per_row, 0);
@@ -197,6 +204,13 @@ export const BookingView = z.object({
   section: z.string().nullable(),
   requested_seats: z.array(z.string()).nullable(),
   seats: z.array(z.string()),
+  total_cents: z
+    .number()
+    .nullable()
+    .describe(
+      'Sum of the prices of the seats this booking holds or held (kept after the hold ends, like `seats`); ' +
+        '0 when it never got seats (FAILED with SOLD_OUT, SEATS_UNAVAILABLE, ...); null while QUEUED',
+    ),
   position: z.number().optional(),
   hold_expires_at: z.string().nullable(),
   accepted_at: z.string(),

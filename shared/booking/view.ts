@@ -12,6 +12,8 @@ export type BookingView = {
   section: string | null;
   requested_seats: string[] | null;
   seats: string[];
+  /** Price of the seats it holds or held; 0 if it never got seats; null while QUEUED (not yet decided). */
+  total_cents: number | null;
   hold_expires_at: string | null;
   accepted_at: string;
   decided_at: string | null;
@@ -48,6 +50,7 @@ export function bookingView(booking: Booking): BookingView {
     section: booking.requestedSection,
     requested_seats: booking.requestedSeats,
     seats: booking.seatLabels,
+    total_cents: booking.totalCents,
     hold_expires_at: booking.status === 'HELD' ? iso(booking.holdExpiresAt) : null,
     accepted_at: booking.acceptedAt.toISOString(),
     decided_at: iso(booking.decidedAt),

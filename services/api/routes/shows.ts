@@ -14,7 +14,7 @@ export const adminShowRoutes =
         schema: {
           summary: 'Create a show and generate its seats',
           description:
-            'Either `total_seats` (general admission: one section "GA", seats "1".."N") or `sections` ' +
+            'Either `total_seats` with an optional `price_cents` per seat (general admission: one section "GA", seats "1".."N", free by default) or `sections` ' +
             '(reserved seating: labels "SECTION-ROW-NUMBER", rows lettered A, B, ...). At most 100,000 seats.',
           security: [{ adminToken: [] }],
           body: CreateShowBody,
@@ -34,7 +34,7 @@ export const adminShowRoutes =
                 priceCents: section.price_cents,
               })),
             }
-          : generalAdmission(body.total_seats!);
+          : generalAdmission(body.total_seats!, body.price_cents);
         const show = await createShow(deps.db, { name: body.name, startTime: new Date(body.start_time), layout });
         request.log.info({ showId: show.id, seats: show.total_seats }, 'show created');
         return reply.status(201).header('Location', `/shows/${show.id}`).send(show);
