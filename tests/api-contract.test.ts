@@ -141,7 +141,8 @@ describe('shows', () => {
   it('GET /shows lists every show with its available seats', async () => {
     const reply = await call(api.app, 'GET', '/shows');
     expect(reply.status).toBe(200);
-    const byId = new Map(reply.body.map((show: any) => [show.id, show]));
+    expect(reply.body.next).toBeNull();
+    const byId = new Map(reply.body.shows.map((show: any) => [show.id, show]));
     expect(byId.get(gaId)).toEqual({ id: gaId, name: 'General', start_time: '2030-02-01T18:30:00.000Z', total_seats: 12, available_seats: 12 });
     expect(byId.get(reservedId)).toMatchObject({ id: reservedId, name: 'Reserved', total_seats: 60, available_seats: 60 });
   });
@@ -342,7 +343,7 @@ describe('bookings', () => {
     const held = seats.body.filter((seat: any) => seat.status === 'HELD').map((seat: any) => seat.label);
     expect(held).toEqual(['VIP-A-1', 'VIP-A-3', 'VIP-A-4', 'Floor-A-1', 'Floor-A-2']);
     const list = await call(api.app, 'GET', '/shows');
-    expect(list.body.find((s: any) => s.id === show.id)).toMatchObject({ total_seats: 14, available_seats: 9 });
+    expect(list.body.shows.find((s: any) => s.id === show.id)).toMatchObject({ total_seats: 14, available_seats: 9 });
   });
 
   it('confirm and cancel answer with the whole booking', async () => {

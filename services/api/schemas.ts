@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../../shared/config.js';
 import { MAX_SEATS_PER_SHOW } from '../../shared/booking/layout.js';
 import { BOOKING_STATUSES } from '../../shared/booking/statuses.js';
+import { NextLink, pageQuery } from './pagination.js';
 
 /**
  * Request and response schemas of the HTTP contract. They validate input (400 naming the
@@ -110,6 +111,16 @@ export const ShowSummary = z.object({
   total_seats: z.number(),
   available_seats: z.number(),
 });
+
+export const ShowListQuery = z.object({
+  ...pageQuery,
+  when: z
+    .enum(['upcoming', 'past', 'all'], { message: 'must be upcoming, past or all' })
+    .default('upcoming')
+    .describe('upcoming (default): start_time in the future, soonest first; past: most recent first; all: in start order'),
+});
+
+export const ShowList = z.object({ shows: z.array(ShowSummary), next: NextLink });
 
 export const ShowDetail = ShowSummary.extend({
   seating: z.enum(['general', 'reserved']),

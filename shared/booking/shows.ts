@@ -1,7 +1,8 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Database, Executor } from '../db/client.js';
 import { seats, showSections, shows } from '../db/schema/index.js';
 import { GENERAL_SECTION, generateSeats, rowLabel, totalSeats, type SectionLayout, type ShowLayout } from './layout.js';
+import { pageOf, type Page, type Position } from './page.js';
 
 export type NewShow = { name: string; startTime: Date; layout: ShowLayout };
 
@@ -93,7 +94,21 @@ export async function createShow(db: Database, show: NewShow): Promise<ShowDetai
   return (await getShow(db, id))!;
 }
 
-export async function listShows(db: Executor, limit = 500): Promise<ShowSummary[]> {
+/** Upcoming shows soonest first; past ones most recent first; all of them in start order. */
+export type ShowsWhen = 'upcoming' | 'past' | 'all';
+
+export type ShowQuery = { when: ShowsWhen; limit: number; after?: Position | null };
+
+export async function listShows(db: Executor, query: ShowQuery): Promise<Page<ShowSummary>> {
+  const newestFirst = query.when === 'past';
+  const conditions: SQL[] = [];
+  if (query.when === 'upcoming') conditions.push(sql`${shows.startTime} > now()`);
+  if (query.when === 'past') conditions.push(sql`${shows.startTime} <= now()`);
+  if (query.after) {
+    const after = sql`(${query.after.at.toISOString()}::timestamptz, ${query.after.id}::uuid)`;
+    conditions.push(newestFirst ? sql`(${shows.startTime}, ${shows.id}) < ${after}` : sql`(${shows.startTime}, ${shows.id}) > ${after}`);
+  }
+  const order = newestFirst ? desc : asc;
   const rows = await db
     .select({
       id: shows.id,
@@ -103,15 +118,20 @@ export async function listShows(db: Executor, limit = 500): Promise<ShowSummary[
       available: sql<number>`(SELECT count(*)::int FROM seats WHERE seats.show_id = shows.id AND ${AVAILABLE_NOW})`,
     })
     .from(shows)
-    .orderBy(asc(shows.startTime), asc(shows.id))
-    .limit(limit);
-  return rows.map((row) => ({
-    id: row.id,
-    name: row.name,
-    start_time: row.startTime.toISOString(),
-    total_seats: row.totalSeats,
-    available_seats: row.available,
-  }));
+    .where(conditions.length > 0 ? sql.join(conditions, sql` AND `) : undefined)
+    .orderBy(order(shows.startTime), order(shows.id))
+    .limit(query.limit + 1);
+  const page = pageOf(rows, query.limit, (row) => ({ at: row.startTime, id: row.id }));
+  return {
+    next: page.next,
+    items: page.items.map((row) => ({
+      id: row.id,
+      name: row.name,
+      start_time: row.startTime.toISOString(),
+      total_seats: row.totalSeats,
+      available_seats: row.available,
+    })),
+  };
 }
 
 export async function getShow(db: Executor, showId: string): Promise<ShowDetail | null> {

@@ -3,7 +3,14 @@ import { z } from 'zod';
 import { generalAdmission, createShow, getShow, listSeats, listShows } from '../../../shared/booking/shows.js';
 import { notFound } from '../../../shared/errors.js';
 import type { AppDeps } from '../app.js';
-import { CreateShowBody, ErrorBody, IdParams, SeatView, ShowDetail, ShowSummary } from '../schemas.js';
+import { decodeCursor, nextLink } from '../pagination.js';
+import { CreateShowBody, ErrorBody, IdParams, SeatView, ShowDetail, ShowList, ShowListQuery } from '../schemas.js';
+
+/** One page of shows as the list routes answer it, with the link to the next. */
+export async function showPage(deps: AppDeps, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
+  const page = await listShows(deps.db, { when: query.when, limit: query.limit, after: query.cursor ? decodeCursor(query.cursor) : null });
+  return { shows: page.items, next: nextLink(path, { when: query.when, limit: query.limit }, page.next) };
+}
 
 export const adminShowRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
@@ -47,8 +54,16 @@ export const showRoutes =
   async (app) => {
     app.get(
       '/shows',
-      { schema: { summary: 'List shows with seats available now', response: { 200: z.array(ShowSummary) } } },
-      async () => listShows(deps.db),
+      {
+        schema: {
+          summary: 'List shows with seats available now, a page at a time',
+          description:
+            'Upcoming shows by default (`when=past` or `all` for others). Follow `next` for the following page; it is null on the last.',
+          querystring: ShowListQuery,
+          response: { 200: ShowList, 400: ErrorBody },
+        },
+      },
+      async (request) => showPage(deps, '/shows', request.query),
     );
 
     app.get(
