@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../../shared/config.js';
 import { MAX_SEATS_PER_SHOW } from '../../shared/booking/layout.js';
-import { BOOKING_STATUSES } from '../../shared/booking/statuses.js';
+import { BOOKING_STATUSES, type DecidedStatus } from '../../shared/booking/statuses.js';
 import { NextLink, pageQuery } from './pagination.js';
 
 /**
@@ -122,6 +122,10 @@ export const ShowListQuery = z.object({
 
 export const ShowList = z.object({ shows: z.array(ShowSummary), next: NextLink });
 
+export const AdminShowListQuery = ShowListQuery.extend({
+  when: ShowListQuery.shape.when.unwrap().default('all').describe('all (default): every show in start order; upcoming or past as on GET /shows'),
+});
+
 export const ShowDetail = ShowSummary.extend({
   seating: z.enum(['general', 'reserved']),
   created_at: z.string(),
@@ -231,3 +235,25 @@ export const BookingView = z.object({
 });
 
 export const ConfirmBody = z.object({ payment: z.enum(['success', 'fail']) }).strict();
+
+const DECIDED_STATUSES = BOOKING_STATUSES.filter((status): status is DecidedStatus => status !== 'QUEUED');
+
+export const AdminBookingQuery = z.object({
+  ...pageQuery,
+  show_id: z.uuid({ message: 'must be a UUID' }).optional(),
+  email: z
+    .email({ message: 'must be an email address' })
+    .max(254)
+    .transform((email) => email.toLowerCase())
+    .optional()
+    .describe('Exact address (case-insensitive)'),
+  status: z
+    .enum(DECIDED_STATUSES as [DecidedStatus, ...DecidedStatus[]], {
+      message: `must be one of ${DECIDED_STATUSES.join(', ')} (queued requests live in the queue, not here)`,
+    })
+    .optional(),
+});
+
+export const AdminBookingList = z.object({ bookings: z.array(BookingView), next: NextLink });
+
+export const ShowDeleted = z.object({ id: z.string(), deleted_seats: z.number(), deleted_bookings: z.number() });

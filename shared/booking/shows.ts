@@ -226,29 +226,50 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowLayo
  * Show layouts never change after creation, so each process keeps the ones it has seen: the
  * API validates a booking for a known show without touching Postgres. Unknown ids are not
  * cached (a show created a moment later must be found).
+ *
+ * A show can be deleted (DELETE /admin/shows/:id), so an entry is re-read once it is older
+ * than `maxAgeMs`: another process keeps accepting requests for a deleted show for at most
+ * that long (they end FAILED: the show's seats and row are gone, nothing can be sold). When
+ * the re-read fails (Postgres down), the known layout is kept: it is still right unless the
+ * show was deleted, and bookings keep being accepted through an outage.
  */
 export class LayoutCache {
-  private readonly layouts = new Map<string, Promise<ShowLayout | null>>();
+  private readonly layouts = new Map<string, { layout: Promise<ShowLayout | null>; loadedAt: number }>();
 
   constructor(
     private readonly db: Executor,
     private readonly maxEntries = 10_000,
+    private readonly maxAgeMs = 60_000,
   ) {}
 
   async get(showId: string): Promise<ShowLayout | null> {
     let entry = this.layouts.get(showId);
-    if (!entry) {
-      entry = loadLayout(this.db, showId);
+    const stale = entry !== undefined && Date.now() - entry.loadedAt > this.maxAgeMs ? entry : undefined;
+    if (!entry || stale) {
+      entry = { layout: loadLayout(this.db, showId), loadedAt: Date.now() };
       this.layouts.set(showId, entry);
       if (this.layouts.size > this.maxEntries) this.layouts.delete(this.layouts.keys().next().value!);
     }
     try {
-      const layout = await entry;
+      const layout = await entry.layout;
       if (!layout) this.layouts.delete(showId);
       return layout;
     } catch (error) {
+      if (stale) {
+        const previous = await stale.layout.catch(() => null);
+        if (previous) {
+          // Try Postgres again after another maxAgeMs, not on every request of the outage.
+          this.layouts.set(showId, { layout: stale.layout, loadedAt: Date.now() });
+          return previous;
+        }
+      }
       this.layouts.delete(showId);
       throw error;
     }
+  }
+
+  /** Drops a show at once in this process (the one that deleted it). */
+  forget(showId: string): void {
+    this.layouts.delete(showId);
   }
 }

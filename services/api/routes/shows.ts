@@ -1,10 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { generalAdmission, createShow, getShow, listSeats, listShows } from '../../../shared/booking/shows.js';
-import { notFound } from '../../../shared/errors.js';
+import { deleteShow } from '../../../shared/booking/delete-show.js';
+import { conflict, notFound } from '../../../shared/errors.js';
+import { QUEUES } from '../../../shared/queue/catalog.js';
+import { queuedRequestsForShow } from '../../../shared/queue/pending.js';
 import type { AppDeps } from '../app.js';
 import { decodeCursor, nextLink } from '../pagination.js';
-import { CreateShowBody, ErrorBody, IdParams, SeatView, ShowDetail, ShowList, ShowListQuery } from '../schemas.js';
+import { AdminShowListQuery, CreateShowBody, ErrorBody, IdParams, SeatView, ShowDeleted, ShowDetail, ShowList, ShowListQuery } from '../schemas.js';
 
 /** One page of shows as the list routes answer it, with the link to the next. */
 export async function showPage(deps: AppDeps, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
@@ -45,6 +48,65 @@ export const adminShowRoutes =
         const show = await createShow(deps.db, { name: body.name, startTime: new Date(body.start_time), layout });
         request.log.info({ showId: show.id, seats: show.total_seats }, 'show created');
         return reply.status(201).header('Location', `/shows/${show.id}`).send(show);
+      },
+    );
+
+    app.get(
+      '/admin/shows',
+      {
+        schema: {
+          summary: 'Every show, past and upcoming, a page at a time',
+          security: [{ adminToken: [] }],
+          querystring: AdminShowListQuery,
+          response: { 200: ShowList, 400: ErrorBody, 401: ErrorBody },
+        },
+      },
+      async (request) => showPage(deps, '/admin/shows', request.query),
+    );
+
+    app.get(
+      '/admin/shows/:id',
+      {
+        schema: {
+          summary: 'One show with availability per section',
+          security: [{ adminToken: [] }],
+          params: IdParams,
+          response: { 200: ShowDetail, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        },
+      },
+      async (request) => {
+        const show = await getShow(deps.db, request.params.id);
+        if (!show) throw notFound('Show');
+        return show;
+      },
+    );
+
+    app.delete(
+      '/admin/shows/:id',
+      {
+        schema: {
+          summary: 'Delete a show nobody holds or owns a seat of',
+          description:
+            'Refused with 409 while the show has live bookings (SHOW_HAS_LIVE_BOOKINGS: HELD with time left, or CONFIRMED) ' +
+            'or requests still queued (SHOW_HAS_QUEUED_REQUESTS). Removes its seats, sections and decided bookings. ' +
+            'Other API processes may accept requests for it for up to a minute (their layout cache); those end FAILED.',
+          security: [{ adminToken: [] }],
+          params: IdParams,
+          response: { 200: ShowDeleted, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const queued = await queuedRequestsForShow(deps.queues[QUEUES.bookings]!, id);
+        if (queued > 0) throw conflict('SHOW_HAS_QUEUED_REQUESTS', `Cannot delete: ${queued} booking request(s) for this show are still queued`);
+        const outcome = await deleteShow(deps.db, id);
+        if (outcome.kind === 'not_found') throw notFound('Show');
+        if (outcome.kind === 'live') {
+          throw conflict('SHOW_HAS_LIVE_BOOKINGS', `Cannot delete: ${outcome.held} booking(s) hold seats and ${outcome.confirmed} are confirmed`);
+        }
+        deps.layouts.forget(id);
+        request.log.info({ showId: id, seats: outcome.seats, bookings: outcome.bookings }, 'show deleted');
+        return { id, deleted_seats: outcome.seats, deleted_bookings: outcome.bookings };
       },
     );
   };
