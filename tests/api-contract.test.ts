@@ -114,7 +114,7 @@ describe('shows', () => {
     expect(labels.slice(0, 6)).toEqual(['VIP-A-1', 'VIP-A-2', 'VIP-A-3', 'VIP-B-1', 'VIP-B-2', 'VIP-B-3']);
     // Row 27 is "AA", as on tickets.
     expect(labels.slice(-2)).toEqual(['Floor-AA-1', 'Floor-AA-2']);
-    expect(seats.body[0]).toEqual({ label: 'VIP-A-1', section: 'VIP', row: 1, number: 1, price_cents: 9_900, status: 'AVAILABLE' });
+    expect(seats.body[0]).toEqual({ label: 'VIP-A-1', section: 'VIP', row: 1, row_label: 'A', number: 1, price_cents: 9_900, status: 'AVAILABLE' });
     expect(new Set(labels).size).toBe(60);
   });
 
@@ -141,7 +141,8 @@ describe('shows', () => {
   it('GET /shows lists every show with its available seats', async () => {
     const reply = await call(api.app, 'GET', '/shows');
     expect(reply.status).toBe(200);
-    const byId = new Map(reply.body.map((show: any) => [show.id, show]));
+    expect(reply.body.next).toBeNull();
+    const byId = new Map(reply.body.shows.map((show: any) => [show.id, show]));
     expect(byId.get(gaId)).toEqual({ id: gaId, name: 'General', start_time: '2030-02-01T18:30:00.000Z', total_seats: 12, available_seats: 12 });
     expect(byId.get(reservedId)).toMatchObject({ id: reservedId, name: 'Reserved', total_seats: 60, available_seats: 60 });
   });
@@ -236,7 +237,7 @@ describe('bookings', () => {
     expect(reply.body).toMatchObject({
       id: first.id,
       show_id: show.id,
-      customer_email: 'grace@example.com',
+      customer_email: 'g***@example.com',
       status: 'QUEUED',
       reason: null,
       seat_count: 2,
@@ -296,13 +297,14 @@ describe('bookings', () => {
     expect(whole.body).toEqual({
       id: first.id,
       show_id: show.id,
-      customer_email: 'grace@example.com',
+      customer_email: 'g***@example.com',
       status: 'HELD',
       reason: null,
       seat_count: 2,
       section: 'Floor',
       requested_seats: null,
       seats: ['Floor-A-1', 'Floor-A-2'],
+      total_cents: 5_000,
       hold_expires_at: decided.hold_expires_at,
       accepted_at: expect.stringMatching(ISO),
       decided_at: expect.stringMatching(ISO),
@@ -341,7 +343,7 @@ describe('bookings', () => {
     const held = seats.body.filter((seat: any) => seat.status === 'HELD').map((seat: any) => seat.label);
     expect(held).toEqual(['VIP-A-1', 'VIP-A-3', 'VIP-A-4', 'Floor-A-1', 'Floor-A-2']);
     const list = await call(api.app, 'GET', '/shows');
-    expect(list.body.find((s: any) => s.id === show.id)).toMatchObject({ total_seats: 14, available_seats: 9 });
+    expect(list.body.shows.find((s: any) => s.id === show.id)).toMatchObject({ total_seats: 14, available_seats: 9 });
   });
 
   it('confirm and cancel answer with the whole booking', async () => {

@@ -35,7 +35,7 @@ describe('book → poll → confirm', () => {
 
     const confirmed = await call(api.app, 'POST', `/booking/${accepted.body.id}/confirm`, { body: { payment: 'success' } });
     expect(confirmed.status).toBe(200);
-    expect(confirmed.body).toMatchObject({ status: 'CONFIRMED', customer_email: 'ada@example.com' });
+    expect(confirmed.body).toMatchObject({ status: 'CONFIRMED', customer_email: 'a***@example.com' });
 
     const again = await call(api.app, 'POST', `/booking/${accepted.body.id}/confirm`, { body: { payment: 'success' } });
     expect(again.status).toBe(200);

@@ -100,11 +100,44 @@ const bookingBody = () =>
     )
     .map(([body, extra]) => ({ ...extra, ...body }));
 
-const showBody = () =>
+/**
+ * ISO date-times that pass the format check but not necessarily the calendar: years at the ends
+ * of 0000..9999 and offsets up to ±23:59, so a UTC conversion can leave Postgres' and JS's
+ * ranges (0000-01-01T00:00:00Z, 9999-12-31T23:00:00-14:00 once answered 500).
+ */
+const pad = (value: number, width = 2) => String(value).padStart(width, '0');
+const edgeYear = fc.oneof(fc.integer({ min: 0, max: 9_999 }), fc.integer({ min: 0, max: 99 }), fc.integer({ min: 9_900, max: 9_999 }), fc.constantFrom(0, 1, 1969, 1970, 9_999));
+const offset = fc.oneof(
+  fc.constant('Z'),
+  fc.tuple(fc.constantFrom('+', '-'), fc.oneof(fc.integer({ min: 0, max: 23 }), fc.constantFrom(14, 23)), fc.integer({ min: 0, max: 59 })).map(([sign, hours, minutes]) => `${sign}${pad(hours)}:${pad(minutes)}`),
+);
+const clock = fc
+  .tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }), fc.integer({ min: 0, max: 59 }), fc.option(fc.integer({ min: 0, max: 999 }), { nil: undefined }), offset)
+  .map(([hour, minute, second, millis, zone]) => `T${pad(hour)}:${pad(minute)}:${pad(second)}${millis === undefined ? '' : `.${pad(millis, 3)}`}${zone}`);
+const anyDay = fc.tuple(edgeYear, fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 31 })).map(([year, month, day]) => `${pad(year, 4)}-${pad(month)}-${pad(day)}`);
+/** The first and last days an offset can push out of range. */
+const calendarEnd = fc.constantFrom('0000-01-01', '0001-01-01', '1969-12-31', '1970-01-01', '9999-12-31');
+const isoDateTime = fc.tuple(fc.oneof(anyDay, calendarEnd), clock).map(([day, time]) => day + time);
+/** Text with a control character (NUL included) or a lone surrogate somewhere in it. */
+const hostileText = fc.oneof(
+  fc.tuple(fc.string({ maxLength: 10 }), fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0x9f }).filter((code) => code < 0x20 || code >= 0x7f)).map((code) => String.fromCharCode(code)), fc.string({ maxLength: 10 })).map((parts) => parts.join('')),
+  fc.tuple(fc.string({ maxLength: 10 }), fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code))).map((parts) => parts.join('')),
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }),
+);
+
+/** A body valid in shape, with hostile dates and names: these reach the database. */
+const plausibleShowBody = () =>
+  fc.record({
+    name: fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), hostileText),
+    start_time: fc.oneof(isoDateTime, fc.date({ noInvalidDate: true }).map((date) => date.toISOString())),
+    total_seats: fc.integer({ min: 1, max: 50 }),
+  });
+
+const arbitraryShowBody = () =>
   fc.record(
     {
-      name: maybe(fc.string({ minLength: 1, maxLength: 30 })),
-      start_time: maybe(fc.date({ noInvalidDate: true }).map((date) => date.toISOString())),
+      name: maybe(fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), hostileText)),
+      start_time: maybe(fc.oneof(isoDateTime, fc.date({ noInvalidDate: true }).map((date) => date.toISOString()))),
       total_seats: maybe(fc.integer({ min: 1, max: 50 })),
       sections: maybe(
         fc.array(
@@ -123,6 +156,8 @@ const showBody = () =>
     },
     { requiredKeys: [] },
   );
+
+const showBody = () => fc.oneof({ weight: 2, arbitrary: plausibleShowBody() }, { weight: 1, arbitrary: arbitraryShowBody() });
 
 /** Raw bodies that are not JSON at all, or JSON that only a lenient parser would take. */
 const rawBody = fc.oneof(
@@ -275,4 +310,32 @@ describe('fuzzing every route', () => {
     expect(tally.failures).toEqual([]);
     expect(serverErrors).toBe(0);
   }, 240_000);
+});
+
+describe('fuzzing show creation with well-formed bodies', () => {
+  it('hostile dates and names are 201 or a 400 naming start_time or name, never a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(plausibleShowBody(), async (body) => {
+        const response = await api.app.inject({
+          method: 'POST',
+          url: '/admin/shows',
+          headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+          payload: JSON.stringify(body),
+        });
+        if (response.statusCode === 201) return true;
+        const fields = response.statusCode === 400 ? (response.json().error.details ?? []).map((detail: { field: string }) => detail.field) : [];
+        expect(fields.length > 0 && fields.every((field: string) => field === 'start_time' || field === 'name'), `${response.statusCode} ${response.body} for ${JSON.stringify(body)}`).toBe(true);
+        return true;
+      }),
+      {
+        numRuns: RUNS_PER_ROUTE,
+        // The shapes that once answered 500, always tried first.
+        examples: [
+          [{ name: 'Year zero', start_time: '0000-01-01T00:00:00Z', total_seats: 1 }],
+          [{ name: 'Year 10000 in UTC', start_time: '9999-12-31T23:00:00-14:00', total_seats: 1 }],
+          [{ name: 'Late\u0000show', start_time: '2030-01-01T20:00:00Z', total_seats: 1 }],
+        ],
+      },
+    );
+  }, 120_000);
 });

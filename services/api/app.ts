@@ -18,6 +18,7 @@ import { answerParserRejection, registerErrorHandling } from './plugins/errors.j
 import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
 import { requestLoggerFactory } from './request-logger.js';
+import { adminBookingRoutes } from './routes/admin-bookings.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { healthRoutes } from './routes/health.js';
 import { adminShowRoutes, showRoutes } from './routes/shows.js';
@@ -146,6 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (admin) => {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
     await admin.register(adminShowRoutes(deps));
+    await admin.register(adminBookingRoutes(deps));
   });
   await app.register(bullBoardRoutes(deps));
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Config } from '../../shared/config.js';
 import { MAX_SEATS_PER_SHOW } from '../../shared/booking/layout.js';
-import { BOOKING_STATUSES } from '../../shared/booking/statuses.js';
+import { BOOKING_STATUSES, type DecidedStatus } from '../../shared/booking/statuses.js';
+import { NextLink, pageQuery } from './pagination.js';
 
 /**
  * Request and response schemas of the HTTP contract. They validate input (400 naming the
@@ -22,28 +23,64 @@ const sectionName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9 _-]{0,31}$/, 'letters, digits, space, _ or - (at most 32, starting with a letter or digit)');
 
-const startTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-12-01T20:00:00Z' });
+/**
+ * The instants a show may start at. The ISO format alone admits year 0000 (no such year in
+ * Postgres) and 9999-12-31T23:00-14:00 (year 10000 in UTC, which neither Postgres' input format
+ * nor `toISOString` round-trips): the date must land in this range once converted to UTC.
+ */
+export const EARLIEST_START_TIME = '1970-01-01T00:00:00Z';
+export const LATEST_START_TIME = '9999-12-31T23:59:59Z';
+const startTimeRange = [Date.parse(EARLIEST_START_TIME), Date.parse(LATEST_START_TIME)] as const;
+
+const startTime = z.iso
+  .datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-12-01T20:00:00Z' })
+  .refine((text) => {
+    const instant = Date.parse(text);
+    return Number.isFinite(instant) && instant >= startTimeRange[0] && instant <= startTimeRange[1];
+  }, `must be between ${EARLIEST_START_TIME} and ${LATEST_START_TIME} (in UTC)`);
+
+/**
+ * Free text stored in Postgres and shown to people: no control characters (Postgres refuses a
+ * NUL byte outright; the others only garble terminals and logs) and no lone UTF-16 surrogate
+ * (not valid Unicode, silently replaced on the way to the database).
+ */
+// In `u` mode a surrogate pair is one code point, so \p{Cs} matches only a lone surrogate.
+const CONTROL_OR_LONE_SURROGATE = /[\p{Cc}\p{Cs}]/u;
+export const printableText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((text) => !CONTROL_OR_LONE_SURROGATE.test(text), 'must not contain control characters or invalid Unicode');
+
+const priceCents = z.number().int().min(0).max(100_000_000);
 
 const SectionInput = z
   .object({
     name: sectionName,
     rows: z.number().int().min(1).max(702),
     seats_per_row: z.number().int().min(1).max(10_000),
-    price_cents: z.number().int().min(0).max(100_000_000),
+    price_cents: priceCents,
   })
   .strict();
 
 export const CreateShowBody = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: printableText(200),
     start_time: startTime,
     total_seats: z.number().int().min(1).max(MAX_SEATS_PER_SHOW).optional(),
+    // The price of every general-admission seat; sections carry their own.
+    price_cents: priceCents.optional(),
     sections: z.array(SectionInput).min(1).max(50).optional(),
   })
   .strict()
   .superRefine((body, ctx) => {
     if ((body.total_seats === undefined) === (body.sections === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['total_seats'], message: 'give either total_seats or sections, not both or neither' });
+    }
+    if (body.sections && body.price_cents !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['price_cents'], message: 'goes with total_seats; with sections, give each section its price_cents' });
     }
     if (body.sections) {
       const total = body.sections.reduce((sum, s) => sum + s.rows * s.seats_per_row, 0);
@@ -75,6 +112,20 @@ export const ShowSummary = z.object({
   available_seats: z.number(),
 });
 
+export const ShowListQuery = z.object({
+  ...pageQuery,
+  when: z
+    .enum(['upcoming', 'past', 'all'], { message: 'must be upcoming, past or all' })
+    .default('upcoming')
+    .describe('upcoming (default): start_time in the future, soonest first; past: most recent first; all: in start order'),
+});
+
+export const ShowList = z.object({ shows: z.array(ShowSummary), next: NextLink });
+
+export const AdminShowListQuery = ShowListQuery.extend({
+  when: ShowListQuery.shape.when.unwrap().default('all').describe('all (default): every show in start order; upcoming or past as on GET /shows'),
+});
+
 export const ShowDetail = ShowSummary.extend({
   seating: z.enum(['general', 'reserved']),
   created_at: z.string(),
@@ -82,12 +133,16 @@ export const ShowDetail = ShowSummary.extend({
 });
 
 export const SeatView = z.object({
-  label: z.string(),
-  section: z.string(),
-  row: z.number(),
-  number: z.number(),
-  price_cents: z.number(),
-  status: z.string(),
+  label: z.string().describe('What the ticket prints and what `POST /booking` `seats` takes: "VIP-AA-3" (reserved) or "17" (general admission)'),
+  section: z.string().describe('The section (tier) the seat is in; "GA" for general admission'),
+  row: z.number().describe('Row number within the section, from 1 at the front: for ordering and drawing the map'),
+  row_label: z
+    .string()
+    .nullable()
+    .describe('The row as printed in the label: A..Z, then AA, AB.. (row 26 is "Z", 27 is "AA"); null for general admission, which has no rows'),
+  number: z.number().describe('Seat number within its row, from 1'),
+  price_cents: z.number().describe("The seat's price, in cents"),
+  status: z.string().describe('AVAILABLE (a lapsed hold counts as available), HELD (in a live hold), BOOKED (paid)'),
 });
 
 export function bookingBody(config: Pick<Config, 'MAX_SEATS_PER_BOOKING'>) {
@@ -161,13 +216,22 @@ export const BookingStatusView = z.object({
 export const BookingView = z.object({
   id: z.string(),
   show_id: z.string(),
-  customer_email: z.string(),
+  customer_email: z
+    .string()
+    .describe('Masked in public reads ("a***@example.com": anyone holding the booking id can read it); in full in admin reads'),
   status: z.enum(BOOKING_STATUSES),
   reason: z.string().nullable(),
   seat_count: z.number(),
   section: z.string().nullable(),
   requested_seats: z.array(z.string()).nullable(),
   seats: z.array(z.string()),
+  total_cents: z
+    .number()
+    .nullable()
+    .describe(
+      'Sum of the prices of the seats this booking holds or held (kept after the hold ends, like `seats`); ' +
+        '0 when it never got seats (FAILED with SOLD_OUT, SEATS_UNAVAILABLE, ...); null while QUEUED',
+    ),
   position: z.number().optional(),
   hold_expires_at: z.string().nullable(),
   accepted_at: z.string(),
@@ -181,3 +245,25 @@ export const ConfirmBody = z.object({ payment: z.enum(['success', 'fail']) }).st
 export const SeatsQuery = z.object({
   section: sectionName.optional().describe('Only the seats of this section (400 naming `section` if the show has none such)'),
 });
+
+const DECIDED_STATUSES = BOOKING_STATUSES.filter((status): status is DecidedStatus => status !== 'QUEUED');
+
+export const AdminBookingQuery = z.object({
+  ...pageQuery,
+  show_id: z.uuid({ message: 'must be a UUID' }).optional(),
+  email: z
+    .email({ message: 'must be an email address' })
+    .max(254)
+    .transform((email) => email.toLowerCase())
+    .optional()
+    .describe('Exact address (case-insensitive)'),
+  status: z
+    .enum(DECIDED_STATUSES as [DecidedStatus, ...DecidedStatus[]], {
+      message: `must be one of ${DECIDED_STATUSES.join(', ')} (queued requests live in the queue, not here)`,
+    })
+    .optional(),
+});
+
+export const AdminBookingList = z.object({ bookings: z.array(BookingView), next: NextLink });
+
+export const ShowDeleted = z.object({ id: z.string(), deleted_seats: z.number(), deleted_bookings: z.number() });

@@ -47,8 +47,13 @@ export function rowIndex(name: string): number | null {
   return row;
 }
 
+/** The row as printed on the ticket ("Z", "AA"); general admission prints no row. */
+export function rowLabel(seating: Seating, row: number): string | null {
+  return seating === 'general' ? null : rowName(row);
+}
+
 export function seatLabel(seating: Seating, section: string, row: number, number: number): string {
-  return seating === 'general' ? String(number) : `${section}-${rowName(row)}-${number}`;
+  return seating === 'general' ? String(number) : `${section}-${rowLabel(seating, row)}-${number}`;
 }
 
 export function totalSeats(layout: ShowLayout): number {

@@ -1,7 +1,8 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Database, Executor } from '../db/client.js';
 import { seats, showSections, shows } from '../db/schema/index.js';
-import { GENERAL_SECTION, generateSeats, totalSeats, type SectionLayout, type ShowLayout } from './layout.js';
+import { GENERAL_SECTION, generateSeats, rowLabel, totalSeats, type SectionLayout, type ShowLayout } from './layout.js';
+import { pageOf, type Page, type Position } from './page.js';
 
 export type NewShow = { name: string; startTime: Date; layout: ShowLayout };
 
@@ -30,7 +31,17 @@ export type ShowDetail = ShowSummary & {
   sections: SectionAvailability[];
 };
 
-export type SeatView = { label: string; section: string; row: number; number: number; price_cents: number; status: string };
+export type SeatView = {
+  label: string;
+  section: string;
+  /** 1-based row number within the section, for ordering and layout. */
+  row: number;
+  /** The row as printed in the label ("Z", "AA"); null for general admission. */
+  row_label: string | null;
+  number: number;
+  price_cents: number;
+  status: string;
+};
 
 /** A lapsed hold that the sweep has not reached yet is still sellable; listings say so. */
 const AVAILABLE_NOW = sql`(${seats.status} = 'AVAILABLE' OR (${seats.status} = 'HELD' AND ${seats.holdExpiresAt} <= now()))`;
@@ -83,7 +94,21 @@ export async function createShow(db: Database, show: NewShow): Promise<ShowDetai
   return (await getShow(db, id))!;
 }
 
-export async function listShows(db: Executor, limit = 500): Promise<ShowSummary[]> {
+/** Upcoming shows soonest first; past ones most recent first; all of them in start order. */
+export type ShowsWhen = 'upcoming' | 'past' | 'all';
+
+export type ShowQuery = { when: ShowsWhen; limit: number; after?: Position | null };
+
+export async function listShows(db: Executor, query: ShowQuery): Promise<Page<ShowSummary>> {
+  const newestFirst = query.when === 'past';
+  const conditions: SQL[] = [];
+  if (query.when === 'upcoming') conditions.push(sql`${shows.startTime} > now()`);
+  if (query.when === 'past') conditions.push(sql`${shows.startTime} <= now()`);
+  if (query.after) {
+    const after = sql`(${query.after.at.toISOString()}::timestamptz, ${query.after.id}::uuid)`;
+    conditions.push(newestFirst ? sql`(${shows.startTime}, ${shows.id}) < ${after}` : sql`(${shows.startTime}, ${shows.id}) > ${after}`);
+  }
+  const order = newestFirst ? desc : asc;
   const rows = await db
     .select({
       id: shows.id,
@@ -93,15 +118,20 @@ export async function listShows(db: Executor, limit = 500): Promise<ShowSummary[
       available: sql<number>`(SELECT count(*)::int FROM seats WHERE seats.show_id = shows.id AND ${AVAILABLE_NOW})`,
     })
     .from(shows)
-    .orderBy(asc(shows.startTime), asc(shows.id))
-    .limit(limit);
-  return rows.map((row) => ({
-    id: row.id,
-    name: row.name,
-    start_time: row.startTime.toISOString(),
-    total_seats: row.totalSeats,
-    available_seats: row.available,
-  }));
+    .where(conditions.length > 0 ? sql.join(conditions, sql` AND `) : undefined)
+    .orderBy(order(shows.startTime), order(shows.id))
+    .limit(query.limit + 1);
+  const page = pageOf(rows, query.limit, (row) => ({ at: row.startTime, id: row.id }));
+  return {
+    next: page.next,
+    items: page.items.map((row) => ({
+      id: row.id,
+      name: row.name,
+      start_time: row.startTime.toISOString(),
+      total_seats: row.totalSeats,
+      available_seats: row.available,
+    })),
+  };
 }
 
 export async function getShow(db: Executor, showId: string): Promise<ShowDetail | null> {
@@ -152,14 +182,17 @@ export async function listSeats(db: Executor, showId: string): Promise<SeatView[
       number: seats.number,
       priceCents: seats.priceCents,
       status: sql<string>`CASE WHEN ${AVAILABLE_NOW} THEN 'AVAILABLE' ELSE ${seats.status} END`,
+      seating: shows.seating,
     })
     .from(seats)
+    .innerJoin(shows, eq(shows.id, seats.showId))
     .where(eq(seats.showId, showId))
     .orderBy(asc(seats.sectionRank), asc(seats.row), asc(seats.number));
   return rows.map((row) => ({
     label: row.label,
     section: row.section,
     row: row.row,
+    row_label: rowLabel(row.seating, row.row),
     number: row.number,
     price_cents: row.priceCents,
     status: row.status,
@@ -212,32 +245,53 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowPlan
 }
 
 /**
- * Show layouts and start times never change after creation, so each process keeps the ones it has seen: the
- * API validates a booking for a known show without touching Postgres. Unknown ids are not
+ * Show layouts and start times never change after creation, so each process keeps the ones it
+ * has seen: the API validates a booking for a known show without touching Postgres. Unknown ids are not
  * cached (a show created a moment later must be found).
+ *
+ * A show can be deleted (DELETE /admin/shows/:id), so an entry is re-read once it is older
+ * than `maxAgeMs`: another process keeps accepting requests for a deleted show for at most
+ * that long (they end FAILED: the show's seats and row are gone, nothing can be sold). When
+ * the re-read fails (Postgres down), the known layout is kept: it is still right unless the
+ * show was deleted, and bookings keep being accepted through an outage.
  */
 export class LayoutCache {
-  private readonly layouts = new Map<string, Promise<ShowPlan | null>>();
+  private readonly layouts = new Map<string, { layout: Promise<ShowPlan | null>; loadedAt: number }>();
 
   constructor(
     private readonly db: Executor,
     private readonly maxEntries = 10_000,
+    private readonly maxAgeMs = 60_000,
   ) {}
 
   async get(showId: string): Promise<ShowPlan | null> {
     let entry = this.layouts.get(showId);
-    if (!entry) {
-      entry = loadLayout(this.db, showId);
+    const stale = entry !== undefined && Date.now() - entry.loadedAt > this.maxAgeMs ? entry : undefined;
+    if (!entry || stale) {
+      entry = { layout: loadLayout(this.db, showId), loadedAt: Date.now() };
       this.layouts.set(showId, entry);
       if (this.layouts.size > this.maxEntries) this.layouts.delete(this.layouts.keys().next().value!);
     }
     try {
-      const layout = await entry;
+      const layout = await entry.layout;
       if (!layout) this.layouts.delete(showId);
       return layout;
     } catch (error) {
+      if (stale) {
+        const previous = await stale.layout.catch(() => null);
+        if (previous) {
+          // Try Postgres again after another maxAgeMs, not on every request of the outage.
+          this.layouts.set(showId, { layout: stale.layout, loadedAt: Date.now() });
+          return previous;
+        }
+      }
       this.layouts.delete(showId);
       throw error;
     }
+  }
+
+  /** Drops a show at once in this process (the one that deleted it). */
+  forget(showId: string): void {
+    this.layouts.delete(showId);
   }
 }

@@ -12,6 +12,8 @@ export type BookingView = {
   section: string | null;
   requested_seats: string[] | null;
   seats: string[];
+  /** Price of the seats it holds or held; 0 if it never got seats; null while QUEUED (not yet decided). */
+  total_cents: number | null;
   hold_expires_at: string | null;
   accepted_at: string;
   decided_at: string | null;
@@ -20,6 +22,22 @@ export type BookingView = {
 };
 
 const iso = (value: Date | null) => (value ? value.toISOString() : null);
+
+/**
+ * "ada@example.com" → "a***@example.com". A booking id is a bearer of sorts (anyone holding
+ * the status URL can read it), so public reads show only enough for the buyer to recognise
+ * their own address; the length of the local part is not revealed either.
+ */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at <= 0) return '***';
+  return `${email.slice(0, 1)}***${email.slice(at)}`;
+}
+
+/** The view anyone with the booking id may read: the email masked. Admin reads use bookingView as is. */
+export function publicBookingView<T extends BookingView>(view: T): T {
+  return { ...view, customer_email: maskEmail(view.customer_email) };
+}
 
 export function bookingView(booking: Booking): BookingView {
   return {
@@ -32,6 +50,7 @@ export function bookingView(booking: Booking): BookingView {
     section: booking.requestedSection,
     requested_seats: booking.requestedSeats,
     seats: booking.seatLabels,
+    total_cents: booking.totalCents,
     hold_expires_at: booking.status === 'HELD' ? iso(booking.holdExpiresAt) : null,
     accepted_at: booking.acceptedAt.toISOString(),
     decided_at: iso(booking.decidedAt),

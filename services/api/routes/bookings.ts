@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
 import { bookingReader, cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
-import { bookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
+import { bookingView, publicBookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../../../shared/errors.js';
 import { QUEUES, type BookingJob } from '../../../shared/queue/catalog.js';
 import { RequestIndex } from '../../../shared/queue/request-index.js';
@@ -62,6 +62,7 @@ function queuedView(id: string, queued: Extract<QueuedState, { state: 'queued' }
     section: job.section,
     requested_seats: job.seats,
     seats: [],
+    total_cents: null,
     position: queued.position,
     hold_expires_at: null,
     accepted_at: job.accepted_at,
@@ -204,7 +205,7 @@ export const bookingRoutes =
       '/booking/:id',
       {
         schema: {
-          summary: 'The whole booking',
+          summary: 'The whole booking (customer_email masked: a***@example.com)',
           tags: ['bookings'],
           params: IdParams,
           response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody },
@@ -213,15 +214,16 @@ export const bookingRoutes =
       async (request) => {
         const { id } = request.params;
         const booking = await getBooking(id);
-        if (booking) return bookingView(booking);
+        if (booking) return publicBookingView(bookingView(booking));
         const queued = await deps.intake.lookup(id, { withData: true });
-        if (queued.state === 'queued' && queued.data) return queuedView(id, queued, queued.data);
+        if (queued.state === 'queued' && queued.data) return publicBookingView(queuedView(id, queued, queued.data));
         if (queued.state === 'failed') {
           const job = queued.data;
           return {
-            ...queuedView(id, { state: 'queued', position: 0, data: job, acceptedAt: Date.parse(job.accepted_at) }, job),
+            ...publicBookingView(queuedView(id, { state: 'queued', position: 0, data: job, acceptedAt: Date.parse(job.accepted_at) }, job)),
             status: 'FAILED' as const,
             reason: 'PROCESSING_ERROR',
+            total_cents: 0,
             position: undefined,
             decided_at: new Date(queued.finishedAt).toISOString(),
             updated_at: new Date(queued.finishedAt).toISOString(),
@@ -244,7 +246,7 @@ export const bookingRoutes =
 
     /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */
     async function answer(id: string, outcome: SettleOutcome, action: string): Promise<BookingViewType> {
-      if (outcome.kind === 'ok') return bookingView(outcome.booking);
+      if (outcome.kind === 'ok') return publicBookingView(bookingView(outcome.booking));
       if (outcome.kind === 'rejected') {
         const { status, failureReason } = outcome.booking;
         const why = status === 'FAILED' ? `failed (${failureReason})` : status.toLowerCase();

@@ -1,10 +1,31 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { generalAdmission, createShow, getShow, listShows } from '../../../shared/booking/shows.js';
-import { badRequest, notFound } from '../../../shared/errors.js';
+import { deleteShow } from '../../../shared/booking/delete-show.js';
+import { badRequest, conflict, notFound } from '../../../shared/errors.js';
+import { QUEUES } from '../../../shared/queue/catalog.js';
+import { queuedRequestsForShow } from '../../../shared/queue/pending.js';
 import type { AppDeps } from '../app.js';
-import { CreateShowBody, ErrorBody, IdParams, SeatView, SeatsQuery, ShowDetail, ShowSummary } from '../schemas.js';
+import { decodeCursor, nextLink } from '../pagination.js';
+import {
+  AdminShowListQuery,
+  CreateShowBody,
+  ErrorBody,
+  IdParams,
+  SeatView,
+  SeatsQuery,
+  ShowDeleted,
+  ShowDetail,
+  ShowList,
+  ShowListQuery,
+} from '../schemas.js';
 import { MAX_STALENESS_MS, SeatMapCache, matchesETag, negotiateEncoding } from '../seat-map.js';
+
+/** One page of shows as the list routes answer it, with the link to the next. */
+export async function showPage(deps: AppDeps, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
+  const page = await listShows(deps.db, { when: query.when, limit: query.limit, after: query.cursor ? decodeCursor(query.cursor) : null });
+  return { shows: page.items, next: nextLink(path, { when: query.when, limit: query.limit }, page.next) };
+}
 
 export const adminShowRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
@@ -16,7 +37,7 @@ export const adminShowRoutes =
           summary: 'Create a show and generate its seats',
           tags: ['admin'],
           description:
-            'Either `total_seats` (general admission: one section "GA", seats "1".."N") or `sections` ' +
+            'Either `total_seats` with an optional `price_cents` per seat (general admission: one section "GA", seats "1".."N", free by default) or `sections` ' +
             '(reserved seating: labels "SECTION-ROW-NUMBER", rows lettered A, B, ...). At most 100,000 seats.',
           security: [{ adminToken: [] }],
           body: CreateShowBody,
@@ -36,10 +57,72 @@ export const adminShowRoutes =
                 priceCents: section.price_cents,
               })),
             }
-          : generalAdmission(body.total_seats!);
+          : generalAdmission(body.total_seats!, body.price_cents);
         const show = await createShow(deps.db, { name: body.name, startTime: new Date(body.start_time), layout });
         request.log.info({ showId: show.id, seats: show.total_seats }, 'show created');
         return reply.status(201).header('Location', `/shows/${show.id}`).send(show);
+      },
+    );
+
+    app.get(
+      '/admin/shows',
+      {
+        schema: {
+          summary: 'Every show, past and upcoming, a page at a time',
+          security: [{ adminToken: [] }],
+          tags: ['admin'],
+          querystring: AdminShowListQuery,
+          response: { 200: ShowList, 400: ErrorBody, 401: ErrorBody },
+        },
+      },
+      async (request) => showPage(deps, '/admin/shows', request.query),
+    );
+
+    app.get(
+      '/admin/shows/:id',
+      {
+        schema: {
+          summary: 'One show with availability per section',
+          security: [{ adminToken: [] }],
+          tags: ['admin'],
+          params: IdParams,
+          response: { 200: ShowDetail, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        },
+      },
+      async (request) => {
+        const show = await getShow(deps.db, request.params.id);
+        if (!show) throw notFound('Show');
+        return show;
+      },
+    );
+
+    app.delete(
+      '/admin/shows/:id',
+      {
+        schema: {
+          summary: 'Delete a show nobody holds or owns a seat of',
+          description:
+            'Refused with 409 while the show has live bookings (SHOW_HAS_LIVE_BOOKINGS: HELD with time left, or CONFIRMED) ' +
+            'or requests still queued (SHOW_HAS_QUEUED_REQUESTS). Removes its seats, sections and decided bookings. ' +
+            'Other API processes may accept requests for it for up to a minute (their layout cache); those end FAILED.',
+          security: [{ adminToken: [] }],
+          tags: ['admin'],
+          params: IdParams,
+          response: { 200: ShowDeleted, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const queued = await queuedRequestsForShow(deps.queues[QUEUES.bookings]!, id);
+        if (queued > 0) throw conflict('SHOW_HAS_QUEUED_REQUESTS', `Cannot delete: ${queued} booking request(s) for this show are still queued`);
+        const outcome = await deleteShow(deps.db, id);
+        if (outcome.kind === 'not_found') throw notFound('Show');
+        if (outcome.kind === 'live') {
+          throw conflict('SHOW_HAS_LIVE_BOOKINGS', `Cannot delete: ${outcome.held} booking(s) hold seats and ${outcome.confirmed} are confirmed`);
+        }
+        deps.layouts.forget(id);
+        request.log.info({ showId: id, seats: outcome.seats, bookings: outcome.bookings }, 'show deleted');
+        return { id, deleted_seats: outcome.seats, deleted_bookings: outcome.bookings };
       },
     );
   };
@@ -49,8 +132,17 @@ export const showRoutes =
   async (app) => {
     app.get(
       '/shows',
-      { schema: { summary: 'List shows with seats available now', tags: ['shows'], response: { 200: z.array(ShowSummary) } } },
-      async () => listShows(deps.db),
+      {
+        schema: {
+          summary: 'List shows with seats available now, a page at a time',
+          tags: ['shows'],
+          description:
+            'Upcoming shows by default (`when=past` or `all` for others). Follow `next` for the following page; it is null on the last.',
+          querystring: ShowListQuery,
+          response: { 200: ShowList, 400: ErrorBody },
+        },
+      },
+      async (request) => showPage(deps, '/shows', request.query),
     );
 
     app.get(

@@ -68,11 +68,13 @@ export type DecisionRow = {
 export const insertDecisions = (showId: string, rows: DecisionRow[], holdSeconds: number): SQL => sql`
   INSERT INTO bookings (id, show_id, customer_email, seat_count, requested_section, requested_seats,
                         status, failure_reason, idempotency_key, accepted_at, decided_at, updated_at,
-                        hold_expires_at, seat_ids, seat_labels)
+                        hold_expires_at, seat_ids, seat_labels, total_cents)
   SELECT r.id, ${showId}, r.customer_email, r.seat_count, r.requested_section, r.requested_seats,
          r.status, r.failure_reason, r.idempotency_key, r.accepted_at, clock.at, clock.at,
          CASE WHEN r.status = 'HELD' THEN clock.at + make_interval(secs => ${holdSeconds}) END,
-         r.seat_ids, r.seat_labels
+         r.seat_ids, r.seat_labels,
+         -- Priced here, from the seats this transaction has locked: no price travels in the job.
+         (SELECT coalesce(sum(price_cents), 0) FROM seats WHERE id = ANY(r.seat_ids))
   FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
     id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
     status text, failure_reason text, idempotency_key text, accepted_at timestamptz,

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, index, integer, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
 import { timestamptz, updatedAt } from './columns.js';
 import { shows } from './shows.js';
 
@@ -31,6 +31,10 @@ export const bookings = pgTable(
     // The seats this booking held, kept after the hold ends so history survives release.
     seatIds: integer('seat_ids').array().notNull().default(sql`'{}'`),
     seatLabels: text('seat_labels').array().notNull().default(sql`'{}'`),
+    // What the seats in seat_ids cost, summed when they were claimed (seat prices never change):
+    // the booking keeps its price after the hold ends, like its seat list; 0 if it got no seats.
+    // bigint: 100 seats at the highest section price overflow an integer.
+    totalCents: bigint('total_cents', { mode: 'number' }).notNull().default(0),
   },
   (table) => [
     // Target of the seats' composite foreign key: a seat can only point at a booking of its own show.
@@ -48,6 +52,7 @@ export const bookings = pgTable(
       sql`${table.status} NOT IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED') OR cardinality(${table.seatIds}) = ${table.seatCount}`,
     ),
     check('bookings_labels_match_ids', sql`cardinality(${table.seatIds}) = cardinality(${table.seatLabels})`),
+    check('bookings_total_cents_non_negative', sql`${table.totalCents} >= 0`),
     // The expiry sweep scans only live holds, oldest first; a partial index keeps it tiny
     // however many decided bookings accumulate.
     index('bookings_hold_expiry_idx')

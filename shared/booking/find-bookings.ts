@@ -1,0 +1,32 @@
+import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
+import type { Executor } from '../db/client.js';
+import { bookings, type Booking } from '../db/schema/index.js';
+import { pageOf, type Page, type Position } from './page.js';
+import type { DecidedStatus } from './statuses.js';
+
+/** Decided bookings (Postgres holds no QUEUED one), newest first, for admins looking one up. */
+export type BookingSearch = {
+  showId?: string;
+  email?: string;
+  status?: DecidedStatus;
+  limit: number;
+  after?: Position | null;
+};
+
+export async function findBookings(db: Executor, search: BookingSearch): Promise<Page<Booking>> {
+  const conditions: SQL[] = [];
+  if (search.showId) conditions.push(eq(bookings.showId, search.showId));
+  // Emails are stored lowercased at intake, so equality is case-insensitive for callers who lowercase too.
+  if (search.email) conditions.push(eq(bookings.customerEmail, search.email));
+  if (search.status) conditions.push(eq(bookings.status, search.status));
+  if (search.after) {
+    conditions.push(sql`(${bookings.acceptedAt}, ${bookings.id}) < (${search.after.at.toISOString()}::timestamptz, ${search.after.id}::uuid)`);
+  }
+  const rows = await db
+    .select()
+    .from(bookings)
+    .where(conditions.length > 0 ? and(...conditions) : undefined)
+    .orderBy(desc(bookings.acceptedAt), desc(bookings.id))
+    .limit(search.limit + 1);
+  return pageOf(rows, search.limit, (row) => ({ at: row.acceptedAt, id: row.id }));
+}
