@@ -134,6 +134,23 @@ describe('DELETE /admin/shows/:id', () => {
     expect(await elsewhere.get(show.id)).toBeNull();
   });
 
+  it('a request another API process accepts for a deleted show (within the bound) ends FAILED, never sold', async () => {
+    const show = await createShow(api.app, { total_seats: 2 });
+    const other = await ctx.startApi();
+    expect((await call(other.app, 'GET', `/shows/${show.id}/seats`)).status).toBe(200); // caches the layout there
+    expect((await call(api.app, 'DELETE', `/admin/shows/${show.id}`, { admin: true })).status).toBe(200);
+    const accepted = await call(other.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'ghost@example.com', seat_count: 1 } });
+    expect(accepted.status).toBe(202);
+    const worker = await ctx.startWorker();
+    try {
+      expect(await waitForDecision(api.app, accepted.body.id)).toMatchObject({ status: 'FAILED', seats: [] });
+    } finally {
+      await worker.close();
+    }
+    const sold = await ctx.pool.query('SELECT count(*)::int AS n FROM bookings WHERE show_id = $1', [show.id]);
+    expect(sold.rows[0].n).toBe(0);
+  });
+
   it('answers 400 for a malformed id', async () => {
     expectField(await call(api.app, 'DELETE', '/admin/shows/42', { admin: true }), 'id');
   });

@@ -228,6 +228,24 @@ const query = fc.oneof(
       .join('&'),
   ),
   fc.constantFrom('a=1&a=2', '__proto__[x]=1', '=', '&&&', '%zz=1'),
+  // The list routes' own parameters, good and bad.
+  fc
+    .record(
+      {
+        limit: fc.oneof(fc.integer({ min: -5, max: 300 }).map(String), weirdString),
+        cursor: fc.oneof(weirdString, fc.string().map((text) => Buffer.from(text).toString('base64url')), fc.constant(Buffer.from('["2030-01-01T00:00:00.000Z","x"]').toString('base64url'))),
+        when: fc.oneof(fc.constantFrom('upcoming', 'past', 'all'), weirdString),
+        show_id: fc.oneof(fc.uuid(), weirdString),
+        email: fc.oneof(fc.emailAddress(), hostileText, weirdString),
+        status: fc.oneof(fc.constantFrom('HELD', 'CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED', 'QUEUED'), weirdString),
+      },
+      { requiredKeys: [] },
+    )
+    .map((entries) =>
+      Object.entries(entries)
+        .map(([key, value]) => `${key}=${encode(value)}`)
+        .join('&'),
+    ),
 );
 const headers = fc.record(
   {
