@@ -15,9 +15,10 @@ import type { BookingJob, BookingResult } from './catalog.js';
  *   <queue>:intake:taken      requests whose batch a worker has started
  *
  * A request's place in line is `seq - taken`: batches are taken first in, first out. The
- * counters are advisory (a batch taken again after a crash, or an add that failed between the
- * index and the job, can skew them by a batch); positions are clamped, never trusted for
- * correctness.
+ * counters are advisory: an add that failed between the index and the job, a markTaken lost
+ * with Redis, or a job removed by hand skews them by its batch, and the skew only grows. So
+ * `reconcile()` (a scheduled maintenance job) sets `taken` from the queue itself, the requests
+ * in batch jobs no worker has started; positions are clamped, never trusted for correctness.
  */
 
 /** A queued request's entry outlives any plausible wait (retries of an outage included). */
@@ -103,11 +104,40 @@ end
 return 1
 `;
 
+/**
+ * KEYS: accepted, taken, then the queue's wait, paused, prioritized and delayed keys. ARGV: the
+ * queue's key prefix. Counts the requests in batch jobs no worker has started (no processedOn:
+ * a retried or stalled job was taken already) and sets taken so that accepted - taken is that
+ * count. Each request in a batch's data carries one "accepted_at" key (a string value cannot
+ * hold it unescaped). Returns {waiting before, waiting now}.
+ */
+const RECONCILE_SCRIPT = `
+local waiting = 0
+local function count(ids)
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', ARGV[1] .. id, 'data', 'processedOn')
+    if f[1] and not f[2] then
+      local _, n = string.gsub(f[1], '"accepted_at":', '')
+      waiting = waiting + n
+    end
+  end
+end
+count(redis.call('LRANGE', KEYS[3], 0, -1))
+count(redis.call('LRANGE', KEYS[4], 0, -1))
+count(redis.call('ZRANGE', KEYS[5], 0, -1))
+count(redis.call('ZRANGE', KEYS[6], 0, -1))
+local accepted = tonumber(redis.call('GET', KEYS[1]) or '0')
+local taken = tonumber(redis.call('GET', KEYS[2]) or '0')
+if accepted - taken ~= waiting then redis.call('SET', KEYS[2], accepted - waiting) end
+return {accepted - taken, waiting}
+`;
+
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 const REGISTER_SHA = sha1(REGISTER_SCRIPT);
 const LOOKUP_SHA = sha1(LOOKUP_SCRIPT);
 const RECORD_SHA = sha1(RECORD_SCRIPT);
 const SETTLE_SHA = sha1(SETTLE_SCRIPT);
+const RECONCILE_SHA = sha1(RECONCILE_SCRIPT);
 
 export type IndexedRequest =
   | { state: 'decided'; result: string }
@@ -119,6 +149,7 @@ export class RequestIndex {
   private readonly acceptedKey: string;
   private readonly takenKey: string;
   private readonly jobKeyPrefix: string;
+  private readonly unstartedKeys: string[];
 
   constructor(
     private readonly redis: RedisClient,
@@ -127,6 +158,7 @@ export class RequestIndex {
     this.acceptedKey = queue.toKey('intake:accepted');
     this.takenKey = queue.toKey('intake:taken');
     this.jobKeyPrefix = queue.toKey('');
+    this.unstartedKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((state) => queue.toKey(state));
   }
 
   private requestKey(bookingId: string): string {
@@ -184,6 +216,16 @@ export class RequestIndex {
   /** A worker started a batch for the first time: the requests in it leave the line. */
   async markTaken(count: number): Promise<void> {
     await this.redis.incrby(this.takenKey, count);
+  }
+
+  /**
+   * Sets the line's length from the queue's real state (see above). One script: it reads every
+   * unstarted batch's data, which is cheap at the depths load shedding allows.
+   */
+  async reconcile(): Promise<{ was: number; now: number }> {
+    const keys = [this.acceptedKey, this.takenKey, ...this.unstartedKeys];
+    const [was, now] = (await this.script(RECONCILE_SHA, RECONCILE_SCRIPT, keys, [this.jobKeyPrefix])) as [number, number];
+    return { was: Math.max(0, was), now };
   }
 
   /** Records decisions so polls find them without Postgres; one round trip for the batch. */
