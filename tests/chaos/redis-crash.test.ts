@@ -151,6 +151,12 @@ describe('chaos: Redis crash', () => {
         everyAck.filter((ack) => ack.receivedAt >= at).reduce<Acknowledged | undefined>((first, ack) => (!first || ack.receivedAt < first.receivedAt ? ack : first), undefined),
       );
       const lostIds = new Set(report.lostSample.map((lost) => lost.id));
+      // Why bookings were refused while Redis was up (load shedding, a claim still settling...).
+      const refusedWhileUp: Record<string, number> = {};
+      for (const answer of answers.filter((candidate) => candidate.status === 503 && !inside(candidate))) {
+        const code = (JSON.parse(answer.body) as { error?: { code?: string } }).error?.code ?? 'unknown';
+        refusedWhileUp[code] = (refusedWhileUp[code] ?? 0) + 1;
+      }
       recordFigures('redis-crash', {
         crashes: CRASHES,
         down_seconds_each: DOWN_MS / 1_000,
@@ -167,6 +173,7 @@ describe('chaos: Redis crash', () => {
         client: client.stats,
         probe: probe.stats,
         audit: report,
+        refused_503_while_up: refusedWhileUp,
         first_after_restart_lost: firstAfterRestart.filter((ack) => ack && lostIds.has(ack.id)).length,
       });
 
