@@ -189,7 +189,8 @@ describe('a key whose enqueue was lost', () => {
     expect(first.status).toBe(202);
     await (await queue.getJob((await index.jobIdOf(first.body.id))!))!.remove();
     expect(await allJobIds()).not.toContain(first.body.id);
-    expect((await call(api.app, 'GET', `/booking/${first.body.id}/status`)).status).toBe(404);
+    // Its entry in the request index names a job that is gone: not decided, and not unknown.
+    expect((await call(api.app, 'GET', `/booking/${first.body.id}/status`)).body).toMatchObject({ status: 'FAILED', reason: 'REQUEST_REMOVED' });
 
     const replay = await book('lost-enqueue', body({ customer_email: 'lost@example.com' }));
     expect(replay.status).toBe(202);

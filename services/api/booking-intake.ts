@@ -37,6 +37,11 @@ export type QueuedState =
   | { state: 'finished'; result: BookingResult | null }
   /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
   | { state: 'failed'; data: BookingJob; finishedAt: number }
+  /**
+   * Accepted into a job that is gone: removed (an operator, a script, removeOnFail) or never
+   * added (the add failed). Unless Postgres has its decision, it was never decided.
+   */
+  | { state: 'removed' }
   | { state: 'absent' };
 
 export class BookingIntake {
@@ -92,9 +97,10 @@ export class BookingIntake {
       ]);
     }
     const current = await this.lookup(previous.id);
-    if (current.state === 'absent' && !(await this.options.isDecided(previous.id))) {
+    if ((current.state === 'absent' || current.state === 'removed') && !(await this.options.isDecided(previous.id))) {
       // Neither queued nor decided: the first attempt lost its enqueue (Redis went away between
-      // the key and the job). Enqueue it now under the same id, so the request is not lost;
+      // the key and the job), or its job was removed. Enqueue it now under the same id, so the
+      // request is not lost;
       // were it decided meanwhile after all, the worker would return that decision unchanged.
       return { id: previous.id, replayed: true, position: await this.enqueue({ ...job, id: previous.id }) };
     }
@@ -117,13 +123,14 @@ export class BookingIntake {
   }
 
   /**
-   * Where a request stands in Redis; `absent` means ask Postgres (decided and cleaned up, or
-   * unknown). One round trip (a script over the request index and its batch job). `withData`
+   * Where a request stands in Redis; `absent` and `removed` mean ask Postgres (decided and
+   * cleaned up, or unknown, or removed undecided). One round trip (a script over the request index and its batch job). `withData`
    * also returns the request itself (for the full view).
    */
   async lookup(id: string, options: { withData?: boolean } = {}): Promise<QueuedState> {
     const entry = await this.index.lookup(id, options.withData);
     if (entry.state === 'unknown') return { state: 'absent' };
+    if (entry.state === 'job-gone') return { state: 'removed' };
     if (entry.state === 'decided') {
       const parsed = BookingResultSchema.safeParse(JSON.parse(entry.result));
       return { state: 'finished', result: parsed.success ? parsed.data : null };

@@ -21,8 +21,12 @@ import type { BookingJob, BookingResult } from './catalog.js';
  * in batch jobs no worker has started; positions are clamped, never trusted for correctness.
  */
 
-/** A queued request's entry outlives any plausible wait (retries of an outage included). */
-const QUEUED_TTL_SECONDS = 24 * 3_600;
+/**
+ * A queued request's entry outlives any plausible wait (retries of an outage included), and
+ * the failed job that may still carry it (kept 7 days, catalog.ts): while the entry is there, a
+ * job removed before it decided its requests is told apart from an unknown id.
+ */
+const QUEUED_TTL_SECONDS = 8 * 24 * 3_600;
 /** A decided request's result is only needed while its client polls; Postgres keeps the decision. */
 const RESULT_TTL_SECONDS = 3_600;
 /** Written over a request's entry before its hold is settled: from then on, Postgres answers. */
@@ -46,6 +50,8 @@ return {last, tonumber(redis.call('GET', KEYS[2]) or '0')}
  * also return the batch's data. Replies:
  *   nil                                     unknown here: ask Postgres
  *   {'result', json}                        decided
+ *   {'gone'}                                its job is gone: decided (Postgres has it), or
+ *                                           removed undecided, or its add failed
  *   {'job', timestamp, finishedOn, failedReason, position, data}
  * A job a worker has started (processedOn) is next up: position 0.
  */
@@ -55,7 +61,7 @@ if not entry or entry == '${SETTLED}' then return nil end
 if string.sub(entry, 1, 1) == '{' then return {'result', entry} end
 local job, seq = string.match(entry, '^([^:]+):(%d+)')
 local f = redis.call('HMGET', ARGV[1] .. job, 'timestamp', 'finishedOn', 'failedReason', 'processedOn', 'returnvalue')
-if not f[1] then return nil end
+if not f[1] then return {'gone'} end
 local position = false
 if not f[2] then
   if f[4] then
@@ -141,6 +147,8 @@ const RECONCILE_SHA = sha1(RECONCILE_SCRIPT);
 
 export type IndexedRequest =
   | { state: 'decided'; result: string }
+  /** The entry names a batch job that no longer exists (see LOOKUP_SCRIPT). */
+  | { state: 'job-gone' }
   /** `position` is null once the job has finished (completed or failed). */
   | { state: 'in-job'; acceptedAt: number; finishedAt: number | null; failedReason: string | null; position: number | null; batch: BookingJob[] | null }
   | { state: 'unknown' };
@@ -185,10 +193,12 @@ export class RequestIndex {
   async lookup(bookingId: string, withBatch = false): Promise<IndexedRequest> {
     const reply = (await this.script(LOOKUP_SHA, LOOKUP_SCRIPT, [this.requestKey(bookingId), this.takenKey], [this.jobKeyPrefix, withBatch ? '1' : '0'])) as
       | ['result', string]
+      | ['gone']
       | ['job', string, string | null, string | null, number | null, string | null]
       | null;
     if (!reply) return { state: 'unknown' };
     if (reply[0] === 'result') return { state: 'decided', result: reply[1] };
+    if (reply[0] === 'gone') return { state: 'job-gone' };
     const [, timestamp, finishedOn, failedReason, position, data] = reply;
     return {
       state: 'in-job',
