@@ -174,6 +174,8 @@ describe('chaos: Redis crash', () => {
         probe: probe.stats,
         audit: report,
         refused_503_while_up: refusedWhileUp,
+        // Redis up between one crash's restart and the next kill: the load's window to get 202s.
+        up_seconds_between_crashes: downWindows.slice(1).map((window, i) => (window.from - downWindows[i]!.to) / 1_000),
         first_after_restart_lost: firstAfterRestart.filter((ack) => ack && lostIds.has(ack.id)).length,
       });
 
