@@ -100,8 +100,8 @@ export class BookingIntake {
     if ((current.state === 'absent' || current.state === 'removed') && !(await this.options.isDecided(previous.id))) {
       // Neither queued nor decided: the first attempt lost its enqueue (Redis went away between
       // the key and the job), or its job was removed. Enqueue it now under the same id, so the
-      // request is not lost;
-      // were it decided meanwhile after all, the worker would return that decision unchanged.
+      // request is not lost; were it decided meanwhile after all, the worker would return that
+      // decision unchanged.
       return { id: previous.id, replayed: true, position: await this.enqueue({ ...job, id: previous.id }) };
     }
     return { id: previous.id, replayed: true, position: current.state === 'queued' ? current.position : null };
