@@ -111,6 +111,8 @@ const EnvSchema = z.object({
   WORKER_BATCH_SIZE: int(1, 1_000).default(200),
   HOLD_SECONDS: int(1, 86_400).default(120),
   EXPIRY_INTERVAL_SECONDS: int(1, 3_600).default(15),
+  // How often the intake's line length (load shedding, positions) is set from the queue itself.
+  INTAKE_RECONCILE_SECONDS: int(1, 3_600).default(30),
   MAX_SEATS_PER_BOOKING: int(1, 100).default(10),
   MAX_SEATS_PER_CUSTOMER: int(1, 1_000).default(10),
   MAX_QUEUE_DEPTH: int(1, 10_000_000).default(200_000),

@@ -76,7 +76,6 @@ describe('while queued (no worker)', () => {
     const [original] = await allJobIds();
     for (const different of [
       body({ seat_count: 2 }),
-      body({ customer_email: 'grace@example.com' }),
       body({ section: 'GA' }),
       { show_id: showId, customer_email: 'ada@example.com', seats: ['1'] },
     ]) {
@@ -190,7 +189,8 @@ describe('a key whose enqueue was lost', () => {
     expect(first.status).toBe(202);
     await (await queue.getJob((await index.jobIdOf(first.body.id))!))!.remove();
     expect(await allJobIds()).not.toContain(first.body.id);
-    expect((await call(api.app, 'GET', `/booking/${first.body.id}/status`)).status).toBe(404);
+    // Its entry in the request index names a job that is gone: not decided, and not unknown.
+    expect((await call(api.app, 'GET', `/booking/${first.body.id}/status`)).body).toMatchObject({ status: 'FAILED', reason: 'REQUEST_REMOVED' });
 
     const replay = await book('lost-enqueue', body({ customer_email: 'lost@example.com' }));
     expect(replay.status).toBe(202);
@@ -201,5 +201,26 @@ describe('a key whose enqueue was lost', () => {
     expect(await waitForDecision(api.app, first.body.id)).toMatchObject({ status: 'HELD' });
     const rows = await ctx.pool.query('SELECT count(*)::int AS n FROM bookings WHERE id = $1', [first.body.id]);
     expect(rows.rows[0].n).toBe(1);
+  });
+});
+
+describe('keys are the customer\'s own', () => {
+  it('the same key for two customers: each gets its own 202 and booking', async () => {
+    // Someone else used the key first; the real customer's request is still accepted.
+    const squatter = await book('order-squatted', body({ customer_email: 'mallory@example.com' }));
+    const customer = await book('order-squatted', body({ customer_email: 'Carol@Example.com' }));
+    expect(squatter.status).toBe(202);
+    expect(customer.status).toBe(202);
+    expect(customer.body.id).not.toBe(squatter.body.id);
+    // Each replay still finds its own customer's request (email compared lower-cased).
+    expect((await book('order-squatted', body({ customer_email: 'carol@example.com' }))).body.id).toBe(customer.body.id);
+    expect((await book('order-squatted', body({ customer_email: 'mallory@example.com' }))).body.id).toBe(squatter.body.id);
+
+    expect(await waitForDecision(api.app, squatter.body.id)).toMatchObject({ status: 'HELD' });
+    expect(await waitForDecision(api.app, customer.body.id)).toMatchObject({ status: 'HELD' });
+    const rows = await ctx.pool.query<{ customer_email: string }>(
+      "SELECT customer_email FROM bookings WHERE idempotency_key = 'order-squatted' ORDER BY customer_email",
+    );
+    expect(rows.rows.map((row) => row.customer_email)).toEqual(['carol@example.com', 'mallory@example.com']);
   });
 });

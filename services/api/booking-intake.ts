@@ -37,6 +37,11 @@ export type QueuedState =
   | { state: 'finished'; result: BookingResult | null }
   /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
   | { state: 'failed'; data: BookingJob; finishedAt: number }
+  /**
+   * Accepted into a job that is gone: removed (an operator, a script, removeOnFail) or never
+   * added (the add failed). Unless Postgres has its decision, it was never decided.
+   */
+  | { state: 'removed' }
   | { state: 'absent' };
 
 export class BookingIntake {
@@ -59,44 +64,44 @@ export class BookingIntake {
   }
 
   /**
-   * Enqueues a booking request. With an idempotency key, the first request with that key wins:
+   * Enqueues a booking request. With an idempotency key (one customer's: the same key from two
+   * customers names two requests), the first request with that key wins:
    * a repeat with the same body gets the same id back (and no second job), a repeat with a
    * different body is refused with 422.
    */
   async submit(job: BookingJob, idempotencyKey: string | undefined): Promise<Submitted> {
     await this.shedIfOverloaded();
     if (!idempotencyKey) return { id: job.id, replayed: false, position: await this.enqueue(job) };
-    const key = `${this.options.keyPrefix}:idem:${sha256(idempotencyKey)}`;
+    // Scoped to the customer, as payment APIs scope keys to an account: a key someone else
+    // guessed and used first cannot block this customer's request.
+    const key = `${this.options.keyPrefix}:idem:${sha256(JSON.stringify([job.customer_email.toLowerCase(), idempotencyKey]))}`;
     const fingerprint = sha256(
       JSON.stringify([job.show_id, job.customer_email, job.seat_count, job.section, job.seats]),
     );
     const claim: IdempotencyClaim = { id: job.id, fingerprint, queued: false };
     const claimed = await this.redis.set(key, JSON.stringify(claim), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
     if (claimed === 'OK') {
-      let position: number;
-      try {
-        position = await this.enqueue(job);
-      } catch (error) {
-        // Not enqueued, so the key must not point at a request that does not exist.
-        await this.redis.del(key).catch(() => {});
-        throw error;
-      }
+      // A failed add keeps the claim: its reply may have been lost after Redis ran it, and a
+      // released key would give the client's retry a second booking. The retry finds the claim
+      // below, and enqueues the request under the same id when no job carries it.
+      const position = await this.enqueue(job);
       // Replays that raced this request wait for this mark rather than enqueue it a second time.
       await this.redis.set(key, JSON.stringify({ ...claim, queued: true }), 'KEEPTTL', 'XX').catch(() => {});
       return { id: job.id, replayed: false, position };
     }
     const previous = await this.settledClaim(key);
-    if (!previous) return this.submit(job, idempotencyKey); // expired, or its first attempt failed
+    if (!previous) return this.submit(job, idempotencyKey); // expired meanwhile
     if (previous.fingerprint !== fingerprint) {
       throw new AppError(422, 'IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body', [
         { field: 'Idempotency-Key', problem: 'already used with a different body' },
       ]);
     }
     const current = await this.lookup(previous.id);
-    if (current.state === 'absent' && !(await this.options.isDecided(previous.id))) {
+    if ((current.state === 'absent' || current.state === 'removed') && !(await this.options.isDecided(previous.id))) {
       // Neither queued nor decided: the first attempt lost its enqueue (Redis went away between
-      // the key and the job). Enqueue it now under the same id, so the request is not lost;
-      // were it decided meanwhile after all, the worker would return that decision unchanged.
+      // the key and the job), or its job was removed. Enqueue it now under the same id, so the
+      // request is not lost; were it decided meanwhile after all, the worker would return that
+      // decision unchanged.
       return { id: previous.id, replayed: true, position: await this.enqueue({ ...job, id: previous.id }) };
     }
     return { id: previous.id, replayed: true, position: current.state === 'queued' ? current.position : null };
@@ -105,7 +110,7 @@ export class BookingIntake {
   /**
    * The claim on an idempotency key once its first attempt has enqueued (or given up): a
    * replay racing the first attempt waits for it briefly instead of enqueueing a second copy.
-   * Null when the key is gone (expired, or the first attempt failed and released it).
+   * Null when the key is gone (expired).
    */
   private async settledClaim(key: string): Promise<IdempotencyClaim | null> {
     const deadline = Date.now() + CLAIM_SETTLE_WAIT_MS;
@@ -118,13 +123,14 @@ export class BookingIntake {
   }
 
   /**
-   * Where a request stands in Redis; `absent` means ask Postgres (decided and cleaned up, or
-   * unknown). One round trip (a script over the request index and its batch job). `withData`
+   * Where a request stands in Redis; `absent` and `removed` mean ask Postgres (decided and
+   * cleaned up, or unknown, or removed undecided). One round trip (a script over the request index and its batch job). `withData`
    * also returns the request itself (for the full view).
    */
   async lookup(id: string, options: { withData?: boolean } = {}): Promise<QueuedState> {
     const entry = await this.index.lookup(id, options.withData);
     if (entry.state === 'unknown') return { state: 'absent' };
+    if (entry.state === 'job-gone') return { state: 'removed' };
     if (entry.state === 'decided') {
       const parsed = BookingResultSchema.safeParse(JSON.parse(entry.result));
       return { state: 'finished', result: parsed.success ? parsed.data : null };

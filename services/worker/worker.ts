@@ -12,6 +12,7 @@ import { assertNoEviction, createWorkerConnection, logOutages, redisTarget, wait
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
+import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
 
@@ -66,13 +67,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const layouts = new LayoutCache(db);
   // Only used for its key names: the request index lives under the bookings queue's prefix.
   const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
+  const index = new RequestIndex(connection, bookingQueue);
   const { processBookings } = createBookingProcessor({
     db,
     layouts,
     settings: { holdSeconds: config.HOLD_SECONDS, maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER },
     batchSize: config.WORKER_BATCH_SIZE,
     logger,
-    index: new RequestIndex(connection, bookingQueue),
+    index,
     observer: metrics.bookings,
   });
   const workerOptions = {
@@ -94,7 +96,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept });
   const maintenanceWorker = new Worker(
     QUEUES.maintenance,
-    metrics.timed(QUEUES.maintenance, dispatcher(QUEUES.maintenance, { 'expire-holds': expireHolds })),
+    metrics.timed(
+      QUEUES.maintenance,
+      dispatcher(QUEUES.maintenance, { 'expire-holds': expireHolds, 'reconcile-intake': createReconcileIntakeProcessor({ index, logger }) }),
+    ),
     { ...workerOptions, concurrency: 1 },
   );
   for (const worker of [bookingWorker, maintenanceWorker]) {
@@ -113,13 +118,18 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     });
   }
 
-  // Every worker process upserts the same scheduler id: BullMQ keeps one schedule, so there is
-  // exactly one sweep per tick however many workers run.
+  // Every worker process upserts the same scheduler ids: BullMQ keeps one schedule each, so
+  // there is exactly one sweep (and one recount) per tick however many workers run.
   const maintenanceQueue = openQueue(QUEUES.maintenance, connection, config.QUEUE_PREFIX);
   await maintenanceQueue.upsertJobScheduler(
     'expire-holds',
     { every: config.EXPIRY_INTERVAL_SECONDS * 1_000 },
     { name: 'expire-holds', opts: JOBS['expire-holds'].options },
+  );
+  await maintenanceQueue.upsertJobScheduler(
+    'reconcile-intake',
+    { every: config.INTAKE_RECONCILE_SECONDS * 1_000 },
+    { name: 'reconcile-intake', opts: JOBS['reconcile-intake'].options },
   );
   await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady()]);
   logger.info({ concurrency: config.WORKER_CONCURRENCY, batchSize: config.WORKER_BATCH_SIZE, pool: poolSize }, 'worker started');

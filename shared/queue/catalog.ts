@@ -37,6 +37,7 @@ export const BookingBatchSchema = z.object({
 export type BookingBatch = z.infer<typeof BookingBatchSchema>;
 
 export const ExpireHoldsJobSchema = z.object({}).passthrough();
+export const ReconcileIntakeJobSchema = z.object({}).passthrough();
 
 /** A request's decision as the worker records it in Redis, so polls of final failures skip Postgres. */
 export const BookingResultSchema = z.object({
@@ -70,6 +71,15 @@ export const JOBS = {
   'expire-holds': {
     queue: QUEUES.maintenance,
     schema: ExpireHoldsJobSchema,
+    options: {
+      attempts: 1,
+      removeOnComplete: { count: 100 },
+      removeOnFail: { count: 100 },
+    } satisfies JobsOptions,
+  },
+  'reconcile-intake': {
+    queue: QUEUES.maintenance,
+    schema: ReconcileIntakeJobSchema,
     options: {
       attempts: 1,
       removeOnComplete: { count: 100 },

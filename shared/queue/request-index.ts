@@ -15,13 +15,18 @@ import type { BookingJob, BookingResult } from './catalog.js';
  *   <queue>:intake:taken      requests whose batch a worker has started
  *
  * A request's place in line is `seq - taken`: batches are taken first in, first out. The
- * counters are advisory (a batch taken again after a crash, or an add that failed between the
- * index and the job, can skew them by a batch); positions are clamped, never trusted for
- * correctness.
+ * counters are advisory: an add that failed between the index and the job, a markTaken lost
+ * with Redis, or a job removed by hand skews them by its batch, and the skew only grows. So
+ * `reconcile()` (a scheduled maintenance job) sets `taken` from the queue itself, the requests
+ * in batch jobs no worker has started; positions are clamped, never trusted for correctness.
  */
 
-/** A queued request's entry outlives any plausible wait (retries of an outage included). */
-const QUEUED_TTL_SECONDS = 24 * 3_600;
+/**
+ * A queued request's entry outlives any plausible wait (retries of an outage included), and
+ * the failed job that may still carry it (kept 7 days, catalog.ts): while the entry is there, a
+ * job removed before it decided its requests is told apart from an unknown id.
+ */
+const QUEUED_TTL_SECONDS = 8 * 24 * 3_600;
 /** A decided request's result is only needed while its client polls; Postgres keeps the decision. */
 const RESULT_TTL_SECONDS = 3_600;
 /** Written over a request's entry before its hold is settled: from then on, Postgres answers. */
@@ -45,6 +50,8 @@ return {last, tonumber(redis.call('GET', KEYS[2]) or '0')}
  * also return the batch's data. Replies:
  *   nil                                     unknown here: ask Postgres
  *   {'result', json}                        decided
+ *   {'gone'}                                its job is gone: decided (Postgres has it), or
+ *                                           removed undecided, or its add failed
  *   {'job', timestamp, finishedOn, failedReason, position, data}
  * A job a worker has started (processedOn) is next up: position 0.
  */
@@ -54,7 +61,7 @@ if not entry or entry == '${SETTLED}' then return nil end
 if string.sub(entry, 1, 1) == '{' then return {'result', entry} end
 local job, seq = string.match(entry, '^([^:]+):(%d+)')
 local f = redis.call('HMGET', ARGV[1] .. job, 'timestamp', 'finishedOn', 'failedReason', 'processedOn', 'returnvalue')
-if not f[1] then return nil end
+if not f[1] then return {'gone'} end
 local position = false
 if not f[2] then
   if f[4] then
@@ -103,14 +110,45 @@ end
 return 1
 `;
 
+/**
+ * KEYS: accepted, taken, then the queue's wait, paused, prioritized and delayed keys. ARGV: the
+ * queue's key prefix. Counts the requests in batch jobs no worker has started (no processedOn:
+ * a retried or stalled job was taken already) and sets taken so that accepted - taken is that
+ * count. Each request in a batch's data carries one "accepted_at" key (a string value cannot
+ * hold it unescaped). Returns {waiting before, waiting now}.
+ */
+const RECONCILE_SCRIPT = `
+local waiting = 0
+local function count(ids)
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', ARGV[1] .. id, 'data', 'processedOn')
+    if f[1] and not f[2] then
+      local _, n = string.gsub(f[1], '"accepted_at":', '')
+      waiting = waiting + n
+    end
+  end
+end
+count(redis.call('LRANGE', KEYS[3], 0, -1))
+count(redis.call('LRANGE', KEYS[4], 0, -1))
+count(redis.call('ZRANGE', KEYS[5], 0, -1))
+count(redis.call('ZRANGE', KEYS[6], 0, -1))
+local accepted = tonumber(redis.call('GET', KEYS[1]) or '0')
+local taken = tonumber(redis.call('GET', KEYS[2]) or '0')
+if accepted - taken ~= waiting then redis.call('SET', KEYS[2], accepted - waiting) end
+return {accepted - taken, waiting}
+`;
+
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 const REGISTER_SHA = sha1(REGISTER_SCRIPT);
 const LOOKUP_SHA = sha1(LOOKUP_SCRIPT);
 const RECORD_SHA = sha1(RECORD_SCRIPT);
 const SETTLE_SHA = sha1(SETTLE_SCRIPT);
+const RECONCILE_SHA = sha1(RECONCILE_SCRIPT);
 
 export type IndexedRequest =
   | { state: 'decided'; result: string }
+  /** The entry names a batch job that no longer exists (see LOOKUP_SCRIPT). */
+  | { state: 'job-gone' }
   /** `position` is null once the job has finished (completed or failed). */
   | { state: 'in-job'; acceptedAt: number; finishedAt: number | null; failedReason: string | null; position: number | null; batch: BookingJob[] | null }
   | { state: 'unknown' };
@@ -119,6 +157,7 @@ export class RequestIndex {
   private readonly acceptedKey: string;
   private readonly takenKey: string;
   private readonly jobKeyPrefix: string;
+  private readonly unstartedKeys: string[];
 
   constructor(
     private readonly redis: RedisClient,
@@ -127,6 +166,7 @@ export class RequestIndex {
     this.acceptedKey = queue.toKey('intake:accepted');
     this.takenKey = queue.toKey('intake:taken');
     this.jobKeyPrefix = queue.toKey('');
+    this.unstartedKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((state) => queue.toKey(state));
   }
 
   private requestKey(bookingId: string): string {
@@ -153,10 +193,12 @@ export class RequestIndex {
   async lookup(bookingId: string, withBatch = false): Promise<IndexedRequest> {
     const reply = (await this.script(LOOKUP_SHA, LOOKUP_SCRIPT, [this.requestKey(bookingId), this.takenKey], [this.jobKeyPrefix, withBatch ? '1' : '0'])) as
       | ['result', string]
+      | ['gone']
       | ['job', string, string | null, string | null, number | null, string | null]
       | null;
     if (!reply) return { state: 'unknown' };
     if (reply[0] === 'result') return { state: 'decided', result: reply[1] };
+    if (reply[0] === 'gone') return { state: 'job-gone' };
     const [, timestamp, finishedOn, failedReason, position, data] = reply;
     return {
       state: 'in-job',
@@ -189,6 +231,16 @@ export class RequestIndex {
   /** A worker started a batch for the first time: the requests in it leave the line. */
   async markTaken(count: number): Promise<void> {
     await this.redis.incrby(this.takenKey, count);
+  }
+
+  /**
+   * Sets the line's length from the queue's real state (see above). One script: it reads every
+   * unstarted batch's data, which is cheap at the depths load shedding allows.
+   */
+  async reconcile(): Promise<{ was: number; now: number }> {
+    const keys = [this.acceptedKey, this.takenKey, ...this.unstartedKeys];
+    const [was, now] = (await this.script(RECONCILE_SHA, RECONCILE_SCRIPT, keys, [this.jobKeyPrefix])) as [number, number];
+    return { was: Math.max(0, was), now };
   }
 
   /** Records decisions so polls find them without Postgres; one round trip for the batch. */

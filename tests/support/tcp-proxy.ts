@@ -1,7 +1,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy the test controls, placed between services and a dependency (Postgres) so the
+ * A TCP proxy the test controls, placed between services and a dependency (Postgres, Redis) so the
  * test can make the dependency unreachable without touching the real server: `cut()` resets
  * every open connection and refuses new ones, `restore()` lets traffic through again.
  */
@@ -10,6 +10,7 @@ export class TcpProxy {
   readonly stats = { accepted: 0, refused: 0, reset: 0 };
   private readonly open = new Set<Socket>();
   private isCut = false;
+  private trap: { marker: Buffer; how: 'cut' | 'error'; sprung: () => void } | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -49,6 +50,19 @@ export class TcpProxy {
     this.open.clear();
   }
 
+  /**
+   * Ambiguous failures: the next request that contains `marker` reaches the server, and once the
+   * server has answered, that answer never reaches the client. `cut`: the proxy cuts (as
+   * `cut()`) and the client sees its connection reset. `error`: the client gets a Redis error
+   * reply in its place (`-ERR ...`) on a connection that stays up; meant for a request that
+   * travels alone in its packet. Resolves once the answer was withheld.
+   */
+  loseAnswerTo(marker: string, how: 'cut' | 'error'): Promise<void> {
+    return new Promise((sprung) => {
+      this.trap = { marker: Buffer.from(marker), how, sprung };
+    });
+  }
+
   restore(): void {
     this.isCut = false;
   }
@@ -78,5 +92,21 @@ export class TcpProxy {
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
     upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      const trap = this.trap;
+      if (!trap || !chunk.includes(trap.marker)) return;
+      this.trap = undefined;
+      // The request is already on its way upstream (pipe wrote it first); hold back the answer.
+      upstream.unpipe(client);
+      upstream.once('data', () => {
+        if (trap.how === 'cut') this.cut();
+        else {
+          client.write('-ERR the answer was lost on its way\r\n');
+          upstream.pipe(client);
+        }
+        trap.sprung();
+      });
+      upstream.resume(); // unpipe paused it
+    });
   }
 }

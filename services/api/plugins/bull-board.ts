@@ -4,11 +4,12 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../../shared/logger.js';
+import { QUEUES } from '../../../shared/queue/catalog.js';
 import { tokenMatcher } from '../../../shared/secrets.js';
 
 /**
  * Bull Board (the queues' web UI: counts, jobs, retry of failed jobs) at /admin/queues, in its
- * own scope behind the admin token. Everything the adapter registers (page, JSON API, static
+ * own scope behind the admin token; the bookings queue is read-only there but for retries. Everything the adapter registers (page, JSON API, static
  * files) lives in that scope, so the token hook runs before each of them.
  */
 
@@ -58,14 +59,66 @@ async function withErrorCode(_request: FastifyRequest, reply: FastifyReply, payl
   }
 }
 
+/**
+ * Queues whose jobs carry accepted booking requests: the board may show them, retry their
+ * failed jobs and clean their completed ones, nothing else. Emptying, cleaning, obliterating or editing them would lose
+ * requests that were answered 202.
+ */
+const READ_ONLY_QUEUES: ReadonlySet<string> = new Set([QUEUES.bookings]);
+
+const readOnly = (queueName: string) => ({
+  error: {
+    code: 'QUEUE_READ_ONLY',
+    message: `The ${queueName} queue is read-only on the board: its jobs are accepted booking requests. Only failed jobs can be retried.`,
+    // The board's page shows its own text for this key.
+    key: 'ERRORS.QUEUE_READ_ONLY',
+  },
+});
+
+/**
+ * Enforces READ_ONLY_QUEUES on the board's JSON API. The adapter's own options do not fit:
+ * `readOnlyMode` refuses every write of the queue server-side, retries included (405), and
+ * `allowRetries` / `allowCompletedRetries` only hide the UI's buttons, the server does not
+ * check them (@bull-board/api 9.10.1, providers/queue.js and handlers/retry*.js). So writes to
+ * a read-only queue pass only as a retry of failed jobs or a clean of completed ones, and
+ * board-wide pause/resume (which would include it) are refused too.
+ */
+function guardReadOnlyQueues(queues: Record<string, Queue>) {
+  return async function refuseDestructiveActions(request: FastifyRequest, reply: FastifyReply) {
+    if (request.method === 'GET' || request.method === 'HEAD') return;
+    const route = request.routeOptions.url ?? '';
+    const params = request.params as { queueName?: string; queueStatus?: string; jobId?: string };
+    const queueName = params.queueName;
+    if (queueName === undefined) {
+      const boardWide = [`${BULL_BOARD_PATH}/api/queues/pause`, `${BULL_BOARD_PATH}/api/queues/resume`];
+      const touched = Object.keys(queues).find((name) => READ_ONLY_QUEUES.has(name));
+      if (touched && boardWide.includes(route)) return reply.status(405).send(readOnly(touched));
+      return;
+    }
+    if (!READ_ONLY_QUEUES.has(queueName)) return;
+    if (route.endsWith('/retry/:queueStatus') && params.queueStatus === 'failed') return;
+    // Completed jobs' requests are decided (Postgres has them): cleaning those frees memory only.
+    if (route.endsWith('/clean/:queueStatus') && params.queueStatus === 'completed') return;
+    if (route.endsWith('/:jobId/retry') && params.jobId) {
+      const job = await queues[queueName]?.getJob(params.jobId);
+      // A missing job is the board's own 404.
+      if (!job || (await job.getState()) === 'failed') return;
+    }
+    return reply.status(405).send(readOnly(queueName));
+  };
+}
+
 export const bullBoardRoutes =
   (deps: BullBoardDeps): FastifyPluginAsync =>
   async (scope) => {
     scope.addHook('onRequest', boardAuth(deps.adminToken));
+    scope.addHook('preHandler', guardReadOnlyQueues(deps.queues));
     scope.addHook('onSend', withErrorCode);
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(BULL_BOARD_PATH);
     createBullBoard({
+      // Not `readOnlyMode` (it would refuse retries too): the page still shows a read-only
+      // queue's other buttons, and the guard above answers them QUEUE_READ_ONLY.
       queues: Object.values(deps.queues).map((queue) => new BullMQAdapter(queue)),
       serverAdapter,
       options: { uiConfig: { boardTitle: 'Ticket Rush queues' } },

@@ -39,6 +39,14 @@ function processingFailure(id: string, finishedAt: number): StatusView {
   return { id, status: 'FAILED', reason: 'PROCESSING_ERROR', seats: [], updated_at: new Date(finishedAt).toISOString() };
 }
 
+/**
+ * Accepted, then its job was removed from the queue before deciding it (an operator, a script,
+ * removeOnFail's expiry): it will never be decided, and the client must not read "unknown id".
+ */
+function removedRequest(id: string): StatusView {
+  return { id, status: 'FAILED', reason: 'REQUEST_REMOVED', seats: [], updated_at: new Date().toISOString() };
+}
+
 function statusOf(view: BookingViewType): StatusView {
   return {
     id: view.id,
@@ -197,6 +205,7 @@ export const bookingRoutes =
         const booking = await getBooking(id);
         if (booking) return statusOf(bookingView(booking));
         if (queued.state === 'failed') return processingFailure(id, queued.finishedAt);
+        if (queued.state === 'removed') return removedRequest(id);
         throw notFound('Booking');
       },
     );
