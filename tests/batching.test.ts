@@ -130,6 +130,23 @@ describe('batch jobs', () => {
     expect(await ctx.redis.get(recordedKey(cancelled.id))).toBe('settled');
   });
 
+  it('a recorded decision that does not parse (a FAILED without its reason, broken JSON) is ignored: Postgres answers', async () => {
+    const accepted = await call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: 'garbled@example.com', seat_count: 1 } });
+    expect(await waitForDecision(api.app, accepted.body.id)).toMatchObject({ status: 'HELD' });
+    expect((await call(api.app, 'POST', `/booking/${accepted.body.id}/confirm`, { body: { payment: 'fail' } })).status).toBe(200);
+    const decidedAt = new Date().toISOString();
+    for (const garbled of [
+      JSON.stringify({ status: 'FAILED', reason: null, seats: [], hold_expires_at: null, decided_at: decidedAt }),
+      JSON.stringify({ status: 'FAILED', reason: 'UNKNOWN', seats: [], hold_expires_at: null, decided_at: decidedAt }),
+      '{"status": "FAILED", ',
+    ]) {
+      await ctx.redis.set(queue.toKey(`req:${accepted.body.id}`), garbled, 'EX', 60);
+      const poll = await call(api.app, 'GET', `/booking/${accepted.body.id}/status`);
+      expect(poll.status).toBe(200);
+      expect(poll.body).toMatchObject({ id: accepted.body.id, status: 'FAILED', reason: 'PAYMENT_FAILED' });
+    }
+  });
+
   it('a decision recorded after a settle started does not hide it', async () => {
     // A client can settle a hold it read from Postgres before the worker recorded it: the
     // queued entry keeps its job and place, marked, and the late record leaves it alone.

@@ -54,13 +54,14 @@ export type BookingObserver = DecideObserver & {
 };
 
 export function toResult(booking: DecidedBooking): BookingResult {
-  return {
-    status: booking.status === 'FAILED' ? 'FAILED' : 'HELD',
-    reason: booking.reason,
+  const decision = {
     seats: booking.seats,
     hold_expires_at: booking.holdExpiresAt?.toISOString() ?? null,
     decided_at: booking.decidedAt.toISOString(),
   };
+  // A FAILED booking always has its reason (CHECK bookings_failed_has_reason).
+  if (booking.status === 'FAILED') return { status: 'FAILED', reason: booking.reason!, ...decision };
+  return { status: 'HELD', reason: null, ...decision };
 }
 
 export function createBookingProcessor(deps: ProcessBookingDeps) {
