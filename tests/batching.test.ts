@@ -166,6 +166,25 @@ describe('batch jobs', () => {
     expect(await ctx.redis.exists(queue.toKey(`req:${gone}`))).toBe(0);
   });
 
+  it('a payload the catalog rejects fails without retrying, on either queue, before any handler runs', async () => {
+    const maintenance = new Queue(QUEUES.maintenance, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
+    const events = {
+      bookings: new QueueEvents(QUEUES.bookings, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX }),
+      maintenance: new QueueEvents(QUEUES.maintenance, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX }),
+    };
+    try {
+      await Promise.all([events.bookings.waitUntilReady(), events.maintenance.waitUntilReady()]);
+      const batch = await queue.add('process-bookings', { requests: [{ id: 'not-a-uuid' }] }, { ...JOBS['process-bookings'].options });
+      await expect(batch.waitUntilFinished(events.bookings, 20_000)).rejects.toThrow(/invalid "process-bookings" payload/);
+      expect((await queue.getJob(batch.id!))!.attemptsMade).toBe(1);
+      const sweep = await maintenance.add('expire-holds', 'not an object' as never, { attempts: 3 });
+      await expect(sweep.waitUntilFinished(events.maintenance, 20_000)).rejects.toThrow(/invalid "expire-holds" payload/);
+      expect((await maintenance.getJob(sweep.id!))!.attemptsMade).toBe(1);
+    } finally {
+      await Promise.all([events.bookings.close(), events.maintenance.close(), maintenance.close()]);
+    }
+  });
+
   it('a batch that fails for good: its decided requests keep their decision, the rest read FAILED PROCESSING_ERROR', async () => {
     const events = new QueueEvents(QUEUES.bookings, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX });
     await events.waitUntilReady();
