@@ -3,13 +3,28 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 /** A single Redis or a Redis Cluster: the services use whichever the configuration names. */
 export type RedisClient = Redis | Cluster;
 
-/** Where Redis is: REDIS_URL, or, when REDIS_CLUSTER_NODES is set, those seed nodes of a cluster. */
-export type RedisTarget = { url: string; clusterNodes?: string | undefined };
+/**
+ * Where Redis is: REDIS_URL, or, when REDIS_CLUSTER_NODES is set, those seed nodes of a cluster.
+ * `queuePrefix` names the connections (see connectionName).
+ */
+export type RedisTarget = { url: string; clusterNodes?: string | undefined; queuePrefix?: string | undefined };
 
-export const redisTarget = (config: { REDIS_URL: string; REDIS_CLUSTER_NODES?: string | undefined }): RedisTarget => ({
+export const redisTarget = (config: { REDIS_URL: string; REDIS_CLUSTER_NODES?: string | undefined; QUEUE_PREFIX?: string }): RedisTarget => ({
   url: config.REDIS_URL,
   clusterNodes: config.REDIS_CLUSTER_NODES,
+  queuePrefix: config.QUEUE_PREFIX,
 });
+
+/**
+ * The CLIENT SETNAME of a connection the services open: `<QUEUE_PREFIX>:<role>`, the form
+ * BullMQ gives the connections it opens itself (`<prefix>:<base64 of the queue>[...]`, its
+ * workers' blocking ones and QueueEvents), so CLIENT LIST tells one deployment's connections
+ * (or one test file's) from everyone else's by the prefix alone.
+ */
+export const connectionName = (queuePrefix: string, role: 'producer' | 'worker'): string => `${queuePrefix}:${role}`;
+
+const namedAs = (target: RedisTarget | string, role: 'producer' | 'worker'): RedisOptions =>
+  typeof target !== 'string' && target.queuePrefix ? { connectionName: connectionName(target.queuePrefix, role) } : {};
 
 function connect(target: RedisTarget | string, options: RedisOptions): RedisClient {
   if (typeof target === 'string' || !target.clusterNodes) return new Redis(typeof target === 'string' ? target : target.url, options);
@@ -41,6 +56,7 @@ function connect(target: RedisTarget | string, options: RedisOptions): RedisClie
  */
 export function createProducerConnection(target: RedisTarget | string, options: RedisOptions = {}): RedisClient {
   return connect(target, {
+    ...namedAs(target, 'producer'),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
@@ -51,6 +67,7 @@ export function createProducerConnection(target: RedisTarget | string, options: 
 
 export function createWorkerConnection(target: RedisTarget | string, options: RedisOptions = {}): RedisClient {
   return connect(target, {
+    ...namedAs(target, 'worker'),
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     ...options,

@@ -10,3 +10,8 @@ export function tokenMatcher(token: string): (candidate: string) => boolean {
   const expected = digest(token);
   return (candidate) => timingSafeEqual(digest(candidate), expected);
 }
+
+/** The token of an `Authorization: Bearer <token>` header; undefined for any other header or none. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return /^Bearer (.+)$/i.exec(header ?? '')?.[1];
+}

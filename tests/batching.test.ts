@@ -130,6 +130,23 @@ describe('batch jobs', () => {
     expect(await ctx.redis.get(recordedKey(cancelled.id))).toBe('settled');
   });
 
+  it('a recorded decision that does not parse (a FAILED without its reason, broken JSON) is ignored: Postgres answers', async () => {
+    const accepted = await call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: 'garbled@example.com', seat_count: 1 } });
+    expect(await waitForDecision(api.app, accepted.body.id)).toMatchObject({ status: 'HELD' });
+    expect((await call(api.app, 'POST', `/booking/${accepted.body.id}/confirm`, { body: { payment: 'fail' } })).status).toBe(200);
+    const decidedAt = new Date().toISOString();
+    for (const garbled of [
+      JSON.stringify({ status: 'FAILED', reason: null, seats: [], hold_expires_at: null, decided_at: decidedAt }),
+      JSON.stringify({ status: 'FAILED', reason: 'UNKNOWN', seats: [], hold_expires_at: null, decided_at: decidedAt }),
+      '{"status": "FAILED", ',
+    ]) {
+      await ctx.redis.set(queue.toKey(`req:${accepted.body.id}`), garbled, 'EX', 60);
+      const poll = await call(api.app, 'GET', `/booking/${accepted.body.id}/status`);
+      expect(poll.status).toBe(200);
+      expect(poll.body).toMatchObject({ id: accepted.body.id, status: 'FAILED', reason: 'PAYMENT_FAILED' });
+    }
+  });
+
   it('a decision recorded after a settle started does not hide it', async () => {
     // A client can settle a hold it read from Postgres before the worker recorded it: the
     // queued entry keeps its job and place, marked, and the late record leaves it alone.
@@ -147,6 +164,25 @@ describe('batch jobs', () => {
     const gone = randomUUID();
     await index.recordResults([[gone, { status: 'FAILED', reason: 'SOLD_OUT', seats: [], hold_expires_at: null, decided_at: new Date().toISOString() }]]);
     expect(await ctx.redis.exists(queue.toKey(`req:${gone}`))).toBe(0);
+  });
+
+  it('a payload the catalog rejects fails without retrying, on either queue, before any handler runs', async () => {
+    const maintenance = new Queue(QUEUES.maintenance, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
+    const events = {
+      bookings: new QueueEvents(QUEUES.bookings, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX }),
+      maintenance: new QueueEvents(QUEUES.maintenance, { connection: ctx.redis.duplicate(), prefix: ctx.config.QUEUE_PREFIX }),
+    };
+    try {
+      await Promise.all([events.bookings.waitUntilReady(), events.maintenance.waitUntilReady()]);
+      const batch = await queue.add('process-bookings', { requests: [{ id: 'not-a-uuid' }] }, { ...JOBS['process-bookings'].options });
+      await expect(batch.waitUntilFinished(events.bookings, 20_000)).rejects.toThrow(/invalid "process-bookings" payload/);
+      expect((await queue.getJob(batch.id!))!.attemptsMade).toBe(1);
+      const sweep = await maintenance.add('expire-holds', 'not an object' as never, { attempts: 3 });
+      await expect(sweep.waitUntilFinished(events.maintenance, 20_000)).rejects.toThrow(/invalid "expire-holds" payload/);
+      expect((await maintenance.getJob(sweep.id!))!.attemptsMade).toBe(1);
+    } finally {
+      await Promise.all([events.bookings.close(), events.maintenance.close(), maintenance.close()]);
+    }
   });
 
   it('a batch that fails for good: its decided requests keep their decision, the rest read FAILED PROCESSING_ERROR', async () => {

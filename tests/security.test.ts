@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
+import { bearerToken } from '../shared/secrets.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { recordFigures } from './support/figures.js';
 import { call, createShow, waitForDecision } from './support/http.js';
@@ -65,6 +66,20 @@ async function unprotectedRoutes(app: FastifyInstance, headers: Record<string, s
   }
   return leaks;
 }
+
+describe('bearer tokens', () => {
+  // One parser behind the admin routes, the queue board and both /metrics endpoints.
+  it('reads the token of `Bearer <token>` (scheme in any case) and nothing else', () => {
+    expect(bearerToken(`Bearer ${TOKEN_SAMPLE}`)).toBe(TOKEN_SAMPLE);
+    expect(bearerToken(`bearer ${TOKEN_SAMPLE}`)).toBe(TOKEN_SAMPLE);
+    expect(bearerToken('Bearer a b')).toBe('a b');
+    for (const other of [undefined, '', 'Bearer', 'Bearer ', `Basic ${Buffer.from(`x:${TOKEN_SAMPLE}`).toString('base64')}`, `Token ${TOKEN_SAMPLE}`]) {
+      expect(bearerToken(other)).toBeUndefined();
+    }
+  });
+});
+
+const TOKEN_SAMPLE = 'sample-token-0123456789';
 
 describe('admin routes', () => {
   it('every non-public route in the route table answers 401 without a valid admin token', async () => {

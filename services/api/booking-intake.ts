@@ -34,6 +34,7 @@ export type Submitted = { id: string; replayed: boolean; position: number | null
 export type QueuedState =
   /** `data` is present only when asked for (`withData`). */
   | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number }
+  /** `result` is null when the recorded one does not parse: Postgres answers. */
   | { state: 'finished'; result: BookingResult | null }
   /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
   | { state: 'failed'; data: BookingJob; finishedAt: number }
@@ -132,8 +133,7 @@ export class BookingIntake {
     if (entry.state === 'unknown') return { state: 'absent' };
     if (entry.state === 'job-gone') return { state: 'removed' };
     if (entry.state === 'decided') {
-      const parsed = BookingResultSchema.safeParse(JSON.parse(entry.result));
-      return { state: 'finished', result: parsed.success ? parsed.data : null };
+      return { state: 'finished', result: recordedResult(entry.result) };
     }
     const data = entry.batch?.find((request) => request.id === id) ?? null;
     if (entry.finishedAt !== null) {
@@ -187,6 +187,15 @@ export class BookingIntake {
     if (this.depth.value >= this.options.maxQueueDepth) {
       throw new AppError(503, 'QUEUE_FULL', 'Too many requests are waiting; try again shortly', undefined, 5);
     }
+  }
+}
+
+function recordedResult(json: string): BookingResult | null {
+  try {
+    const parsed = BookingResultSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
   }
 }
 

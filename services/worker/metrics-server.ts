@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
-import { tokenMatcher } from '../../shared/secrets.js';
+import { bearerToken, tokenMatcher } from '../../shared/secrets.js';
 
 /**
  * The worker's own scrape endpoint: GET /metrics on WORKER_METRICS_PORT. A plain node:http
@@ -33,7 +33,7 @@ export async function serveMetrics(
       const { status, body } = json(405, 'METHOD_NOT_ALLOWED', 'Use GET /metrics');
       return answer(status, body, { ...jsonHeaders, allow: 'GET, HEAD' });
     }
-    const bearer = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    const bearer = bearerToken(request.headers.authorization);
     if (matches && !(bearer && matches(bearer))) {
       const { status, body } = json(401, 'UNAUTHORIZED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>');
       return answer(status, body, { ...jsonHeaders, 'www-authenticate': 'Bearer realm="metrics"' });

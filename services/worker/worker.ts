@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
-import { Worker, type Job, type Queue } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
+import type { z } from 'zod';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, transientDbCause } from '../../shared/db/client.js';
@@ -34,17 +35,25 @@ export type RunningWorker = {
   close: () => Promise<void>;
 };
 
-type Handler = (job: Job) => Promise<unknown>;
+/** A handler gets its job's payload validated by the catalog's schema (and the job, for its attempts). */
+type Handlers = { [N in JobName]?: (data: z.infer<(typeof JOBS)[N]['schema']>, job: Job) => Promise<unknown> };
 
-/** Routes a job to its handler by name; a job name without a handler is refused at boot. */
-function dispatcher(queue: string, handlers: Partial<Record<JobName, Handler>>): (job: Job) => Promise<unknown> {
+/**
+ * Routes a job to its handler by name, validating its payload once, here: a payload that does
+ * not match the catalog never will, so it fails without retrying. A job name without a handler
+ * is refused at boot.
+ */
+function dispatcher(queue: string, handlers: Handlers): (job: Job) => Promise<unknown> {
   for (const [name, spec] of Object.entries(JOBS)) {
     if (spec.queue === queue && !handlers[name as JobName]) throw new Error(`job "${name}" has no handler`);
   }
   return async (job) => {
-    const handler = handlers[job.name as JobName];
+    const name = job.name as JobName;
+    const handler = handlers[name] as ((data: unknown, job: Job) => Promise<unknown>) | undefined;
     if (!handler) throw new Error(`no handler for job "${job.name}"`);
-    return handler(job);
+    const payload = JOBS[name].schema.safeParse(job.data);
+    if (!payload.success) throw new UnrecoverableError(`invalid "${job.name}" payload: ${payload.error.message}`);
+    return handler(payload.data, job);
   };
 }
 

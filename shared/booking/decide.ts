@@ -4,6 +4,7 @@ import type { BookingJob } from '../queue/catalog.js';
 import { Claimer, lockSeatsByLabel, rankOf, type Verdict } from './allocate.js';
 import { releaseLapsedHolds } from './expire.js';
 import type { ShowLayout } from './layout.js';
+import type { DecidedStatus, FailureReason } from './statuses.js';
 import {
   decidedAlready,
   holdSeats,
@@ -23,8 +24,9 @@ import {
 
 export type DecidedBooking = {
   id: string;
-  status: 'HELD' | 'FAILED' | 'CONFIRMED' | 'EXPIRED' | 'CANCELLED';
-  reason: string | null;
+  status: DecidedStatus;
+  /** Set exactly when FAILED (CHECK bookings_failed_has_reason). */
+  reason: FailureReason | null;
   seats: string[];
   holdExpiresAt: Date | null;
   decidedAt: Date;
@@ -61,7 +63,7 @@ export class ConcurrentDecisionError extends Error {
 type ExistingRow = {
   id: string;
   status: DecidedBooking['status'];
-  failure_reason: string | null;
+  failure_reason: FailureReason | null;
   seat_labels: string[];
   hold_expires_at: Date | null;
   decided_at: Date;

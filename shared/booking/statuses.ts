@@ -3,11 +3,16 @@
  *   QUEUED → HELD → CONFIRMED
  *   QUEUED → FAILED            (SOLD_OUT, SEATS_UNAVAILABLE, LIMIT_EXCEEDED; PROCESSING_ERROR when retries ran out)
  *   HELD   → EXPIRED | CANCELLED | FAILED (PAYMENT_FAILED)
+ *   QUEUED → FAILED            (REQUEST_REMOVED: its queue job was removed before a decision;
+ *                               only polls say so, nothing reaches Postgres)
  * QUEUED lives only in Redis (the job); every later status lives in Postgres.
  */
-export const BOOKING_STATUSES = ['QUEUED', 'HELD', 'CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED'] as const;
+/** The statuses a booking row can have in Postgres (shared/db/schema/bookings.ts). */
+export const DECIDED_STATUSES = ['HELD', 'CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED'] as const;
+export type DecidedStatus = (typeof DECIDED_STATUSES)[number];
+
+export const BOOKING_STATUSES = ['QUEUED', ...DECIDED_STATUSES] as const;
 export type BookingStatus = (typeof BOOKING_STATUSES)[number];
-export type DecidedStatus = Exclude<BookingStatus, 'QUEUED'>;
 
 export const FAILURE_REASONS = [
   'SOLD_OUT',
@@ -15,11 +20,10 @@ export const FAILURE_REASONS = [
   'LIMIT_EXCEEDED',
   'PAYMENT_FAILED',
   'PROCESSING_ERROR',
+  'REQUEST_REMOVED',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
-/** Statuses from which nothing moves any more. */
-export const FINAL_STATUSES: ReadonlySet<BookingStatus> = new Set(['CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED']);
-
+/** A seat's status (shared/db/schema/seats.ts): BOOKED once its booking is CONFIRMED. */
 export const SEAT_STATUSES = ['AVAILABLE', 'HELD', 'BOOKED'] as const;
 export type SeatStatus = (typeof SEAT_STATUSES)[number];

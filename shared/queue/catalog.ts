@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { JobsOptions } from 'bullmq';
+import { FAILURE_REASONS } from '../booking/statuses.js';
 
 /**
  * The job catalog: every job name with its payload schema and options. The API (producer) and
@@ -39,14 +40,21 @@ export type BookingBatch = z.infer<typeof BookingBatchSchema>;
 export const ExpireHoldsJobSchema = z.object({}).passthrough();
 export const ReconcileIntakeJobSchema = z.object({}).passthrough();
 
-/** A request's decision as the worker records it in Redis, so polls of final failures skip Postgres. */
-export const BookingResultSchema = z.object({
-  status: z.enum(['HELD', 'FAILED']),
-  reason: z.string().nullable(),
+const recordedDecision = {
   seats: z.array(z.string()),
   hold_expires_at: z.string().nullable(),
   decided_at: z.string(),
-});
+};
+
+/**
+ * A request's decision as the worker records it in Redis, so polls of final failures skip
+ * Postgres. A FAILED one always names its reason; anything else reads as HELD (polls check the
+ * hold's expiry, then ask Postgres).
+ */
+export const BookingResultSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('HELD'), reason: z.null(), ...recordedDecision }),
+  z.object({ status: z.literal('FAILED'), reason: z.enum(FAILURE_REASONS), ...recordedDecision }),
+]);
 export type BookingResult = z.infer<typeof BookingResultSchema>;
 
 /** What a finished batch job returns: counts only (each request's result is in the request index). */

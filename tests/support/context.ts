@@ -8,11 +8,18 @@ import { createLogger } from '../../shared/logger.js';
 import { startApi, type RunningApi } from '../../services/api/server.js';
 import { deleteKeysMatching } from '../../shared/redis.js';
 import { startWorker, type RunningWorker } from '../../services/worker/worker.js';
+import { waitFor } from './wait.js';
 
 /**
  * A test file's own world: a database cloned from the migrated template, a queue prefix no
  * other file uses, and helpers to run the real API and workers against them. `cleanup()`
  * closes everything it started and drops the database and the Redis keys.
+ *
+ * `cleanup()` fails when the test leaked: a client of `pool` still checked out, any other
+ * connection to the file's database still open, or a Redis connection named for this file's
+ * queue prefix still open (the services name theirs `<QUEUE_PREFIX>:<role>`, BullMQ its own
+ * `<QUEUE_PREFIX>:<queue>...`: shared/redis.ts connectionName). It then leaves the database
+ * and keys in place, so a test that closes what it leaked can call it again.
  */
 export type TestContext = {
   config: Config;
@@ -27,6 +34,18 @@ export type TestContext = {
   configWith: (overrides?: Record<string, string>) => Config;
   cleanup: () => Promise<void>;
 };
+
+/** Connections close asynchronously (a pool's end, a QUIT): how long they get before they count as leaked. */
+const LEAK_GRACE_MS = 5_000;
+
+/** Waits for `open()` to list nothing; fails naming what stayed open. */
+async function nothingLeft(what: string, open: () => Promise<string[]>): Promise<void> {
+  await waitFor(async () => ((await open()).length === 0 ? true : undefined), `no ${what}`, LEAK_GRACE_MS).catch(async (error: unknown) => {
+    const left = await open().catch(() => null);
+    if (!left) throw error;
+    throw new Error(`${left.length} ${what} still open after the test: ${left.join('; ')}`);
+  });
+}
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -64,6 +83,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
 
   const running: Array<{ close: () => Promise<void> }> = [];
+  let poolEnded = false;
   const logger = createLogger(config, 'test');
 
   return {
@@ -84,8 +104,40 @@ export async function createTestContext(overrides: Record<string, string> = {}):
       return worker;
     },
     cleanup: async () => {
-      for (const thing of running.reverse()) await thing.close();
-      await pool.end();
+      while (running.length > 0) await running.pop()!.close();
+      const checkedOut = pool.totalCount - pool.idleCount;
+      if (checkedOut > 0) {
+        throw new Error(`leak: ${checkedOut} client(s) of the test context's pool still checked out (release() each pool.connect())`);
+      }
+      if (!poolEnded) {
+        poolEnded = true;
+        await pool.end();
+      }
+      const checks = await Promise.allSettled([
+        nothingLeft(`connection(s) to database ${database}`, async () => {
+          const client = new pg.Client({ connectionString: adminUrl });
+          await client.connect();
+          try {
+            const open = await client.query<{ pid: number; application_name: string; state: string | null }>(
+              `SELECT pid, application_name, state FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+              [database],
+            );
+            return open.rows.map((row) => `pid ${row.pid} "${row.application_name}" (${row.state ?? 'starting'})`);
+          } finally {
+            await client.end();
+          }
+        }),
+        nothingLeft(`Redis connection(s) named for queue prefix ${config.QUEUE_PREFIX}`, async () => {
+          const list = (await redis.client('LIST')) as string;
+          return list
+            .split('\n')
+            .map((line) => Object.fromEntries(line.trim().split(' ').map((field) => [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)])))
+            .filter(({ name }) => name === config.QUEUE_PREFIX || name?.startsWith(`${config.QUEUE_PREFIX}:`))
+            .map(({ id, name, cmd, age }) => `id ${id} "${name}" (last ${cmd}, ${age} s old)`);
+        }),
+      ]);
+      const leaks = checks.flatMap((check) => (check.status === 'rejected' ? [(check.reason as Error).message] : []));
+      if (leaks.length > 0) throw new Error(`leak:\n  ${leaks.join('\n  ')}`);
       await deleteKeysMatching(redis, `${config.QUEUE_PREFIX}:*`);
       redis.disconnect();
       const dropper = new pg.Client({ connectionString: adminUrl });

@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../../shared/logger.js';
 import { QUEUES } from '../../../shared/queue/catalog.js';
-import { tokenMatcher } from '../../../shared/secrets.js';
+import { bearerToken, tokenMatcher } from '../../../shared/secrets.js';
 
 /**
  * Bull Board (the queues' web UI: counts, jobs, retry of failed jobs) at /admin/queues, in its
@@ -32,7 +32,7 @@ function boardAuth(adminToken: string) {
   const matches = tokenMatcher(adminToken);
   return async function requireBoardToken(request: FastifyRequest, reply: FastifyReply) {
     const header = request.headers.authorization ?? '';
-    const bearer = /^Bearer (.+)$/i.exec(header)?.[1];
+    const bearer = bearerToken(header);
     const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header)?.[1];
     const password = basic ? Buffer.from(basic, 'base64').toString('utf8').split(':').slice(1).join(':') : undefined;
     const given = bearer ?? password;

@@ -13,7 +13,7 @@ import { QUEUES } from '../../../shared/queue/catalog.js';
 import { RequestIndex } from '../../../shared/queue/request-index.js';
 import { QUEUE_STATES, readJobCounts, readOldestWaitingAgeSeconds } from '../../../shared/metrics/queue-stats.js';
 import { createRegistry, observePool, observeRedis } from '../../../shared/metrics/resources.js';
-import { tokenMatcher } from '../../../shared/secrets.js';
+import { bearerToken, tokenMatcher } from '../../../shared/secrets.js';
 import { ErrorBody } from '../schemas.js';
 
 /**
@@ -159,8 +159,8 @@ function observePipeline(registry: Registry, deps: ApiMetricsDeps): void {
 function requireMetricsToken(token: string) {
   const matches = tokenMatcher(token);
   return async function metricsAuth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const match = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '');
-    if (!match || !matches(match[1]!)) {
+    const given = bearerToken(request.headers.authorization);
+    if (!given || !matches(given)) {
       reply.header('WWW-Authenticate', 'Bearer realm="metrics"');
       throw new AppError(401, 'UNAUTHORIZED', 'Metrics need Authorization: Bearer <METRICS_TOKEN>');
     }

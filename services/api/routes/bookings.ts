@@ -191,7 +191,7 @@ export const bookingRoutes =
           return {
             id,
             status: 'FAILED' as const,
-            reason: queued.result.reason ?? 'UNKNOWN',
+            reason: queued.result.reason,
             seats: [],
             updated_at: queued.result.decided_at,
           };

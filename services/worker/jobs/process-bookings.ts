@@ -11,7 +11,7 @@ import {
 import type { LayoutCache } from '../../../shared/booking/shows.js';
 import type { Database } from '../../../shared/db/client.js';
 import type { Logger } from '../../../shared/logger.js';
-import { BookingBatchSchema, type BatchSummary, type BookingJob, type BookingResult } from '../../../shared/queue/catalog.js';
+import type { BatchSummary, BookingBatch, BookingJob, BookingResult } from '../../../shared/queue/catalog.js';
 import type { RequestIndex } from '../../../shared/queue/request-index.js';
 import { KeyedBatcher } from '../batcher.js';
 
@@ -54,13 +54,14 @@ export type BookingObserver = DecideObserver & {
 };
 
 export function toResult(booking: DecidedBooking): BookingResult {
-  return {
-    status: booking.status === 'FAILED' ? 'FAILED' : 'HELD',
-    reason: booking.reason,
+  const decision = {
     seats: booking.seats,
     hold_expires_at: booking.holdExpiresAt?.toISOString() ?? null,
     decided_at: booking.decidedAt.toISOString(),
   };
+  // A FAILED booking always has its reason (CHECK bookings_failed_has_reason).
+  if (booking.status === 'FAILED') return { status: 'FAILED', reason: booking.reason!, ...decision };
+  return { status: 'HELD', reason: null, ...decision };
 }
 
 export function createBookingProcessor(deps: ProcessBookingDeps) {
@@ -114,10 +115,8 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     }
   }
 
-  async function processBookings(job: Job): Promise<BatchSummary> {
-    const parsed = BookingBatchSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid booking batch: ${parsed.error.message}`);
-    const { requests } = parsed.data;
+  /** `batch` is validated against the catalog by the worker's dispatcher. */
+  async function processBookings({ requests }: BookingBatch, job: Job): Promise<BatchSummary> {
     // The first start of a batch moves the line on; a crashed worker's batch started again does not.
     if (job.attemptsStarted <= 1) await deps.index?.markTaken(requests.length).catch(() => {});
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));

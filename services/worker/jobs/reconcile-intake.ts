@@ -1,4 +1,3 @@
-import type { Job } from 'bullmq';
 import type { Logger } from '../../../shared/logger.js';
 import type { RequestIndex } from '../../../shared/queue/request-index.js';
 
@@ -8,7 +7,7 @@ import type { RequestIndex } from '../../../shared/queue/request-index.js';
  * refuses bookings with a false QUEUE_FULL. This sets them from the queue's real state.
  */
 export function createReconcileIntakeProcessor(deps: { index: RequestIndex; logger: Logger }) {
-  return async function reconcileIntake(_job: Job): Promise<{ was: number; now: number }> {
+  return async function reconcileIntake(): Promise<{ was: number; now: number }> {
     const line = await deps.index.reconcile();
     if (line.was !== line.now) deps.logger.info(line, 'intake line recounted from the queue: the counters had drifted');
     return line;

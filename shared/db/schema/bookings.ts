@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { bigint, check, index, integer, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
-import { timestamptz, updatedAt } from './columns.js';
+import { DECIDED_STATUSES, FAILURE_REASONS } from '../../booking/statuses.js';
+import { literalList, timestamptz, updatedAt } from './columns.js';
 import { shows } from './shows.js';
 
 /**
@@ -20,8 +21,8 @@ export const bookings = pgTable(
     seatCount: integer('seat_count').notNull(),
     requestedSection: text('requested_section'),
     requestedSeats: text('requested_seats').array(),
-    status: text('status', { enum: ['HELD', 'CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED'] }).notNull(),
-    failureReason: text('failure_reason'),
+    status: text('status', { enum: DECIDED_STATUSES }).notNull(),
+    failureReason: text('failure_reason', { enum: FAILURE_REASONS }),
     holdExpiresAt: timestamptz('hold_expires_at'),
     idempotencyKey: text('idempotency_key'),
     acceptedAt: timestamptz('accepted_at').notNull(),
@@ -39,7 +40,7 @@ export const bookings = pgTable(
   (table) => [
     // Target of the seats' composite foreign key: a seat can only point at a booking of its own show.
     unique('bookings_id_show_unique').on(table.id, table.showId),
-    check('bookings_status_valid', sql`${table.status} IN ('HELD', 'CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED')`),
+    check('bookings_status_valid', sql`${table.status} IN (${literalList(DECIDED_STATUSES)})`),
     check('bookings_seat_count_positive', sql`${table.seatCount} BETWEEN 1 AND 1000`),
     check('bookings_failed_has_reason', sql`(${table.status} = 'FAILED') = (${table.failureReason} IS NOT NULL)`),
     check('bookings_held_has_expiry', sql`${table.status} <> 'HELD' OR ${table.holdExpiresAt} IS NOT NULL`),
@@ -47,9 +48,10 @@ export const bookings = pgTable(
       'bookings_confirmed_consistent',
       sql`(${table.status} = 'CONFIRMED') = (${table.confirmedAt} IS NOT NULL)`,
     ),
+    // Every booking but a FAILED one holds (or held) exactly the seats it asked for.
     check(
       'bookings_seats_match_count',
-      sql`${table.status} NOT IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED') OR cardinality(${table.seatIds}) = ${table.seatCount}`,
+      sql`${table.status} NOT IN (${literalList(DECIDED_STATUSES.filter((status) => status !== 'FAILED'))}) OR cardinality(${table.seatIds}) = ${table.seatCount}`,
     ),
     check('bookings_labels_match_ids', sql`cardinality(${table.seatIds}) = cardinality(${table.seatLabels})`),
     check('bookings_total_cents_non_negative', sql`${table.totalCents} >= 0`),

@@ -1,3 +1,4 @@
+import { sql, type SQL } from 'drizzle-orm';
 import { timestamp } from 'drizzle-orm/pg-core';
 
 /** Timestamps are always stored with a time zone and read back as Date objects. */
@@ -5,3 +6,11 @@ export const timestamptz = (name: string) => timestamp(name, { withTimezone: tru
 
 export const createdAt = () => timestamptz('created_at').notNull().defaultNow();
 export const updatedAt = () => timestamptz('updated_at').notNull().defaultNow();
+
+/**
+ * A list of string literals for SQL (`IN (...)` in a CHECK), from the constant that defines
+ * them, so a constraint cannot drift from the type. Raw, because DDL takes no parameters: only
+ * for constants of the code, never for input.
+ */
+export const literalList = (values: readonly string[]): SQL =>
+  sql.raw(values.map((value) => `'${value.replaceAll("'", "''")}'`).join(', '));

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { check, foreignKey, index, integer, pgTable, smallint, text, unique, uuid } from 'drizzle-orm/pg-core';
-import { timestamptz } from './columns.js';
+import { SEAT_STATUSES } from '../../booking/statuses.js';
+import { literalList, timestamptz } from './columns.js';
 import { bookings } from './bookings.js';
 import { shows } from './shows.js';
 
@@ -25,7 +26,7 @@ export const seats = pgTable(
     row: smallint('row').notNull(),
     number: integer('number').notNull(),
     priceCents: integer('price_cents').notNull(),
-    status: text('status', { enum: ['AVAILABLE', 'HELD', 'BOOKED'] })
+    status: text('status', { enum: SEAT_STATUSES })
       .notNull()
       .default('AVAILABLE'),
     bookingId: uuid('booking_id'),
@@ -41,7 +42,7 @@ export const seats = pgTable(
       columns: [table.bookingId, table.showId],
       foreignColumns: [bookings.id, bookings.showId],
     }),
-    check('seats_status_valid', sql`${table.status} IN ('AVAILABLE', 'HELD', 'BOOKED')`),
+    check('seats_status_valid', sql`${table.status} IN (${literalList(SEAT_STATUSES)})`),
     check('seats_taken_iff_booking', sql`(${table.status} = 'AVAILABLE') = (${table.bookingId} IS NULL)`),
     check('seats_held_iff_expiry', sql`(${table.status} = 'HELD') = (${table.holdExpiresAt} IS NOT NULL)`),
     check('seats_price_non_negative', sql`${table.priceCents} >= 0`),
