@@ -1,15 +1,9 @@
 import compress from '@fastify/compress';
 import rateLimit from '@fastify/rate-limit';
-import type { Queue } from 'bullmq';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { RedisClient } from '../../shared/redis.js';
-import type pg from 'pg';
-import type { LayoutCache } from '../../shared/booking/shows.js';
-import type { Config, TrustProxy } from '../../shared/config.js';
-import type { Database } from '../../shared/db/client.js';
-import type { Logger } from '../../shared/logger.js';
-import type { BookingIntake } from './booking-intake.js';
+import type { TrustProxy } from '../../shared/config.js';
+import type { AppDeps } from './deps.js';
 import { adminAuth } from './plugins/admin-auth.js';
 import { registerBrowserSecurity, setSecurityHeaders } from './plugins/browser-security.js';
 import { bullBoardRoutes } from './plugins/bull-board.js';
@@ -23,19 +17,7 @@ import { bookingRoutes } from './routes/bookings.js';
 import { healthRoutes } from './routes/health.js';
 import { adminShowRoutes, showRoutes } from './routes/shows.js';
 
-/** Everything the HTTP layer needs, built by the entry point (or a test) and passed in. */
-export type AppDeps = {
-  config: Config;
-  adminToken: string;
-  db: Database;
-  pool: pg.Pool;
-  redis: RedisClient;
-  intake: BookingIntake;
-  layouts: LayoutCache;
-  logger: Logger;
-  /** Every queue by name: metrics read their depth, the admin board shows them. */
-  queues: Record<string, Queue>;
-};
+export type { AppDeps } from './deps.js';
 
 /**
  * Fastify's trustProxy for TRUST_PROXY. A hop count becomes a function: Fastify 5 ignores a

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../../shared/redis.js';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from './errors.js';
 import { BookingResultSchema, JOBS, type BookingJob, type BookingResult } from '../../shared/queue/catalog.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
 import { TurnBatcher } from '../../shared/queue/turn-batcher.js';

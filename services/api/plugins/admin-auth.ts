@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../errors.js';
 import { bearerToken, tokenMatcher } from '../../../shared/secrets.js';
 
 /** An onRequest hook for admin routes: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */

@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { transientDbCause } from '../../../shared/db/client.js';
-import { AppError, type ErrorDetail } from '../../../shared/errors.js';
+import { AppError, type ErrorDetail } from '../errors.js';
 import type { Logger } from '../../../shared/logger.js';
 
 /**

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Config } from '../../../shared/config.js';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { readOutcomes } from '../../../shared/metrics/outcomes.js';
 import { QUEUES } from '../../../shared/queue/catalog.js';

@@ -1,7 +1,7 @@
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../../shared/config.js';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../errors.js';
 
 /**
  * Load shedding when the API's own event loop is saturated: past MAX_EVENT_LOOP_DELAY_MS every

@@ -1,13 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { findBookings } from '../../../shared/booking/find-bookings.js';
 import { bookingView } from '../../../shared/booking/view.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { decodeCursor, nextLink } from '../pagination.js';
 import { AdminBookingList, AdminBookingQuery, ErrorBody } from '../schemas.js';
 
 /** Finding bookings for support: full emails (admin only), newest first. */
 export const adminBookingRoutes =
-  (deps: AppDeps): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/admin/bookings',

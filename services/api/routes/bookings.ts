@@ -5,10 +5,10 @@ import type { z } from 'zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
 import { bookingReader, cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, publicBookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
-import { AppError, badRequest, conflict, notFound } from '../../../shared/errors.js';
+import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { QUEUES, type BookingJob } from '../../../shared/queue/catalog.js';
 import { RequestIndex } from '../../../shared/queue/request-index.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import type { QueuedState } from '../booking-intake.js';
 import { RetryAfterAdvisor } from '../retry-after.js';
 import {
@@ -88,7 +88,7 @@ const REJECTION_CODES: Record<string, string> = {
 };
 
 export const bookingRoutes =
-  (deps: AppDeps): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'config' | 'db' | 'redis' | 'queues' | 'intake' | 'layouts'>): FastifyPluginAsyncZod =>
   async (app) => {
     const BookingBody = bookingBody(deps.config);
     const getBooking = bookingReader(deps.db);

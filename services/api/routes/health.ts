@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 const CHECK_TIMEOUT_MS = 1_500;
 
@@ -27,7 +27,7 @@ const ReadyBody = z.object({
 });
 
 export const healthRoutes =
-  (deps: AppDeps): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'pool' | 'redis'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/health',

@@ -2,10 +2,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { generalAdmission, createShow, getShow, listShows } from '../../../shared/booking/shows.js';
 import { deleteShow } from '../../../shared/booking/delete-show.js';
-import { badRequest, conflict, notFound } from '../../../shared/errors.js';
+import { badRequest, conflict, notFound } from '../errors.js';
 import { QUEUES } from '../../../shared/queue/catalog.js';
 import { queuedRequestsForShow } from '../../../shared/queue/pending.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { decodeCursor, nextLink } from '../pagination.js';
 import {
   AdminShowListQuery,
@@ -22,13 +22,13 @@ import {
 import { MAX_STALENESS_MS, SeatMapCache, matchesETag, negotiateEncoding } from '../seat-map.js';
 
 /** One page of shows as the list routes answer it, with the link to the next. */
-export async function showPage(deps: AppDeps, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
+export async function showPage(deps: Pick<AppDeps, 'db'>, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
   const page = await listShows(deps.db, { when: query.when, limit: query.limit, after: query.cursor ? decodeCursor(query.cursor) : null });
   return { shows: page.items, next: nextLink(path, { when: query.when, limit: query.limit }, page.next) };
 }
 
 export const adminShowRoutes =
-  (deps: AppDeps): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'layouts' | 'queues'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.post(
       '/admin/shows',
@@ -128,7 +128,7 @@ export const adminShowRoutes =
   };
 
 export const showRoutes =
-  (deps: AppDeps): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'layouts'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/shows',

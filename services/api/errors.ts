@@ -1,7 +1,9 @@
 /**
- * The one error type for expected failures. Domain code throws it; the API's error handler
- * maps it to `{ error: { code, message, details? } }` with its status. Anything else is a bug
- * or an outage and becomes a 500/503 that never shows internals.
+ * The HTTP layer's one error type for expected failures. Routes and API plugins throw it;
+ * the error handler (plugins/errors.ts) maps it to `{ error: { code, message, details? } }`
+ * with its status. Domain code in shared/ returns outcomes instead (a settle's `rejected`, a
+ * decision's FAILED reason) and knows nothing of HTTP; the routes translate. Anything else is a
+ * bug or an outage and becomes a 500/503 that never shows internals.
  */
 export type ErrorDetail = { field: string; problem: string };
 

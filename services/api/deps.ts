@@ -1,0 +1,26 @@
+import type { Queue } from 'bullmq';
+import type pg from 'pg';
+import type { LayoutCache } from '../../shared/booking/shows.js';
+import type { Config } from '../../shared/config.js';
+import type { Database } from '../../shared/db/client.js';
+import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from '../../shared/redis.js';
+import type { BookingIntake } from './booking-intake.js';
+
+/**
+ * Everything the HTTP layer needs, built by the entry point (or a test) and passed to buildApp.
+ * Each route plugin takes only the part it uses (`Pick<AppDeps, ...>`), so a route's
+ * dependencies are visible in its signature and routes never import the app that mounts them.
+ */
+export type AppDeps = {
+  config: Config;
+  adminToken: string;
+  db: Database;
+  pool: pg.Pool;
+  redis: RedisClient;
+  intake: BookingIntake;
+  layouts: LayoutCache;
+  logger: Logger;
+  /** Every queue by name: metrics read their depth, the admin board shows them. */
+  queues: Record<string, Queue>;
+};
