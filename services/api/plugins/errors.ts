@@ -33,9 +33,23 @@ function validationField(context: string | undefined, instancePath: string): str
  * that safe.
  */
 function isRedisUnavailable(error: Error): boolean {
-  return /enableOfflineQueue|Connection is closed|ECONNREFUSED|Stream isn't writeable|Reached the max retries|connect ETIMEDOUT|Command aborted due to connection close/i.test(
-    error.message,
+  return (
+    /enableOfflineQueue|Connection is closed|ECONNREFUSED|Stream isn't writeable|Reached the max retries|connect ETIMEDOUT|Command aborted due to connection close/i.test(
+      error.message,
+    ) || isRedisRefusing(error)
   );
+}
+
+/**
+ * Error replies by which a healthy Redis says it cannot serve right now: full (OOM under
+ * noeviction), loading its data after a restart, busy with a script, a read-only replica after
+ * a failover, a cluster or a master that is down. The request may succeed later unchanged,
+ * so the client gets 503 + Retry-After; any other error reply is a bug and stays a 500.
+ */
+const REDIS_REFUSALS = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MISCONF|NOREPLICAS)\b/;
+
+function isRedisRefusing(error: Error): boolean {
+  return error.name === 'ReplyError' && REDIS_REFUSALS.test(error.message);
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

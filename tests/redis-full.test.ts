@@ -1,0 +1,69 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningApi } from '../services/api/server.js';
+import { createTestContext, type TestContext } from './support/context.js';
+import { call, createShow } from './support/http.js';
+import { ProcessRegistry, RedisServer } from './support/processes.js';
+
+/**
+ * A Redis that is full (maxmemory reached under noeviction, the only policy the services
+ * accept) refuses writes with an OOM error reply on a healthy connection. That is the
+ * dependency being unavailable, not a bug: bookings answer 503 with Retry-After, never 500,
+ * and nothing is accepted that was not enqueued.
+ */
+
+let ctx: TestContext;
+let registry: ProcessRegistry;
+let redis: RedisServer;
+let api: RunningApi;
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  registry = new ProcessRegistry({});
+  redis = await RedisServer.start(registry, { args: ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'] });
+  api = await ctx.startApi({ REDIS_URL: redis.url });
+});
+afterAll(async () => {
+  await ctx?.cleanup();
+  await registry?.stopAll();
+});
+
+describe('Redis full', () => {
+  it('answers 503 + Retry-After, not 500, while Redis refuses writes for lack of memory', async () => {
+    const show = await createShow(api.app, { total_seats: 10 });
+    const ok = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'before@example.com', seat_count: 1 } });
+    expect(ok.status).toBe(202);
+
+    // Fill Redis to its limit with keys of no interest to the services.
+    const filler = new Redis(redis.url);
+    try {
+      // Small values: a large command's own buffer counts against maxmemory while it is read,
+      // so an OOM for it says little about room for the services' small writes.
+      const chunk = 'x'.repeat(512);
+      for (let index = 0; ; index += 100) {
+        const pipeline = filler.pipeline();
+        for (let offset = 0; offset < 100; offset++) pipeline.set(`filler:${index + offset}`, chunk);
+        const replies = (await pipeline.exec()) ?? [];
+        if (replies.some(([error]) => error && /OOM/.test(error.message))) break;
+      }
+      const full = await call(api.app, 'POST', '/booking', {
+        body: { show_id: show.id, customer_email: 'during@example.com', seat_count: 1 },
+        headers: { 'idempotency-key': 'redis-full-1' },
+      });
+      expect(full.status).toBe(503);
+      expect(full.headers['retry-after']).toMatch(/^\d+$/);
+      expect(full.body.error.code).toBe('SERVICE_UNAVAILABLE');
+      expect(JSON.stringify(full.body)).not.toMatch(/OOM|maxmemory/);
+
+      // Room again: the same request (same key) is accepted.
+      await filler.flushall();
+      const after = await call(api.app, 'POST', '/booking', {
+        body: { show_id: show.id, customer_email: 'during@example.com', seat_count: 1 },
+        headers: { 'idempotency-key': 'redis-full-1' },
+      });
+      expect(after.status).toBe(202);
+    } finally {
+      filler.disconnect();
+    }
+  });
+});
