@@ -159,7 +159,9 @@ describe('batch jobs', () => {
     expect(await index.jobIdOf(id)).toBe(jobId);
     await index.recordResults([[id, { status: 'HELD', reason: null, seats: ['1'], hold_expires_at: new Date(Date.now() + 60_000).toISOString(), decided_at: new Date().toISOString() }]]);
     expect(await ctx.redis.get(queue.toKey(`req:${id}`))).toBe(marked);
-    expect(await index.lookup(id)).toEqual({ state: 'unknown' }); // its job is gone here: Postgres answers
+    // Its job is gone here: Postgres answers (a settle means it has the booking); only were
+    // Postgres to have nothing would the request read as removed.
+    expect(await index.lookup(id)).toEqual({ state: 'job-gone' });
     // Nor is a result written where the entry is gone.
     const gone = randomUUID();
     await index.recordResults([[gone, { status: 'FAILED', reason: 'SOLD_OUT', seats: [], hold_expires_at: null, decided_at: new Date().toISOString() }]]);
