@@ -139,6 +139,7 @@ describe('chaos: Postgres outage', () => {
       expect(report.statuses.FAILED ?? 0).toBe(0);
       expect(report.acknowledged).toBe(REQUESTS);
     },
-    sized({ ci: 150_000, full: 600_000 }),
+    // A bound on a run that must end, not a speed check: CI shares two cores with other test files.
+    sized({ ci: 300_000, full: 900_000 }),
   );
 });

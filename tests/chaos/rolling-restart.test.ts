@@ -120,6 +120,7 @@ describe('chaos: rolling restart', () => {
       expect(report.acknowledged).toBe(client.stats.bookings);
       expect(started).toBeGreaterThan(0);
     },
-    sized({ ci: 150_000, full: 600_000 }),
+    // A bound on a run that must end, not a speed check: CI shares two cores with other test files.
+    sized({ ci: 300_000, full: 900_000 }),
   );
 });

@@ -180,6 +180,7 @@ describe('chaos: worker crash', () => {
       expect(Math.max(...detectionMs)).toBeLessThanOrEqual(LOCK_DURATION_MS + 2 * STALLED_INTERVAL_MS + 5_000);
       expect(Math.max(...recoveryMs)).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
     },
-    sized({ ci: 150_000, full: 600_000 }),
+    // A bound on a run that must end, not a speed check: CI shares two cores with other test files.
+    sized({ ci: 300_000, full: 900_000 }),
   );
 });
