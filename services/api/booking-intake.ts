@@ -125,7 +125,7 @@ export class BookingIntake {
     const spec = JOBS['process-bookings'];
     const jobId = randomUUID();
     const ids = jobs.map((job) => job.id);
-    const { positions, waiting } = await this.index.register(jobId, ids);
+    const { positions, waiting } = await this.index.register(jobId, ids, jobs);
     try {
       await this.queue.add('process-bookings', { requests: jobs }, { ...spec.options, jobId });
     } catch (error) {

@@ -89,6 +89,11 @@ export class BookingStanding {
     const queued = await this.inQueue(id, { withData: true });
     if (queued.state === 'queued' && queued.data) return { ...undecided(queued.data, queued.acceptedAt), position: queued.position };
     if (queued.state === 'failed') return processingFailure(queued.data, queued.finishedAt);
+    if (queued.state === 'removed') {
+      // Agrees with the poll; the request comes from the copy the index keeps while undecided.
+      const request = await this.index.requestOf(id);
+      if (request) return removedRequest(request);
+    }
     return 'unknown';
   }
 
@@ -177,6 +182,11 @@ function processingFailure(job: BookingJob, finishedAt: number): BookingView {
  */
 function removedStatus(id: string): StatusView {
   return { id, status: 'FAILED', reason: 'REQUEST_REMOVED', seats: [], updated_at: new Date().toISOString() };
+}
+
+/** The full view of a removed request, from the copy of it the index kept. */
+function removedRequest(job: BookingJob): BookingView {
+  return { ...undecided(job, Date.now()), status: 'FAILED', reason: 'REQUEST_REMOVED', total_cents: 0 };
 }
 
 function recordedResult(json: string): BookingResult | null {

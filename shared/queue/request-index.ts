@@ -11,6 +11,8 @@ import type { BookingJob, BookingResult } from './catalog.js';
  *   <prefix>:intake:req:<bookingId>   "<jobId>:<seq>" while queued; the result (JSON) once decided;
  *                                     "settled" once a confirm or cancel has started on a decided
  *                                     one (Postgres answers), "<jobId>:<seq>:settled" on a queued one
+ *   <prefix>:intake:request:<id>      the request as accepted, until decided (a removed job's
+ *                                     requests can still be shown in full)
  *   <prefix>:intake:accepted          requests ever enqueued: the newest request's sequence number
  *   <prefix>:intake:taken             requests whose batch a worker has started
  *
@@ -39,14 +41,17 @@ const RESULT_TTL_SECONDS = 3_600;
 const SETTLED = 'settled';
 
 /**
- * KEYS: accepted, taken, then one req key per request. ARGV: job id, TTL.
+ * KEYS: accepted, taken, then one req key per request, then (when copies are kept) one copy
+ * key per request. ARGV: job id, TTL, the number of requests, then the copies (JSON).
  * Returns [sequence number of the last request, taken].
  */
 const REGISTER_SCRIPT = `
-local last = redis.call('INCRBY', KEYS[1], #KEYS - 2)
-local first = last - (#KEYS - 2)
-for i = 3, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[1] .. ':' .. (first + i - 2), 'EX', ARGV[2])
+local n = tonumber(ARGV[3])
+local last = redis.call('INCRBY', KEYS[1], n)
+local first = last - n
+for i = 1, n do
+  redis.call('SET', KEYS[i + 2], ARGV[1] .. ':' .. (first + i), 'EX', ARGV[2])
+  if KEYS[i + 2 + n] then redis.call('SET', KEYS[i + 2 + n], ARGV[i + 3], 'EX', ARGV[2]) end
 end
 return {last, tonumber(redis.call('GET', KEYS[2]) or '0')}
 `;
@@ -80,19 +85,22 @@ return {f[1], f[2] or false, f[3] or false, position, data}
 `;
 
 /**
- * KEYS: req keys. ARGV: TTL, then one result per key. A result is written only over a plain
- * queued entry: never over a settled mark (a confirm or cancel that raced ahead of this write,
- * reading the decision from Postgres, must not be hidden behind the decision it settled), nor
- * where the entry is gone.
+ * KEYS: req keys, then the same requests' copy keys. ARGV: TTL, then one result per request.
+ * A result is written only over a plain queued entry: never over a settled mark (a confirm or
+ * cancel that raced ahead of this write, reading the decision from Postgres, must not be
+ * hidden behind the decision it settled), nor where the entry is gone. The copies go: a
+ * decided request is read from Postgres.
  */
 const RECORD_SCRIPT = `
-for i = 1, #KEYS do
+local n = #KEYS / 2
+for i = 1, n do
   local entry = redis.call('GET', KEYS[i])
   if entry and string.match(entry, '^[^:]+:%d+$') then
     redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
   end
+  redis.call('DEL', KEYS[i + n])
 end
-return #KEYS
+return n
 `;
 
 /**
@@ -190,10 +198,22 @@ export class RequestIndex {
     return `${this.namespace}req:${bookingId}`;
   }
 
-  /** Points each request at its batch job (before the job is added). Returns each request's place in line. */
-  async register(jobId: string, bookingIds: readonly string[]): Promise<{ positions: number[]; waiting: number }> {
-    const keys = [this.acceptedKey, this.takenKey, ...bookingIds.map((id) => this.keyOf(id))];
-    const [last, taken] = (await this.scripts.requestIndexRegister(keys.length, ...keys, jobId, QUEUED_TTL_SECONDS)) as [number, number];
+  private copyKeyOf(bookingId: string): string {
+    return `${this.namespace}request:${bookingId}`;
+  }
+
+  /**
+   * Points each request at its batch job (before the job is added). Returns each request's
+   * place in line. With `requests`, a copy of each is kept until it is decided: should its job
+   * be removed first, the full view can still say what was asked for.
+   */
+  async register(jobId: string, bookingIds: readonly string[], requests: readonly BookingJob[] = []): Promise<{ positions: number[]; waiting: number }> {
+    const keys = [this.acceptedKey, this.takenKey, ...bookingIds.map((id) => this.keyOf(id)), ...requests.map((request) => this.copyKeyOf(request.id))];
+    const copies = requests.map((request) => JSON.stringify(request));
+    const [last, taken] = (await this.scripts.requestIndexRegister(keys.length, ...keys, jobId, QUEUED_TTL_SECONDS, bookingIds.length, ...copies)) as [
+      number,
+      number,
+    ];
     const first = last - bookingIds.length;
     return {
       positions: bookingIds.map((_, index) => Math.max(1, first + index + 1 - taken)),
@@ -203,7 +223,7 @@ export class RequestIndex {
 
   /** Undoes a registration whose job could not be added (best effort: Redis may be the reason). */
   async unregister(bookingIds: readonly string[]): Promise<void> {
-    await this.redis.del(...bookingIds.map((id) => this.keyOf(id)));
+    await this.redis.del(...bookingIds.flatMap((id) => [this.keyOf(id), this.copyKeyOf(id)]));
     await this.redis.decrby(this.acceptedKey, bookingIds.length);
   }
 
@@ -233,6 +253,12 @@ export class RequestIndex {
       position: finishedOn ? null : (position ?? 0),
       batch: data ? (JSON.parse(data) as { requests: BookingJob[] }).requests : null,
     };
+  }
+
+  /** The request as accepted, kept while undecided (see register); null when none was kept. */
+  async requestOf(bookingId: string): Promise<BookingJob | null> {
+    const copy = await this.redis.get(this.copyKeyOf(bookingId));
+    return copy ? (JSON.parse(copy) as BookingJob) : null;
   }
 
   /** The batch job carrying a request, while it is queued (null once decided or unknown). */
@@ -279,7 +305,7 @@ export class RequestIndex {
   /** Records decisions so polls find them without Postgres; one round trip for the batch. */
   async recordResults(results: ReadonlyArray<readonly [bookingId: string, result: BookingResult]>): Promise<void> {
     if (results.length === 0) return;
-    const keys = results.map(([id]) => this.keyOf(id));
+    const keys = [...results.map(([id]) => this.keyOf(id)), ...results.map(([id]) => this.copyKeyOf(id))];
     await this.scripts.requestIndexRecord(keys.length, ...keys, RESULT_TTL_SECONDS, ...results.map(([, result]) => JSON.stringify(result)));
   }
 
