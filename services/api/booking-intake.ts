@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { RedisClient } from '../../shared/redis.js';
 import { AppError } from './errors.js';
 import type { BookingStanding } from '../../shared/booking/standing.js';
+import { maskEmail } from '../../shared/booking/view.js';
 import { JOBS, type BookingJob } from '../../shared/queue/catalog.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
 import { TurnBatcher } from '../../shared/queue/turn-batcher.js';
@@ -125,7 +126,10 @@ export class BookingIntake {
     const spec = JOBS['process-bookings'];
     const jobId = randomUUID();
     const ids = jobs.map((job) => job.id);
-    const { positions, waiting } = await this.index.register(jobId, ids, jobs);
+    // The copies the index keeps carry the email masked, as the public view shows it: the
+    // address itself stays inside the job alone.
+    const copies = jobs.map((job) => ({ ...job, customer_email: maskEmail(job.customer_email), idempotency_key: null }));
+    const { positions, waiting } = await this.index.register(jobId, ids, copies);
     try {
       await this.queue.add('process-bookings', { requests: jobs }, { ...spec.options, jobId });
     } catch (error) {

@@ -82,7 +82,10 @@ export class BookingStanding {
     return 'unknown';
   }
 
-  /** The full view (customer_email unmasked: masking is the reader's choice). Postgres first. */
+  /**
+   * The full view (customer_email unmasked: masking is the reader's choice; but a removed
+   * request's comes from the index's copy, masked already). Postgres first.
+   */
   async booking(id: string): Promise<FullView | 'unknown'> {
     const booking = await this.read(id);
     if (booking) return bookingView(booking);

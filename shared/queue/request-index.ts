@@ -11,8 +11,9 @@ import type { BookingJob, BookingResult } from './catalog.js';
  *   <prefix>:intake:req:<bookingId>   "<jobId>:<seq>" while queued; the result (JSON) once decided;
  *                                     "settled" once a confirm or cancel has started on a decided
  *                                     one (Postgres answers), "<jobId>:<seq>:settled" on a queued one
- *   <prefix>:intake:request:<id>      the request as accepted, until decided (a removed job's
- *                                     requests can still be shown in full)
+ *   <prefix>:intake:request:<id>      the request as accepted (as the caller gives it: the API
+ *                                     masks the email), until decided, so a removed job's
+ *                                     requests can still be shown in full
  *   <prefix>:intake:accepted          requests ever enqueued: the newest request's sequence number
  *   <prefix>:intake:taken             requests whose batch a worker has started
  *
