@@ -105,7 +105,7 @@ describe('batch jobs', () => {
       return { id: accepted.body.id as string, held };
     };
     const poll = async (id: string) => (await call(api.app, 'GET', `/booking/${id}/status`)).body;
-    const recordedKey = (id: string) => queue.toKey(`req:${id}`);
+    const recordedKey = (id: string) => index.keyOf(id);
 
     // Served from Redis: Postgres changed behind the API's back does not show.
     const first = await book('recorded@example.com');
@@ -140,7 +140,7 @@ describe('batch jobs', () => {
       JSON.stringify({ status: 'FAILED', reason: 'UNKNOWN', seats: [], hold_expires_at: null, decided_at: decidedAt }),
       '{"status": "FAILED", ',
     ]) {
-      await ctx.redis.set(queue.toKey(`req:${accepted.body.id}`), garbled, 'EX', 60);
+      await ctx.redis.set(index.keyOf(accepted.body.id), garbled, 'EX', 60);
       const poll = await call(api.app, 'GET', `/booking/${accepted.body.id}/status`);
       expect(poll.status).toBe(200);
       expect(poll.body).toMatchObject({ id: accepted.body.id, status: 'FAILED', reason: 'PAYMENT_FAILED' });
@@ -154,18 +154,16 @@ describe('batch jobs', () => {
     const jobId = randomUUID();
     await index.register(jobId, [id]);
     await index.markSettled(id);
-    const marked = await ctx.redis.get(queue.toKey(`req:${id}`));
+    const marked = await ctx.redis.get(index.keyOf(id));
     expect(marked).toMatch(new RegExp(`^${jobId}:\\d+:settled$`));
     expect(await index.jobIdOf(id)).toBe(jobId);
     await index.recordResults([[id, { status: 'HELD', reason: null, seats: ['1'], hold_expires_at: new Date(Date.now() + 60_000).toISOString(), decided_at: new Date().toISOString() }]]);
-    expect(await ctx.redis.get(queue.toKey(`req:${id}`))).toBe(marked);
-    // Its job is gone here: Postgres answers (a settle means it has the booking); only were
-    // Postgres to have nothing would the request read as removed.
-    expect(await index.lookup(id)).toEqual({ state: 'job-gone' });
+    expect(await ctx.redis.get(index.keyOf(id))).toBe(marked);
+    expect(await index.lookup(id)).toEqual({ state: 'unknown' }); // its job is gone here: Postgres answers
     // Nor is a result written where the entry is gone.
     const gone = randomUUID();
     await index.recordResults([[gone, { status: 'FAILED', reason: 'SOLD_OUT', seats: [], hold_expires_at: null, decided_at: new Date().toISOString() }]]);
-    expect(await ctx.redis.exists(queue.toKey(`req:${gone}`))).toBe(0);
+    expect(await ctx.redis.exists(index.keyOf(gone))).toBe(0);
   });
 
   it('a payload the catalog rejects fails without retrying, on either queue, before any handler runs', async () => {

@@ -91,6 +91,27 @@ describe('the bookings queue on the board (worker stopped)', () => {
     expect(reply.body).toMatchObject({ id, status: 'FAILED', reason: 'REQUEST_REMOVED', seats: [] });
   });
 
+  it('a removed job\'s request reads the same in full as in its poll: FAILED REQUEST_REMOVED', async () => {
+    const id = await book();
+    await queue.remove((await index.jobIdOf(id))!);
+    const status = await call(api.app, 'GET', `/booking/${id}/status`);
+    expect(status.body).toMatchObject({ id, status: 'FAILED', reason: 'REQUEST_REMOVED' });
+    const full = await call(api.app, 'GET', `/booking/${id}`);
+    expect(full.status).toBe(200);
+    expect(full.body).toMatchObject({
+      id,
+      show_id: showId,
+      customer_email: expect.stringMatching(/^f\*\*\*@example\.com$/),
+      status: 'FAILED',
+      reason: 'REQUEST_REMOVED',
+      seat_count: 1,
+      seats: [],
+      total_cents: 0,
+      decided_at: null,
+    });
+    expect(full.body).not.toHaveProperty('position');
+  });
+
   it('still retries failed bookings jobs, all at once or one by one', async () => {
     // A batch that fails at once (its show does not exist: UnrecoverableError).
     const request: BookingJob = {

@@ -37,7 +37,7 @@ let customer = 0;
 const book = () => call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: `fan-${customer++}@example.com`, seat_count: 1 } });
 
 /** What lost markTakens leave behind: requests counted as waiting that no job holds any more. */
-const skew = (requests: number) => ctx.redis.decrby(queue.toKey('intake:taken'), requests);
+const skew = (requests: number) => ctx.redis.decrby(`${ctx.config.QUEUE_PREFIX}:intake:taken`, requests);
 
 describe('the intake line', () => {
   it('is recounted from the requests in unstarted batch jobs', async () => {

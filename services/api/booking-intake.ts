@@ -2,13 +2,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../../shared/redis.js';
 import { AppError } from './errors.js';
-import { BookingResultSchema, JOBS, type BookingJob, type BookingResult } from '../../shared/queue/catalog.js';
+import type { BookingStanding } from '../../shared/booking/standing.js';
+import { maskEmail } from '../../shared/booking/view.js';
+import { JOBS, type BookingJob } from '../../shared/queue/catalog.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
 import { TurnBatcher } from '../../shared/queue/turn-batcher.js';
 
 /**
- * The API's side of the queue: accepting a booking request into Redis (with idempotency keys
- * and load shedding) and reading a queued request's state back without touching Postgres.
+ * The API's side of the queue: accepting a booking request into Redis, with idempotency keys
+ * and load shedding. Reading a request's state back is shared/booking/standing.ts's.
  *
  * Requests accepted in the same turn of the event loop go into one batch job (at most
  * `batchSize`): under a burst that is dozens of requests per BullMQ job, which is what makes
@@ -31,20 +33,6 @@ type IdempotencyClaim = { id: string; fingerprint: string; queued: boolean };
 
 export type Submitted = { id: string; replayed: boolean; position: number | null };
 
-export type QueuedState =
-  /** `data` is present only when asked for (`withData`). */
-  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number }
-  /** `result` is null when the recorded one does not parse: Postgres answers. */
-  | { state: 'finished'; result: BookingResult | null }
-  /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
-  | { state: 'failed'; data: BookingJob; finishedAt: number }
-  /**
-   * Accepted into a job that is gone: removed (an operator, a script, removeOnFail) or never
-   * added (the add failed). Unless Postgres has its decision, it was never decided.
-   */
-  | { state: 'removed' }
-  | { state: 'absent' };
-
 export class BookingIntake {
   private depth = { value: 0, sampledAt: 0 };
   private readonly index: RequestIndex;
@@ -57,7 +45,8 @@ export class BookingIntake {
       maxQueueDepth: number;
       keyPrefix: string;
       batchSize: number;
-      isDecided: (id: string) => Promise<boolean>;
+      /** Where a replayed key's first request is now: still queued, decided, or lost. */
+      standing: Pick<BookingStanding, 'inQueue' | 'isDecided'>;
     },
   ) {
     this.index = new RequestIndex(redis, queue);
@@ -97,8 +86,8 @@ export class BookingIntake {
         { field: 'Idempotency-Key', problem: 'already used with a different body' },
       ]);
     }
-    const current = await this.lookup(previous.id);
-    if ((current.state === 'absent' || current.state === 'removed') && !(await this.options.isDecided(previous.id))) {
+    const current = await this.options.standing.inQueue(previous.id);
+    if ((current.state === 'absent' || current.state === 'removed') && !(await this.options.standing.isDecided(previous.id))) {
       // Neither queued nor decided: the first attempt lost its enqueue (Redis went away between
       // the key and the job), or its job was removed. Enqueue it now under the same id, so the
       // request is not lost; were it decided meanwhile after all, the worker would return that
@@ -123,36 +112,6 @@ export class BookingIntake {
     }
   }
 
-  /**
-   * Where a request stands in Redis; `absent` and `removed` mean ask Postgres (decided and
-   * cleaned up, or unknown, or removed undecided). One round trip (a script over the request index and its batch job). `withData`
-   * also returns the request itself (for the full view).
-   */
-  async lookup(id: string, options: { withData?: boolean } = {}): Promise<QueuedState> {
-    const entry = await this.index.lookup(id, options.withData);
-    if (entry.state === 'unknown') return { state: 'absent' };
-    if (entry.state === 'job-gone') return { state: 'removed' };
-    if (entry.state === 'decided') {
-      return { state: 'finished', result: recordedResult(entry.result) };
-    }
-    const data = entry.batch?.find((request) => request.id === id) ?? null;
-    if (entry.finishedAt !== null) {
-      // Failed for good (retries exhausted) without deciding this request; a completed batch
-      // whose result is missing here was decided: Postgres has it.
-      if (entry.failedReason !== null && data) return { state: 'failed', data, finishedAt: entry.finishedAt };
-      return { state: 'absent' };
-    }
-    return { state: 'queued', position: entry.position ?? 0, data, acceptedAt: entry.acceptedAt };
-  }
-
-  /**
-   * Before a confirm or cancel: a HELD recorded for polls would go stale, so from now on polls
-   * of this booking read Postgres.
-   */
-  async beforeSettle(id: string): Promise<void> {
-    await this.index.markSettled(id);
-  }
-
   /** Joins the batch being gathered in this turn of the event loop; resolves with the request's place in line. */
   private enqueue(job: BookingJob): Promise<number> {
     return this.batcher.add(job);
@@ -167,7 +126,10 @@ export class BookingIntake {
     const spec = JOBS['process-bookings'];
     const jobId = randomUUID();
     const ids = jobs.map((job) => job.id);
-    const { positions, waiting } = await this.index.register(jobId, ids);
+    // The copies the index keeps carry the email masked, as the public view shows it: the
+    // address itself stays inside the job alone.
+    const copies = jobs.map((job) => ({ ...job, customer_email: maskEmail(job.customer_email), idempotency_key: null }));
+    const { positions, waiting } = await this.index.register(jobId, ids, copies);
     try {
       await this.queue.add('process-bookings', { requests: jobs }, { ...spec.options, jobId });
     } catch (error) {
@@ -187,15 +149,6 @@ export class BookingIntake {
     if (this.depth.value >= this.options.maxQueueDepth) {
       throw new AppError(503, 'QUEUE_FULL', 'Too many requests are waiting; try again shortly', undefined, 5);
     }
-  }
-}
-
-function recordedResult(json: string): BookingResult | null {
-  try {
-    const parsed = BookingResultSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
   }
 }
 

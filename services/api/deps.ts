@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
 import type { LayoutCache } from '../../shared/booking/shows.js';
+import type { BookingStanding } from '../../shared/booking/standing.js';
 import type { Config } from '../../shared/config.js';
 import type { Database } from '../../shared/db/client.js';
 import type { Logger } from '../../shared/logger.js';
@@ -19,6 +20,8 @@ export type AppDeps = {
   pool: pg.Pool;
   redis: RedisClient;
   intake: BookingIntake;
+  /** Where booking X stands (Redis first, then Postgres): polls, reads and settles ask it. */
+  standing: BookingStanding;
   layouts: LayoutCache;
   logger: Logger;
   /** Every queue by name: metrics read their depth, the admin board shows them. */

@@ -1,12 +1,13 @@
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { getBooking } from '../../shared/booking/settle.js';
 import { LayoutCache } from '../../shared/booking/shows.js';
+import { BookingStanding } from '../../shared/booking/standing.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
+import { RequestIndex } from '../../shared/queue/request-index.js';
 import {
   assertNoEviction,
   createProducerConnection,
@@ -87,16 +88,17 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
   // Only read by /metrics and the admin board; the worker owns its schedule.
   const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
+  const standing = new BookingStanding(new RequestIndex(redis, bookingQueue), db);
   const intake = new BookingIntake(bookingQueue, redis, {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     keyPrefix: config.QUEUE_PREFIX,
     batchSize: config.ENQUEUE_BATCH_SIZE,
-    isDecided: async (id) => (await getBooking(db, id)) !== null,
+    standing,
   });
   // The queues share `redis`: its outages are logged once above, not once per queue on stderr.
   for (const queue of [bookingQueue, maintenanceQueue]) queue.on('error', () => {});
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
-  const app = await buildApp({ config, adminToken, db, pool, redis, intake, layouts: new LayoutCache(db), logger, queues });
+  const app = await buildApp({ config, adminToken, db, pool, redis, intake, standing, layouts: new LayoutCache(db), logger, queues });
 
   let url = '';
   if (options.listen !== false) url = await app.listen({ port: config.PORT, host: config.HOST });

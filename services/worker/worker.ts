@@ -74,7 +74,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const metrics = createWorkerMetrics({ pool, redis: connection, prefix: config.QUEUE_PREFIX, logger });
   const layouts = new LayoutCache(db);
-  // Only used for its key names: the request index lives under the bookings queue's prefix.
+  // Only used for its key names: the request index sits beside the bookings queue, under its prefix.
   const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
   const index = new RequestIndex(connection, bookingQueue);
   const { processBookings } = createBookingProcessor({

@@ -1,8 +1,25 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
+import type { Database, Executor } from '../db/client.js';
 import { bookings, type Booking } from '../db/schema/index.js';
 import { pageOf, type Page, type Position } from './page.js';
 import type { DecidedStatus } from './statuses.js';
+
+/** Reading bookings back: one by id (status polls, settles), or a page of them (admins). */
+
+export async function getBooking(db: Executor, id: string): Promise<Booking | null> {
+  const [booking] = await db.select().from(bookings).where(eq(bookings.id, id));
+  return booking ?? null;
+}
+
+/**
+ * `getBooking` for the hot read path (status polls of decided bookings): a prepared statement
+ * built once per database handle, so a poll skips drizzle's query building and Postgres its
+ * planning.
+ */
+export function bookingReader(db: Database): (id: string) => Promise<Booking | null> {
+  const prepared = db.select().from(bookings).where(eq(bookings.id, sql.placeholder('id'))).prepare('booking_by_id');
+  return async (id) => (await prepared.execute({ id }))[0] ?? null;
+}
 
 /** Decided bookings (Postgres holds no QUEUED one), newest first, for admins looking one up. */
 export type BookingSearch = {

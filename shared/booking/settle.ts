@@ -1,6 +1,7 @@
-import { eq, sql } from 'drizzle-orm';
-import type { Database, Executor } from '../db/client.js';
-import { bookings, type Booking } from '../db/schema/index.js';
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client.js';
+import type { Booking } from '../db/schema/index.js';
+import { getBooking } from './find-bookings.js';
 
 /**
  * Settling a hold: confirm (simulated payment) or cancel. Each is one call of a database
@@ -13,21 +14,6 @@ export type SettleOutcome =
   /** The booking is not in a state this action accepts; `booking.status` says which. */
   | { kind: 'rejected'; booking: Booking }
   | { kind: 'not_found' };
-
-export async function getBooking(db: Executor, id: string): Promise<Booking | null> {
-  const [booking] = await db.select().from(bookings).where(eq(bookings.id, id));
-  return booking ?? null;
-}
-
-/**
- * `getBooking` for the hot read path (status polls of decided bookings): a prepared statement
- * built once per database handle, so a poll skips drizzle's query building and Postgres its
- * planning.
- */
-export function bookingReader(db: Database): (id: string) => Promise<Booking | null> {
-  const prepared = db.select().from(bookings).where(eq(bookings.id, sql.placeholder('id'))).prepare('booking_by_id');
-  return async (id) => (await prepared.execute({ id }))[0] ?? null;
-}
 
 type SettleAction = 'confirm' | 'payment_failed' | 'cancel';
 

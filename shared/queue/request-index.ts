@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis.js';
 import type { BookingJob, BookingResult } from './catalog.js';
@@ -6,19 +5,29 @@ import type { BookingJob, BookingResult } from './catalog.js';
 /**
  * Finds a booking request inside the batch jobs that carry it (see BookingBatchSchema), gives
  * its place in line, and keeps its result once decided, all in Redis so polling stays off
- * Postgres. Keys, under the bookings queue's own prefix (one hash slot on Redis Cluster):
+ * Postgres. Keys, in the project's own namespace beside BullMQ's (`<prefix>:<queue>:...`) and
+ * under the same QUEUE_PREFIX, so on Redis Cluster its hash tag keeps them in the queue's slot:
  *
- *   <queue>:req:<bookingId>   "<jobId>:<seq>" while queued; the result (JSON) once decided;
- *                             "settled" once a confirm or cancel has started on a decided one
- *                             (Postgres answers), "<jobId>:<seq>:settled" on a queued one
- *   <queue>:intake:accepted   requests ever enqueued: the newest request's sequence number
- *   <queue>:intake:taken      requests whose batch a worker has started
+ *   <prefix>:intake:req:<bookingId>   "<jobId>:<seq>" while queued; the result (JSON) once decided;
+ *                                     "settled" once a confirm or cancel has started on a decided
+ *                                     one (Postgres answers), "<jobId>:<seq>:settled" on a queued one
+ *   <prefix>:intake:request:<id>      the request as accepted (as the caller gives it: the API
+ *                                     masks the email), until decided, so a removed job's
+ *                                     requests can still be shown in full
+ *   <prefix>:intake:accepted          requests ever enqueued: the newest request's sequence number
+ *   <prefix>:intake:taken             requests whose batch a worker has started
  *
  * A request's place in line is `seq - taken`: batches are taken first in, first out. The
  * counters are advisory: an add that failed between the index and the job, a markTaken lost
  * with Redis, or a job removed by hand skews them by its batch, and the skew only grows. So
  * `reconcile()` (a scheduled maintenance job) sets `taken` from the queue itself, the requests
  * in batch jobs no worker has started; positions are clamped, never trusted for correctness.
+ *
+ * Every key a script touches is declared in its KEYS (the Redis Cluster rule): a lookup reads
+ * the entry first, then, for a queued request, its batch job in a second script that names the
+ * job's key. The job hash fields read here (timestamp, processedOn, finishedOn, failedReason,
+ * returnvalue, data) are BullMQ internals: bullmq is pinned to an exact version, and
+ * tests/bullmq-job-hash.test.ts fails if their shape changes.
  */
 
 /**
@@ -33,65 +42,66 @@ const RESULT_TTL_SECONDS = 3_600;
 const SETTLED = 'settled';
 
 /**
- * KEYS: accepted, taken, then one req key per request. ARGV: job id, TTL.
+ * KEYS: accepted, taken, then one req key per request, then (when copies are kept) one copy
+ * key per request. ARGV: job id, TTL, the number of requests, then the copies (JSON).
  * Returns [sequence number of the last request, taken].
  */
 const REGISTER_SCRIPT = `
-local last = redis.call('INCRBY', KEYS[1], #KEYS - 2)
-local first = last - (#KEYS - 2)
-for i = 3, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[1] .. ':' .. (first + i - 2), 'EX', ARGV[2])
+local n = tonumber(ARGV[3])
+local last = redis.call('INCRBY', KEYS[1], n)
+local first = last - n
+for i = 1, n do
+  redis.call('SET', KEYS[i + 2], ARGV[1] .. ':' .. (first + i), 'EX', ARGV[2])
+  if KEYS[i + 2 + n] then redis.call('SET', KEYS[i + 2 + n], ARGV[i + 3], 'EX', ARGV[2]) end
 end
 return {last, tonumber(redis.call('GET', KEYS[2]) or '0')}
 `;
 
 /**
- * KEYS: the request's key, taken. ARGV: the queue's key prefix ("<prefix>:bookings:"), '1' to
- * also return the batch's data. Replies:
- *   nil                                     unknown here: ask Postgres
- *   {'result', json}                        decided
- *   {'gone'}                                its job is gone: decided (Postgres has it), or
+ * KEYS: the batch job's hash, taken. ARGV: the request's sequence number, '1' to also return
+ * the batch's data. Replies:
+ *   nil                                     the job is gone: decided (Postgres has it), or
  *                                           removed undecided, or its add failed
- *   {'job', timestamp, finishedOn, failedReason, position, data}
- * A job a worker has started (processedOn) is next up: position 0.
+ *   {timestamp, finishedOn, failedReason, position, data}
+ * A job a worker has started (processedOn) is next up: position 0. The data of a job that
+ * failed for good without a return value comes back unasked: its requests read FAILED.
  */
-const LOOKUP_SCRIPT = `
-local entry = redis.call('GET', KEYS[1])
-if not entry or entry == '${SETTLED}' then return nil end
-if string.sub(entry, 1, 1) == '{' then return {'result', entry} end
-local job, seq = string.match(entry, '^([^:]+):(%d+)')
-local f = redis.call('HMGET', ARGV[1] .. job, 'timestamp', 'finishedOn', 'failedReason', 'processedOn', 'returnvalue')
-if not f[1] then return {'gone'} end
+const JOB_STATE_SCRIPT = `
+local f = redis.call('HMGET', KEYS[1], 'timestamp', 'finishedOn', 'failedReason', 'processedOn', 'returnvalue')
+if not f[1] then return nil end
 local position = false
 if not f[2] then
   if f[4] then
     position = 0
   else
     local taken = tonumber(redis.call('GET', KEYS[2]) or '0')
-    position = math.max(1, tonumber(seq) - taken)
+    position = math.max(1, tonumber(ARGV[1]) - taken)
   end
 end
 local data = false
 if ARGV[2] == '1' or (f[2] and f[3] and not f[5]) then
-  data = redis.call('HGET', ARGV[1] .. job, 'data')
+  data = redis.call('HGET', KEYS[1], 'data')
 end
-return {'job', f[1], f[2] or false, f[3] or false, position, data}
+return {f[1], f[2] or false, f[3] or false, position, data}
 `;
 
 /**
- * KEYS: req keys. ARGV: TTL, then one result per key. A result is written only over a plain
- * queued entry: never over a settled mark (a confirm or cancel that raced ahead of this write,
- * reading the decision from Postgres, must not be hidden behind the decision it settled), nor
- * where the entry is gone.
+ * KEYS: req keys, then the same requests' copy keys. ARGV: TTL, then one result per request.
+ * A result is written only over a plain queued entry: never over a settled mark (a confirm or
+ * cancel that raced ahead of this write, reading the decision from Postgres, must not be
+ * hidden behind the decision it settled), nor where the entry is gone. The copies go: a
+ * decided request is read from Postgres.
  */
 const RECORD_SCRIPT = `
-for i = 1, #KEYS do
+local n = #KEYS / 2
+for i = 1, n do
   local entry = redis.call('GET', KEYS[i])
   if entry and string.match(entry, '^[^:]+:%d+$') then
     redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
   end
+  redis.call('DEL', KEYS[i + n])
 end
-return #KEYS
+return n
 `;
 
 /**
@@ -111,72 +121,100 @@ return 1
 `;
 
 /**
- * KEYS: accepted, taken, then the queue's wait, paused, prioritized and delayed keys. ARGV: the
- * queue's key prefix. Counts the requests in batch jobs no worker has started (no processedOn:
- * a retried or stalled job was taken already) and sets taken so that accepted - taken is that
- * count. Each request in a batch's data carries one "accepted_at" key (a string value cannot
- * hold it unescaped). Returns {waiting before, waiting now}.
+ * KEYS: accepted, taken, then the hashes of the batch jobs the caller found in the queue's
+ * unstarted lists (wait, paused, prioritized, delayed). Counts the requests in those no worker
+ * has started (no processedOn: a retried or stalled job was taken already) and sets taken so
+ * that accepted - taken is that count. Each request in a batch's data carries one
+ * "accepted_at" key (a string value cannot hold it unescaped). Returns {waiting before, waiting now}.
  */
 const RECONCILE_SCRIPT = `
 local waiting = 0
-local function count(ids)
-  for _, id in ipairs(ids) do
-    local f = redis.call('HMGET', ARGV[1] .. id, 'data', 'processedOn')
-    if f[1] and not f[2] then
-      local _, n = string.gsub(f[1], '"accepted_at":', '')
-      waiting = waiting + n
-    end
+for i = 3, #KEYS do
+  local f = redis.call('HMGET', KEYS[i], 'data', 'processedOn')
+  if f[1] and not f[2] then
+    local _, n = string.gsub(f[1], '"accepted_at":', '')
+    waiting = waiting + n
   end
 end
-count(redis.call('LRANGE', KEYS[3], 0, -1))
-count(redis.call('LRANGE', KEYS[4], 0, -1))
-count(redis.call('ZRANGE', KEYS[5], 0, -1))
-count(redis.call('ZRANGE', KEYS[6], 0, -1))
 local accepted = tonumber(redis.call('GET', KEYS[1]) or '0')
 local taken = tonumber(redis.call('GET', KEYS[2]) or '0')
 if accepted - taken ~= waiting then redis.call('SET', KEYS[2], accepted - waiting) end
 return {accepted - taken, waiting}
 `;
 
-const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
-const REGISTER_SHA = sha1(REGISTER_SCRIPT);
-const LOOKUP_SHA = sha1(LOOKUP_SCRIPT);
-const RECORD_SHA = sha1(RECORD_SCRIPT);
-const SETTLE_SHA = sha1(SETTLE_SCRIPT);
-const RECONCILE_SHA = sha1(RECONCILE_SCRIPT);
+/**
+ * The scripts, defined on each connection with ioredis's defineCommand (EVALSHA, falling back
+ * to EVAL when Redis does not know the script yet; on a Cluster too). Each takes its keys first.
+ */
+const SCRIPTS = {
+  requestIndexRegister: REGISTER_SCRIPT,
+  requestIndexJobState: JOB_STATE_SCRIPT,
+  requestIndexRecord: RECORD_SCRIPT,
+  requestIndexSettle: SETTLE_SCRIPT,
+  requestIndexReconcile: RECONCILE_SCRIPT,
+} as const;
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptCommands = Record<ScriptName, (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>>;
+
+function defineScripts(redis: RedisClient): ScriptCommands {
+  const commands = redis as unknown as Partial<ScriptCommands>;
+  for (const [name, lua] of Object.entries(SCRIPTS)) {
+    if (typeof commands[name as ScriptName] !== 'function') redis.defineCommand(name, { lua });
+  }
+  return redis as unknown as ScriptCommands;
+}
+
+/** A queued entry: "<jobId>:<seq>", with ":settled" once a settle has started. */
+const QUEUED_ENTRY = /^([^:]+):(\d+)(:settled)?$/;
 
 export type IndexedRequest =
   | { state: 'decided'; result: string }
-  /** The entry names a batch job that no longer exists (see LOOKUP_SCRIPT). */
+  /** The entry names a batch job that no longer exists (see JOB_STATE_SCRIPT). */
   | { state: 'job-gone' }
   /** `position` is null once the job has finished (completed or failed). */
   | { state: 'in-job'; acceptedAt: number; finishedAt: number | null; failedReason: string | null; position: number | null; batch: BookingJob[] | null }
   | { state: 'unknown' };
 
 export class RequestIndex {
+  private readonly namespace: string;
   private readonly acceptedKey: string;
   private readonly takenKey: string;
-  private readonly jobKeyPrefix: string;
   private readonly unstartedKeys: string[];
+  private readonly scripts: ScriptCommands;
 
   constructor(
     private readonly redis: RedisClient,
-    queue: Queue,
+    private readonly queue: Queue,
   ) {
-    this.acceptedKey = queue.toKey('intake:accepted');
-    this.takenKey = queue.toKey('intake:taken');
-    this.jobKeyPrefix = queue.toKey('');
+    // Beside BullMQ's `<prefix>:<queue>:` keys, never inside them: BullMQ owns its namespace.
+    this.namespace = `${queue.opts.prefix ?? 'bull'}:intake:`;
+    this.acceptedKey = `${this.namespace}accepted`;
+    this.takenKey = `${this.namespace}taken`;
     this.unstartedKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((state) => queue.toKey(state));
+    this.scripts = defineScripts(redis);
   }
 
-  private requestKey(bookingId: string): string {
-    return `${this.jobKeyPrefix}req:${bookingId}`;
+  /** The key of a request's entry (tests and diagnostics read it as is). */
+  keyOf(bookingId: string): string {
+    return `${this.namespace}req:${bookingId}`;
   }
 
-  /** Points each request at its batch job (before the job is added). Returns each request's place in line. */
-  async register(jobId: string, bookingIds: readonly string[]): Promise<{ positions: number[]; waiting: number }> {
-    const keys = [this.acceptedKey, this.takenKey, ...bookingIds.map((id) => this.requestKey(id))];
-    const [last, taken] = (await this.script(REGISTER_SHA, REGISTER_SCRIPT, keys, [jobId, QUEUED_TTL_SECONDS])) as [number, number];
+  private copyKeyOf(bookingId: string): string {
+    return `${this.namespace}request:${bookingId}`;
+  }
+
+  /**
+   * Points each request at its batch job (before the job is added). Returns each request's
+   * place in line. With `requests`, a copy of each is kept until it is decided: should its job
+   * be removed first, the full view can still say what was asked for.
+   */
+  async register(jobId: string, bookingIds: readonly string[], requests: readonly BookingJob[] = []): Promise<{ positions: number[]; waiting: number }> {
+    const keys = [this.acceptedKey, this.takenKey, ...bookingIds.map((id) => this.keyOf(id)), ...requests.map((request) => this.copyKeyOf(request.id))];
+    const copies = requests.map((request) => JSON.stringify(request));
+    const [last, taken] = (await this.scripts.requestIndexRegister(keys.length, ...keys, jobId, QUEUED_TTL_SECONDS, bookingIds.length, ...copies)) as [
+      number,
+      number,
+    ];
     const first = last - bookingIds.length;
     return {
       positions: bookingIds.map((_, index) => Math.max(1, first + index + 1 - taken)),
@@ -186,20 +224,28 @@ export class RequestIndex {
 
   /** Undoes a registration whose job could not be added (best effort: Redis may be the reason). */
   async unregister(bookingIds: readonly string[]): Promise<void> {
-    await this.redis.del(...bookingIds.map((id) => this.requestKey(id)));
+    await this.redis.del(...bookingIds.flatMap((id) => [this.keyOf(id), this.copyKeyOf(id)]));
     await this.redis.decrby(this.acceptedKey, bookingIds.length);
   }
 
+  /**
+   * Where a request stands here. One round trip for a decided or unknown request (its entry),
+   * two for a queued one (then its batch job, in a script that declares the job's key). The
+   * job may finish between the two: that reads as finished, and Postgres has the decision.
+   */
   async lookup(bookingId: string, withBatch = false): Promise<IndexedRequest> {
-    const reply = (await this.script(LOOKUP_SHA, LOOKUP_SCRIPT, [this.requestKey(bookingId), this.takenKey], [this.jobKeyPrefix, withBatch ? '1' : '0'])) as
-      | ['result', string]
-      | ['gone']
-      | ['job', string, string | null, string | null, number | null, string | null]
+    const entry = await this.redis.get(this.keyOf(bookingId));
+    if (!entry || entry === SETTLED) return { state: 'unknown' };
+    if (entry.startsWith('{')) return { state: 'decided', result: entry };
+    const queued = QUEUED_ENTRY.exec(entry);
+    if (!queued) return { state: 'unknown' };
+    const [, jobId, seq, settled] = queued;
+    const reply = (await this.scripts.requestIndexJobState(2, this.queue.toKey(jobId!), this.takenKey, seq!, withBatch ? '1' : '0')) as
+      | [string, string | null, string | null, number | null, string | null]
       | null;
-    if (!reply) return { state: 'unknown' };
-    if (reply[0] === 'result') return { state: 'decided', result: reply[1] };
-    if (reply[0] === 'gone') return { state: 'job-gone' };
-    const [, timestamp, finishedOn, failedReason, position, data] = reply;
+    // A settle started on it, so Postgres knew it; with its job gone, Postgres answers.
+    if (!reply) return settled ? { state: 'unknown' } : { state: 'job-gone' };
+    const [timestamp, finishedOn, failedReason, position, data] = reply;
     return {
       state: 'in-job',
       acceptedAt: Number(timestamp),
@@ -210,11 +256,16 @@ export class RequestIndex {
     };
   }
 
+  /** The request as accepted, kept while undecided (see register); null when none was kept. */
+  async requestOf(bookingId: string): Promise<BookingJob | null> {
+    const copy = await this.redis.get(this.copyKeyOf(bookingId));
+    return copy ? (JSON.parse(copy) as BookingJob) : null;
+  }
+
   /** The batch job carrying a request, while it is queued (null once decided or unknown). */
   async jobIdOf(bookingId: string): Promise<string | null> {
-    const entry = await this.redis.get(this.requestKey(bookingId));
-    if (!entry || entry.startsWith('{') || entry === SETTLED) return null;
-    return entry.slice(0, entry.indexOf(':'));
+    const entry = await this.redis.get(this.keyOf(bookingId));
+    return (entry && QUEUED_ENTRY.exec(entry)?.[1]) ?? null;
   }
 
   /** Requests accepted and not yet started by a worker (advisory, see above). */
@@ -234,20 +285,29 @@ export class RequestIndex {
   }
 
   /**
-   * Sets the line's length from the queue's real state (see above). One script: it reads every
-   * unstarted batch's data, which is cheap at the depths load shedding allows.
+   * Sets the line's length from the queue's real state (see above): the unstarted lists first,
+   * then one script over those jobs, which is cheap at the depths load shedding allows. A
+   * batch added between the two is missed this time (the count is advisory) and counted by
+   * the next run.
    */
   async reconcile(): Promise<{ was: number; now: number }> {
-    const keys = [this.acceptedKey, this.takenKey, ...this.unstartedKeys];
-    const [was, now] = (await this.script(RECONCILE_SHA, RECONCILE_SCRIPT, keys, [this.jobKeyPrefix])) as [number, number];
+    const [wait, paused, prioritized, delayed] = this.unstartedKeys as [string, string, string, string];
+    const lists = await Promise.all([
+      this.redis.lrange(wait, 0, -1),
+      this.redis.lrange(paused, 0, -1),
+      this.redis.zrange(prioritized, '0', '-1'),
+      this.redis.zrange(delayed, '0', '-1'),
+    ]);
+    const keys = [this.acceptedKey, this.takenKey, ...lists.flat().map((jobId) => this.queue.toKey(jobId))];
+    const [was, now] = (await this.scripts.requestIndexReconcile(keys.length, ...keys)) as [number, number];
     return { was: Math.max(0, was), now };
   }
 
   /** Records decisions so polls find them without Postgres; one round trip for the batch. */
   async recordResults(results: ReadonlyArray<readonly [bookingId: string, result: BookingResult]>): Promise<void> {
     if (results.length === 0) return;
-    const keys = results.map(([id]) => this.requestKey(id));
-    await this.script(RECORD_SHA, RECORD_SCRIPT, keys, [RESULT_TTL_SECONDS, ...results.map(([, result]) => JSON.stringify(result))]);
+    const keys = [...results.map(([id]) => this.keyOf(id)), ...results.map(([id]) => this.copyKeyOf(id))];
+    await this.scripts.requestIndexRecord(keys.length, ...keys, RESULT_TTL_SECONDS, ...results.map(([, result]) => JSON.stringify(result)));
   }
 
   /**
@@ -255,15 +315,6 @@ export class RequestIndex {
    * sends polls to Postgres, and a decision recorded later is not written over it.
    */
   async markSettled(bookingId: string): Promise<void> {
-    await this.script(SETTLE_SHA, SETTLE_SCRIPT, [this.requestKey(bookingId)], []);
-  }
-
-  private async script(sha: string, source: string, keys: string[], args: Array<string | number>): Promise<unknown> {
-    try {
-      return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!/NOSCRIPT/.test((error as Error).message)) throw error;
-      return this.redis.eval(source, keys.length, ...keys, ...args);
-    }
+    await this.scripts.requestIndexSettle(1, this.keyOf(bookingId));
   }
 }

@@ -404,8 +404,9 @@ async function describeJob(
   queue: Queue,
   id: string,
 ): Promise<{ indexEntry: string | null; jobId: string | null; job: Record<string, string>; lists: string[] }> {
-  const indexEntry = await redis.get(queue.toKey(`req:${id}`));
-  const jobId = await new RequestIndex(redis, queue).jobIdOf(id);
+  const index = new RequestIndex(redis, queue);
+  const indexEntry = await redis.get(index.keyOf(id));
+  const jobId = await index.jobIdOf(id);
   if (!jobId) return { indexEntry, jobId, job: {}, lists: [] };
   const job = await redis.hgetall(queue.toKey(jobId));
   delete job.data;

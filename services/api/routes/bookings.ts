@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { z } from 'zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
-import { bookingReader, cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
+import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, publicBookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { QUEUES, type BookingJob } from '../../../shared/queue/catalog.js';
 import { RequestIndex } from '../../../shared/queue/request-index.js';
 import type { AppDeps } from '../deps.js';
-import type { QueuedState } from '../booking-intake.js';
 import { RetryAfterAdvisor } from '../retry-after.js';
 import {
   BookingAccepted,
@@ -23,62 +21,7 @@ import {
   bookingBody,
 } from '../schemas.js';
 
-type StatusView = z.infer<typeof BookingStatusView>;
-
 const statusUrl = (id: string) => `/booking/${id}/status`;
-
-/**
- * A HELD recorded at decision time answers a poll while its hold has at least this long left:
- * it cannot have lapsed (the margin covers clock skew between this host and Postgres), and a
- * confirm or cancel marks the record settled before it starts. Closer to expiry, Postgres answers.
- */
-const RECORDED_HOLD_MARGIN_MS = 5_000;
-
-/** A booking that exhausted its retries without a decision: it was never given seats. */
-function processingFailure(id: string, finishedAt: number): StatusView {
-  return { id, status: 'FAILED', reason: 'PROCESSING_ERROR', seats: [], updated_at: new Date(finishedAt).toISOString() };
-}
-
-/**
- * Accepted, then its job was removed from the queue before deciding it (an operator, a script,
- * removeOnFail's expiry): it will never be decided, and the client must not read "unknown id".
- */
-function removedRequest(id: string): StatusView {
-  return { id, status: 'FAILED', reason: 'REQUEST_REMOVED', seats: [], updated_at: new Date().toISOString() };
-}
-
-function statusOf(view: BookingViewType): StatusView {
-  return {
-    id: view.id,
-    status: view.status,
-    seats: view.seats,
-    updated_at: view.updated_at,
-    ...(view.hold_expires_at ? { hold_expires_at: view.hold_expires_at } : {}),
-    ...(view.reason ? { reason: view.reason } : {}),
-  };
-}
-
-function queuedView(id: string, queued: Extract<QueuedState, { state: 'queued' }>, job: BookingJob): BookingViewType & { position: number } {
-  const accepted = new Date(queued.acceptedAt).toISOString();
-  return {
-    id,
-    show_id: job.show_id,
-    customer_email: job.customer_email,
-    status: 'QUEUED',
-    reason: null,
-    seat_count: job.seat_count,
-    section: job.section,
-    requested_seats: job.seats,
-    seats: [],
-    total_cents: null,
-    position: queued.position,
-    hold_expires_at: null,
-    accepted_at: job.accepted_at,
-    decided_at: null,
-    confirmed_at: null,
-    updated_at: accepted,
-  };
-}
 
 const REJECTION_CODES: Record<string, string> = {
   EXPIRED: 'HOLD_EXPIRED',
@@ -88,10 +31,9 @@ const REJECTION_CODES: Record<string, string> = {
 };
 
 export const bookingRoutes =
-  (deps: Pick<AppDeps, 'config' | 'db' | 'redis' | 'queues' | 'intake' | 'layouts'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'config' | 'db' | 'redis' | 'queues' | 'intake' | 'standing' | 'layouts'>): FastifyPluginAsyncZod =>
   async (app) => {
     const BookingBody = bookingBody(deps.config);
-    const getBooking = bookingReader(deps.db);
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!);
     const retryAfter = new RetryAfterAdvisor(() => line.taken());
 
@@ -175,38 +117,10 @@ export const bookingRoutes =
       },
       async (request, reply) => {
         const { id } = request.params;
-        // Redis first: a queued request is answered without touching Postgres.
-        const queued = await deps.intake.lookup(id);
-        if (queued.state === 'queued') {
-          reply.header('Retry-After', String(retryAfter.secondsFor(queued.position)));
-          return {
-            id,
-            status: 'QUEUED' as const,
-            position: queued.position,
-            updated_at: new Date(queued.acceptedAt).toISOString(),
-          };
-        }
-        // A final failure (sold out, limits) never changes: the recorded result is enough.
-        if (queued.state === 'finished' && queued.result?.status === 'FAILED') {
-          return {
-            id,
-            status: 'FAILED' as const,
-            reason: queued.result.reason,
-            seats: [],
-            updated_at: queued.result.decided_at,
-          };
-        }
-        if (queued.state === 'finished' && queued.result?.status === 'HELD' && queued.result.hold_expires_at) {
-          const { seats, decided_at, hold_expires_at } = queued.result;
-          if (Date.parse(hold_expires_at) - Date.now() > RECORDED_HOLD_MARGIN_MS) {
-            return { id, status: 'HELD' as const, seats, updated_at: decided_at, hold_expires_at };
-          }
-        }
-        const booking = await getBooking(id);
-        if (booking) return statusOf(bookingView(booking));
-        if (queued.state === 'failed') return processingFailure(id, queued.finishedAt);
-        if (queued.state === 'removed') return removedRequest(id);
-        throw notFound('Booking');
+        const view = await deps.standing.status(id);
+        if (view === 'unknown') throw notFound('Booking');
+        if (view.status === 'QUEUED') reply.header('Retry-After', String(retryAfter.secondsFor(view.position ?? 0)));
+        return view;
       },
     );
 
@@ -221,24 +135,9 @@ export const bookingRoutes =
         },
       },
       async (request) => {
-        const { id } = request.params;
-        const booking = await getBooking(id);
-        if (booking) return publicBookingView(bookingView(booking));
-        const queued = await deps.intake.lookup(id, { withData: true });
-        if (queued.state === 'queued' && queued.data) return publicBookingView(queuedView(id, queued, queued.data));
-        if (queued.state === 'failed') {
-          const job = queued.data;
-          return {
-            ...publicBookingView(queuedView(id, { state: 'queued', position: 0, data: job, acceptedAt: Date.parse(job.accepted_at) }, job)),
-            status: 'FAILED' as const,
-            reason: 'PROCESSING_ERROR',
-            total_cents: 0,
-            position: undefined,
-            decided_at: new Date(queued.finishedAt).toISOString(),
-            updated_at: new Date(queued.finishedAt).toISOString(),
-          };
-        }
-        throw notFound('Booking');
+        const view = await deps.standing.booking(request.params.id);
+        if (view === 'unknown') throw notFound('Booking');
+        return publicBookingView(view);
       },
     );
 
@@ -248,7 +147,7 @@ export const bookingRoutes =
      * hold would have lapsed (RECORDED_HOLD_MARGIN_MS before); the settle's own answer is right.
      */
     async function markSettled(request: FastifyRequest, id: string): Promise<void> {
-      await deps.intake.beforeSettle(id).catch((error: unknown) => {
+      await deps.standing.beforeSettle(id).catch((error: unknown) => {
         request.log.warn({ bookingId: id, err: error instanceof Error ? error.message : error }, 'could not mark the booking settled in Redis');
       });
     }
@@ -261,7 +160,7 @@ export const bookingRoutes =
         const why = status === 'FAILED' ? `failed (${failureReason})` : status.toLowerCase();
         throw new AppError(409, REJECTION_CODES[status] ?? 'INVALID_STATE', `Cannot ${action}: booking is ${why}`);
       }
-      const queued = await deps.intake.lookup(id);
+      const queued = await deps.standing.inQueue(id);
       if (queued.state === 'queued') throw conflict('BOOKING_QUEUED', `Cannot ${action}: booking is still queued; poll its status`);
       throw notFound('Booking');
     }

@@ -1,0 +1,202 @@
+import type { Database } from '../db/client.js';
+import type { Booking } from '../db/schema/index.js';
+import { BookingResultSchema, type BookingJob, type BookingResult } from '../queue/catalog.js';
+import type { RequestIndex } from '../queue/request-index.js';
+import { bookingReader } from './find-bookings.js';
+import type { BookingStatus } from './statuses.js';
+import { bookingView, type BookingView } from './view.js';
+
+/**
+ * Where booking X stands, the one answer status polls, full reads, settles and (later) live
+ * updates share. Redis first: the request index knows a queued request's place in line and a
+ * fresh decision, so a poll of a busy sale does not touch Postgres; Postgres answers for
+ * everything decided and settled. The values are domain values ('unknown' for an id neither
+ * knows); mapping them to HTTP is the caller's.
+ */
+
+/** What a poll shows: the queue position while queued, then the decision. */
+export type StatusView = {
+  id: string;
+  status: BookingStatus;
+  position?: number;
+  hold_expires_at?: string;
+  seats?: string[];
+  reason?: string;
+  updated_at: string;
+};
+
+/** The whole booking; `position` only while it is queued. */
+export type FullView = BookingView & { position?: number };
+
+export type QueuedState =
+  /** `data` is present only when asked for (`withData`). */
+  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number }
+  /** `result` is null when the recorded one does not parse: Postgres answers. */
+  | { state: 'finished'; result: BookingResult | null }
+  /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
+  | { state: 'failed'; data: BookingJob; finishedAt: number }
+  /**
+   * Accepted into a job that is gone: removed (an operator, a script, removeOnFail) or never
+   * added (the add failed). Unless Postgres has its decision, it was never decided.
+   */
+  | { state: 'removed' }
+  | { state: 'absent' };
+
+/**
+ * A HELD recorded at decision time answers a poll while its hold has at least this long left:
+ * it cannot have lapsed (the margin covers clock skew between this host and Postgres), and a
+ * confirm or cancel marks the record settled before it starts. Closer to expiry, Postgres answers.
+ */
+const RECORDED_HOLD_MARGIN_MS = 5_000;
+
+export class BookingStanding {
+  private readonly read: (id: string) => Promise<Booking | null>;
+
+  constructor(
+    private readonly index: RequestIndex,
+    db: Database,
+  ) {
+    this.read = bookingReader(db);
+  }
+
+  /** The poll view. Redis answers alone for a queued request, a final failure and a fresh hold. */
+  async status(id: string): Promise<StatusView | 'unknown'> {
+    const queued = await this.inQueue(id);
+    if (queued.state === 'queued') {
+      return { id, status: 'QUEUED', position: queued.position, updated_at: new Date(queued.acceptedAt).toISOString() };
+    }
+    // A final failure (sold out, limits) never changes: the recorded result is enough.
+    if (queued.state === 'finished' && queued.result?.status === 'FAILED') {
+      return { id, status: 'FAILED', reason: queued.result.reason, seats: [], updated_at: queued.result.decided_at };
+    }
+    if (queued.state === 'finished' && queued.result?.status === 'HELD' && queued.result.hold_expires_at) {
+      const { seats, decided_at, hold_expires_at } = queued.result;
+      if (Date.parse(hold_expires_at) - Date.now() > RECORDED_HOLD_MARGIN_MS) {
+        return { id, status: 'HELD', seats, updated_at: decided_at, hold_expires_at };
+      }
+    }
+    const booking = await this.read(id);
+    if (booking) return statusOf(bookingView(booking));
+    if (queued.state === 'failed') return statusOf(processingFailure(queued.data, queued.finishedAt));
+    if (queued.state === 'removed') return removedStatus(id);
+    return 'unknown';
+  }
+
+  /**
+   * The full view (customer_email unmasked: masking is the reader's choice; but a removed
+   * request's comes from the index's copy, masked already). Postgres first.
+   */
+  async booking(id: string): Promise<FullView | 'unknown'> {
+    const booking = await this.read(id);
+    if (booking) return bookingView(booking);
+    const queued = await this.inQueue(id, { withData: true });
+    if (queued.state === 'queued' && queued.data) return { ...undecided(queued.data, queued.acceptedAt), position: queued.position };
+    if (queued.state === 'failed') return processingFailure(queued.data, queued.finishedAt);
+    if (queued.state === 'removed') {
+      // Agrees with the poll; the request comes from the copy the index keeps while undecided.
+      const request = await this.index.requestOf(id);
+      if (request) return removedRequest(request);
+    }
+    return 'unknown';
+  }
+
+  /**
+   * Where a request stands in Redis alone; `absent` and `removed` mean ask Postgres (decided
+   * and cleaned up, or unknown, or removed undecided). `withData` also returns the request
+   * itself (for the full view).
+   */
+  async inQueue(id: string, options: { withData?: boolean } = {}): Promise<QueuedState> {
+    const entry = await this.index.lookup(id, options.withData);
+    if (entry.state === 'unknown') return { state: 'absent' };
+    if (entry.state === 'job-gone') return { state: 'removed' };
+    if (entry.state === 'decided') return { state: 'finished', result: recordedResult(entry.result) };
+    const data = entry.batch?.find((request) => request.id === id) ?? null;
+    if (entry.finishedAt !== null) {
+      // Failed for good (retries exhausted) without deciding this request; a completed batch
+      // whose result is missing here was decided: Postgres has it.
+      if (entry.failedReason !== null && data) return { state: 'failed', data, finishedAt: entry.finishedAt };
+      return { state: 'absent' };
+    }
+    return { state: 'queued', position: entry.position ?? 0, data, acceptedAt: entry.acceptedAt };
+  }
+
+  /** Whether Postgres has a decision for the request. */
+  async isDecided(id: string): Promise<boolean> {
+    return (await this.read(id)) !== null;
+  }
+
+  /**
+   * Before a confirm or cancel: a HELD recorded for polls would go stale, so from now on polls
+   * of this booking read Postgres.
+   */
+  async beforeSettle(id: string): Promise<void> {
+    await this.index.markSettled(id);
+  }
+}
+
+function statusOf(view: BookingView): StatusView {
+  return {
+    id: view.id,
+    status: view.status,
+    seats: view.seats,
+    updated_at: view.updated_at,
+    ...(view.hold_expires_at ? { hold_expires_at: view.hold_expires_at } : {}),
+    ...(view.reason ? { reason: view.reason } : {}),
+  };
+}
+
+/** A request as accepted, before any decision: what the queue knows of it. */
+function undecided(job: BookingJob, acceptedAt: number): BookingView {
+  return {
+    id: job.id,
+    show_id: job.show_id,
+    customer_email: job.customer_email,
+    status: 'QUEUED',
+    reason: null,
+    seat_count: job.seat_count,
+    section: job.section,
+    requested_seats: job.seats,
+    seats: [],
+    total_cents: null,
+    hold_expires_at: null,
+    accepted_at: job.accepted_at,
+    decided_at: null,
+    confirmed_at: null,
+    updated_at: new Date(acceptedAt).toISOString(),
+  };
+}
+
+/** A booking that exhausted its retries without a decision: it was never given seats. */
+function processingFailure(job: BookingJob, finishedAt: number): BookingView {
+  const finished = new Date(finishedAt).toISOString();
+  return {
+    ...undecided(job, finishedAt),
+    status: 'FAILED',
+    reason: 'PROCESSING_ERROR',
+    total_cents: 0,
+    decided_at: finished,
+    updated_at: finished,
+  };
+}
+
+/**
+ * Accepted, then its job was removed from the queue before deciding it (an operator, a script,
+ * removeOnFail's expiry): it will never be decided, and the client must not read "unknown id".
+ */
+function removedStatus(id: string): StatusView {
+  return { id, status: 'FAILED', reason: 'REQUEST_REMOVED', seats: [], updated_at: new Date().toISOString() };
+}
+
+/** The full view of a removed request, from the copy of it the index kept. */
+function removedRequest(job: BookingJob): BookingView {
+  return { ...undecided(job, Date.now()), status: 'FAILED', reason: 'REQUEST_REMOVED', total_cents: 0 };
+}
+
+function recordedResult(json: string): BookingResult | null {
+  try {
+    const parsed = BookingResultSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
