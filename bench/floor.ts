@@ -2,15 +2,15 @@ import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
+import { z } from 'zod';
 import { TurnBatcher } from '../shared/queue/turn-batcher.js';
 import { deleteKeysMatching } from '../shared/redis.js';
 import { HttpClient, JSON_HEADERS } from './lib/http.js';
 import { Latency } from './lib/latency.js';
-import { integer } from './lib/options.js';
+import { parseFlags, UsageError, whole } from './lib/options.js';
 
 /**
  * `npm run bench:floor`: the machine's ceiling for an accept path, the way pgbench is its
@@ -114,24 +114,36 @@ async function measure(mode: Mode, options: { requests: number; inFlight: number
   }
 }
 
+const FLAGS = {
+  serve: { type: 'string' },
+  requests: { type: 'string' },
+  'in-flight': { type: 'string' },
+  'redis-url': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const FloorFlags = z.object({
+  serve: z.enum(MODES).optional(),
+  requests: whole(100, 10_000_000).default(20_000),
+  'in-flight': whole(1, 10_000).default(500),
+  'redis-url': z.string().default('redis://127.0.0.1:6379'),
+  help: z.boolean().default(false),
+});
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      serve: { type: 'string' },
-      requests: { type: 'string' },
-      'in-flight': { type: 'string' },
-      'redis-url': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const redisUrl = values['redis-url'] ?? 'redis://127.0.0.1:6379';
-  if (values.serve) return serve(values.serve as Mode, redisUrl, `floor-${randomUUID().slice(0, 8)}`);
-  if (values.help) return void console.log(HELP);
-  const options = {
-    requests: integer('requests', values.requests, 20_000, 100, 10_000_000),
-    inFlight: integer('in-flight', values['in-flight'], 500, 1, 10_000),
-    redisUrl,
-  };
+  let flags;
+  try {
+    flags = parseFlags(process.argv.slice(2), FLAGS, FloorFlags);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`bench:floor: ${error.message}\n\n${HELP}`);
+    process.exitCode = 2;
+    return;
+  }
+  const redisUrl = flags['redis-url'];
+  if (flags.serve) return serve(flags.serve, redisUrl, `floor-${randomUUID().slice(0, 8)}`);
+  if (flags.help) return void console.log(HELP);
+  const options = { requests: flags.requests, inFlight: flags['in-flight'], redisUrl };
   console.log(`Accept-path floor on ${cpus().length} cores, ${options.inFlight} in flight, ${options.requests} requests per round\n`);
   console.log('| server | round | accepted/s | p50 ms | p99 ms | max ms | generator CPU |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');

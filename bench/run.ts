@@ -1,7 +1,6 @@
 import os from 'node:os';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -9,7 +8,8 @@ import { runMigrations } from '../shared/db/migrate.js';
 import { explainClaims } from './lib/explain.js';
 import { HttpClient } from './lib/http.js';
 import { describeMachine } from './lib/machine.js';
-import { integer, UsageError, type BurstOptions } from './lib/options.js';
+import { z } from 'zod';
+import { parseFlags, UsageError, whole, type BurstOptions } from './lib/options.js';
 import { writeReportFiles } from './lib/output.js';
 import { runPgbench, type PgbenchResult } from './lib/pgbench.js';
 import { prepareShows } from './lib/plan.js';
@@ -17,7 +17,7 @@ import { formatProfile, summariseProfile } from './lib/profile.js';
 import { formatReport } from './lib/report.js';
 import { writeResults, type BenchSettings, type ScenarioResult } from './lib/results-md.js';
 import { runBurst } from './lib/run-burst.js';
-import { SCENARIO_NAMES, scenarios, type Scenario, type ScenarioName } from './lib/scenarios.js';
+import { SCENARIO_NAMES, scenarios, type Scenario } from './lib/scenarios.js';
 import { SeatMapReaders, formatSeatReaders } from './lib/seat-readers.js';
 import { freePort, startServices, type RunningServices } from './lib/services.js';
 
@@ -63,58 +63,80 @@ const HELP = `Usage: npm run bench -- [options]
   --log-level LEVEL    LOG_LEVEL of the services (default warn)
   -h, --help`;
 
+const FLAGS = {
+  scenario: { type: 'string', multiple: true },
+  apis: { type: 'string' },
+  workers: { type: 'string' },
+  concurrency: { type: 'string' },
+  'enqueue-batch': { type: 'string' },
+  'batch-size': { type: 'string' },
+  'db-pool': { type: 'string' },
+  'in-flight': { type: 'string' },
+  'poll-ms': { type: 'string' },
+  warmup: { type: 'string' },
+  'new-connections': { type: 'boolean' },
+  'seat-readers': { type: 'string' },
+  quick: { type: 'boolean' },
+  profile: { type: 'boolean' },
+  'no-pgbench': { type: 'boolean' },
+  results: { type: 'string' },
+  'database-url': { type: 'string' },
+  'redis-url': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const BenchFlags = z.object({
+  scenario: z
+    .array(z.string())
+    .default([...SCENARIO_NAMES])
+    .transform((list) => list.flatMap((s) => s.split(',')))
+    .pipe(z.array(z.enum(SCENARIO_NAMES, { error: (issue) => `"${String(issue.input)}" is not one of ${SCENARIO_NAMES.join(', ')}` })))
+    .transform((chosen) => [...new Set(chosen)].sort()),
+  apis: whole(1, 64).default(1),
+  workers: whole(1, 64).default(DEFAULT_WORKERS),
+  concurrency: whole(1, 5_000).default(16),
+  'enqueue-batch': whole(1, 1_000).default(100),
+  'batch-size': whole(1, 1_000).default(200),
+  'db-pool': whole(1, 500).default(10),
+  'in-flight': whole(1, 10_000).optional(),
+  'poll-ms': whole(10, 600_000).default(1_000),
+  warmup: whole(0, 10_000_000).default(0),
+  'new-connections': z.boolean().default(false),
+  'seat-readers': whole(0, 1_000).default(0),
+  quick: z.boolean().default(false),
+  profile: z.boolean().default(false),
+  'no-pgbench': z.boolean().default(false),
+  results: z.string().optional(),
+  'database-url': z.string().default('postgres://postgres@127.0.0.1:5432/ticket_rush_bench'),
+  'redis-url': z.string().default('redis://127.0.0.1:6379'),
+  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: (issue) => `"${String(issue.input)}" is not a pino level` }).default('warn'),
+  help: z.boolean().default(false),
+});
+
 function parse(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      scenario: { type: 'string', multiple: true },
-      apis: { type: 'string' },
-      workers: { type: 'string' },
-      concurrency: { type: 'string' },
-      'enqueue-batch': { type: 'string' },
-      'batch-size': { type: 'string' },
-      'db-pool': { type: 'string' },
-      'in-flight': { type: 'string' },
-      'poll-ms': { type: 'string' },
-      warmup: { type: 'string' },
-      'new-connections': { type: 'boolean' },
-      'seat-readers': { type: 'string' },
-      quick: { type: 'boolean' },
-      profile: { type: 'boolean' },
-      'no-pgbench': { type: 'boolean' },
-      results: { type: 'string' },
-      'database-url': { type: 'string' },
-      'redis-url': { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) return null;
-  const chosen = (values.scenario ?? SCENARIO_NAMES).flatMap((s) => s.split(','));
-  for (const s of chosen) if (!(SCENARIO_NAMES as readonly string[]).includes(s)) throw new UsageError(`--scenario: "${s}" is not one of ${SCENARIO_NAMES.join(', ')}`);
-  const quick = values.quick ?? false;
-  const logLevel = values['log-level'] ?? 'warn';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not a pino level`);
+  const flags = parseFlags(argv, FLAGS, BenchFlags);
+  if (flags.help) return null;
   return {
-    scenarios: [...new Set(chosen)].sort() as ScenarioName[],
-    apis: integer('apis', values.apis, 1, 1, 64),
-    workers: integer('workers', values.workers, DEFAULT_WORKERS, 1, 64),
-    concurrency: integer('concurrency', values.concurrency, 16, 1, 5_000),
-    enqueueBatch: integer('enqueue-batch', values['enqueue-batch'], 100, 1, 1_000),
-    batchSize: integer('batch-size', values['batch-size'], 200, 1, 1_000),
-    dbPool: integer('db-pool', values['db-pool'], 10, 1, 500),
-    inFlight: values['in-flight'] === undefined ? null : integer('in-flight', values['in-flight'], 0, 1, 10_000),
-    pollMs: integer('poll-ms', values['poll-ms'], 1_000, 10, 600_000),
-    warmup: integer('warmup', values.warmup, 0, 0, 10_000_000),
-    preconnect: !(values['new-connections'] ?? false),
-    seatReaders: integer('seat-readers', values['seat-readers'], 0, 0, 1_000),
-    quick,
-    profile: values.profile ?? false,
-    pgbench: !(values['no-pgbench'] ?? false),
-    results: values.results ?? (quick ? 'bench/out/RESULTS.quick.md' : 'bench/RESULTS.md'),
-    databaseUrl: values['database-url'] ?? 'postgres://postgres@127.0.0.1:5432/ticket_rush_bench',
-    redisUrl: values['redis-url'] ?? 'redis://127.0.0.1:6379',
-    logLevel,
+    scenarios: flags.scenario,
+    apis: flags.apis,
+    workers: flags.workers,
+    concurrency: flags.concurrency,
+    enqueueBatch: flags['enqueue-batch'],
+    batchSize: flags['batch-size'],
+    dbPool: flags['db-pool'],
+    inFlight: flags['in-flight'] ?? null,
+    pollMs: flags['poll-ms'],
+    warmup: flags.warmup,
+    preconnect: !flags['new-connections'],
+    seatReaders: flags['seat-readers'],
+    quick: flags.quick,
+    profile: flags.profile,
+    pgbench: !flags['no-pgbench'],
+    results: flags.results ?? (flags.quick ? 'bench/out/RESULTS.quick.md' : 'bench/RESULTS.md'),
+    databaseUrl: flags['database-url'],
+    redisUrl: flags['redis-url'],
+    logLevel: flags['log-level'],
   };
 }
 

@@ -147,6 +147,13 @@ describe('burst options', () => {
     expect(parse('--frobnicate')).toThrow(UsageError);
   });
 
+  it('reports every bad flag at once, each naming itself', () => {
+    const bad = parse('--create-show', '--seats', '0', '--admin-token', 'x', '--arrival', 'soon', '--confirm-ratio', 'lots');
+    expect(bad).toThrow(/--seats: must be between 1 and 100000 \(got 0\)/);
+    expect(bad).toThrow(/--arrival: use burst/);
+    expect(bad).toThrow(/--confirm-ratio: must be a number from 0 to 1/);
+  });
+
   it('parses arrivals, ranges and sections', () => {
     const parsed = parseBurstArgs(
       ['--create-show', '--sections', 'VIP:2x10:9900,Floor:20x50', '--admin-token', 'tok', '--arrival', 'ramp:30', '--seat-count', '1-4', '--no-audit'],

@@ -61,7 +61,7 @@ export async function auditBookings(db: Queryable, scope: AuditScope): Promise<A
   return { ok: checks.every((c) => c.ok), shows: shows.length, acceptedChecked: scope.acceptedIds.length, checks };
 }
 
-async function seatsInTwoBookings(db: Queryable, shows: string[]): Promise<AuditCheck> {
+export async function seatsInTwoBookings(db: Queryable, shows: string[]): Promise<AuditCheck> {
   const { rows } = await db.query(
     `SELECT seat_id, array_agg(b.id::text ORDER BY b.id) AS bookings
      FROM bookings b CROSS JOIN LATERAL unnest(b.seat_ids) AS seat_id
@@ -78,7 +78,10 @@ async function seatsInTwoBookings(db: Queryable, shows: string[]): Promise<Audit
   );
 }
 
-async function capacity(db: Queryable, shows: string[]): Promise<AuditCheck> {
+export type ShowCapacity = { id: string; total_seats: number; seat_rows: number; taken: number; live_booking_seats: number };
+
+/** Per show: its capacity, its seat rows, the seats not AVAILABLE and the seats its live bookings list. */
+export async function capacityByShow(db: Queryable, shows: string[]): Promise<ShowCapacity[]> {
   const { rows } = await db.query(
     `SELECT sh.id::text AS id, sh.total_seats,
        (SELECT count(*) FROM seats s WHERE s.show_id = sh.id)::int AS seat_rows,
@@ -88,22 +91,25 @@ async function capacity(db: Queryable, shows: string[]): Promise<AuditCheck> {
      FROM shows sh WHERE sh.id = ANY($1::uuid[])`,
     [shows],
   );
-  const bad = rows.filter(
-    (row: { total_seats: number; seat_rows: number; taken: number; live_booking_seats: number }) =>
-      row.seat_rows !== row.total_seats || row.taken > row.total_seats || row.live_booking_seats > row.total_seats,
+  return rows as ShowCapacity[];
+}
+
+async function capacity(db: Queryable, shows: string[]): Promise<AuditCheck> {
+  const bad = (await capacityByShow(db, shows)).filter(
+    (row) => row.seat_rows !== row.total_seats || row.taken > row.total_seats || row.live_booking_seats > row.total_seats,
   );
   return check(
     'capacity',
     'Held + booked <= capacity per show',
     bad.length,
     bad.map(
-      (row: { id: string; total_seats: number; seat_rows: number; taken: number; live_booking_seats: number }) =>
+      (row) =>
         `show ${row.id}: capacity ${row.total_seats}, seat rows ${row.seat_rows}, seats taken ${row.taken}, seats in live bookings ${row.live_booking_seats}`,
     ),
   );
 }
 
-async function lostRequests(db: Queryable, acceptedIds: string[]): Promise<AuditCheck> {
+export async function lostRequests(db: Queryable, acceptedIds: string[]): Promise<AuditCheck> {
   const { rows } = await db.query(
     `SELECT a.id::text AS id
      FROM unnest($1::uuid[]) AS a(id) LEFT JOIN bookings b ON b.id = a.id
@@ -118,9 +124,9 @@ async function lostRequests(db: Queryable, acceptedIds: string[]): Promise<Audit
   );
 }
 
-async function seatMapAgrees(db: Queryable, shows: string[]): Promise<AuditCheck> {
-  // Seats that say they are taken must point at a live booking of the matching status that lists them.
-  const fromSeats = await db.query(
+/** Seats that say they are taken but do not point at a live booking of the matching status that lists them. */
+export async function seatsDisagreeingWithBookings(db: Queryable, shows: string[]): Promise<string[]> {
+  const { rows } = await db.query(
     `SELECT s.id AS seat_id, s.label, s.status, s.booking_id::text AS booking_id, b.status AS booking_status
      FROM seats s LEFT JOIN bookings b ON b.id = s.booking_id
      WHERE s.show_id = ANY($1::uuid[]) AND s.status <> 'AVAILABLE'
@@ -130,8 +136,15 @@ async function seatMapAgrees(db: Queryable, shows: string[]): Promise<AuditCheck
      ORDER BY s.id`,
     [shows],
   );
-  // Live bookings' seats must point back at them, with the matching status and label.
-  const fromBookings = await db.query(
+  return rows.map(
+    (row: { seat_id: number; label: string; status: string; booking_id: string; booking_status: string | null }) =>
+      `seat ${row.seat_id} (${row.label}) is ${row.status} for booking ${row.booking_id} (${row.booking_status ?? 'missing'}) that does not hold it`,
+  );
+}
+
+/** Seats live bookings list that do not point back at them with the matching status and label. */
+export async function bookingSeatsNotPointingBack(db: Queryable, shows: string[]): Promise<string[]> {
+  const { rows } = await db.query(
     `SELECT b.id::text AS booking_id, b.status, x.seat_id, x.label, s.status AS seat_status,
             s.booking_id::text AS seat_booking, s.label AS seat_label
      FROM bookings b
@@ -144,17 +157,15 @@ async function seatMapAgrees(db: Queryable, shows: string[]): Promise<AuditCheck
      ORDER BY b.id, x.seat_id`,
     [shows],
   );
-  const examples = [
-    ...fromSeats.rows.map(
-      (row: { seat_id: number; label: string; status: string; booking_id: string; booking_status: string | null }) =>
-        `seat ${row.seat_id} (${row.label}) is ${row.status} for booking ${row.booking_id} (${row.booking_status ?? 'missing'}) that does not hold it`,
-    ),
-    ...fromBookings.rows.map(
-      (row: { booking_id: string; status: string; seat_id: number; label: string; seat_status: string | null; seat_booking: string | null }) =>
-        `booking ${row.booking_id} (${row.status}) lists seat ${row.seat_id} (${row.label}) but the seat is ${row.seat_status ?? 'missing'} for ${row.seat_booking ?? 'no booking'}`,
-    ),
-  ];
-  return check('seat-map-agrees', 'Seat map agrees with the bookings', fromSeats.rows.length + fromBookings.rows.length, examples);
+  return rows.map(
+    (row: { booking_id: string; status: string; seat_id: number; label: string; seat_status: string | null; seat_booking: string | null }) =>
+      `booking ${row.booking_id} (${row.status}) lists seat ${row.seat_id} (${row.label}) but the seat is ${row.seat_status ?? 'missing'} for ${row.seat_booking ?? 'no booking'}`,
+  );
+}
+
+async function seatMapAgrees(db: Queryable, shows: string[]): Promise<AuditCheck> {
+  const examples = [...(await seatsDisagreeingWithBookings(db, shows)), ...(await bookingSeatsNotPointingBack(db, shows))];
+  return check('seat-map-agrees', 'Seat map agrees with the bookings', examples.length, examples);
 }
 
 async function availableWhileSoldOut(db: Queryable, shows: string[], graceSeconds: number): Promise<AuditCheck> {

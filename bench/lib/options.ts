@@ -1,8 +1,11 @@
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { z } from 'zod';
 
 /**
- * Command-line options of `npm run burst`. Parsed with node's own util.parseArgs (no extra
- * dependency) and validated here, so the rest of the tool works with checked, typed values.
+ * Command-line options of the bench's tools: node's util.parseArgs splits argv, a zod schema
+ * checks and converts each flag (as shared/config.ts does for the environment), and a bad flag
+ * is a UsageError naming itself. `npm run burst`'s options are here; run.ts and floor.ts use
+ * the same parseFlags and field helpers.
  */
 
 export type Arrival =
@@ -111,6 +114,98 @@ Measuring and audit
 
 Exit code: 0 when the audit passes, 1 when it fails, 2 for bad options, 3 when the run itself failed.`;
 
+type FlagSpec = NonNullable<ParseArgsConfig['options']>;
+type FlagValues<S extends FlagSpec> = { [K in keyof S]?: S[K]['type'] extends 'boolean' ? boolean : S[K]['multiple'] extends true ? string[] : string };
+
+/**
+ * Splits argv with parseArgs (strict: an unknown flag or a missing value is refused) and checks
+ * the values with `schema`, whose keys are the flag names; every problem is reported as
+ * `--flag: problem`, one per line.
+ */
+export function parseFlags<S extends FlagSpec, T>(argv: string[], spec: S, schema: z.ZodType<T, FlagValues<S>>): T {
+  let values: FlagValues<S>;
+  try {
+    values = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: false }).values as FlagValues<S>;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) {
+    throw new UsageError(parsed.error.issues.map((issue) => (issue.path.length > 0 ? `--${String(issue.path[0])}: ${issue.message}` : issue.message)).join('\n'));
+  }
+  return parsed.data;
+}
+
+/** A flag's text read by `read`, which throws a message naming what is wrong with it. */
+function flag<T>(read: (text: string) => T) {
+  return z.string().transform((text, ctx) => {
+    try {
+      return read(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+
+export const whole = (min: number, max: number) =>
+  flag((text) => {
+    if (!/^\d+$/.test(text)) throw new Error(`"${text}" is not a whole number`);
+    const value = Number(text);
+    if (value < min || value > max) throw new Error(`must be between ${min} and ${max} (got ${value})`);
+    return value;
+  });
+
+const ratio = flag((text) => {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) throw new Error(`must be a number from 0 to 1 (got "${text}")`);
+  return value;
+});
+
+function urlText(text: string, schemes: RegExp): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new Error(`"${text}" is not a URL`);
+  }
+  if (!schemes.test(parsed.protocol)) throw new Error(`unsupported scheme "${parsed.protocol}"`);
+  return text.replace(/\/+$/, '');
+}
+
+export const url = (schemes: RegExp) => flag((text) => urlText(text, schemes));
+
+export function parseArrival(text: string): Arrival {
+  if (text === 'burst') return { kind: 'burst' };
+  const match = /^(ramp|rate):(\d+(?:\.\d+)?)$/.exec(text);
+  const value = match ? Number(match[2]) : NaN;
+  if (!match || !(value > 0)) throw new Error(`use burst, ramp:SECONDS or rate:N (got "${text}")`);
+  return match[1] === 'ramp' ? { kind: 'ramp', seconds: value } : { kind: 'rate', perSecond: value };
+}
+
+export function parseSeatCount(text: string): { min: number; max: number } {
+  const match = /^(\d+)(?:-(\d+))?$/.exec(text);
+  if (!match) throw new Error(`use N or A-B (got "${text}")`);
+  const min = Number(match[1]);
+  const max = Number(match[2] ?? match[1]);
+  if (min < 1 || max < min || max > 100) throw new Error(`need 1 <= A <= B <= 100 (got "${text}")`);
+  return { min, max };
+}
+
+export function parseSections(text: string): SectionSpec[] {
+  const sections = text.split(',').map((part) => {
+    const match = /^([A-Za-z0-9][A-Za-z0-9 _-]{0,31}):(\d+)x(\d+)(?::(\d+))?$/.exec(part.trim());
+    if (!match) throw new Error(`"${part}" is not NAME:ROWSxSEATS[:PRICE_CENTS]`);
+    const [, name, rows, perRow, price] = match as unknown as [string, string, string, string, string | undefined];
+    return { name, rows: Number(rows), seatsPerRow: Number(perRow), priceCents: Number(price ?? 0) };
+  });
+  const names = new Set(sections.map((section) => section.name));
+  if (names.size !== sections.length) throw new Error('section names must differ');
+  return sections;
+}
+
+const SHOW_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const SPEC = {
   url: { type: 'string', multiple: true },
   'admin-token': { type: 'string' },
@@ -144,131 +239,108 @@ const SPEC = {
   'no-progress': { type: 'boolean' },
   seed: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
-} as const;
+} as const satisfies FlagSpec;
 
-export function integer(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text)) throw new UsageError(`--${name}: "${text}" is not a whole number`);
-  const value = Number(text);
-  if (value < min || value > max) throw new UsageError(`--${name}: must be between ${min} and ${max} (got ${value})`);
-  return value;
-}
+const on = z.boolean().default(false);
 
-function ratio(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new UsageError(`--${name}: must be a number from 0 to 1 (got "${text}")`);
-  }
-  return value;
-}
-
-function url(name: string, text: string, schemes: RegExp): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(text);
-  } catch {
-    throw new UsageError(`--${name}: "${text}" is not a URL`);
-  }
-  if (!schemes.test(parsed.protocol)) throw new UsageError(`--${name}: unsupported scheme "${parsed.protocol}"`);
-  return text.replace(/\/+$/, '');
-}
-
-export function parseArrival(text: string): Arrival {
-  if (text === 'burst') return { kind: 'burst' };
-  const match = /^(ramp|rate):(\d+(?:\.\d+)?)$/.exec(text);
-  const value = match ? Number(match[2]) : NaN;
-  if (!match || !(value > 0)) throw new UsageError(`--arrival: use burst, ramp:SECONDS or rate:N (got "${text}")`);
-  return match[1] === 'ramp' ? { kind: 'ramp', seconds: value } : { kind: 'rate', perSecond: value };
-}
-
-export function parseSeatCount(text: string): { min: number; max: number } {
-  const match = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!match) throw new UsageError(`--seat-count: use N or A-B (got "${text}")`);
-  const min = Number(match[1]);
-  const max = Number(match[2] ?? match[1]);
-  if (min < 1 || max < min || max > 100) throw new UsageError(`--seat-count: need 1 <= A <= B <= 100 (got "${text}")`);
-  return { min, max };
-}
-
-export function parseSections(text: string): SectionSpec[] {
-  const sections = text.split(',').map((part) => {
-    const match = /^([A-Za-z0-9][A-Za-z0-9 _-]{0,31}):(\d+)x(\d+)(?::(\d+))?$/.exec(part.trim());
-    if (!match) throw new UsageError(`--sections: "${part}" is not NAME:ROWSxSEATS[:PRICE_CENTS]`);
-    const [, name, rows, perRow, price] = match as unknown as [string, string, string, string, string | undefined];
-    return { name, rows: Number(rows), seatsPerRow: Number(perRow), priceCents: Number(price ?? 0) };
-  });
-  const names = new Set(sections.map((section) => section.name));
-  if (names.size !== sections.length) throw new UsageError('--sections: section names must differ');
-  return sections;
-}
+/** Each flag on its own; the rules between flags (which show, the token, the audit) follow in parseBurstArgs. */
+const BurstFlags = z.object({
+  url: z.array(z.string()).default(['http://127.0.0.1:3000']).transform((list) => list.flatMap((text) => text.split(',')).map((text) => text.trim())).pipe(z.array(url(/^http:$/))),
+  'admin-token': z.string().optional(),
+  show: z.array(flag((id) => {
+    if (!SHOW_ID.test(id)) throw new Error(`"${id}" is not a show id (UUID)`);
+    return id;
+  })).default([]),
+  'create-show': on,
+  seats: whole(1, 100_000).optional(),
+  sections: flag(parseSections).optional(),
+  shows: whole(1, 1_000).default(1),
+  requests: whole(1, 10_000_000).default(1_000),
+  concurrency: whole(1, 10_000).default(100),
+  arrival: flag(parseArrival).default({ kind: 'burst' }),
+  'seat-count': flag(parseSeatCount).default({ min: 1, max: 1 }),
+  'specific-seats-ratio': ratio.default(0),
+  section: z.string().optional(),
+  customers: whole(1, 10_000_000).optional(),
+  'idempotency-keys': on,
+  'max-retries': whole(0, 1_000).default(30),
+  preconnect: on,
+  'confirm-ratio': ratio.default(0),
+  'cancel-share': ratio.default(0.5),
+  'poll-ms': whole(10, 600_000).default(1_000),
+  'poll-concurrency': whole(1, 10_000).default(64),
+  'decision-timeout': whole(1, 86_400).default(300),
+  'redis-url': url(/^rediss?:$/).optional(),
+  'queue-prefix': z.string().default('ticket-rush'),
+  'database-url': z.string().optional(),
+  'no-audit': on,
+  'audit-grace': whole(0, 3_600).default(2),
+  json: z.string().optional(),
+  html: z.string().optional(),
+  'no-progress': on,
+  seed: whole(0, 2 ** 32 - 1).optional(),
+  help: on,
+});
 
 /** Parses argv (without node and script) into checked options; `env` supplies documented defaults. */
 export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): BurstOptions | 'help' {
-  let values: ReturnType<typeof parseArgs<{ options: typeof SPEC }>>['values'];
-  try {
-    ({ values } = parseArgs({ args: argv, options: SPEC, strict: true, allowPositionals: false }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) return 'help';
+  const flags = parseFlags(argv, SPEC, BurstFlags);
+  if (flags.help) return 'help';
 
-  const existing = values.show ?? [];
-  const createCount = integer('shows', values.shows, 1, 1, 1_000);
   let shows: ShowSource;
-  if (existing.length > 0) {
-    if (values['create-show']) throw new UsageError('give --show or --create-show, not both');
-    for (const id of existing) {
-      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw new UsageError(`--show: "${id}" is not a show id (UUID)`);
-    }
-    shows = { kind: 'existing', ids: existing };
-  } else if (values['create-show']) {
-    if ((values.seats === undefined) === (values.sections === undefined)) {
-      throw new UsageError('--create-show needs either --seats N or --sections SPEC');
-    }
+  if (flags.show.length > 0) {
+    if (flags['create-show']) throw new UsageError('give --show or --create-show, not both');
+    shows = { kind: 'existing', ids: flags.show };
+  } else if (flags['create-show']) {
+    if ((flags.seats === undefined) === (flags.sections === undefined)) throw new UsageError('--create-show needs either --seats N or --sections SPEC');
     shows =
-      values.seats !== undefined
-        ? { kind: 'create', count: createCount, seats: integer('seats', values.seats, 0, 1, 100_000) }
-        : { kind: 'create-sections', count: createCount, sections: parseSections(values.sections!) };
+      flags.seats !== undefined
+        ? { kind: 'create', count: flags.shows, seats: flags.seats }
+        : { kind: 'create-sections', count: flags.shows, sections: flags.sections! };
   } else {
     throw new UsageError('say which show: --show ID or --create-show --seats N');
   }
 
-  const adminToken = values['admin-token'] ?? env.ADMIN_TOKEN;
+  const adminToken = flags['admin-token'] ?? env.ADMIN_TOKEN;
   if (shows.kind !== 'existing' && !adminToken) throw new UsageError('--create-show needs --admin-token (or ADMIN_TOKEN)');
 
-  const noAudit = values['no-audit'] ?? false;
-  const databaseUrl = noAudit
-    ? null
-    : url('database-url', values['database-url'] ?? env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ticket_rush', /^postgres(ql)?:$/);
+  const audit = !flags['no-audit'];
+  let databaseUrl: string | null = null;
+  if (audit) {
+    try {
+      databaseUrl = urlText(flags['database-url'] ?? env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ticket_rush', /^postgres(ql)?:$/);
+    } catch (error) {
+      throw new UsageError(`--database-url: ${(error as Error).message}`);
+    }
+  }
 
   return {
-    urls: (values.url ?? ['http://127.0.0.1:3000']).flatMap((text) => text.split(',')).map((text) => url('url', text.trim(), /^http:$/)),
+    urls: flags.url,
     adminToken,
     shows,
-    requests: integer('requests', values.requests, 1_000, 1, 10_000_000),
-    concurrency: integer('concurrency', values.concurrency, 100, 1, 10_000),
-    arrival: parseArrival(values.arrival ?? 'burst'),
-    seatCount: parseSeatCount(values['seat-count'] ?? '1'),
-    specificSeatsRatio: ratio('specific-seats-ratio', values['specific-seats-ratio'], 0),
-    section: values.section ?? null,
-    confirmRatio: ratio('confirm-ratio', values['confirm-ratio'], 0),
-    cancelShare: ratio('cancel-share', values['cancel-share'], 0.5),
-    pollMs: integer('poll-ms', values['poll-ms'], 1_000, 10, 600_000),
-    pollConcurrency: integer('poll-concurrency', values['poll-concurrency'], 64, 1, 10_000),
-    customers: values.customers === undefined ? null : integer('customers', values.customers, 0, 1, 10_000_000),
-    idempotencyKeys: values['idempotency-keys'] ?? false,
-    maxRetries: integer('max-retries', values['max-retries'], 30, 0, 1_000),
-    preconnect: values.preconnect ?? false,
-    decisionTimeoutSeconds: integer('decision-timeout', values['decision-timeout'], 300, 1, 86_400),
-    json: values.json ?? null,
-    html: values.html ?? null,
+    requests: flags.requests,
+    concurrency: flags.concurrency,
+    arrival: flags.arrival,
+    seatCount: flags['seat-count'],
+    specificSeatsRatio: flags['specific-seats-ratio'],
+    section: flags.section ?? null,
+    confirmRatio: flags['confirm-ratio'],
+    cancelShare: flags['cancel-share'],
+    pollMs: flags['poll-ms'],
+    pollConcurrency: flags['poll-concurrency'],
+    customers: flags.customers ?? null,
+    idempotencyKeys: flags['idempotency-keys'],
+    maxRetries: flags['max-retries'],
+    preconnect: flags.preconnect,
+    decisionTimeoutSeconds: flags['decision-timeout'],
+    json: flags.json ?? null,
+    html: flags.html ?? null,
     databaseUrl,
-    audit: !noAudit,
-    auditGraceSeconds: integer('audit-grace', values['audit-grace'], 2, 0, 3_600),
-    redisUrl: values['redis-url'] === undefined ? null : url('redis-url', values['redis-url'], /^rediss?:$/),
-    queuePrefix: values['queue-prefix'] ?? 'ticket-rush',
-    progress: !(values['no-progress'] ?? false),
-    seed: integer('seed', values.seed, Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1),
+    audit,
+    auditGraceSeconds: flags['audit-grace'],
+    redisUrl: flags['redis-url'] ?? null,
+    queuePrefix: flags['queue-prefix'],
+    progress: !flags['no-progress'],
+    seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
   };
 }

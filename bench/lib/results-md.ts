@@ -194,7 +194,7 @@ export function renderResults(results: BenchResults): string {
       : '- Connections opened by the burst itself, as new clients open them (`--new-connections`).',
     '- RATE_LIMIT_PER_MINUTE=0: the generator sends everything from one address, so the per-IP limit is switched off for the benchmark ' +
       '(with it on, the run would measure the limiter, not the pipeline).',
-    `- Generator: (a)-(c) closed-loop (each of the N lanes sends its next request when the previous one is answered), (d) open-loop at its rate; the burst tool's own keep-alive HTTP/1.1 client (bench/lib/http.ts); ` +
+    `- Generator: (a)-(c) closed-loop (each of the N lanes sends its next request when the previous one is answered), (d) open-loop at its rate; undici keep-alive Pools (bench/lib/http.ts); ` +
       `status polled no sooner than ${settings.pollMs} ms and never before the server's Retry-After, at most 64 polls in flight.`,
     '',
     '### pgbench (same Postgres, same run)',

@@ -1,20 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createWriteStream, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
+import { freePort, ProcessRegistry, waitUntil, type ServiceProcess } from '../../tests/support/processes.js';
+
+export { freePort };
 
 /**
- * Runs the API and N worker processes as child processes, the way an operator would
- * (`start:api`, `start:worker`), so the benchmark measures separate processes on their own
- * event loops, not one process sharing a loop with the generator.
- *
- * They run from source through tsx's loader (`node --import tsx`): tsx compiles each module once
- * at load time with esbuild and then V8 runs plain JavaScript, so steady-state speed is the
- * same as the compiled dist, and the benchmark needs no build step and cannot run stale code.
+ * Runs the API replicas and N worker processes as child processes, the way an operator would,
+ * through the tests' process harness (tests/support/processes.ts), so the benchmark measures
+ * separate processes on their own event loops, not one process sharing a loop with the generator.
+ * They run from source through tsx's loader: tsx compiles each module once at load time and V8
+ * then runs plain JavaScript, so steady-state speed is the dist's and nothing can be stale.
  */
 
 export type ServiceSettings = {
@@ -34,89 +31,54 @@ export type RunningServices = {
   stop: () => Promise<void>;
 };
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (!address || typeof address === 'string') throw new Error('no free port');
-  return address.port;
-}
-
-function launch(name: string, entry: string, settings: ServiceSettings, profile: boolean, extraEnv: Record<string, string> = {}): ChildProcess {
-  const args = ['--import', 'tsx'];
-  // One folder per process: tsx's loader runs in a worker thread that writes a profile of its
-  // own, so a fixed --cpu-prof-name would be overwritten by it. The main thread's is the largest.
-  if (profile && settings.profileDir) args.push('--cpu-prof', `--cpu-prof-dir=${path.join(settings.profileDir, name)}`);
-  args.push(entry);
-  const log = createWriteStream(path.join(settings.logDir, `${name}.log`));
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...settings.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  return child;
-}
-
-function logTail(settings: ServiceSettings, name: string): string {
-  try {
-    return readFileSync(path.join(settings.logDir, `${name}.log`), 'utf8').split('\n').slice(-15).join('\n');
-  } catch {
-    return '';
-  }
-}
-
-/** Resolves when `ready()` is true; rejects when a child exits first or time runs out. */
-async function waitFor(what: string, ready: () => Promise<boolean>, children: ChildProcess[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = children.find((child) => child.exitCode !== null || child.signalCode !== null);
-    if (dead) throw new Error(`${what}: a service exited early (code ${dead.exitCode ?? dead.signalCode})`);
-    if (await ready().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what}: not ready within ${timeoutMs / 1_000} s`);
-}
-
-async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  await exited;
-  clearTimeout(timer);
-}
+const READY_MS = 60_000;
 
 export async function startServices(settings: ServiceSettings): Promise<RunningServices> {
-  const ports = [Number(settings.env.PORT)];
-  while (ports.length < settings.apis) ports.push(await freePort());
-  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
-  const apiNames = ports.map((_, i) => (settings.apis === 1 ? 'api' : `api-${i + 1}`));
-  // Replicas behind a balancer in production; here the generator spreads its connections over them.
-  const apis = ports.map((port, i) => launch(apiNames[i]!, 'services/api/server.ts', settings, i === 0, { PORT: String(port) }));
-  // Each worker serves its metrics on its own port, as on a real host with several workers.
-  const metricsPorts = [];
-  for (let i = 0; i < settings.workers; i++) metricsPorts.push(await freePort());
-  const workers = metricsPorts.map((metricsPort, i) =>
-    launch(`worker-${i + 1}`, 'services/worker/worker.ts', settings, i === 0, { WORKER_METRICS_PORT: String(metricsPort) }),
-  );
-  const all = [...apis, ...workers];
+  const registry = new ProcessRegistry(settings.env, true);
+  const options = (name: string, profile: boolean) => ({
+    name,
+    logFile: path.join(settings.logDir, `${name}.log`),
+    // One folder per process: tsx's loader runs in a worker thread that writes a profile of its
+    // own, so a fixed --cpu-prof-name would be overwritten by it. The main thread's is the largest.
+    nodeArgs: profile && settings.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(settings.profileDir, name)}`] : [],
+  });
+  const apis: ServiceProcess[] = [];
+  const workers: ServiceProcess[] = [];
   const stop = async () => {
     // The API first (stop accepting), then the workers drain; each has its own graceful shutdown.
-    await Promise.all(apis.map((api) => stopChild(api, 30_000)));
-    await Promise.all(workers.map((worker) => stopChild(worker, 30_000)));
+    await Promise.all(apis.map((api) => api.stop('SIGTERM', 30_000)));
+    await Promise.all(workers.map((worker) => worker.stop('SIGTERM', 30_000)));
+    await registry.stopAll();
   };
   const redis = new Redis(settings.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
   const queue = openQueue(QUEUES.bookings, redis, settings.env.QUEUE_PREFIX!);
   try {
-    for (const url of urls) await waitFor('api', async () => (await fetch(`${url}/ready`)).status === 200, all, 60_000);
-    await waitFor('workers', async () => (await queue.getWorkersCount()) >= settings.workers, all, 60_000);
+    // Replicas behind a balancer in production; here the generator spreads its connections over them.
+    for (let i = 0; i < settings.apis; i++) {
+      const name = settings.apis === 1 ? 'api' : `api-${i + 1}`;
+      const port: Record<string, string> = i === 0 ? { PORT: settings.env.PORT! } : {};
+      apis.push(await registry.startApi(port, READY_MS, { ...options(name, i === 0), readyPath: '/ready' }));
+    }
+    // Each worker serves its metrics on its own port (0: the OS picks), as on a host with several workers;
+    // the bench's log level hides "worker started", so readiness is BullMQ's count of registered workers.
+    for (let i = 0; i < settings.workers; i++) {
+      workers.push(registry.spawn('worker', { WORKER_METRICS_PORT: String(await freePort()) }, options(`worker-${i + 1}`, i === 0)));
+    }
+    await waitUntil(
+      'workers registered',
+      async () => {
+        const dead = [...apis, ...workers].find((service) => !service.running);
+        if (dead) throw new Error(`${dead.name} exited early (${JSON.stringify(dead.exit)})`);
+        return (await queue.getWorkersCount()) >= settings.workers;
+      },
+      READY_MS,
+    );
   } catch (error) {
     await stop();
-    const tails = [...apiNames, ...workers.map((_, i) => `worker-${i + 1}`)].map((name) => `--- ${name}.log\n${logTail(settings, name)}`).join('\n');
-    throw new Error(`${(error as Error).message}\n${tails}`, { cause: error });
+    throw new Error(`${(error as Error).message}\n${registry.tails()}`, { cause: error });
   } finally {
     await queue.close();
     redis.disconnect();
   }
-  return { urls, pids: { apis: apis.map((api) => api.pid!), workers: workers.map((w) => w.pid!) }, stop };
+  return { urls: apis.map((api) => api.url!), pids: { apis: apis.map((api) => api.pid), workers: workers.map((w) => w.pid) }, stop };
 }

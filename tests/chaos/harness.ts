@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { Agent, request } from 'undici';
 import { onTestFailed } from 'vitest';
+import { bookingSeatsNotPointingBack, capacityByShow, lostRequests, seatsDisagreeingWithBookings, seatsInTwoBookings } from '../../bench/lib/audit.js';
 import { createShow, generalAdmission } from '../../shared/booking/shows.js';
 import type { Database } from '../../shared/db/client.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
@@ -252,7 +253,7 @@ export type AuditReport = {
   oversold: number;
   /** Seats whose status or booking disagrees with the booking that should own them. */
   seatMismatches: number;
-  /** Seats a live booking lists that do not point back at it. */
+  /** Seats a live booking lists that do not point back at it with the matching status and label. */
   lostSeats: number;
   /** Holds still HELD though they lapsed before the last completed sweep started. */
   lapsedHolds: number;
@@ -284,8 +285,7 @@ export async function auditRun(options: {
   await waitUntil(
     'every acknowledged booking to be decided',
     async () => {
-      const rows = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM bookings WHERE id = ANY($1::uuid[])', [ids]);
-      decided = rows.rows[0]!.n;
+      decided = ids.length - (await lostRequests(pool, ids)).violations;
       return decided === ids.length;
     },
     options.decideTimeoutMs,
@@ -314,34 +314,11 @@ export async function auditRun(options: {
        GROUP BY idempotency_key HAVING count(*) > 1) AS d`,
     [showIds],
   );
-  const doubleSold = await one(
-    `SELECT count(*)::int AS n FROM (
-       SELECT seat_id FROM bookings b, unnest(b.seat_ids) AS seat_id
-       WHERE b.show_id = ANY($1::uuid[]) AND b.status IN ('HELD', 'CONFIRMED')
-       GROUP BY seat_id HAVING count(*) > 1) AS d`,
-    [showIds],
-  );
-  const overCapacity = await one(
-    `SELECT coalesce(sum(greatest(live - total, 0)), 0)::int AS n FROM (
-       SELECT sh.total_seats AS total,
-              (SELECT coalesce(sum(cardinality(b.seat_ids)), 0) FROM bookings b
-               WHERE b.show_id = sh.id AND b.status IN ('HELD', 'CONFIRMED')) AS live
-       FROM shows sh WHERE sh.id = ANY($1::uuid[])) AS c`,
-    [showIds],
-  );
-  const seatMismatches = await one(
-    `SELECT count(*)::int AS n FROM seats s LEFT JOIN bookings b ON b.id = s.booking_id
-     WHERE s.show_id = ANY($1::uuid[]) AND s.status <> 'AVAILABLE'
-       AND (b.id IS NULL OR NOT (s.id = ANY(b.seat_ids))
-            OR NOT ((s.status = 'HELD' AND b.status = 'HELD') OR (s.status = 'BOOKED' AND b.status = 'CONFIRMED')))`,
-    [showIds],
-  );
-  const lostSeats = await one(
-    `SELECT count(*)::int AS n FROM bookings b, unnest(b.seat_ids) AS seat_id
-     JOIN seats s ON s.id = seat_id
-     WHERE b.show_id = ANY($1::uuid[]) AND b.status IN ('HELD', 'CONFIRMED') AND s.booking_id IS DISTINCT FROM b.id`,
-    [showIds],
-  );
+  // The invariants' SQL is the bench audit's (bench/lib/audit.ts), counted here.
+  const doubleSold = (await seatsInTwoBookings(pool, showIds)).violations;
+  const overCapacity = (await capacityByShow(pool, showIds)).reduce((sum, show) => sum + Math.max(show.live_booking_seats - show.total_seats, 0), 0);
+  const seatMismatches = (await seatsDisagreeingWithBookings(pool, showIds)).length;
+  const lostSeats = (await bookingSeatsNotPointingBack(pool, showIds)).length;
 
   // 2. No hold outlives its expiry by more than a sweep: wait for two sweeps that started after
   //    now, then no hold that had lapsed before the later one started may still be HELD.

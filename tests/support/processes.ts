@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,7 +7,8 @@ import { Redis } from 'ioredis';
 import type { Config } from '../../shared/config.js';
 
 /**
- * Real services as separate OS processes, for the chaos tests: the API and workers started the
+ * Real services as separate OS processes, for the chaos tests and the bench (bench/lib/services.ts):
+ * the API and workers started the
  * way operators start them (`node --import tsx services/...`), a test-owned redis-server, and
  * a registry that kills whatever is left when the test file ends (or the test process dies).
  * Readiness is always a condition (a log line, a 200 from /health, a PONG), never a sleep.
@@ -18,6 +19,16 @@ const ENTRY = { api: 'services/api/server.ts', worker: 'services/worker/worker.t
 const KEPT_LINES = 2_000;
 
 export type ServiceKind = keyof typeof ENTRY;
+
+/** How one service is started, beyond its environment. */
+export type SpawnOptions = {
+  /** Its name in tails and errors (default: kind and a counter). */
+  name?: string;
+  /** Also write everything it prints to this file. */
+  logFile?: string;
+  /** Node flags before the entry, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+};
 export type Exit = { code: number | null; signal: NodeJS.Signals | null; at: number };
 
 // Services' readiness is waited on the same way as everything else in the tests.
@@ -156,13 +167,20 @@ export class ProcessRegistry {
     }
   };
 
-  constructor(private readonly baseEnv: Record<string, string>) {
+  /**
+   * `inherit` passes this process's environment (e.g. NODE_OPTIONS) under `baseEnv`; tests leave
+   * it off so that a service sees only the test's configuration.
+   */
+  constructor(
+    private readonly baseEnv: Record<string, string>,
+    private readonly inherit = false,
+  ) {
     process.once('exit', this.onExit);
   }
 
-  /** Starts the API on a free port and resolves once GET /health answers 200. */
-  async startApi(overrides: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServiceProcess> {
-    return this.startListening('api', overrides, timeoutMs);
+  /** Starts the API on a free port (or PORT) and resolves once GET `readyPath` answers 200. */
+  async startApi(overrides: Record<string, string> = {}, timeoutMs = 30_000, options: SpawnOptions & { readyPath?: string } = {}): Promise<ServiceProcess> {
+    return this.startListening('api', overrides, timeoutMs, options);
   }
 
   /** Starts `npm start`'s entry (migrations, API and a worker in one process) like startApi. */
@@ -170,15 +188,20 @@ export class ProcessRegistry {
     return this.startListening('all', overrides, timeoutMs);
   }
 
-  private async startListening(kind: 'api' | 'all', overrides: Record<string, string>, timeoutMs: number): Promise<ServiceProcess> {
+  private async startListening(
+    kind: 'api' | 'all',
+    overrides: Record<string, string>,
+    timeoutMs: number,
+    { readyPath = '/health', ...options }: SpawnOptions & { readyPath?: string } = {},
+  ): Promise<ServiceProcess> {
     const port = overrides.PORT ? Number(overrides.PORT) : await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const service = this.spawnService(kind, { ...overrides, PORT: String(port), HOST: '127.0.0.1' }, url);
+    const service = this.spawnService(kind, { ...overrides, PORT: String(port), HOST: '127.0.0.1' }, url, options);
     await waitUntil(
-      `${service.name} /health`,
+      `${service.name} ${readyPath}`,
       async () => {
         if (!service.running) throw new Error(`${service.name} exited: ${JSON.stringify(service.exit)}\n${service.tail()}`);
-        const response = await fetch(`${url}/health`).catch(() => undefined);
+        const response = await fetch(`${url}${readyPath}`).catch(() => undefined);
         return response?.status === 200;
       },
       timeoutMs,
@@ -190,8 +213,8 @@ export class ProcessRegistry {
   }
 
   /** Starts a worker and resolves once it logs "worker started" (needs LOG_LEVEL info or lower). */
-  async startWorker(overrides: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServiceProcess> {
-    const service = this.spawnService('worker', { LOG_LEVEL: 'info', ...overrides }, undefined);
+  async startWorker(overrides: Record<string, string> = {}, timeoutMs = 30_000, options: SpawnOptions = {}): Promise<ServiceProcess> {
+    const service = this.spawnService('worker', { LOG_LEVEL: 'info', ...overrides }, undefined, options);
     try {
       await service.waitForLine('"msg":"worker started"', timeoutMs);
     } catch (error) {
@@ -199,6 +222,11 @@ export class ProcessRegistry {
       throw error;
     }
     return service;
+  }
+
+  /** Starts a service without waiting for it; the caller decides what "ready" means. */
+  spawn(kind: ServiceKind, overrides: Record<string, string> = {}, options: SpawnOptions = {}): ServiceProcess {
+    return this.spawnService(kind, overrides, undefined, options);
   }
 
   /** Registers a process this registry did not spawn (e.g. a redis-server) for cleanup. */
@@ -225,16 +253,24 @@ export class ProcessRegistry {
     process.off('exit', this.onExit);
   }
 
-  private spawnService(kind: ServiceKind, overrides: Record<string, string>, url: string | undefined): ServiceProcess {
-    const name = `${kind}-${++this.counter}`;
+  private spawnService(kind: ServiceKind, overrides: Record<string, string>, url: string | undefined, options: SpawnOptions = {}): ServiceProcess {
+    ++this.counter;
+    const name = options.name ?? `${kind}-${this.counter}`;
     const env = {
+      ...(this.inherit ? process.env : {}),
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       TMPDIR: process.env.TMPDIR ?? tmpdir(),
       ...this.baseEnv,
       ...overrides,
     };
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY[kind]], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['--import', 'tsx', ...(options.nodeArgs ?? []), ENTRY[kind]];
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (options.logFile) {
+      const log = createWriteStream(options.logFile);
+      child.stdout!.pipe(log);
+      child.stderr!.pipe(log);
+    }
     const service = new ServiceProcess(name, child, url);
     this.services.push(service);
     const entry = { pid: service.pid, stop: () => service.stop('SIGKILL', 5_000) };
