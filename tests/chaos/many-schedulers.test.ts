@@ -1,5 +1,5 @@
 import { QueueEvents } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sweepLapsedHolds } from '../../shared/booking/expire.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { waitUntil, type ServiceProcess } from '../support/processes.js';
@@ -47,6 +47,8 @@ describe('chaos: many schedulers', () => {
       printLogsOnFailure(world);
       const { ctx, processes, maintenanceQueue } = world;
       const events = new QueueEvents(QUEUES.maintenance, { connection: redisOptions(world.redisUrl), prefix: ctx.config.QUEUE_PREFIX });
+      // Also closed should the test fail first: left open, it would fail the teardown's leak check.
+      onTestFinished(() => events.close());
       events.on('error', () => {});
       const sweeps: Sweep[] = [];
       events.on('completed', ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
