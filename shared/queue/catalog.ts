@@ -4,8 +4,8 @@ import { FAILURE_REASONS } from '../booking/statuses.js';
 
 /**
  * The job catalog: every job name with its payload schema and options. The API (producer) and
- * the worker both import it; the worker re-validates payloads and refuses to boot when a job
- * has no handler.
+ * the worker both import it; the worker's dispatcher validates each payload against it (a
+ * payload that does not match fails without retrying) and refuses to boot when a job has no handler.
  */
 
 export const QUEUES = {

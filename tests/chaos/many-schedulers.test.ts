@@ -1,5 +1,5 @@
 import { QueueEvents } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sweepLapsedHolds } from '../../shared/booking/expire.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { waitUntil, type ServiceProcess } from '../support/processes.js';
@@ -49,6 +49,8 @@ describe('chaos: many schedulers', () => {
       // The sweep's schedule (the queue also holds the intake recount's).
       const sweepSchedulers = async () => (await maintenanceQueue.getJobSchedulers()).filter((scheduler) => scheduler.key === 'expire-holds').length;
       const events = new QueueEvents(QUEUES.maintenance, { connection: redisOptions(world.redisUrl), prefix: ctx.config.QUEUE_PREFIX });
+      // Also closed should the test fail first: left open, it would fail the teardown's leak check.
+      onTestFinished(() => events.close());
       events.on('error', () => {});
       const sweeps: Sweep[] = [];
       // Scheduled job ids are "repeat:<scheduler>:<tick>": the recount's ticks are not sweeps.

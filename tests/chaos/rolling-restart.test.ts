@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { waitUntil, type Exit, type ServiceProcess } from '../support/processes.js';
 import {
@@ -52,6 +52,8 @@ describe('chaos: rolling restart', () => {
       const apis: ServiceProcess[] = [await processes.startApi(), await processes.startApi()];
       const workers: ServiceProcess[] = [await processes.startWorker(), await processes.startWorker()];
       const stalled = await collectEvents(QUEUES.bookings, { redisUrl: world.redisUrl, prefix: ctx.config.QUEUE_PREFIX }, 'stalled');
+      // Also closed should the test fail first: left open, it would fail the teardown's leak check.
+      onTestFinished(() => stalled.close());
 
       const client = new BookingClient(() => apis.map((api) => api.url!));
       let running = true;

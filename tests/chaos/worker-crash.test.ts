@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { LOCK_DURATION_MS, STALLED_INTERVAL_MS } from '../../services/worker/worker.js';
 import { waitUntil, type ServiceProcess } from '../support/processes.js';
@@ -59,6 +59,8 @@ describe('chaos: worker crash', () => {
         workerNames.map((name) => processes.startWorker({ DATABASE_URL: databaseUrlFor(name) })),
       );
       const stalled = await collectEvents(QUEUES.bookings, { redisUrl: world.redisUrl, prefix: ctx.config.QUEUE_PREFIX }, 'stalled');
+      // Also closed should the test fail first: left open, it would fail the teardown's leak check.
+      onTestFinished(() => stalled.close());
 
       const client = new BookingClient(() => [api.url!]);
       let killing = true;
