@@ -60,6 +60,16 @@ export type BookingResult = z.infer<typeof BookingResultSchema>;
 /** What a finished batch job returns: counts only (each request's result is in the request index). */
 export type BatchSummary = { decided: number; held: number; failed: number };
 
+/**
+ * Scheduled maintenance runs again at its next tick, so a failed run is not retried; the last
+ * hundred runs are kept for the board.
+ */
+const SCHEDULED_JOB_OPTIONS = {
+  attempts: 1,
+  removeOnComplete: { count: 100 },
+  removeOnFail: { count: 100 },
+} as const satisfies JobsOptions;
+
 export const JOBS = {
   'process-bookings': {
     queue: QUEUES.bookings,
@@ -79,20 +89,12 @@ export const JOBS = {
   'expire-holds': {
     queue: QUEUES.maintenance,
     schema: ExpireHoldsJobSchema,
-    options: {
-      attempts: 1,
-      removeOnComplete: { count: 100 },
-      removeOnFail: { count: 100 },
-    } satisfies JobsOptions,
+    options: SCHEDULED_JOB_OPTIONS,
   },
   'reconcile-intake': {
     queue: QUEUES.maintenance,
     schema: ReconcileIntakeJobSchema,
-    options: {
-      attempts: 1,
-      removeOnComplete: { count: 100 },
-      removeOnFail: { count: 100 },
-    } satisfies JobsOptions,
+    options: SCHEDULED_JOB_OPTIONS,
   },
 } as const;
 
