@@ -12,6 +12,8 @@ export type Answer = {
   status: number;
   /** Retry-After in milliseconds, when the server sent one. */
   retryAfterMs: number | null;
+  /** The server honoured a `Prefer` (RFC 7240): it sent Preference-Applied. */
+  preferenceApplied: boolean;
   body: any;
 };
 
@@ -69,6 +71,7 @@ export class HttpClient {
     return new Promise<Answer>((resolve, reject) => {
       let status = 0;
       let retryAfterMs: number | null = null;
+      let preferenceApplied = false;
       const chunks: Buffer[] = [];
       pool.dispatch(
         { method, path, headers, body: body ?? null },
@@ -77,11 +80,12 @@ export class HttpClient {
           onResponseStart: (_controller, statusCode, responseHeaders) => {
             status = statusCode;
             retryAfterMs = parseRetryAfter(responseHeaders['retry-after']);
+            preferenceApplied = responseHeaders['preference-applied'] !== undefined;
           },
           onResponseData: (_controller, chunk) => {
             chunks.push(chunk);
           },
-          onResponseEnd: () => resolve({ status, retryAfterMs, body: parseBody(chunks) }),
+          onResponseEnd: () => resolve({ status, retryAfterMs, preferenceApplied, body: parseBody(chunks) }),
           onResponseError: (_controller, error) => reject(error),
         },
       );
