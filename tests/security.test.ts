@@ -44,9 +44,11 @@ const PUBLIC_ROUTES = new Set([
   'GET /shows',
   'GET /shows/:id',
   'GET /shows/:id/seats',
+  'GET /shows/:id/events',
   'POST /booking',
   'GET /booking/:id',
   'GET /booking/:id/status',
+  'GET /booking/:id/events',
   'POST /booking/:id/confirm',
   'POST /booking/:id/cancel',
 ]);
