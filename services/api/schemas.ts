@@ -130,6 +130,26 @@ export const CreateShowBody = z
     }
   });
 
+/**
+ * PATCH /admin/shows/:id: any of the name, the sale times and the overrides (null puts the
+ * environment's value back). Whether a time may still move is the show's state, checked on
+ * the row (shared/booking/update-show.ts), not here.
+ */
+export const UpdateShowBody = z
+  .object({
+    name: printableText(200).optional(),
+    waiting_room_opens_at: saleTime.optional().describe('Only while the current one is ahead, to a time ahead'),
+    sales_open_at: saleTime.optional().describe('Only while the current one is ahead (before the draw), to a time ahead'),
+    sales_close_at: saleTime.optional().describe('Only while the current one is ahead, to a time ahead'),
+    hold_seconds: holdSeconds.nullable().optional().describe("For decisions from now on; null: the environment's HOLD_SECONDS"),
+    max_seats_per_customer: maxSeatsPerCustomer
+      .nullable()
+      .optional()
+      .describe("For decisions from now on; null: the environment's MAX_SEATS_PER_CUSTOMER"),
+  })
+  .strict()
+  .refine((body) => Object.values(body).some((value) => value !== undefined), 'give at least one field to change');
+
 export const SectionView = z.object({
   name: z.string(),
   price_cents: z.number(),

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
+import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
+import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, publicBookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
@@ -45,7 +47,9 @@ export const bookingRoutes =
           description:
             'Either `seat_count` (best available, optionally in `section`) or `seats` (specific labels). ' +
             'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe. ' +
-            'Sales close when the show starts: 409 `SALE_CLOSED`.',
+            'Requests are taken from the show\'s `waiting_room_opens_at` (earlier: 409 `SALE_NOT_OPEN`) until its `sales_close_at` ' +
+            '(by default its start; later: 409 `SALE_CLOSED`); both name the time in `details`. A schedule changed by PATCH reaches ' +
+            `every API process within ${PLAN_MAX_AGE_MS / 1_000} s.`,
           body: BookingBody,
           headers: IdempotencyHeaders,
           tags: ['bookings'],
@@ -69,11 +73,16 @@ export const bookingRoutes =
         const body = request.body;
         const layout = await deps.layouts.get(body.show_id);
         if (!layout) throw new AppError(404, 'SHOW_NOT_FOUND', `Show ${body.show_id} not found`);
-        if (Date.now() >= layout.startTime.getTime()) {
-          const started = layout.startTime.toISOString();
-          throw new AppError(409, 'SALE_CLOSED', `Sales for this show closed when it started at ${started}`, [
-            { field: 'show_id', problem: `the show started at ${started}` },
-          ]);
+        const refusal = intakeRefusal(layout, new Date());
+        if (refusal) {
+          const at = refusal.at.toISOString();
+          throw refusal.code === 'SALE_NOT_OPEN'
+            ? new AppError(409, 'SALE_NOT_OPEN', `Requests for this show are taken from ${at}, when its waiting room opens`, [
+                { field: 'show_id', problem: `the waiting room opens at ${at} (waiting_room_opens_at)` },
+              ])
+            : new AppError(409, 'SALE_CLOSED', `Sales for this show closed at ${at}`, [
+                { field: 'show_id', problem: `the sale closed at ${at} (sales_close_at)` },
+              ]);
         }
         if (body.section !== undefined && !layout.sections.some((section) => section.name === body.section)) {
           throw badRequest('section', `no section "${body.section}" in this show`);

@@ -8,6 +8,7 @@ import {
   type DecideObserver,
   type DecideSettings,
 } from '../../../shared/booking/decide.js';
+import { effectiveSettings } from '../../../shared/booking/sale-schedule.js';
 import type { LayoutCache } from '../../../shared/booking/shows.js';
 import type { Database } from '../../../shared/db/client.js';
 import type { Logger } from '../../../shared/logger.js';
@@ -37,6 +38,7 @@ export class SeatsLockedError extends Error {
 export type ProcessBookingDeps = {
   db: Database;
   layouts: LayoutCache;
+  /** The environment's settings, for shows without their own overrides. */
   settings: DecideSettings;
   batchSize: number;
   logger: Logger;
@@ -72,7 +74,9 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
       try {
         const started = performance.now();
         deps.observer?.batch?.(requests.length);
-        const decisions = await decideBookings(deps.db, layout, requests, deps.settings, deps.observer);
+        // The show's own hold_seconds / max_seats_per_customer where it sets them (read with its
+        // plan, so a PATCH reaches this worker within the plan cache's bound, PLAN_MAX_AGE_MS).
+        const decisions = await decideBookings(deps.db, layout, requests, effectiveSettings(layout, deps.settings), deps.observer);
         deps.logger.debug({ showId, batch: requests.length, ms: Math.round(performance.now() - started) }, 'batch decided');
         return decisions;
       } catch (error) {
