@@ -30,7 +30,7 @@ export type StatusView = {
   /** In line: the place in the show's held line while held (paused, or behind a draw), else in the queue. */
   position?: number;
   /** In line and the show paused: nothing is decided until it resumes. */
-  paused?: boolean;
+  paused?: true;
   hold_expires_at?: string;
   seats?: string[];
   reason?: string;

@@ -58,21 +58,23 @@ return 1
 `;
 
 /**
- * KEYS: accepted, held, requests, due, then the req keys of the released requests. ARGV: the
- * batch job's id, the show id, then the released ids. Runs after the job was added: each
+ * KEYS: accepted, held, requests, due, gate, then the req keys of the released requests. ARGV:
+ * the batch job's id, the show id, then the released ids. Runs after the job was added: each
  * request still held leaves the line, takes the next sequence number of the queue (its place in
- * BullMQ's line) and its entry points at the job. When the held line is empty, the show is no
- * longer due. Returns how many left the line.
+ * BullMQ's line) and its entry points at the job. The gate's count of released batches moves
+ * on (the next batch's job id). When the held line is empty, the show is no longer due.
+ * Returns how many left the line.
  */
 const RELEASE_SCRIPT = `
+redis.call('HINCRBY', KEYS[5], 'batches', 1)
 local released = 0
 local line = 'line:' .. ARGV[2]
 for i = 3, #ARGV do
   if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
     redis.call('HDEL', KEYS[3], ARGV[i])
     local seq = redis.call('INCR', KEYS[1])
-    if redis.call('GET', KEYS[i + 2]) == line then
-      redis.call('SET', KEYS[i + 2], ARGV[1] .. ':' .. seq, 'KEEPTTL')
+    if redis.call('GET', KEYS[i + 3]) == line then
+      redis.call('SET', KEYS[i + 3], ARGV[1] .. ':' .. seq, 'KEEPTTL')
     end
     released = released + 1
   end
@@ -162,7 +164,23 @@ end
 return 0
 `;
 
+/** KEYS: the lease. ARGV: owner, ms. Takes or renews the lease; 1 when this owner holds it. */
+const LEASE_SCRIPT = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+/** KEYS: the lease. ARGV: owner. Gives the lease back if this owner holds it. */
+const UNLEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`;
+
 const SCRIPTS = {
+  showLineLease: LEASE_SCRIPT,
+  showLineUnlease: UNLEASE_SCRIPT,
   showLineDraw: DRAW_SCRIPT,
   showLineRelease: RELEASE_SCRIPT,
   showLinePark: PARK_SCRIPT,
@@ -256,10 +274,23 @@ export class ShowLine {
     return this.redis.zrangebyscore(this.dueKey, '-inf', now, 'LIMIT', 0, limit);
   }
 
-  /** The gate as the keeper reads it before acting. */
-  async gate(showId: string): Promise<{ openAt: number | null; drawnAt: string | null; paused: boolean }> {
-    const [openAt, drawnAt, paused] = await this.redis.hmget(this.keysOf(showId).gate, 'open_at', 'drawn_at', 'paused');
-    return { openAt: openAt ? Number(openAt) : null, drawnAt: drawnAt ?? null, paused: paused !== null };
+  /** The gate as the keeper reads it before acting; `batches` names the next release's job. */
+  async gate(showId: string): Promise<{ openAt: number | null; drawnAt: string | null; paused: boolean; batches: number }> {
+    const [openAt, drawnAt, paused, batches] = await this.redis.hmget(this.keysOf(showId).gate, 'open_at', 'drawn_at', 'paused', 'batches');
+    return { openAt: openAt ? Number(openAt) : null, drawnAt: drawnAt ?? null, paused: paused !== null, batches: Number(batches ?? 0) };
+  }
+
+  /**
+   * One keeper at a time per show (a lease, renewed while it works): two would interleave their
+   * releases. A keeper that dies loses it when it lapses, and the next one goes on from where
+   * the line stands, which every step keeps consistent.
+   */
+  async lease(showId: string, owner: string, ms: number): Promise<boolean> {
+    return (await this.scripts.showLineLease(1, `${this.namespace}line:${showId}:keeper`, owner, ms)) === 1;
+  }
+
+  async unlease(showId: string, owner: string): Promise<void> {
+    await this.scripts.showLineUnlease(1, `${this.namespace}line:${showId}:keeper`, owner);
   }
 
   /** The undrawn room's ids (any order: the draw orders them). */
@@ -317,7 +348,7 @@ export class ShowLine {
   /** After the batch job carrying `requests` was added: they leave the line (see RELEASE_SCRIPT). */
   async released(showId: string, jobId: string, acceptedKey: string, reqKeys: readonly string[], ids: readonly string[]): Promise<number> {
     const keys = this.keysOf(showId);
-    return (await this.scripts.showLineRelease(4 + reqKeys.length, acceptedKey, keys.held, keys.requests, this.dueKey, ...reqKeys, jobId, showId, ...ids)) as number;
+    return (await this.scripts.showLineRelease(5 + reqKeys.length, acceptedKey, keys.held, keys.requests, this.dueKey, keys.gate, ...reqKeys, jobId, showId, ...ids)) as number;
   }
 
   /** Unschedules the show if it is paused or has nothing left (atomic with the check). */
