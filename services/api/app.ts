@@ -64,7 +64,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply: FastifyReply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
       // No hook runs for these, the security headers' included.
-      setSecurityHeaders(request.raw, reply.raw, () => {});
+      setSecurityHeaders(reply);
       void reply.status(tooLong ? 414 : 400).send({
         error: tooLong
           ? { code: 'URI_TOO_LONG', message: 'A path segment is too long' }
