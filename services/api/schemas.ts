@@ -130,6 +130,26 @@ export const CreateShowBody = z
     }
   });
 
+/**
+ * PATCH /admin/shows/:id: any of the name, the sale times and the overrides (null puts the
+ * environment's value back). Whether a time may still move is the show's state, checked on
+ * the row (shared/booking/update-show.ts), not here.
+ */
+export const UpdateShowBody = z
+  .object({
+    name: printableText(200).optional(),
+    waiting_room_opens_at: saleTime.optional().describe('Only while the current one is ahead, to a time ahead'),
+    sales_open_at: saleTime.optional().describe('Only while the current one is ahead (before the draw), to a time ahead'),
+    sales_close_at: saleTime.optional().describe('Only while the current one is ahead, to a time ahead'),
+    hold_seconds: holdSeconds.nullable().optional().describe("For decisions from now on; null: the environment's HOLD_SECONDS"),
+    max_seats_per_customer: maxSeatsPerCustomer
+      .nullable()
+      .optional()
+      .describe("For decisions from now on; null: the environment's MAX_SEATS_PER_CUSTOMER"),
+  })
+  .strict()
+  .refine((body) => Object.values(body).some((value) => value !== undefined), 'give at least one field to change');
+
 export const SectionView = z.object({
   name: z.string(),
   price_cents: z.number(),
@@ -240,6 +260,18 @@ export const IdempotencyHeaders = z.object({
     .optional()
     .describe('Makes retries safe: the same key and body for the same customer_email return the same booking. Keys are scoped to the customer and kept at least 24 hours.'),
 });
+
+export const StatusPollHeaders = z.object({
+  prefer: z
+    .string()
+    .optional()
+    .describe('`wait=N` (RFC 7240): while QUEUED, wait up to N seconds (at most 30; larger counts as 30) for the decision before answering'),
+});
+
+export const StatusPollResponseHeaders = {
+  'Retry-After': z.string().regex(/^\d+$/).optional().describe('While QUEUED: seconds to wait before polling again'),
+  'Preference-Applied': z.string().optional().describe('`wait=N` when the answer honoured `Prefer: wait=N`'),
+};
 
 /** Where a queued request waits (shared/booking/standing.ts): the same fields on the 202, polls and reads. */
 const queuePhase = z
