@@ -6,6 +6,7 @@ import type { Config } from '../../shared/config.js';
 import type { Database } from '../../shared/db/client.js';
 import type { ChangePublisher } from '../../shared/live/changes.js';
 import type { Logger } from '../../shared/logger.js';
+import type { LineSizes } from '../../shared/queue/line-size.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { BookingIntake } from './booking-intake.js';
 import type { LiveUpdates } from './live/live-updates.js';
@@ -25,6 +26,8 @@ export type AppDeps = {
   /** Where booking X stands (Redis first, then Postgres): polls, reads and settles ask it. */
   standing: BookingStanding;
   layouts: LayoutCache;
+  /** Requests in line per show: the `in_line` of show views. */
+  lines: LineSizes;
   /** Publishes the changes this process makes (settles) for every replica's live streams. */
   changes: ChangePublisher;
   /** This process's live streams: what they watch, their cap, the subscriber they ride on. */

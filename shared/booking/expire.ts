@@ -1,4 +1,5 @@
 import type { Executor } from '../db/client.js';
+import { recordBookingEvents } from '../webhooks/outbox.js';
 import { releaseLapsed, SWEEP_BATCH_SIZE, type ReleaseScope } from './sql/holds.js';
 
 export type ExpiryResult = { bookings: number; seats: number };
@@ -10,11 +11,14 @@ export type ReleasedHold = { id: string; showId: string; seats: string[] };
  * Moves lapsed holds to EXPIRED and makes their seats AVAILABLE again (sql/holds.ts).
  *
  * Safe to run from any number of places at once (the scheduled sweep, a claim that found only
- * lapsed holds, an overlapping sweep): each hold is released exactly once.
+ * lapsed holds, an overlapping sweep): each hold is released exactly once. Each expired booking's
+ * `booking.expired` event is written to the outbox by the same transaction.
  */
 export async function releaseLapsedHolds(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult & { holds: ReleasedHold[] }> {
   const result = await tx.execute<ExpiryResult & { holds: ReleasedHold[] }>(releaseLapsed(scope));
-  return result.rows[0] ?? { bookings: 0, seats: 0, holds: [] };
+  const released = result.rows[0] ?? { bookings: 0, seats: 0, holds: [] };
+  await recordBookingEvents(tx, released.holds.map((hold) => ({ type: 'booking.expired', bookingId: hold.id })));
+  return released;
 }
 
 /**

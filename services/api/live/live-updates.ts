@@ -1,8 +1,10 @@
+import type { DecideSettings } from '../../../shared/booking/decide.js';
 import { getShow, seatStatuses } from '../../../shared/booking/shows.js';
 import type { BookingStanding } from '../../../shared/booking/standing.js';
 import type { Database } from '../../../shared/db/client.js';
 import type { ChangeSubscriber } from '../../../shared/live/changes.js';
 import type { Logger } from '../../../shared/logger.js';
+import type { LineSizes } from '../../../shared/queue/line-size.js';
 import { BookingWatch, type Standing } from './booking-watch.js';
 import { availabilityOf, ShowWatch } from './show-watch.js';
 import { StreamSlots } from './stream-slots.js';
@@ -26,6 +28,9 @@ export class LiveUpdates {
       standing: BookingStanding;
       lineTaken: () => Promise<number>;
       db: Database;
+      /** The environment's defaults for show views (per-show overrides win). */
+      settings: DecideSettings;
+      lines: Pick<LineSizes, 'of'>;
       maxStreams: number;
       logger: Logger;
     },
@@ -35,8 +40,8 @@ export class LiveUpdates {
     this.shows = new ShowWatch({
       subscriber,
       readAvailability: async (showId) => {
-        const show = await getShow(deps.db, showId);
-        return show ? availabilityOf(show) : null;
+        const [show, inLine] = await Promise.all([getShow(deps.db, showId, deps.settings), deps.lines.of(showId)]);
+        return show ? availabilityOf({ ...show, in_line: inLine }) : null;
       },
       readSeats: (showId, labels) => seatStatuses(deps.db, showId, labels),
       onError,

@@ -1,3 +1,4 @@
+import type { SalesState } from '../../../shared/booking/sale-schedule.js';
 import type { ShowDetail } from '../../../shared/booking/shows.js';
 import type { ChangeSubscriber } from '../../../shared/live/changes.js';
 
@@ -8,13 +9,12 @@ import type { ChangeSubscriber } from '../../../shared/live/changes.js';
  * stream of that show: the cost follows the rate of changes, never the number of clients.
  */
 
-export type SalesState = 'SCHEDULED' | 'WAITING_ROOM' | 'ON_SALE' | 'PAUSED' | 'SOLD_OUT' | 'CLOSED';
-
 export type Availability = {
   show_id: string;
   available_seats: number;
   sections: Array<{ name: string; available_seats: number; held_seats: number; booked_seats: number }>;
   sales_state: SalesState;
+  /** Requests waiting to be decided; null while the queue cannot be read (as in show views). */
   in_line: number | null;
 };
 
@@ -30,26 +30,14 @@ export type ShowListener = (update: ShowUpdate | 'gone') => void;
 /** At most this many availability reads per show per second: 1000 / COALESCE_MS. */
 const COALESCE_MS = 250;
 
-/**
- * The sale fields of a show's availability. Issue 13 (the sale schedule: h1/h7) puts
- * `sales_state` and `in_line` on the show view itself; once it is merged, the show view's
- * values are used as they are. Until then they are derived here from what the show view has:
- * this is the one place to fill in when that work lands.
- */
-export function saleStandingOf(show: ShowDetail & { sales_state?: SalesState; in_line?: number | null }, now = Date.now()): Pick<Availability, 'sales_state' | 'in_line'> {
-  if (show.sales_state !== undefined) return { sales_state: show.sales_state, in_line: show.in_line ?? null };
-  const heldOrAvailable = show.sections.reduce((sum, section) => sum + section.available_seats + section.held_seats, 0);
-  const sales_state: SalesState = Date.parse(show.start_time) <= now ? 'CLOSED' : heldOrAvailable === 0 ? 'SOLD_OUT' : 'ON_SALE';
-  return { sales_state, in_line: null };
-}
-
 /** The availability event of a show view. */
-export function availabilityOf(show: ShowDetail): Availability {
+export function availabilityOf(show: ShowDetail & { in_line: number | null }): Availability {
   return {
     show_id: show.id,
     available_seats: show.available_seats,
     sections: show.sections.map(({ name, available_seats, held_seats, booked_seats }) => ({ name, available_seats, held_seats, booked_seats })),
-    ...saleStandingOf(show),
+    sales_state: show.sales_state,
+    in_line: show.in_line,
   };
 }
 

@@ -8,6 +8,7 @@ import {
   type DecideObserver,
   type DecideSettings,
 } from '../../../shared/booking/decide.js';
+import { effectiveSettings } from '../../../shared/booking/sale-schedule.js';
 import type { LayoutCache } from '../../../shared/booking/shows.js';
 import type { Database } from '../../../shared/db/client.js';
 import type { ChangePublisher, ChangedBooking } from '../../../shared/live/changes.js';
@@ -38,6 +39,7 @@ export class SeatsLockedError extends Error {
 export type ProcessBookingDeps = {
   db: Database;
   layouts: LayoutCache;
+  /** The environment's settings, for shows without their own overrides. */
   settings: DecideSettings;
   batchSize: number;
   logger: Logger;
@@ -75,7 +77,9 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
       try {
         const started = performance.now();
         deps.observer?.batch?.(requests.length);
-        const decisions = await decideBookings(deps.db, layout, requests, deps.settings, deps.observer);
+        // The show's own hold_seconds / max_seats_per_customer where it sets them (read with its
+        // plan, so a PATCH reaches this worker within the plan cache's bound, PLAN_MAX_AGE_MS).
+        const decisions = await decideBookings(deps.db, layout, requests, effectiveSettings(layout, deps.settings), deps.observer);
         deps.logger.debug({ showId, batch: requests.length, ms: Math.round(performance.now() - started) }, 'batch decided');
         return decisions;
       } catch (error) {
@@ -119,9 +123,10 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
   }
 
   /** `batch` is validated against the catalog by the worker's dispatcher. */
-  async function processBookings({ requests }: BookingBatch, job: Job): Promise<BatchSummary> {
+  async function processBookings({ requests: batch }: BookingBatch, job: Job): Promise<BatchSummary> {
     // The first start of a batch moves the line on; a crashed worker's batch started again does not.
-    if (job.attemptsStarted <= 1) await deps.index?.markTaken(requests.length).catch(() => {});
+    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch.length).catch(() => {});
+    const requests = await withoutParked(batch, job.id!);
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
     const changed: ChangedBooking[] = [];
@@ -154,6 +159,24 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     }
     if (failure !== undefined) throw failure;
     return { decided, held, failed: decided - held };
+  }
+
+  /**
+   * A batch taken for a show that was paused since it was queued: its requests go back into the
+   * show's held line at their original place (shared/queue/show-line.ts) and resume decides
+   * them in line order. One script per show in the batch; the rest is decided now.
+   */
+  async function withoutParked(requests: BookingJob[], jobId: string): Promise<BookingJob[]> {
+    const index = deps.index;
+    if (!index) return requests;
+    const parked = new Set<string>();
+    for (const showId of new Set(requests.map((request) => request.show_id))) {
+      const ofShow = requests.filter((request) => request.show_id === showId);
+      const flags = await index.line.parkIfPaused(showId, jobId, ofShow.map((request) => index.keyOf(request.id)), ofShow);
+      ofShow.forEach((request, at) => flags[at] && parked.add(request.id));
+    }
+    if (parked.size > 0) deps.logger.info({ jobId, parked: parked.size }, 'show paused: requests parked back in its line');
+    return requests.filter((request) => !parked.has(request.id));
   }
 
   return { processBookings, decideRequest, batcher };
