@@ -163,9 +163,12 @@ const EnvSchema = z.object({
   WEBHOOK_RETRY_WINDOW_SECONDS: int(1, 7 * 86_400).default(86_400),
   WEBHOOK_RETRY_BASE_MS: int(10, 3_600_000).default(5_000),
   WEBHOOK_RETRY_MAX_MS: int(100, 86_400_000).default(3_600_000),
-  // How often the relay looks in the outbox for deliveries that are due.
+  // How often the relay looks in the outbox for deliveries that are due, and how many it takes
+  // per look at most (one batch job): together they cap the relay's rate, and so its share of
+  // the machine during a sale (deliveries lag a burst rather than slow it).
   WEBHOOK_RELAY_INTERVAL_MS: int(50, 60_000).default(1_000),
-  // Deliveries one worker process sends at once.
+  WEBHOOK_RELAY_BATCH: int(1, 10_000).default(500),
+  // Webhook requests one batch has in flight at once (a worker process runs two batches at once).
   WEBHOOK_CONCURRENCY: int(1, 1_000).default(16),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -13,7 +13,7 @@ import { RequestIndex } from '../../shared/queue/request-index.js';
 import { assertNoEviction, createWorkerConnection, logOutages, redisTarget, waitForReady } from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createSender } from '../../shared/webhooks/send.js';
-import { createDeliverWebhookProcessor } from './jobs/deliver-webhook.js';
+import { createDeliverWebhooksProcessor } from './jobs/deliver-webhooks.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
 import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
@@ -112,11 +112,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const relayWebhooks = createRelayWebhooksProcessor({
     db,
     queue: webhookQueue,
-    // Enough to keep this worker's deliveries busy until the next tick, no more.
-    batch: config.WEBHOOK_CONCURRENCY * 8,
-    // Covers an attempt's wait in the queue and its send; a delivery whose attempt never
-    // recorded (a killed worker, a lost job) is claimed again after it.
-    leaseMs: 2 * config.WEBHOOK_TIMEOUT_MS + 5_000,
+    batch: config.WEBHOOK_RELAY_BATCH,
+    // Outlasts a batch sent WEBHOOK_CONCURRENCY at a time with every receiver timing out, plus
+    // its wait in the queue; a delivery whose attempt never recorded (a lost job) is leased
+    // again after it.
+    leaseMs: (Math.ceil(config.WEBHOOK_RELAY_BATCH / config.WEBHOOK_CONCURRENCY) + 2) * config.WEBHOOK_TIMEOUT_MS + 5_000,
   });
   const maintenanceWorker = new Worker(
     QUEUES.maintenance,
@@ -131,18 +131,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     { ...workerOptions, concurrency: 1 },
   );
   const sender = createSender({ production: config.NODE_ENV === 'production', allowedHosts: config.WEBHOOK_ALLOWED_HOSTS }, config.WEBHOOK_TIMEOUT_MS);
-  const deliverWebhook = createDeliverWebhookProcessor({
+  const deliverWebhooks = createDeliverWebhooksProcessor({
     db,
     sender,
+    concurrency: config.WEBHOOK_CONCURRENCY,
     policy: { baseMs: config.WEBHOOK_RETRY_BASE_MS, maxMs: config.WEBHOOK_RETRY_MAX_MS, windowMs: config.WEBHOOK_RETRY_WINDOW_SECONDS * 1_000 },
     logger,
     onAttempt: metrics.onWebhookAttempt,
   });
   const webhookWorker = new Worker(
     QUEUES.webhooks,
-    metrics.timed(QUEUES.webhooks, dispatcher(QUEUES.webhooks, { 'deliver-webhook': deliverWebhook })),
-    // An attempt waits on a receiver up to WEBHOOK_TIMEOUT_MS: its lock must outlast that.
-    { ...workerOptions, lockDuration: Math.max(LOCK_DURATION_MS, config.WEBHOOK_TIMEOUT_MS + 5_000), concurrency: config.WEBHOOK_CONCURRENCY },
+    metrics.timed(QUEUES.webhooks, dispatcher(QUEUES.webhooks, { 'deliver-webhooks': deliverWebhooks })),
+    // Two batches at once: one waiting on slow receivers does not hold back the next tick's.
+    // The lock is renewed while a batch runs, so a live worker keeps it however long it takes.
+    { ...workerOptions, concurrency: 2 },
   );
   for (const worker of [bookingWorker, maintenanceWorker, webhookWorker]) {
     worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));

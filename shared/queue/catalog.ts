@@ -43,14 +43,14 @@ export const ReconcileIntakeJobSchema = z.object({}).passthrough();
 export const RelayWebhooksJobSchema = z.object({}).passthrough();
 
 /**
- * One attempt of one webhook delivery (shared/webhooks/relay.ts). The delivery row in Postgres
- * is the truth: a job that is lost is claimed again from it, a job that runs twice for the same
- * attempt sends once (the attempt number guards the row).
+ * One attempt of each of a batch of webhook deliveries (shared/webhooks/relay.ts), as one relay
+ * tick leased them. The delivery rows in Postgres are the truth: a job that is lost is leased
+ * again from them, a job that runs twice sends nothing twice (the attempt number guards each row).
  */
-export const DeliverWebhookJobSchema = z.object({ delivery_id: z.uuid(), attempt: z.number().int().min(1) });
-export type DeliverWebhookJob = z.infer<typeof DeliverWebhookJobSchema>;
-/** The job id of one attempt: the same attempt queued twice (a lease that ran out) is added once. */
-export const deliverWebhookJobId = (job: DeliverWebhookJob) => `delivery-${job.delivery_id}-${job.attempt}`;
+export const DeliverWebhooksJobSchema = z.object({
+  deliveries: z.array(z.object({ delivery_id: z.uuid(), attempt: z.number().int().min(1) })).min(1).max(10_000),
+});
+export type DeliverWebhooksJob = z.infer<typeof DeliverWebhooksJobSchema>;
 
 const recordedDecision = {
   seats: z.array(z.string()),
@@ -108,15 +108,15 @@ export const JOBS = {
     schema: ReconcileIntakeJobSchema,
     options: SCHEDULED_JOB_OPTIONS,
   },
-  // The relay's tick: leases the deliveries that are due and queues an attempt for each.
+  // The relay's tick: leases the deliveries that are due and queues them as one batch.
   'relay-webhooks': {
     queue: QUEUES.maintenance,
     schema: RelayWebhooksJobSchema,
     options: SCHEDULED_JOB_OPTIONS,
   },
-  'deliver-webhook': {
+  'deliver-webhooks': {
     queue: QUEUES.webhooks,
-    schema: DeliverWebhookJobSchema,
+    schema: DeliverWebhooksJobSchema,
     options: {
       // Retries of the receiver's failures are the delivery row's (backoff for 24 h); these
       // only cover the worker's own trouble (Postgres down while recording), and the lease

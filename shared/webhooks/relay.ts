@@ -9,8 +9,8 @@ import type { Sender } from './send.js';
  * The delivery rows are the truth; the queue only carries work. `claimDueDeliveries` finds the
  * deliveries that are due (PENDING, their time come, and no earlier event of the same booking
  * still pending for the same webhook) and leases each for `leaseMs` by moving its
- * next_attempt_at ahead, so no other tick takes it meanwhile; the caller then queues one
- * attempt per delivery. `attemptDelivery` sends it and records the outcome. If the attempt never
+ * next_attempt_at ahead, so no other tick takes it meanwhile; the caller then queues the batch
+ * as one job. `attemptDeliveries` sends them and records the outcomes. If the attempt never
  * records (a worker killed mid-request, a Redis that lost the job), the lease runs out and the
  * next tick claims the delivery again: nothing is lost, and a receiver may see an event twice
  * (with the same webhook-id, to deduplicate).
@@ -64,6 +64,7 @@ export type AttemptOutcome =
   | { kind: DeliveryStatus | 'RETRYING'; statusCode: number | null; latencyMs: number; error: string | null };
 
 type Loaded = {
+  id: string;
   attempts: number;
   status: DeliveryStatus;
   created_at: Date;
@@ -75,43 +76,91 @@ type Loaded = {
   occurred_at: Date;
 };
 
+type Recorded = {
+  id: string;
+  attempt: number;
+  status: DeliveryStatus;
+  status_code: number | null;
+  latency_ms: number;
+  error: string | null;
+  next_attempt_at: string | null;
+};
+
 /**
- * One attempt of one delivery: sends it (unless it is stale: `attempt` must be the next one) and
- * records the answer. A 2xx makes it DELIVERED; anything else schedules a retry, or makes it
- * FAILED once the next retry would fall outside the retry window.
+ * One attempt of each of a batch of leased deliveries: loads them in one query, sends them
+ * `concurrency` at a time, records every answer in one statement. Each is sent only if `attempt`
+ * is still its next one (a batch that runs twice sends nothing twice). A 2xx makes a delivery
+ * DELIVERED; anything else schedules a retry, or makes it FAILED once the next retry would
+ * fall outside the retry window. The batch holds at most one delivery per booking and webhook
+ * (the claim's chain condition), so sending them at once keeps order per booking.
  */
-export async function attemptDelivery(db: Executor, sender: Sender, due: DueDelivery, policy: RetryPolicy): Promise<AttemptOutcome> {
+export async function attemptDeliveries(
+  db: Executor,
+  sender: Sender,
+  batch: readonly DueDelivery[],
+  policy: RetryPolicy,
+  concurrency: number,
+): Promise<AttemptOutcome[]> {
+  if (batch.length === 0) return [];
   const { rows } = await db.execute<Loaded>(sql`
-    SELECT d.attempts, d.status, d.created_at, w.url, w.secret, e.message_id, e.type, e.data, e.occurred_at
+    SELECT d.id, d.attempts, d.status, d.created_at, w.url, w.secret, e.message_id, e.type, e.data, e.occurred_at
     FROM webhook_deliveries d
     JOIN webhooks w ON w.id = d.webhook_id
     JOIN webhook_events e ON e.id = d.event_id
-    WHERE d.id = ${due.id}`);
-  const delivery = rows[0];
-  if (!delivery || delivery.status !== 'PENDING' || delivery.attempts + 1 !== due.attempt) return { kind: 'stale' };
-
-  const result = await sender.send({
-    url: delivery.url,
-    secret: delivery.secret,
-    messageId: `msg_${delivery.message_id}`,
-    type: delivery.type,
-    occurredAt: new Date(delivery.occurred_at),
-    data: delivery.data,
+    WHERE d.id = ANY(${sql.param(batch.map((due) => due.id))}::uuid[])`);
+  const loaded = new Map(rows.map((row) => [row.id, row]));
+  const live = batch.filter((due) => {
+    const delivery = loaded.get(due.id);
+    return delivery?.status === 'PENDING' && delivery.attempts + 1 === due.attempt;
   });
-  const error = result.ok ? null : result.error;
-  const retryAt = Date.now() + retryDelayMs(due.attempt, policy);
-  const kind = result.ok ? 'DELIVERED' : retryAt > new Date(delivery.created_at).getTime() + policy.windowMs ? 'FAILED' : 'RETRYING';
-  const status: DeliveryStatus = kind === 'RETRYING' ? 'PENDING' : kind;
-  // Guarded by the attempt number: of two attempts that raced (a lease that ran out while the
-  // first was still waiting on a slow receiver), only the first to record counts.
-  const recorded = await db.execute(sql`
-    UPDATE webhook_deliveries SET
-      status = ${status}, attempts = ${due.attempt},
-      last_attempt_at = clock_timestamp(), last_status_code = ${result.statusCode}, last_latency_ms = ${result.latencyMs},
-      last_error = ${error},
-      delivered_at = CASE WHEN ${status} = 'DELIVERED' THEN clock_timestamp() END,
-      next_attempt_at = CASE WHEN ${status} = 'PENDING' THEN ${new Date(retryAt).toISOString()}::timestamptz ELSE next_attempt_at END
-    WHERE id = ${due.id} AND attempts = ${due.attempt - 1} AND status = 'PENDING'`);
-  if (recorded.rowCount === 0) return { kind: 'stale' };
-  return { kind, statusCode: result.statusCode, latencyMs: result.latencyMs, error };
+
+  const recorded: Recorded[] = [];
+  let next = 0;
+  const sendNext = async (): Promise<void> => {
+    for (let index = next++; index < live.length; index = next++) {
+      const due = live[index]!;
+      const delivery = loaded.get(due.id)!;
+      const result = await sender.send({
+        url: delivery.url,
+        secret: delivery.secret,
+        messageId: `msg_${delivery.message_id}`,
+        type: delivery.type,
+        occurredAt: new Date(delivery.occurred_at),
+        data: delivery.data,
+      });
+      const retryAt = Date.now() + retryDelayMs(due.attempt, policy);
+      const status: DeliveryStatus = result.ok ? 'DELIVERED' : retryAt > new Date(delivery.created_at).getTime() + policy.windowMs ? 'FAILED' : 'PENDING';
+      recorded.push({
+        id: due.id,
+        attempt: due.attempt,
+        status,
+        status_code: result.statusCode,
+        latency_ms: result.latencyMs,
+        error: result.ok ? null : result.error,
+        next_attempt_at: status === 'PENDING' ? new Date(retryAt).toISOString() : null,
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, live.length) }, sendNext));
+
+  // Guarded by the attempt number: of two runs of one attempt that raced (a lease that ran out
+  // while the first still waited on a slow receiver), only the first to record counts.
+  const written = recorded.length === 0 ? { rows: [] as Array<{ id: string }> } : await db.execute<{ id: string }>(sql`
+    UPDATE webhook_deliveries d SET
+      status = r.status, attempts = r.attempt,
+      last_attempt_at = clock_timestamp(), last_status_code = r.status_code, last_latency_ms = r.latency_ms, last_error = r.error,
+      delivered_at = CASE WHEN r.status = 'DELIVERED' THEN clock_timestamp() END,
+      next_attempt_at = coalesce(r.next_attempt_at, d.next_attempt_at)
+    FROM jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) AS r(
+      id uuid, attempt int, status text, status_code int, latency_ms int, error text, next_attempt_at timestamptz)
+    WHERE d.id = r.id AND d.attempts = r.attempt - 1 AND d.status = 'PENDING'
+    RETURNING d.id`);
+  const counted = new Set(written.rows.map((row) => row.id));
+  const byId = new Map(recorded.map((entry) => [entry.id, entry]));
+  return batch.map((due): AttemptOutcome => {
+    const entry = byId.get(due.id);
+    if (!entry || !counted.has(due.id)) return { kind: 'stale' };
+    const kind = entry.status === 'PENDING' ? 'RETRYING' : entry.status;
+    return { kind, statusCode: entry.status_code, latencyMs: entry.latency_ms, error: entry.error };
+  });
 }
