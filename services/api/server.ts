@@ -89,6 +89,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
   // Only read by /metrics and the admin board; the worker owns its schedule.
   const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
+  // Likewise: the relay's batch jobs, for their depth in /metrics and failed batches on the board.
+  const webhookQueue = openQueue(QUEUES.webhooks, redis, config.QUEUE_PREFIX);
   const standing = new BookingStanding(new RequestIndex(redis, bookingQueue), db);
   const intake = new BookingIntake(bookingQueue, redis, {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
@@ -97,8 +99,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     standing,
   });
   // The queues share `redis`: its outages are logged once above, not once per queue on stderr.
-  for (const queue of [bookingQueue, maintenanceQueue]) queue.on('error', () => {});
-  const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
+  for (const queue of [bookingQueue, maintenanceQueue, webhookQueue]) queue.on('error', () => {});
+  const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue, [QUEUES.webhooks]: webhookQueue };
   const lines = new LineSizes(bookingQueue);
   const app = await buildApp({ config, adminToken, db, pool, redis, intake, standing, layouts: new LayoutCache(db), lines, logger, queues });
 
@@ -109,6 +111,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
       { name: 'http server', close: () => app.close() },
       { name: 'booking queue', close: () => bookingQueue.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
+      { name: 'webhook queue', close: () => webhookQueue.close() },
       { name: 'redis', close: () => redis.quit() },
       { name: 'postgres pool', close: () => pool.end() },
     ],
