@@ -137,6 +137,19 @@ describe('webhook delivery', () => {
     expect(rows[0]!.n).toBe(0);
   });
 
+  it('sends booking.cancelled for a request that leaves the line before it is decided', async () => {
+    receiver = await new WebhookReceiver().start();
+    const hook = await registerWebhook(receiver.url, ['booking.cancelled']);
+    await startWorker();
+    const show = await createShow(api.app, { total_seats: 2 });
+    expect((await call(api.app, 'POST', `/admin/shows/${show.id}/pause`, { admin: true })).status).toBe(200);
+    const queued = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'leaver@example.com', seat_count: 1 } });
+    expect(queued.body.status).toBe('QUEUED');
+    expect((await call(api.app, 'POST', `/booking/${queued.body.id}/cancel`)).body).toMatchObject({ status: 'CANCELLED', seats: [] });
+    await waitForReceived('the cancellation', (received) => received.length === 1);
+    expect(verify(hook.secret, receiver.received[0]!)).toMatchObject({ type: 'booking.cancelled', data: { id: queued.body.id, status: 'CANCELLED', seats: [] } });
+  });
+
   it('retries 500s with the same webhook-id, and holds back the next event of the booking until the first is delivered', async () => {
     receiver = await new WebhookReceiver().start();
     let heldAnswers = 0;
