@@ -63,6 +63,8 @@ export type PollerSettings = {
   confirmRatio: number;
   cancelShare: number;
   maxRetries: number;
+  /** No poll before this moment (performance.now() ms): a scheduled sale decides nothing before it opens. */
+  firstPollAt?: number;
 };
 
 const CONFIRM_BODY = JSON.stringify({ payment: 'success' });
@@ -94,7 +96,8 @@ export class Poller {
   track(id: string, submittedAt: number, retryAfterMs: number | null): void {
     this.pending++;
     this.undecided.add(id);
-    this.heap.push({ id, submittedAt, due: performance.now() + Math.max(this.settings.pollMs, retryAfterMs ?? 0) });
+    const due = performance.now() + Math.max(this.settings.pollMs, retryAfterMs ?? 0);
+    this.heap.push({ id, submittedAt, due: Math.max(due, this.settings.firstPollAt ?? 0) });
     this.pump();
   }
 
