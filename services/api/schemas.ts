@@ -261,10 +261,25 @@ export const IdempotencyHeaders = z.object({
     .describe('Makes retries safe: the same key and body for the same customer_email return the same booking. Keys are scoped to the customer and kept at least 24 hours.'),
 });
 
+/** Where a queued request waits (shared/booking/standing.ts): the same fields on the 202, polls and reads. */
+const queuePhase = z
+  .enum(['WAITING_ROOM', 'IN_LINE'])
+  .describe('While QUEUED: WAITING_ROOM until the sale opens and the room is drawn (no position yet), then IN_LINE');
+const queuedFields = {
+  phase: queuePhase.optional(),
+  sales_open_at: z.string().optional().describe('In the WAITING_ROOM: when the sale opens and the room is drawn'),
+  position: z
+    .number()
+    .optional()
+    .describe("IN_LINE: the place in the show's held line while it is held (paused, or behind a draw being released), else in the queue; 0 once a worker has it"),
+  paused: z.literal(true).optional().describe('IN_LINE in a paused sale: nothing is decided until it resumes'),
+};
+
 export const BookingAccepted = z.object({
   id: z.string(),
   status: z.literal('QUEUED'),
-  position: z.number().nullable(),
+  phase: queuePhase.nullable().describe('Null for an Idempotency-Key replay of a request decided since'),
+  position: z.number().nullable().describe('Null in the waiting room (the draw gives places) and for a replay of a decided request'),
   status_url: z.string(),
 });
 
@@ -277,7 +292,7 @@ export const BookingAcceptedHeaders = {
 export const BookingStatusView = z.object({
   id: z.string(),
   status: z.enum(BOOKING_STATUSES),
-  position: z.number().optional(),
+  ...queuedFields,
   hold_expires_at: z.string().optional(),
   seats: z.array(z.string()).optional(),
   reason: z.string().optional(),
@@ -303,7 +318,7 @@ export const BookingView = z.object({
       'Sum of the prices of the seats this booking holds or held (kept after the hold ends, like `seats`); ' +
         '0 when it never got seats (FAILED with SOLD_OUT, SEATS_UNAVAILABLE, ...); null while QUEUED',
     ),
-  position: z.number().optional(),
+  ...queuedFields,
   hold_expires_at: z.string().nullable(),
   accepted_at: z.string(),
   decided_at: z.string().nullable(),
@@ -338,3 +353,14 @@ export const AdminBookingQuery = z.object({
 export const AdminBookingList = z.object({ bookings: z.array(BookingView), next: NextLink });
 
 export const ShowDeleted = z.object({ id: z.string(), deleted_seats: z.number(), deleted_bookings: z.number() });
+
+/** GET /shows/:id/draw: the waiting room's draw and what proves it (shared/booking/draw.ts). */
+export const DrawView = z.object({
+  seed_sha256: z.string().describe('The commitment every show view carried from the creation: lowercase hex SHA-256 of the seed'),
+  seed: z.string().describe('The 32 seed bytes, 64 lowercase hex characters, revealed at the draw'),
+  drawn_at: z.string(),
+  entries: z.number().describe('Requests in the waiting room when it was drawn'),
+  keys: z
+    .array(z.string())
+    .describe('Each entry\'s HMAC-SHA256(key = seed, message = booking id as lowercase UUID) in lowercase hex, in draw order (ascending): find yours at your place'),
+});

@@ -89,7 +89,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
   // Only read by /metrics and the admin board; the worker owns its schedule.
   const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
-  const standing = new BookingStanding(new RequestIndex(redis, bookingQueue), db);
+  const index = new RequestIndex(redis, bookingQueue);
+  const standing = new BookingStanding(index, db);
   const intake = new BookingIntake(bookingQueue, redis, {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     keyPrefix: config.QUEUE_PREFIX,
@@ -99,7 +100,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   // The queues share `redis`: its outages are logged once above, not once per queue on stderr.
   for (const queue of [bookingQueue, maintenanceQueue]) queue.on('error', () => {});
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
-  const lines = new LineSizes(bookingQueue);
+  const lines = new LineSizes(bookingQueue, index.line);
   const app = await buildApp({ config, adminToken, db, pool, redis, intake, standing, layouts: new LayoutCache(db), lines, logger, queues });
 
   let url = '';

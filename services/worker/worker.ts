@@ -3,6 +3,7 @@ import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { environmentSettings } from '../../shared/booking/sale-schedule.js';
+import { drawSeedOf } from '../../shared/booking/show-draw.js';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, transientDbCause } from '../../shared/db/client.js';
@@ -14,6 +15,7 @@ import { assertNoEviction, createWorkerConnection, logOutages, redisTarget, wait
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
+import { startLineKeeper } from './line-keeper.js';
 import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
@@ -142,11 +144,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     { name: 'reconcile-intake', opts: JOBS['reconcile-intake'].options },
   );
   await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady()]);
+  // Draws waiting rooms at their opening and releases held lines (waiting room, pause) in order.
+  const lineKeeper = startLineKeeper({
+    index,
+    queue: bookingQueue,
+    seedOf: (showId) => drawSeedOf(db, showId),
+    batchSize: config.ENQUEUE_BATCH_SIZE,
+    logger,
+  });
   logger.info({ concurrency: config.WORKER_CONCURRENCY, batchSize: config.WORKER_BATCH_SIZE, pool: poolSize }, 'worker started');
 
   let metricsServer: MetricsServer | null = null;
   const close = closeInOrder(
     [
+      { name: 'line keeper', close: () => lineKeeper.close() },
       // close() stops taking jobs and waits for the in-flight ones to finish.
       { name: 'booking worker', close: () => bookingWorker.close() },
       { name: 'maintenance worker', close: () => maintenanceWorker.close() },

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
+import { getBooking } from '../../../shared/booking/find-bookings.js';
+import { leaveLine } from '../../../shared/booking/leave-line.js';
 import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
 import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
@@ -101,13 +103,15 @@ export const bookingRoutes =
           idempotency_key: request.headers['idempotency-key'] ?? null,
           request_id: String(request.id),
         };
-        const { id, replayed, position } = await deps.intake.submit(job, request.headers['idempotency-key']);
-        request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed, position }, 'booking accepted');
+        const salesOpenAt = layout.salesOpenAt.getTime();
+        const { id, replayed, position, phase } = await deps.intake.submit(job, request.headers['idempotency-key'], { salesOpenAt });
+        request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed, position, phase }, 'booking accepted');
+        const wait = phase === 'WAITING_ROOM' ? retryAfter.secondsUntil(salesOpenAt) : retryAfter.secondsFor(position ?? 0);
         return reply
           .status(202)
           .header('Location', statusUrl(id))
-          .header('Retry-After', String(retryAfter.secondsFor(position ?? 0)))
-          .send({ id, status: 'QUEUED' as const, position, status_url: statusUrl(id) });
+          .header('Retry-After', String(wait))
+          .send({ id, status: 'QUEUED' as const, phase, position, status_url: statusUrl(id) });
       },
     );
 
@@ -128,7 +132,10 @@ export const bookingRoutes =
         const { id } = request.params;
         const view = await deps.standing.status(id);
         if (view === 'unknown') throw notFound('Booking');
-        if (view.status === 'QUEUED') reply.header('Retry-After', String(retryAfter.secondsFor(view.position ?? 0)));
+        if (view.status === 'QUEUED') {
+          const wait = view.sales_open_at ? retryAfter.secondsUntil(Date.parse(view.sales_open_at)) : retryAfter.secondsFor(view.position ?? 0);
+          reply.header('Retry-After', String(wait));
+        }
         return view;
       },
     );
@@ -159,6 +166,11 @@ export const bookingRoutes =
       await deps.standing.beforeSettle(id).catch((error: unknown) => {
         request.log.warn({ bookingId: id, err: error instanceof Error ? error.message : error }, 'could not mark the booking settled in Redis');
       });
+    }
+
+    async function readBack(id: string): Promise<SettleOutcome> {
+      const booking = await getBooking(deps.db, id);
+      return booking ? { kind: 'ok', booking } : { kind: 'not_found' };
     }
 
     /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */
@@ -199,7 +211,10 @@ export const bookingRoutes =
       '/booking/:id/cancel',
       {
         schema: {
-          summary: 'Cancel a held booking and release its seats',
+          summary: 'Cancel a held booking and release its seats, or leave the line',
+          description:
+            'A held booking is cancelled and its seats released. A request still QUEUED (in the waiting room or in line) leaves the line: ' +
+            'CANCELLED at once with no seats, never decided, and the requests behind it move up.',
           tags: ['bookings'],
           params: IdParams,
           response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
@@ -208,7 +223,17 @@ export const bookingRoutes =
       async (request) => {
         const { id } = request.params;
         await markSettled(request, id);
-        const outcome = await cancelBooking(deps.db, id);
+        let outcome = await cancelBooking(deps.db, id);
+        if (outcome.kind === 'not_found') {
+          // Still queued (waiting room or in line): it leaves the line, never to be decided.
+          const queued = await deps.standing.inQueue(id, { withData: true });
+          if (queued.state === 'queued' && queued.data) {
+            const left = await leaveLine(deps.db, line, queued.data);
+            request.log.info({ bookingId: id, outcome: left.kind }, 'left the line');
+            // Decided just before it could leave: that decision is what gets cancelled.
+            outcome = left.kind === 'left' ? await readBack(id) : await cancelBooking(deps.db, id);
+          }
+        }
         request.log.info({ bookingId: id, outcome: outcome.kind }, 'cancel');
         return answer(id, outcome, 'cancel');
       },

@@ -120,9 +120,10 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
   }
 
   /** `batch` is validated against the catalog by the worker's dispatcher. */
-  async function processBookings({ requests }: BookingBatch, job: Job): Promise<BatchSummary> {
+  async function processBookings({ requests: batch }: BookingBatch, job: Job): Promise<BatchSummary> {
     // The first start of a batch moves the line on; a crashed worker's batch started again does not.
-    if (job.attemptsStarted <= 1) await deps.index?.markTaken(requests.length).catch(() => {});
+    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch.length).catch(() => {});
+    const requests = await withoutParked(batch, job.id!);
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
     let decided = 0;
@@ -143,6 +144,24 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     await deps.index?.recordResults(fresh);
     if (failure !== undefined) throw failure;
     return { decided, held, failed: decided - held };
+  }
+
+  /**
+   * A batch taken for a show that was paused since it was queued: its requests go back into the
+   * show's held line at their original place (shared/queue/show-line.ts) and resume decides
+   * them in line order. One script per show in the batch; the rest is decided now.
+   */
+  async function withoutParked(requests: BookingJob[], jobId: string): Promise<BookingJob[]> {
+    const index = deps.index;
+    if (!index) return requests;
+    const parked = new Set<string>();
+    for (const showId of new Set(requests.map((request) => request.show_id))) {
+      const ofShow = requests.filter((request) => request.show_id === showId);
+      const flags = await index.line.parkIfPaused(showId, jobId, ofShow.map((request) => index.keyOf(request.id)), ofShow);
+      ofShow.forEach((request, at) => flags[at] && parked.add(request.id));
+    }
+    if (parked.size > 0) deps.logger.info({ jobId, parked: parked.size }, 'show paused: requests parked back in its line');
+    return requests.filter((request) => !parked.has(request.id));
   }
 
   return { processBookings, decideRequest, batcher };
