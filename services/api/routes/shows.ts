@@ -7,6 +7,7 @@ import { updateShow } from '../../../shared/booking/update-show.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { QUEUES } from '../../../shared/queue/catalog.js';
 import { queuedRequestsForShow } from '../../../shared/queue/pending.js';
+import { RequestIndex } from '../../../shared/queue/request-index.js';
 import type { AppDeps } from '../deps.js';
 import { decodeCursor, nextLink } from '../pagination.js';
 import {
@@ -49,8 +50,9 @@ export async function showView(deps: ShowViewDeps, showId: string): Promise<z.in
 }
 
 export const adminShowRoutes =
-  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues' | 'redis'>): FastifyPluginAsyncZod =>
   async (app) => {
+    const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!).line;
     app.post(
       '/admin/shows',
       {
@@ -169,6 +171,10 @@ export const adminShowRoutes =
           ]);
         }
         deps.layouts.forget(id);
+        // An opening brought forward must wake the line keeper sooner than the waiting room's
+        // first request scheduled it; one put back is found by the keeper itself (it checks the
+        // opening in Postgres before drawing).
+        if (body.sales_open_at !== undefined) await line.scheduleAt(id, Date.parse(body.sales_open_at));
         request.log.info({ showId: id, changed: Object.keys(body) }, 'show updated');
         return showView(deps, id);
       },
