@@ -261,6 +261,18 @@ export const IdempotencyHeaders = z.object({
     .describe('Makes retries safe: the same key and body for the same customer_email return the same booking. Keys are scoped to the customer and kept at least 24 hours.'),
 });
 
+export const StatusPollHeaders = z.object({
+  prefer: z
+    .string()
+    .optional()
+    .describe('`wait=N` (RFC 7240): while QUEUED, wait up to N seconds (at most 30; larger counts as 30) for the decision before answering'),
+});
+
+export const StatusPollResponseHeaders = {
+  'Retry-After': z.string().regex(/^\d+$/).optional().describe('While QUEUED: seconds to wait before polling again'),
+  'Preference-Applied': z.string().optional().describe('`wait=N` when the answer honoured `Prefer: wait=N`'),
+};
+
 /** Where a queued request waits (shared/booking/standing.ts): the same fields on the 202, polls and reads. */
 const queuePhase = z
   .enum(['WAITING_ROOM', 'IN_LINE'])

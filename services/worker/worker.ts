@@ -7,6 +7,7 @@ import { drawSeedOf } from '../../shared/booking/show-draw.js';
 import { LayoutCache, salesOpenAtOf } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, transientDbCause } from '../../shared/db/client.js';
+import { ChangePublisher } from '../../shared/live/changes.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { cappedExponentialBackoff, JOBS, QUEUES, type JobName } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
@@ -80,6 +81,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   // Only used for its key names: the request index sits beside the bookings queue, under its prefix.
   const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
   const index = new RequestIndex(connection, bookingQueue);
+  // Live updates of decisions and expiries (fire and forget: a lost publish fails nothing).
+  const changes = new ChangePublisher(connection, config.QUEUE_PREFIX, (error) =>
+    logger.debug({ err: error instanceof Error ? error.message : error }, 'could not publish a live update'),
+  );
   const { processBookings } = createBookingProcessor({
     db,
     layouts,
@@ -87,6 +92,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     batchSize: config.WORKER_BATCH_SIZE,
     logger,
     index,
+    changes,
     observer: metrics.bookings,
   });
   const workerOptions = {
@@ -105,7 +111,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     metrics.timed(QUEUES.bookings, dispatcher(QUEUES.bookings, { 'process-bookings': processBookings })),
     { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
   );
-  const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept });
+  const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept, changes });
   const maintenanceWorker = new Worker(
     QUEUES.maintenance,
     metrics.timed(

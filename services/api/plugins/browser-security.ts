@@ -34,7 +34,7 @@ const SECURITY_HEADERS: Parameters<typeof helmet>[0] = {
 export const setSecurityHeaders = helmet(SECURITY_HEADERS);
 
 /** Headers a cross-origin page may read: where to poll, when, and the id to quote. */
-const EXPOSED_HEADERS = ['Location', 'Retry-After', 'X-Request-Id', 'ETag'];
+const EXPOSED_HEADERS = ['Location', 'Retry-After', 'X-Request-Id', 'ETag', 'Preference-Applied'];
 
 export async function registerBrowserSecurity(app: FastifyInstance, config: Pick<Config, 'CORS_ORIGINS'>): Promise<void> {
   app.addHook('onRequest', (request, reply, done) => setSecurityHeaders(request.raw, reply.raw, () => done()));

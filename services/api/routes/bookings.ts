@@ -9,6 +9,7 @@ import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, publicBookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
+import { preferredWait } from '../prefer.js';
 import { QUEUES, type BookingJob } from '../../../shared/queue/catalog.js';
 import { RequestIndex } from '../../../shared/queue/request-index.js';
 import type { AppDeps } from '../deps.js';
@@ -22,6 +23,8 @@ import {
   ErrorBody,
   IdParams,
   IdempotencyHeaders,
+  StatusPollHeaders,
+  StatusPollResponseHeaders,
   bookingBody,
 } from '../schemas.js';
 
@@ -35,7 +38,7 @@ const REJECTION_CODES: Record<string, string> = {
 };
 
 export const bookingRoutes =
-  (deps: Pick<AppDeps, 'config' | 'db' | 'redis' | 'queues' | 'intake' | 'standing' | 'layouts'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'config' | 'db' | 'redis' | 'queues' | 'intake' | 'standing' | 'layouts' | 'changes' | 'live'>): FastifyPluginAsyncZod =>
   async (app) => {
     const BookingBody = bookingBody(deps.config);
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!);
@@ -124,17 +127,42 @@ export const bookingRoutes =
         schema: {
           summary: 'Poll a booking: queue position while QUEUED, then its decision',
           tags: ['bookings'],
+          description:
+            '`Prefer: wait=N` (RFC 7240, N seconds, at most 30: larger values count as 30): while the booking is QUEUED the answer waits until it is ' +
+            'decided or N seconds pass, then answers as without it, with `Preference-Applied: wait=N`. One request instead of repeated polls.',
           params: IdParams,
-          response: { 200: BookingStatusView, 400: ErrorBody, 404: ErrorBody },
+          headers: StatusPollHeaders,
+          response: {
+            200: { description: 'Where the booking stands', headers: StatusPollResponseHeaders, content: { 'application/json': { schema: BookingStatusView } } },
+            400: ErrorBody,
+            404: ErrorBody,
+          },
         },
       },
       async (request, reply) => {
         const { id } = request.params;
-        const view = await deps.standing.status(id);
+        const wait = preferredWait(request.headers.prefer);
+        let view = await deps.standing.status(id);
         if (view === 'unknown') throw notFound('Booking');
+        if (wait !== null) {
+          // Rides on the live updates: no Postgres connection is held while waiting, and the
+          // wait holds a stream slot (at the cap, the answer comes at once, preference unapplied).
+          const abandoned = new AbortController();
+          const onGone = () => abandoned.abort();
+          reply.raw.once('close', onGone);
+          const waited = view.status === 'QUEUED' && wait > 0 ? await deps.live.waitWhileQueued(id, view, wait * 1_000, abandoned.signal) : view;
+          reply.raw.off('close', onGone);
+          if (waited !== 'no-slot') {
+            // A decision is a fresh read already; still queued (the deadline, a shutdown), read
+            // again for the place in line now.
+            view = waited !== 'unknown' && waited.status !== 'QUEUED' ? waited : await deps.standing.status(id);
+            if (view === 'unknown') throw notFound('Booking');
+            reply.header('Preference-Applied', `wait=${wait}`);
+          }
+        }
         if (view.status === 'QUEUED') {
-          const wait = view.sales_open_at ? retryAfter.secondsUntil(Date.parse(view.sales_open_at)) : retryAfter.secondsFor(view.position ?? 0);
-          reply.header('Retry-After', String(wait));
+          const seconds = view.sales_open_at ? retryAfter.secondsUntil(Date.parse(view.sales_open_at)) : retryAfter.secondsFor(view.position ?? 0);
+          reply.header('Retry-After', String(seconds));
         }
         return view;
       },
@@ -173,6 +201,17 @@ export const bookingRoutes =
       return booking ? { kind: 'ok', booking } : { kind: 'not_found' };
     }
 
+    /**
+     * A settle that moved a booking (confirmed, payment declined, cancelled, or found lapsed and
+     * expired on the spot) is published for live streams: fire and forget, after the commit.
+     */
+    function publishSettled(outcome: SettleOutcome): void {
+      if (outcome.kind === 'not_found') return;
+      const { booking } = outcome;
+      if (outcome.kind === 'rejected' && booking.status !== 'EXPIRED') return;
+      deps.changes.publishBookings([{ id: booking.id, status: booking.status, showId: booking.showId, seats: booking.seatLabels }]);
+    }
+
     /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */
     async function answer(id: string, outcome: SettleOutcome, action: string): Promise<BookingViewType> {
       if (outcome.kind === 'ok') return publicBookingView(bookingView(outcome.booking));
@@ -202,6 +241,7 @@ export const bookingRoutes =
         const { id } = request.params;
         await markSettled(request, id);
         const outcome = await confirmBooking(deps.db, id, request.body.payment === 'success');
+        publishSettled(outcome);
         request.log.info({ bookingId: id, payment: request.body.payment, outcome: outcome.kind }, 'confirm');
         return answer(id, outcome, 'confirm');
       },
@@ -234,6 +274,7 @@ export const bookingRoutes =
             outcome = left.kind === 'left' ? await readBack(id) : await cancelBooking(deps.db, id);
           }
         }
+        publishSettled(outcome);
         request.log.info({ bookingId: id, outcome: outcome.kind }, 'cancel');
         return answer(id, outcome, 'cancel');
       },

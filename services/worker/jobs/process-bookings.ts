@@ -11,6 +11,7 @@ import {
 import { effectiveSettings } from '../../../shared/booking/sale-schedule.js';
 import type { LayoutCache } from '../../../shared/booking/shows.js';
 import type { Database } from '../../../shared/db/client.js';
+import type { ChangePublisher, ChangedBooking } from '../../../shared/live/changes.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { BatchSummary, BookingBatch, BookingJob, BookingResult } from '../../../shared/queue/catalog.js';
 import type { RequestIndex } from '../../../shared/queue/request-index.js';
@@ -44,6 +45,8 @@ export type ProcessBookingDeps = {
   logger: Logger;
   /** Where decisions are recorded for polls; none in tests that only exercise deciding. */
   index?: RequestIndex;
+  /** Live updates: the job's fresh decisions, published once they are recorded. */
+  changes?: ChangePublisher;
   observer?: BookingObserver;
 };
 
@@ -126,6 +129,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     const requests = await withoutParked(batch, job.id!);
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
+    const changed: ChangedBooking[] = [];
     let decided = 0;
     let held = 0;
     let failure: unknown;
@@ -135,13 +139,24 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
         return;
       }
       decided++;
-      if (outcome.value.result.status === 'HELD') held++;
-      if (outcome.value.fresh) fresh.push([requests[index]!.id, outcome.value.result]);
+      const { result } = outcome.value;
+      if (result.status === 'HELD') held++;
+      if (!outcome.value.fresh) return;
+      const request = requests[index]!;
+      fresh.push([request.id, result]);
+      changed.push({ id: request.id, status: result.status, showId: request.show_id, seats: result.seats });
     });
     // Recorded even when some failed: those are decided for good, and the retry finds them so.
     // A redelivered request's entry is left as it is: either its first run recorded it, or it
     // still names this job, and once the job is done polls read the decision from Postgres.
-    await deps.index?.recordResults(fresh);
+    // Published after the record (one PUBLISH for the job, not awaited), so a stream that looks
+    // again on the message finds the decision; published even if recording failed, since the
+    // decisions are committed (the stream then reads them from Postgres once the job is done).
+    try {
+      await deps.index?.recordResults(fresh);
+    } finally {
+      deps.changes?.publishBookings(changed);
+    }
     if (failure !== undefined) throw failure;
     return { decided, held, failed: decided - held };
   }
