@@ -64,7 +64,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply: FastifyReply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
       // No hook runs for these, the security headers' included.
-      setSecurityHeaders(request.raw, reply.raw, () => {});
+      setSecurityHeaders(reply);
       void reply.status(tooLong ? 414 : 400).send({
         error: tooLong
           ? { code: 'URI_TOO_LONG', message: 'A path segment is too long' }
@@ -138,8 +138,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes(deps));
   await app.register(showRoutes(deps));
   await app.register(bookingRoutes(deps));
-  await app.register(drawRoutes(deps));
   await app.register(liveRoutes(deps));
+  await app.register(drawRoutes(deps));
   await app.register(async (admin) => {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
     await admin.register(adminShowRoutes(deps));
