@@ -12,7 +12,7 @@ import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support
 
 /**
  * The burst tool's scheduled sale (`--sales-open-in`): scenario (e) at a small size against a
- * real instance (API listening on a free port, two workers), then the audit's opening checks
+ * real instance (API listening on a free port, one worker), then the audit's opening checks
  * shown to fail on a tampered draw.
  */
 
@@ -23,7 +23,9 @@ beforeAll(async () => {
   ctx = await createTestContext();
   const config = ctx.configWith({ PORT: '0' });
   api = await startApi(config, createLogger(config, 'burst-opening-test'), { listen: true });
-  await ctx.startWorker();
+  // One worker process: there the line is strict (no overtake at all). Several measure their
+  // overtakes instead (bench/RESULTS.md, scenario e): two transactions of one show in two
+  // processes can claim seats side by side.
   await ctx.startWorker();
 });
 afterAll(async () => {
@@ -52,22 +54,26 @@ let report: BurstReport;
 
 describe('npm run burst -- --sales-open-in', () => {
   it('fills the waiting room, opens, and its audit verifies the draw and the line order', async () => {
-    // Scenario (e)'s shape, a hundredth of its size.
+    // Scenario (e)'s shape, a hundredth of its size, sent at once into a room opening 6 s after
+    // the show's creation (a loaded machine may still land some after the opening: they line up
+    // behind the room, and every check below holds either way).
     const e = scenarios(true).e;
     expect(e.salesOpenInSeconds).toBeGreaterThan(0);
     report = await runBurst(
       options(
         '--create-show', '--seats', String(SEATS),
         '--requests', String(REQUESTS), '--concurrency', '50',
-        '--sales-open-in', '4', '--arrival', 'wait', '--cancel-share', '0',
+        '--sales-open-in', '6', '--arrival', 'burst', '--cancel-share', '0',
       ),
     );
 
     expect(report.requests).toMatchObject({ planned: REQUESTS, accepted: REQUESTS, decided: REQUESTS, undecided: 0 });
-    // Every buyer waited, and the draw took them all.
-    expect(report.opening).toMatchObject({ waitingRoom: REQUESTS, acceptedBeforeOpening: REQUESTS, acceptedAfterOpening: 0, overtakes: 0, maxOvertakes: 0 });
-    expect(report.opening!.openingToFirstDecisionMs).toBeGreaterThanOrEqual(0);
-    expect(report.opening!.openingToLastDecisionMs).toBeGreaterThanOrEqual(report.opening!.openingToFirstDecisionMs!);
+    const opening = report.opening!;
+    expect(opening).toMatchObject({ overtakes: 0, maxOvertakes: 0 });
+    expect(opening.waitingRoom).toBeGreaterThan(0);
+    expect(opening.acceptedBeforeOpening + opening.acceptedAfterOpening).toBe(REQUESTS);
+    expect(opening.openingToFirstDecisionMs).toBeGreaterThanOrEqual(0);
+    expect(opening.openingToLastDecisionMs).toBeGreaterThanOrEqual(opening.openingToFirstDecisionMs!);
     expect(report.outcomes).toEqual({ HELD: SEATS, 'FAILED:SOLD_OUT': REQUESTS - SEATS });
     expect(report.audit?.checks.map((c) => [c.name, c.ok])).toEqual([
       ['no-double-booking', true],
@@ -79,16 +85,20 @@ describe('npm run burst -- --sales-open-in', () => {
       ['line-order', true],
     ]);
     expect(report.verdict).toBe('pass');
-    expect(formatReport(report)).toMatch(/Scheduled sale: opened .*\n {2}waiting room +200 entries in the draw/);
+    expect(formatReport(report)).toMatch(/Scheduled sale: opened .*\n {2}waiting room +[\d,]+ entries in the draw/);
   });
 
-  it('the HELD set is exactly the first N of the draw, recomputed here from the revealed seed', async () => {
+  it('the HELD set is exactly the first N of the line: the draw, recomputed here from the revealed seed, then later arrivals', async () => {
     const show = report.shows[0]!;
     const draw = (await fetch(`${api.url}/shows/${show.id}/draw`).then((r) => r.json())) as PublishedDraw;
     const seed = Buffer.from(draw.seed, 'hex');
-    const held = await ctx.pool.query<{ id: string }>(`SELECT id::text FROM bookings WHERE show_id = $1 AND status = 'HELD'`, [show.id]);
-    const keys = new Set(held.rows.map((row) => drawKeyOf(seed, row.id)));
-    expect(new Set(draw.keys.slice(0, SEATS))).toEqual(keys);
+    const rows = await ctx.pool.query<{ id: string; status: string }>(`SELECT id::text, status FROM bookings WHERE show_id = $1 ORDER BY accepted_at, id`, [show.id]);
+    const rank = new Map(draw.keys.map((key, index) => [key, index]));
+    const line = rows.rows
+      .map((row, arrival) => ({ ...row, place: rank.get(drawKeyOf(seed, row.id)) ?? draw.keys.length + arrival }))
+      .sort((a, b) => a.place - b.place);
+    expect(line.slice(0, SEATS).every((row) => row.status === 'HELD')).toBe(true);
+    expect(line.slice(SEATS).every((row) => row.status === 'FAILED')).toBe(true);
   });
 
   describe('the audit fails a draw that does not verify', () => {
@@ -138,8 +148,8 @@ describe('npm run burst -- --sales-open-in', () => {
     it('decisions against the line: the draw reversed counts every pair as an overtake', async () => {
       const result = await audit({ ...draw, keys: [...draw.keys].reverse() });
       expect(byName(result, 'draw-verifies').examples.join('\n')).toMatch(/keys not ascending/);
-      // Reversed, the refused entries stand first: each of the SEATS holders overtook all of them.
-      expect(result.overtakes).toBe(SEATS * (REQUESTS - SEATS));
+      // Reversed, refused entries of the room stand before its holders: each holder overtook them.
+      expect(result.overtakes).toBeGreaterThan(0);
       expect(byName(result, 'line-order').ok).toBe(false);
     });
   });
