@@ -40,7 +40,7 @@ import { SystemMonitor } from './lib/system-monitor.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --scenario a|b|c|d   run only these scenarios (repeat; default all four)
+  --scenario a|b|c|d|e run only these scenarios (repeat; default all five)
   --apis N             API replicas, each on its own port; the generator spreads its connections over them (default 1)
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
   --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 16, as the service)
@@ -291,6 +291,7 @@ async function main(): Promise<number> {
     queuePrefix,
     progress: false,
     seed: 1_000 + scenario.name.charCodeAt(0),
+    sale: scenario.salesOpenInSeconds ? { opensInSeconds: scenario.salesOpenInSeconds, maxOvertakes: 0 } : null,
   });
 
   /**
@@ -321,7 +322,9 @@ async function main(): Promise<number> {
       'seats' in scenario.shows
         ? ({ kind: 'create', count: scenario.shows.count, seats: scenario.shows.seats } as const)
         : ({ kind: 'create-sections', count: scenario.shows.count, sections: scenario.shows.sections } as const);
-    const shows = await prepareShows(admin, source, adminToken);
+    // A scheduled sale's show is created with its opening ahead; the burst waits for it.
+    const opensAt = scenario.salesOpenInSeconds ? new Date(Date.now() + scenario.salesOpenInSeconds * 1_000) : null;
+    const shows = await prepareShows(admin, source, adminToken, opensAt);
     if (explain && name === 'a') plans['before the burst (all seats AVAILABLE)'] = await explainClaims(build.db, shows[0]!.id);
     const options: BurstOptions = {
       ...burstOptions(scenario, shows.map((s) => s.id), services.urls, build.databaseUrl),

@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { environmentSettings } from '../../shared/booking/sale-schedule.js';
 import { drawSeedOf } from '../../shared/booking/show-draw.js';
-import { LayoutCache } from '../../shared/booking/shows.js';
+import { LayoutCache, salesOpenAtOf } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, transientDbCause } from '../../shared/db/client.js';
 import { ChangePublisher } from '../../shared/live/changes.js';
@@ -194,6 +194,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     index,
     queue: bookingQueue,
     seedOf: (showId) => drawSeedOf(db, showId),
+    salesOpenAtOf: (showId) => salesOpenAtOf(db, showId),
     batchSize: config.ENQUEUE_BATCH_SIZE,
     logger,
   });
