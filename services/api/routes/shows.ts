@@ -7,6 +7,7 @@ import { updateShow } from '../../../shared/booking/update-show.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { QUEUES } from '../../../shared/queue/catalog.js';
 import { queuedRequestsForShow } from '../../../shared/queue/pending.js';
+import { RequestIndex } from '../../../shared/queue/request-index.js';
 import type { AppDeps } from '../deps.js';
 import { decodeCursor, nextLink } from '../pagination.js';
 import {
@@ -49,8 +50,10 @@ export async function showView(deps: ShowViewDeps, showId: string): Promise<z.in
 }
 
 export const adminShowRoutes =
-  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues' | 'redis'>): FastifyPluginAsyncZod =>
   async (app) => {
+    // The shows' held lines (waiting room, pause): a PATCHed opening moves its draw, a delete counts them.
+    const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!).line;
     app.post(
       '/admin/shows',
       {
@@ -169,6 +172,8 @@ export const adminShowRoutes =
           ]);
         }
         deps.layouts.forget(id);
+        // A waiting room not drawn yet is drawn at the new opening.
+        if (body.sales_open_at !== undefined) await line.rescheduleOpening(id, Date.parse(body.sales_open_at));
         request.log.info({ showId: id, changed: Object.keys(body) }, 'show updated');
         return showView(deps, id);
       },
@@ -191,7 +196,7 @@ export const adminShowRoutes =
       },
       async (request) => {
         const { id } = request.params;
-        const queued = await queuedRequestsForShow(deps.queues[QUEUES.bookings]!, id);
+        const queued = (await queuedRequestsForShow(deps.queues[QUEUES.bookings]!, id)) + (await line.length(id));
         if (queued > 0) throw conflict('SHOW_HAS_QUEUED_REQUESTS', `Cannot delete: ${queued} booking request(s) for this show are still queued`);
         const outcome = await deleteShow(deps.db, id);
         if (outcome.kind === 'not_found') throw notFound('Show');
