@@ -3,6 +3,7 @@ import type { Database, Executor } from '../db/client.js';
 import type { BookingJob } from '../queue/catalog.js';
 import { Claimer, lockSeatsByLabel, rankOf, type Verdict } from './allocate.js';
 import { releaseLapsedHolds } from './expire.js';
+import { recordBookingEvents } from '../webhooks/outbox.js';
 import type { ShowLayout } from './layout.js';
 import type { DecidedStatus, FailureReason } from './statuses.js';
 import {
@@ -109,9 +110,10 @@ async function decideInTransaction(
   for (const row of existing.rows) {
     decisions.set(row.id, { kind: 'decided', duplicate: true, booking: fromRow(row) });
   }
-  const fresh = requests
-    .filter((request) => !decisions.has(request.id))
-    .sort((a, b) => a.accepted_at.localeCompare(b.accepted_at));
+  // In the order given, which is the line's: batch jobs are taken first in, first out and keep
+  // their requests in order, and a drawn waiting room is released in draw order (not in order
+  // of acceptance: shared/booking/draw.ts).
+  const fresh = requests.filter((request) => !decisions.has(request.id));
   if (fresh.length === 0) return decisions;
 
   // Sold-out fast path: when the committed state has no AVAILABLE seat and no lapsed hold, no
@@ -179,7 +181,8 @@ async function decideInTransaction(
 
 /**
  * Writes the decided bookings, then points their seats at them (the seats' foreign key needs
- * the booking row first). Requests left CONTENDED are not written: they are decided again.
+ * the booking row first), then their outbox events. Requests left CONTENDED are not written:
+ * they are decided again.
  */
 async function writeDecisions(
   tx: Executor,
@@ -222,6 +225,11 @@ async function writeDecisions(
       // and committing would leave a booking pointing at seats it does not hold.
       if (updated.rowCount !== heldSeatIds.length) throw new Error('claimed seats changed under their locks');
     }
+    // The batch's events, in one statement, after the bookings and seats they describe.
+    await recordBookingEvents(
+      tx,
+      rows.map((row) => ({ type: row.status === 'HELD' ? 'booking.held' : 'booking.failed', bookingId: row.id })),
+    );
   }
   for (const request of fresh) {
     if (verdicts.get(request.id)?.status === 'CONTENDED') decisions.set(request.id, { kind: 'contended' });

@@ -54,7 +54,7 @@ export function setSecurityHeaders(reply: FastifyReply): void {
 }
 
 /** Headers a cross-origin page may read: where to poll, when, and the id to quote. */
-const EXPOSED_HEADERS = ['Location', 'Retry-After', 'X-Request-Id', 'ETag'];
+const EXPOSED_HEADERS = ['Location', 'Retry-After', 'X-Request-Id', 'ETag', 'Preference-Applied'];
 
 export async function registerBrowserSecurity(app: FastifyInstance, config: Pick<Config, 'CORS_ORIGINS'>): Promise<void> {
   app.addHook('onRequest', (_request, reply, done) => {
