@@ -8,7 +8,7 @@ import { waitFor } from './support/wait.js';
  * SALE_CLOSED (tests/sale-schedule.test.ts covers a close set apart from the start).
  */
 
-const { ctx, api } = await openTestApi();
+const { api } = await openTestApi();
 
 const book = (showId: string, email = 'late@example.com') =>
   call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: email, seat_count: 1 } });
