@@ -130,6 +130,7 @@ async function refreshShows(): Promise<void> {
   const [{ body }, capabilities] = await Promise.all([adminApi<{ shows: ShowSummary[] }>('GET', '/admin/shows?limit=100'), apiCapabilities()]);
   $('#pause-note').hidden = capabilities.pause;
   $('#schedule-note').hidden = capabilities.schedule;
+  $<HTMLFieldSetElement>('#schedule').disabled = !capabilities.schedule;
   $('#show-rows').replaceChildren(
     ...body.shows.map((show) =>
       h(
@@ -183,7 +184,7 @@ function watch(id: string): void {
         'p',
         {},
         `Sale: ${stateWords(show)} · `,
-        h('strong', { class: 'in-line' }, show.in_line === undefined ? 'line length unknown' : `${show.in_line} in line`),
+        h('strong', { class: 'in-line' }, show.in_line === undefined ? 'line not reported by this API' : `${show.in_line} in line`),
         ` · ${show.available_seats} of ${show.total_seats} seats available`,
       ),
       h(

@@ -249,7 +249,8 @@ function renderMap(view: ShowView, seats: Seat[]): void {
         .map(([row, rowSeats]) =>
           h(
             'div',
-            { class: 'row', role: 'group', 'aria-label': `${section.name} row ${rowSeats[0]?.row_label ?? row}` },
+            // General admission has no rows to keep straight: its one row wraps.
+            { class: rowSeats[0]?.row_label ? 'row' : 'row wrap', role: 'group', 'aria-label': `${section.name} row ${rowSeats[0]?.row_label ?? row}` },
             h('span', { class: 'row-label', 'aria-hidden': 'true' }, rowSeats[0]?.row_label ?? ''),
             ...rowSeats
               .sort((a, b) => a.number - b.number)
@@ -412,7 +413,7 @@ function explanation(view: BookingStatus): string {
   switch (view.status) {
     case 'QUEUED':
       if (view.phase === 'WAITING_ROOM') return 'You are in the waiting room. When sales open, everyone who waited gets a place in line in a fair random draw.';
-      return view.position !== undefined ? `You are in line: number ${view.position}.` : 'You are in line.';
+      return 'You are in line. Your place moves up as the requests ahead of you are decided.';
     case 'WAITLISTED':
       return view.waitlist_position !== undefined
         ? `Sold out for now. You are number ${view.waitlist_position} on the waiting list: if seats free up, they are held for you.`
