@@ -5,6 +5,7 @@ import type { BookingStanding } from '../../shared/booking/standing.js';
 import type { Config } from '../../shared/config.js';
 import type { Database } from '../../shared/db/client.js';
 import type { Logger } from '../../shared/logger.js';
+import type { LineSizes } from '../../shared/queue/line-size.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { BookingIntake } from './booking-intake.js';
 
@@ -23,6 +24,8 @@ export type AppDeps = {
   /** Where booking X stands (Redis first, then Postgres): polls, reads and settles ask it. */
   standing: BookingStanding;
   layouts: LayoutCache;
+  /** Requests in line per show: the `in_line` of show views. */
+  lines: LineSizes;
   logger: Logger;
   /** Every queue by name: metrics read their depth, the admin board shows them. */
   queues: Record<string, Queue>;

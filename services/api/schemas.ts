@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../../shared/config.js';
 import { MAX_SEATS_PER_SHOW } from '../../shared/booking/layout.js';
 import { BOOKING_STATUSES, type DecidedStatus } from '../../shared/booking/statuses.js';
+import { SALES_STATES, scheduleOrderProblem, scheduleWithDefaults } from '../../shared/booking/sale-schedule.js';
 import { NextLink, pageQuery } from './pagination.js';
 
 /**
@@ -56,6 +57,32 @@ export const printableText = (max: number) =>
 
 const priceCents = z.number().int().min(0).max(100_000_000);
 
+/** The times of a sale schedule: the same instants a show may start at. */
+const saleTime = startTime;
+
+/** A show's overrides of the environment's HOLD_SECONDS and MAX_SEATS_PER_CUSTOMER (same ranges). */
+const holdSeconds = z.number().int().min(1).max(86_400);
+const maxSeatsPerCustomer = z.number().int().min(1).max(1_000);
+
+/**
+ * Checks a schedule's order once its defaults are filled in (scheduleWithDefaults), naming the
+ * field to change: `waiting_room_opens_at ≤ sales_open_at < sales_close_at`.
+ */
+function checkScheduleOrder(
+  ctx: z.RefinementCtx,
+  given: { waiting_room_opens_at?: string | undefined; sales_open_at?: string | undefined; sales_close_at?: string | undefined },
+  startTimeText: string,
+) {
+  const parsed = {
+    waitingRoomOpensAt: given.waiting_room_opens_at === undefined ? undefined : new Date(given.waiting_room_opens_at),
+    salesOpenAt: given.sales_open_at === undefined ? undefined : new Date(given.sales_open_at),
+    salesCloseAt: given.sales_close_at === undefined ? undefined : new Date(given.sales_close_at),
+  };
+  const defined = Object.fromEntries(Object.entries(parsed).filter(([, value]) => value !== undefined));
+  const problem = scheduleOrderProblem(scheduleWithDefaults(defined, new Date(startTimeText), new Date()), defined);
+  if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.problem });
+}
+
 const SectionInput = z
   .object({
     name: sectionName,
@@ -73,9 +100,19 @@ export const CreateShowBody = z
     // The price of every general-admission seat; sections carry their own.
     price_cents: priceCents.optional(),
     sections: z.array(SectionInput).min(1).max(50).optional(),
+    waiting_room_opens_at: saleTime.optional().describe('When requests start being taken into the waiting room; default: at once (creation)'),
+    sales_open_at: saleTime
+      .optional()
+      .describe('When the sale opens: the waiting room is drawn and decisions start; default: at once'),
+    sales_close_at: saleTime.optional().describe('When requests stop being taken; default: the start_time'),
+    hold_seconds: holdSeconds.optional().describe("How long this show's holds last; default: the environment's HOLD_SECONDS"),
+    max_seats_per_customer: maxSeatsPerCustomer
+      .optional()
+      .describe("Seats one customer may hold or own in this show; default: the environment's MAX_SEATS_PER_CUSTOMER"),
   })
   .strict()
   .superRefine((body, ctx) => {
+    checkScheduleOrder(ctx, body, body.start_time);
     if ((body.total_seats === undefined) === (body.sections === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['total_seats'], message: 'give either total_seats or sections, not both or neither' });
     }
@@ -110,6 +147,19 @@ export const ShowSummary = z.object({
   start_time: z.string(),
   total_seats: z.number(),
   available_seats: z.number(),
+  waiting_room_opens_at: z.string().describe('Requests are taken from then (earlier: 409 SALE_NOT_OPEN)'),
+  sales_open_at: z.string().describe('The opening: the waiting room is drawn and decisions start'),
+  sales_close_at: z.string().describe('Requests are taken until then (later: 409 SALE_CLOSED)'),
+  sales_state: z
+    .enum(SALES_STATES)
+    .describe(
+      'SCHEDULED (waiting room not open yet), WAITING_ROOM (taking requests, not deciding), ON_SALE, PAUSED, ' +
+        'SOLD_OUT (no seat AVAILABLE or HELD), CLOSED (after sales_close_at)',
+    ),
+  in_line: z.number().nullable().describe('Requests waiting to be decided; null while the queue cannot be read'),
+  seed_sha256: z.string().describe("Lowercase hex SHA-256 of the draw's secret 32-byte seed: the commitment, published before the draw"),
+  hold_seconds: z.number().describe("How long this show's holds last (its override, else the environment's)"),
+  max_seats_per_customer: z.number().describe('Seats one customer may hold or own in this show (its override, else the environment\'s)'),
 });
 
 export const ShowListQuery = z.object({

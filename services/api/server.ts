@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb } from '../../shared/db/client.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
+import { LineSizes } from '../../shared/queue/line-size.js';
 import { openQueue } from '../../shared/queue/queues.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
 import {
@@ -98,7 +99,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   // The queues share `redis`: its outages are logged once above, not once per queue on stderr.
   for (const queue of [bookingQueue, maintenanceQueue]) queue.on('error', () => {});
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
-  const app = await buildApp({ config, adminToken, db, pool, redis, intake, standing, layouts: new LayoutCache(db), logger, queues });
+  const lines = new LineSizes(bookingQueue);
+  const app = await buildApp({ config, adminToken, db, pool, redis, intake, standing, layouts: new LayoutCache(db), lines, logger, queues });
 
   let url = '';
   if (options.listen !== false) url = await app.listen({ port: config.PORT, host: config.HOST });

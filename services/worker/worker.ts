@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
+import { environmentSettings } from '../../shared/booking/sale-schedule.js';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, transientDbCause } from '../../shared/db/client.js';
@@ -80,7 +81,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const { processBookings } = createBookingProcessor({
     db,
     layouts,
-    settings: { holdSeconds: config.HOLD_SECONDS, maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER },
+    settings: environmentSettings(config),
     batchSize: config.WORKER_BATCH_SIZE,
     logger,
     index,

@@ -3,6 +3,7 @@ import type { Database, Executor } from '../db/client.js';
 import type { BookingJob } from '../queue/catalog.js';
 import { Claimer, lockSeatsByLabel, rankOf, type Verdict } from './allocate.js';
 import { releaseLapsedHolds } from './expire.js';
+import { recordBookingEvents } from '../webhooks/outbox.js';
 import type { ShowLayout } from './layout.js';
 import type { DecidedStatus, FailureReason } from './statuses.js';
 import {
@@ -179,7 +180,8 @@ async function decideInTransaction(
 
 /**
  * Writes the decided bookings, then points their seats at them (the seats' foreign key needs
- * the booking row first). Requests left CONTENDED are not written: they are decided again.
+ * the booking row first), then their outbox events. Requests left CONTENDED are not written:
+ * they are decided again.
  */
 async function writeDecisions(
   tx: Executor,
@@ -222,6 +224,11 @@ async function writeDecisions(
       // and committing would leave a booking pointing at seats it does not hold.
       if (updated.rowCount !== heldSeatIds.length) throw new Error('claimed seats changed under their locks');
     }
+    // The batch's events, in one statement, after the bookings and seats they describe.
+    await recordBookingEvents(
+      tx,
+      rows.map((row) => ({ type: row.status === 'HELD' ? 'booking.held' : 'booking.failed', bookingId: row.id })),
+    );
   }
   for (const request of fresh) {
     if (verdicts.get(request.id)?.status === 'CONTENDED') decisions.set(request.id, { kind: 'contended' });

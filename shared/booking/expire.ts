@@ -1,4 +1,5 @@
 import type { Executor } from '../db/client.js';
+import { recordBookingEvents } from '../webhooks/outbox.js';
 import { releaseLapsed, SWEEP_BATCH_SIZE, type ReleaseScope } from './sql/holds.js';
 
 export type ExpiryResult = { bookings: number; seats: number };
@@ -7,11 +8,14 @@ export type ExpiryResult = { bookings: number; seats: number };
  * Moves lapsed holds to EXPIRED and makes their seats AVAILABLE again (sql/holds.ts).
  *
  * Safe to run from any number of places at once (the scheduled sweep, a claim that found only
- * lapsed holds, an overlapping sweep): each hold is released exactly once.
+ * lapsed holds, an overlapping sweep): each hold is released exactly once. Each expired booking's
+ * `booking.expired` event is written to the outbox by the same transaction.
  */
 export async function releaseLapsedHolds(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult> {
-  const result = await tx.execute<ExpiryResult>(releaseLapsed(scope));
-  return result.rows[0] ?? { bookings: 0, seats: 0 };
+  const result = await tx.execute<ExpiryResult & { booking_ids: string[] }>(releaseLapsed(scope));
+  const { bookings = 0, seats = 0, booking_ids: expired = [] } = result.rows[0] ?? {};
+  await recordBookingEvents(tx, expired.map((bookingId) => ({ type: 'booking.expired', bookingId })));
+  return { bookings, seats };
 }
 
 /** Sweeps every lapsed hold, in batches, each batch its own short transaction. */

@@ -26,8 +26,9 @@ export async function cancelBooking(db: Database, id: string): Promise<SettleOut
 }
 
 /**
- * One call to `settle_booking` (drizzle/0003_settle_booking.sql), which locks the booking, then
- * its seats, and applies the action in a single round trip, so the locks are never held while
+ * One call to `settle_booking` (drizzle/0003_settle_booking.sql, last replaced by
+ * 0009_record_booking_events.sql), which locks the booking, then its seats, applies the action
+ * and writes its outbox event in a single round trip, so the locks are never held while
  * the API's event loop is busy elsewhere. The booking is read back after the commit, to answer
  * with the state the settle left.
  */

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { environmentSettings } from '../../../shared/booking/sale-schedule.js';
 import { generalAdmission, createShow, getShow, listShows } from '../../../shared/booking/shows.js';
 import { deleteShow } from '../../../shared/booking/delete-show.js';
 import { badRequest, conflict, notFound } from '../errors.js';
@@ -21,14 +22,28 @@ import {
 } from '../schemas.js';
 import { MAX_STALENESS_MS, SeatMapCache, matchesETag, negotiateEncoding } from '../seat-map.js';
 
+type ShowViewDeps = Pick<AppDeps, 'db' | 'config' | 'lines'>;
+
 /** One page of shows as the list routes answer it, with the link to the next. */
-export async function showPage(deps: Pick<AppDeps, 'db'>, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
-  const page = await listShows(deps.db, { when: query.when, limit: query.limit, after: query.cursor ? decodeCursor(query.cursor) : null });
-  return { shows: page.items, next: nextLink(path, { when: query.when, limit: query.limit }, page.next) };
+export async function showPage(deps: ShowViewDeps, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
+  const page = await listShows(
+    deps.db,
+    { when: query.when, limit: query.limit, after: query.cursor ? decodeCursor(query.cursor) : null },
+    environmentSettings(deps.config),
+  );
+  const shows = await Promise.all(page.items.map(async (show) => ({ ...show, in_line: await deps.lines.of(show.id) })));
+  return { shows, next: nextLink(path, { when: query.when, limit: query.limit }, page.next) };
+}
+
+/** One show as every route answers it (404 when there is none). */
+export async function showView(deps: ShowViewDeps, showId: string): Promise<z.infer<typeof ShowDetail>> {
+  const [show, inLine] = await Promise.all([getShow(deps.db, showId, environmentSettings(deps.config)), deps.lines.of(showId)]);
+  if (!show) throw notFound('Show');
+  return { ...show, in_line: inLine };
 }
 
 export const adminShowRoutes =
-  (deps: Pick<AppDeps, 'db' | 'layouts' | 'queues'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.post(
       '/admin/shows',
@@ -58,8 +73,19 @@ export const adminShowRoutes =
               })),
             }
           : generalAdmission(body.total_seats!, body.price_cents);
-        const show = await createShow(deps.db, { name: body.name, startTime: new Date(body.start_time), layout });
-        request.log.info({ showId: show.id, seats: show.total_seats }, 'show created');
+        const { id } = await createShow(deps.db, {
+          name: body.name,
+          startTime: new Date(body.start_time),
+          layout,
+          schedule: {
+            ...(body.waiting_room_opens_at ? { waitingRoomOpensAt: new Date(body.waiting_room_opens_at) } : {}),
+            ...(body.sales_open_at ? { salesOpenAt: new Date(body.sales_open_at) } : {}),
+            ...(body.sales_close_at ? { salesCloseAt: new Date(body.sales_close_at) } : {}),
+          },
+          overrides: { holdSeconds: body.hold_seconds ?? null, maxSeatsPerCustomer: body.max_seats_per_customer ?? null },
+        });
+        const show = await showView(deps, id);
+        request.log.info({ showId: show.id, seats: show.total_seats, salesOpenAt: show.sales_open_at }, 'show created');
         return reply.status(201).header('Location', `/shows/${show.id}`).send(show);
       },
     );
@@ -89,11 +115,7 @@ export const adminShowRoutes =
           response: { 200: ShowDetail, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
         },
       },
-      async (request) => {
-        const show = await getShow(deps.db, request.params.id);
-        if (!show) throw notFound('Show');
-        return show;
-      },
+      async (request) => showView(deps, request.params.id),
     );
 
     app.delete(
@@ -128,7 +150,7 @@ export const adminShowRoutes =
   };
 
 export const showRoutes =
-  (deps: Pick<AppDeps, 'db' | 'layouts'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/shows',
@@ -155,11 +177,7 @@ export const showRoutes =
           response: { 200: ShowDetail, 400: ErrorBody, 404: ErrorBody },
         },
       },
-      async (request) => {
-        const show = await getShow(deps.db, request.params.id);
-        if (!show) throw notFound('Show');
-        return show;
-      },
+      async (request) => showView(deps, request.params.id),
     );
 
     const seatMaps = new SeatMapCache(deps.db);
