@@ -140,7 +140,7 @@ async function refreshShows(): Promise<void> {
         h('td', {}, formatDate(show.start_time)),
         h('td', { class: 'sale-state' }, stateWords(show)),
         h('td', {}, `${show.available_seats} / ${show.total_seats}`),
-        h('td', {}, show.in_line === undefined ? '–' : String(show.in_line)),
+        h('td', {}, show.in_line === null ? '–' : String(show.in_line)),
         h(
           'td',
           { class: 'actions' },
@@ -184,7 +184,7 @@ function watch(id: string): void {
         'p',
         {},
         `Sale: ${stateWords(show)} · `,
-        h('strong', { class: 'in-line' }, show.in_line === undefined ? 'line not reported by this API' : `${show.in_line} in line`),
+        h('strong', { class: 'in-line' }, show.in_line === null ? 'line length unknown right now' : `${show.in_line} in line`),
         ` · ${show.available_seats} of ${show.total_seats} seats available`,
       ),
       h(

@@ -8,18 +8,10 @@ import type * as Schemas from '../../services/api/schemas.js';
  * the page and the API cannot drift apart unnoticed: `npm run typecheck` checks both.
  */
 
-/** Issue 13's sale fields on every show view; optional until the API sends them. */
-export type SalesState = 'SCHEDULED' | 'WAITING_ROOM' | 'ON_SALE' | 'PAUSED' | 'SOLD_OUT' | 'CLOSED';
-type SaleFields = Partial<{
-  sales_open_at: string | null;
-  waiting_room_opens_at: string | null;
-  sales_close_at: string | null;
-  in_line: number;
-  sales_state: SalesState;
-}>;
-export type ShowSummary = z.infer<typeof Schemas.ShowSummary> & SaleFields;
+export type ShowSummary = z.infer<typeof Schemas.ShowSummary>;
+export type SalesState = ShowSummary['sales_state'];
 export type Section = z.infer<typeof Schemas.SectionView>;
-export type ShowDetail = z.infer<typeof Schemas.ShowDetail> & SaleFields;
+export type ShowDetail = z.infer<typeof Schemas.ShowDetail>;
 export type Seat = z.infer<typeof Schemas.SeatView>;
 export type BookingRequest = z.input<ReturnType<typeof Schemas.bookingBody>> & { waitlist?: boolean };
 export type BookingAccepted = z.infer<typeof Schemas.BookingAccepted>;

@@ -86,7 +86,8 @@ function saleState(show: ShowSummary): { words: string; until?: string; prefix?:
     case 'CLOSED':
       return { words: 'Sales closed' };
     case 'ON_SALE':
-      return { words: show.available_seats === 0 ? 'Sold out' : 'On sale' };
+      // Not SOLD_OUT while seats are held: holds that lapse go back on sale.
+      return { words: show.available_seats === 0 ? 'On sale: every seat is held for now' : 'On sale' };
     default:
       // An API without sale states: on sale from creation, sold out when nothing is left.
       if (opens) return { words: 'Sales open soon', until: opens, prefix: 'Sales open in ' };
