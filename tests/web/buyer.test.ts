@@ -142,6 +142,18 @@ describe("the buyer's page", () => {
     expect((await bookingsOf(show.id))[0]).toMatchObject({ status: 'FAILED', reason: 'PAYMENT_FAILED' });
   });
 
+  it('a scheduled sale counts down to its waiting room and its opening', async () => {
+    const inMinutes = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
+    const show = await createShow(api.app, { name: 'Next week', total_seats: 50, waiting_room_opens_at: inMinutes(90), sales_open_at: inMinutes(150) });
+    const page = await open();
+    const card = page.getByRole('link', { name: /Next week/ });
+    await expect.poll(() => card.textContent(), LIVE).toMatch(/Waiting room opens in 1 h (29|30) min/);
+    await card.click();
+    await expect.poll(() => page.locator('#show-facts').textContent(), LIVE).toMatch(/Waiting room opens in 1 h (29|30) min/);
+    expect(page.url()).toContain(show.id);
+    await screenshot(page, '15-scheduled-sale');
+  });
+
   it("a sold-out show says so in the list, on its page, and in the booking's answer", async () => {
     const show = await createShow(api.app, { name: 'Tiny gig', total_seats: 1, price_cents: 2_500 });
     const taken = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'first@example.com', seat_count: 1 } });
