@@ -4,6 +4,7 @@ import type { RunningApi } from '../../services/api/server.js';
 import { launchChromium, openPage, PHONE, screenshot, type WatchedPage } from '../support/browser.js';
 import { createTestContext, type TestContext } from '../support/context.js';
 import { call, createShow, waitForDecision } from '../support/http.js';
+import { routeTable } from '../support/route-table.js';
 
 /**
  * The buyer's live panel while the line moves: a small burst queued ahead of the buyer with no
@@ -47,6 +48,8 @@ describe("the buyer's place in line", () => {
 
     opened = await openPage(browser, baseUrl, PHONE);
     const { page } = opened;
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(new URL(request.url()).pathname));
     await page.goto(`/#/shows/${show.id}`);
     await page.getByLabel('Seats', { exact: true }).fill('1');
     await page.getByLabel('Email').fill('late-fan@example.com');
@@ -69,6 +72,12 @@ describe("the buyer's place in line", () => {
     await expect.poll(() => panel.textContent(), LIVE).toContain('HELD');
     expect(await panel.textContent()).toMatch(/Seats\s*\d+/);
     await screenshot(page, '11-decided-after-the-line');
+
+    // How the panel kept up: the booking's event stream where the API has one, else polls of its status.
+    const stored = JSON.parse(String(await page.evaluate('localStorage.getItem("ticket-rush:booking")'))) as { id: string };
+    const streams = routeTable(api.app).some((route) => route.method === 'GET' && route.path === '/booking/:id/events');
+    if (streams) expect(requested).toContain(`/booking/${stored.id}/events`);
+    else expect(requested.filter((path) => path === `/booking/${stored.id}/status`).length).toBeGreaterThan(1);
     expect(opened.errors, 'the page logged errors').toEqual([]);
   });
 });

@@ -339,9 +339,15 @@ function mergeAvailability(show: ShowDetail, event: Partial<ShowDetail>): ShowDe
   return { ...show, ...event, id: show.id, name: show.name, sections };
 }
 
-/** The labels and statuses in a `seats` event, or null when it names labels only (then the map is re-read). */
+/**
+ * The labels and statuses in a `seats` event (`{ show_id, seats: [{ label, status }], reload }`),
+ * or null when the map must be re-read: `reload` (the stream may have missed changes) or a shape
+ * this page does not know.
+ */
 function seatChanges(data: unknown): Array<{ label: string; status: string }> | null {
-  const list = Array.isArray(data) ? data : (data as { seats?: unknown[] } | null)?.seats;
+  const event = data as { seats?: unknown; reload?: unknown } | null;
+  if (event?.reload === true) return null;
+  const list = event?.seats;
   if (!Array.isArray(list)) return null;
   const changes = list.filter((item): item is { label: string; status: string } => typeof item?.label === 'string' && typeof item?.status === 'string');
   return changes.length === list.length ? changes : null;
