@@ -201,6 +201,7 @@ describe('bookings', () => {
     expect(reply.body).toEqual({
       id: expect.stringMatching(UUID),
       status: 'QUEUED',
+      phase: 'IN_LINE',
       position: 1,
       status_url: `/booking/${reply.body.id}/status`,
     });
@@ -229,7 +230,7 @@ describe('bookings', () => {
   it('GET /booking/:id/status while QUEUED gives the position and Retry-After', async () => {
     const reply = await call(api.app, 'GET', `/booking/${second.id}/status`);
     expect(reply.status).toBe(200);
-    expect(reply.body).toEqual({ id: second.id, status: 'QUEUED', position: 2, updated_at: expect.stringMatching(ISO) });
+    expect(reply.body).toEqual({ id: second.id, status: 'QUEUED', phase: 'IN_LINE', position: 2, updated_at: expect.stringMatching(ISO) });
     expect(Number(reply.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 

@@ -130,6 +130,26 @@ export const CreateShowBody = z
     }
   });
 
+/**
+ * PATCH /admin/shows/:id: any of the name, the sale times and the overrides (null puts the
+ * environment's value back). Whether a time may still move is the show's state, checked on
+ * the row (shared/booking/update-show.ts), not here.
+ */
+export const UpdateShowBody = z
+  .object({
+    name: printableText(200).optional(),
+    waiting_room_opens_at: saleTime.optional().describe('Only while the current one is ahead, to a time ahead'),
+    sales_open_at: saleTime.optional().describe('Only while the current one is ahead (before the draw), to a time ahead'),
+    sales_close_at: saleTime.optional().describe('Only while the current one is ahead, to a time ahead'),
+    hold_seconds: holdSeconds.nullable().optional().describe("For decisions from now on; null: the environment's HOLD_SECONDS"),
+    max_seats_per_customer: maxSeatsPerCustomer
+      .nullable()
+      .optional()
+      .describe("For decisions from now on; null: the environment's MAX_SEATS_PER_CUSTOMER"),
+  })
+  .strict()
+  .refine((body) => Object.values(body).some((value) => value !== undefined), 'give at least one field to change');
+
 export const SectionView = z.object({
   name: z.string(),
   price_cents: z.number(),
@@ -241,10 +261,37 @@ export const IdempotencyHeaders = z.object({
     .describe('Makes retries safe: the same key and body for the same customer_email return the same booking. Keys are scoped to the customer and kept at least 24 hours.'),
 });
 
+export const StatusPollHeaders = z.object({
+  prefer: z
+    .string()
+    .optional()
+    .describe('`wait=N` (RFC 7240): while QUEUED, wait up to N seconds (at most 30; larger counts as 30) for the decision before answering'),
+});
+
+export const StatusPollResponseHeaders = {
+  'Retry-After': z.string().regex(/^\d+$/).optional().describe('While QUEUED: seconds to wait before polling again'),
+  'Preference-Applied': z.string().optional().describe('`wait=N` when the answer honoured `Prefer: wait=N`'),
+};
+
+/** Where a queued request waits (shared/booking/standing.ts): the same fields on the 202, polls and reads. */
+const queuePhase = z
+  .enum(['WAITING_ROOM', 'IN_LINE'])
+  .describe('While QUEUED: WAITING_ROOM until the sale opens and the room is drawn (no position yet), then IN_LINE');
+const queuedFields = {
+  phase: queuePhase.optional(),
+  sales_open_at: z.string().optional().describe('In the WAITING_ROOM: when the sale opens and the room is drawn'),
+  position: z
+    .number()
+    .optional()
+    .describe("IN_LINE: the place in the show's held line while it is held (paused, or behind a draw being released), else in the queue; 0 once a worker has it"),
+  paused: z.literal(true).optional().describe('IN_LINE in a paused sale: nothing is decided until it resumes'),
+};
+
 export const BookingAccepted = z.object({
   id: z.string(),
   status: z.literal('QUEUED'),
-  position: z.number().nullable(),
+  phase: queuePhase.nullable().describe('Null for an Idempotency-Key replay of a request decided since'),
+  position: z.number().nullable().describe('Null in the waiting room (the draw gives places) and for a replay of a decided request'),
   status_url: z.string(),
 });
 
@@ -257,7 +304,7 @@ export const BookingAcceptedHeaders = {
 export const BookingStatusView = z.object({
   id: z.string(),
   status: z.enum(BOOKING_STATUSES),
-  position: z.number().optional(),
+  ...queuedFields,
   hold_expires_at: z.string().optional(),
   seats: z.array(z.string()).optional(),
   reason: z.string().optional(),
@@ -283,7 +330,7 @@ export const BookingView = z.object({
       'Sum of the prices of the seats this booking holds or held (kept after the hold ends, like `seats`); ' +
         '0 when it never got seats (FAILED with SOLD_OUT, SEATS_UNAVAILABLE, ...); null while QUEUED',
     ),
-  position: z.number().optional(),
+  ...queuedFields,
   hold_expires_at: z.string().nullable(),
   accepted_at: z.string(),
   decided_at: z.string().nullable(),
@@ -318,3 +365,14 @@ export const AdminBookingQuery = z.object({
 export const AdminBookingList = z.object({ bookings: z.array(BookingView), next: NextLink });
 
 export const ShowDeleted = z.object({ id: z.string(), deleted_seats: z.number(), deleted_bookings: z.number() });
+
+/** GET /shows/:id/draw: the waiting room's draw and what proves it (shared/booking/draw.ts). */
+export const DrawView = z.object({
+  seed_sha256: z.string().describe('The commitment every show view carried from the creation: lowercase hex SHA-256 of the seed'),
+  seed: z.string().describe('The 32 seed bytes, 64 lowercase hex characters, revealed at the draw'),
+  drawn_at: z.string(),
+  entries: z.number().describe('Requests in the waiting room when it was drawn'),
+  keys: z
+    .array(z.string())
+    .describe('Each entry\'s HMAC-SHA256(key = seed, message = booking id as lowercase UUID) in lowercase hex, in draw order (ascending): find yours at your place'),
+});

@@ -3,9 +3,11 @@ import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { environmentSettings } from '../../shared/booking/sale-schedule.js';
+import { drawSeedOf } from '../../shared/booking/show-draw.js';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, transientDbCause } from '../../shared/db/client.js';
+import { ChangePublisher } from '../../shared/live/changes.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { cappedExponentialBackoff, JOBS, QUEUES, type JobName } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
@@ -14,6 +16,7 @@ import { assertNoEviction, createWorkerConnection, logOutages, redisTarget, wait
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
+import { startLineKeeper } from './line-keeper.js';
 import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
@@ -78,6 +81,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   // Only used for its key names: the request index sits beside the bookings queue, under its prefix.
   const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
   const index = new RequestIndex(connection, bookingQueue);
+  // Live updates of decisions and expiries (fire and forget: a lost publish fails nothing).
+  const changes = new ChangePublisher(connection, config.QUEUE_PREFIX, (error) =>
+    logger.debug({ err: error instanceof Error ? error.message : error }, 'could not publish a live update'),
+  );
   const { processBookings } = createBookingProcessor({
     db,
     layouts,
@@ -85,6 +92,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     batchSize: config.WORKER_BATCH_SIZE,
     logger,
     index,
+    changes,
     observer: metrics.bookings,
   });
   const workerOptions = {
@@ -103,7 +111,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     metrics.timed(QUEUES.bookings, dispatcher(QUEUES.bookings, { 'process-bookings': processBookings })),
     { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
   );
-  const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept });
+  const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept, changes });
   const maintenanceWorker = new Worker(
     QUEUES.maintenance,
     metrics.timed(
@@ -142,11 +150,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     { name: 'reconcile-intake', opts: JOBS['reconcile-intake'].options },
   );
   await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady()]);
+  // Draws waiting rooms at their opening and releases held lines (waiting room, pause) in order.
+  const lineKeeper = startLineKeeper({
+    index,
+    queue: bookingQueue,
+    seedOf: (showId) => drawSeedOf(db, showId),
+    batchSize: config.ENQUEUE_BATCH_SIZE,
+    logger,
+  });
   logger.info({ concurrency: config.WORKER_CONCURRENCY, batchSize: config.WORKER_BATCH_SIZE, pool: poolSize }, 'worker started');
 
   let metricsServer: MetricsServer | null = null;
   const close = closeInOrder(
     [
+      { name: 'line keeper', close: () => lineKeeper.close() },
       // close() stops taking jobs and waits for the in-flight ones to finish.
       { name: 'booking worker', close: () => bookingWorker.close() },
       { name: 'maintenance worker', close: () => maintenanceWorker.close() },

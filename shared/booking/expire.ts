@@ -4,6 +4,9 @@ import { releaseLapsed, SWEEP_BATCH_SIZE, type ReleaseScope } from './sql/holds.
 
 export type ExpiryResult = { bookings: number; seats: number };
 
+/** A hold a release moved to EXPIRED: its show and the seats it gave back. */
+export type ReleasedHold = { id: string; showId: string; seats: string[] };
+
 /**
  * Moves lapsed holds to EXPIRED and makes their seats AVAILABLE again (sql/holds.ts).
  *
@@ -11,21 +14,26 @@ export type ExpiryResult = { bookings: number; seats: number };
  * lapsed holds, an overlapping sweep): each hold is released exactly once. Each expired booking's
  * `booking.expired` event is written to the outbox by the same transaction.
  */
-export async function releaseLapsedHolds(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult> {
-  const result = await tx.execute<ExpiryResult & { booking_ids: string[] }>(releaseLapsed(scope));
-  const { bookings = 0, seats = 0, booking_ids: expired = [] } = result.rows[0] ?? {};
-  await recordBookingEvents(tx, expired.map((bookingId) => ({ type: 'booking.expired', bookingId })));
-  return { bookings, seats };
+export async function releaseLapsedHolds(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult & { holds: ReleasedHold[] }> {
+  const result = await tx.execute<ExpiryResult & { holds: ReleasedHold[] }>(releaseLapsed(scope));
+  const released = result.rows[0] ?? { bookings: 0, seats: 0, holds: [] };
+  await recordBookingEvents(tx, released.holds.map((hold) => ({ type: 'booking.expired', bookingId: hold.id })));
+  return released;
 }
 
-/** Sweeps every lapsed hold, in batches, each batch its own short transaction. */
+/**
+ * Sweeps every lapsed hold, in batches, each batch its own short transaction. `onReleased`
+ * hears of each batch's holds once that batch has committed (live updates publish them).
+ */
 export async function sweepLapsedHolds(
   db: { transaction: <T>(fn: (tx: Executor) => Promise<T>) => Promise<T> },
   batchSize = SWEEP_BATCH_SIZE,
+  onReleased?: (holds: ReleasedHold[]) => void,
 ): Promise<ExpiryResult> {
   const total: ExpiryResult = { bookings: 0, seats: 0 };
   for (;;) {
     const batch = await db.transaction((tx) => releaseLapsedHolds(tx, { limit: batchSize }));
+    if (batch.holds.length > 0) onReleased?.(batch.holds);
     total.bookings += batch.bookings;
     total.seats += batch.seats;
     if (batch.bookings < batchSize) return total;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Database, Executor } from '../db/client.js';
 import { seats, showSections, shows, type Show } from '../db/schema/index.js';
 import { GENERAL_SECTION, generateSeats, rowLabel, totalSeats, type SectionLayout, type ShowLayout } from './layout.js';
@@ -266,6 +266,19 @@ export async function listSeats(db: Executor, showId: string): Promise<SeatView[
     price_cents: row.priceCents,
     status: row.status,
   }));
+}
+
+/**
+ * The status listSeats would give now for some seats of a show (a lapsed hold reads
+ * AVAILABLE, as there), in seat order: what a live seat map needs after a change.
+ */
+export async function seatStatuses(db: Executor, showId: string, labels: readonly string[]): Promise<Array<{ label: string; status: string }>> {
+  if (labels.length === 0) return [];
+  return db
+    .select({ label: seats.label, status: sql<string>`CASE WHEN ${AVAILABLE_NOW} THEN 'AVAILABLE' ELSE ${seats.status} END` })
+    .from(seats)
+    .where(and(eq(seats.showId, showId), sql`${seats.label} = ANY(${sql.param([...labels])}::text[])`))
+    .orderBy(asc(seats.sectionRank), asc(seats.row), asc(seats.number));
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { queuedRequestsByShow } from './pending.js';
+import type { ShowLine } from './show-line.js';
 
 /** How long one count of the queue answers every show view of this process. */
 const COUNT_MAX_AGE_MS = 1_000;
@@ -13,7 +14,11 @@ const COUNT_MAX_AGE_MS = 1_000;
 export class LineSizes {
   private counted: { at: number; counts: Promise<Map<string, number>> } | null = null;
 
-  constructor(private readonly queue: Queue) {}
+  /** `line`: the shows' held lines (waiting room, pause), counted beside the queue's jobs. */
+  constructor(
+    private readonly queue: Queue,
+    private readonly line: ShowLine | null = null,
+  ) {}
 
   /**
    * Requests in line for this show now (0 when none), or null when the queue cannot be read
@@ -21,7 +26,8 @@ export class LineSizes {
    */
   async of(showId: string): Promise<number | null> {
     try {
-      return (await this.all()).get(showId) ?? 0;
+      const [inJobs, held] = await Promise.all([this.all(), this.line?.length(showId) ?? 0]);
+      return (inJobs.get(showId) ?? 0) + held;
     } catch {
       return null;
     }

@@ -16,12 +16,10 @@ export type Seat = z.infer<typeof Schemas.SeatView>;
 export type BookingRequest = z.input<ReturnType<typeof Schemas.bookingBody>> & { waitlist?: boolean };
 export type BookingAccepted = z.infer<typeof Schemas.BookingAccepted>;
 export type BookingView = z.infer<typeof Schemas.BookingView>;
-/** Where a booking stands; issue 13's and 15's fields optional until the API sends them. */
+/** Where a booking stands; the fields other issues are still adding are optional until the API sends them. */
 export type BookingStatus = Omit<z.infer<typeof Schemas.BookingStatusView>, 'status'> & {
   status: z.infer<typeof Schemas.BookingStatusView>['status'] | 'WAITLISTED' | 'REFUNDED';
 } & Partial<{
-    phase: 'WAITING_ROOM' | 'IN_LINE';
-    sales_open_at: string;
     seats_ahead: number;
     estimated_wait_seconds: number;
     outlook: 'GOOD' | 'UNLIKELY';

@@ -391,7 +391,13 @@ async function book(event: SubmitEvent): Promise<void> {
     view.picked.clear();
     updateSeats(view, []);
     renderPicked(view);
-    followBooking(accepted.id, { id: accepted.id, status: 'QUEUED', ...(accepted.position !== null ? { position: accepted.position } : {}), updated_at: new Date().toISOString() });
+    followBooking(accepted.id, {
+      id: accepted.id,
+      status: 'QUEUED',
+      ...(accepted.phase !== null ? { phase: accepted.phase } : {}),
+      ...(accepted.position !== null ? { position: accepted.position } : {}),
+      updated_at: new Date().toISOString(),
+    });
   } catch (error) {
     // A refusal of this body will not change on a retry: a corrected form gets a new key anyway.
     if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429 && error.status !== 408) localStorage.removeItem(PENDING_BOOK);
@@ -420,6 +426,7 @@ function explanation(view: BookingStatus): string {
   switch (view.status) {
     case 'QUEUED':
       if (view.phase === 'WAITING_ROOM') return 'You are in the waiting room. When sales open, everyone who waited gets a place in line in a fair random draw.';
+      if (view.paused) return 'The sale is paused: nothing is decided until it resumes. You keep your place in line.';
       return 'You are in line. Your place moves up as the requests ahead of you are decided.';
     case 'WAITLISTED':
       return view.waitlist_position !== undefined
@@ -434,7 +441,7 @@ function explanation(view: BookingStatus): string {
     case 'EXPIRED':
       return 'Your hold ran out before payment, so the seats were released.';
     case 'CANCELLED':
-      return 'This booking is cancelled.';
+      return view.seats && view.seats.length > 0 ? 'This booking is cancelled: its seats were released.' : 'You left the line. Nothing was booked.';
     case 'REFUNDED':
       return 'This booking was refunded.';
     default:

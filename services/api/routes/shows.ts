@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { environmentSettings } from '../../../shared/booking/sale-schedule.js';
-import { generalAdmission, createShow, getShow, listShows } from '../../../shared/booking/shows.js';
+import { PLAN_MAX_AGE_MS, generalAdmission, createShow, getShow, listShows } from '../../../shared/booking/shows.js';
 import { deleteShow } from '../../../shared/booking/delete-show.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { updateShow } from '../../../shared/booking/update-show.js';
+import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { QUEUES } from '../../../shared/queue/catalog.js';
 import { queuedRequestsForShow } from '../../../shared/queue/pending.js';
 import type { AppDeps } from '../deps.js';
@@ -19,6 +20,7 @@ import {
   ShowDetail,
   ShowList,
   ShowListQuery,
+  UpdateShowBody,
 } from '../schemas.js';
 import { MAX_STALENESS_MS, SeatMapCache, matchesETag, negotiateEncoding } from '../seat-map.js';
 
@@ -34,6 +36,10 @@ export async function showPage(deps: ShowViewDeps, path: string, query: z.infer<
   const shows = await Promise.all(page.items.map(async (show) => ({ ...show, in_line: await deps.lines.of(show.id) })));
   return { shows, next: nextLink(path, { when: query.when, limit: query.limit }, page.next) };
 }
+
+/** The fields of an object that are set (exactOptionalPropertyTypes keeps `undefined` out of domain types). */
+const definedOnly = <T extends object>(fields: T) =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 
 /** One show as every route answers it (404 when there is none). */
 export async function showView(deps: ShowViewDeps, showId: string): Promise<z.infer<typeof ShowDetail>> {
@@ -118,6 +124,56 @@ export const adminShowRoutes =
       async (request) => showView(deps, request.params.id),
     );
 
+    app.patch(
+      '/admin/shows/:id',
+      {
+        schema: {
+          summary: "Change a show's name, sale times or per-show settings",
+          tags: ['admin'],
+          description:
+            'A time can be moved only while its current value is still ahead, and only to a time ahead: 409 `SCHEDULE_TIME_PASSED` ' +
+            'naming the field and when it passed otherwise (an opening that happened, with its draw, cannot be undone). The order ' +
+            '`waiting_room_opens_at ≤ sales_open_at < sales_close_at` is checked again (400 naming the field). `hold_seconds` and ' +
+            '`max_seats_per_customer` apply to decisions from then on (null: the environment default). Other API and worker ' +
+            `processes see the change within ${PLAN_MAX_AGE_MS / 1_000} s.`,
+          security: [{ adminToken: [] }],
+          params: IdParams,
+          body: UpdateShowBody,
+          response: { 200: ShowDetail, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const body = request.body;
+        const time = (text: string | undefined) => (text === undefined ? undefined : new Date(text));
+        const outcome = await updateShow(
+          deps.db,
+          id,
+          {
+            ...(body.name !== undefined ? { name: body.name } : {}),
+            schedule: definedOnly({
+              waitingRoomOpensAt: time(body.waiting_room_opens_at),
+              salesOpenAt: time(body.sales_open_at),
+              salesCloseAt: time(body.sales_close_at),
+            }),
+            overrides: definedOnly({ holdSeconds: body.hold_seconds, maxSeatsPerCustomer: body.max_seats_per_customer }),
+          },
+          new Date(),
+        );
+        if (outcome.kind === 'not_found') throw notFound('Show');
+        if (outcome.kind === 'invalid') throw badRequest(outcome.field, outcome.problem);
+        if (outcome.kind === 'time_passed') {
+          const at = outcome.at.toISOString();
+          throw new AppError(409, 'SCHEDULE_TIME_PASSED', `${outcome.field} passed at ${at}: it can no longer be changed`, [
+            { field: outcome.field, problem: `passed at ${at}` },
+          ]);
+        }
+        deps.layouts.forget(id);
+        request.log.info({ showId: id, changed: Object.keys(body) }, 'show updated');
+        return showView(deps, id);
+      },
+    );
+
     app.delete(
       '/admin/shows/:id',
       {
@@ -126,7 +182,7 @@ export const adminShowRoutes =
           description:
             'Refused with 409 while the show has live bookings (SHOW_HAS_LIVE_BOOKINGS: HELD with time left, or CONFIRMED) ' +
             'or requests still queued (SHOW_HAS_QUEUED_REQUESTS). Removes its seats, sections and decided bookings. ' +
-            'Other API processes may accept requests for it for up to a minute (their layout cache); those end FAILED.',
+            `Other API processes may accept requests for it for up to ${PLAN_MAX_AGE_MS / 1_000} s (their plan cache); those end FAILED.`,
           security: [{ adminToken: [] }],
           tags: ['admin'],
           params: IdParams,

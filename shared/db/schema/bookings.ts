@@ -48,10 +48,11 @@ export const bookings = pgTable(
       'bookings_confirmed_consistent',
       sql`(${table.status} = 'CONFIRMED') = (${table.confirmedAt} IS NOT NULL)`,
     ),
-    // Every booking but a FAILED one holds (or held) exactly the seats it asked for.
+    // Every booking but a FAILED one holds (or held) exactly the seats it asked for, except a
+    // request that left the line before any decision (CANCELLED with no seats: it never held any).
     check(
       'bookings_seats_match_count',
-      sql`${table.status} NOT IN (${literalList(DECIDED_STATUSES.filter((status) => status !== 'FAILED'))}) OR cardinality(${table.seatIds}) = ${table.seatCount}`,
+      sql`${table.status} NOT IN (${literalList(DECIDED_STATUSES.filter((status) => status !== 'FAILED'))}) OR cardinality(${table.seatIds}) = ${table.seatCount} OR (${table.status} = 'CANCELLED' AND cardinality(${table.seatIds}) = 0)`,
     ),
     check('bookings_labels_match_ids', sql`cardinality(${table.seatIds}) = cardinality(${table.seatLabels})`),
     check('bookings_total_cents_non_negative', sql`${table.totalCents} >= 0`),
