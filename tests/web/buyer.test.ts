@@ -154,6 +154,26 @@ describe("the buyer's page", () => {
     await screenshot(page, '15-scheduled-sale');
   });
 
+  it('waits in the waiting room with a countdown to the opening, and leaves the line', async () => {
+    const opensAt = new Date(Date.now() + 10 * 60_000).toISOString();
+    const show = await createShow(api.app, { name: 'Big tour', total_seats: 40, sales_open_at: opensAt });
+    const page = await open(`/#/shows/${show.id}`);
+    await expect.poll(() => page.locator('#show-facts').textContent(), LIVE).toMatch(/Waiting room open: sales open in (9|10) min/);
+    await page.getByLabel('Seats', { exact: true }).fill('2');
+    await page.getByLabel('Email').fill('early@example.com');
+    await page.getByRole('button', { name: 'Book', exact: true }).click();
+    await expect.poll(() => panel(page).textContent(), LIVE).toMatch(/Sales open\s*in (9|10) min/);
+    const waiting = await panel(page).textContent();
+    expect(waiting).toContain('QUEUED');
+    expect(waiting).toContain('You are in the waiting room');
+    await screenshot(page, '16-waiting-room');
+
+    await page.getByRole('button', { name: 'Leave the line' }).click();
+    await expect.poll(() => panel(page).textContent(), LIVE).toContain('CANCELLED');
+    expect(await panel(page).textContent()).toContain('You left the line. Nothing was booked.');
+    expect(await bookingsOf(show.id)).toEqual([expect.objectContaining({ status: 'CANCELLED', seats: [] })]);
+  });
+
   it("a sold-out show says so in the list, on its page, and in the booking's answer", async () => {
     const show = await createShow(api.app, { name: 'Tiny gig', total_seats: 1, price_cents: 2_500 });
     const taken = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'first@example.com', seat_count: 1 } });

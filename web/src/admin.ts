@@ -1,4 +1,4 @@
-import { ApiError, api, apiCapabilities, type BookingView, type ShowDetail, type ShowSummary } from './api.js';
+import { ApiError, api, apiCapabilities, withAvailability, type BookingView, type ShowDetail, type ShowSummary } from './api.js';
 import { $, formatDate, h, startCountdowns } from './dom.js';
 import { follow } from './live.js';
 
@@ -106,7 +106,7 @@ async function createShow(event: SubmitEvent): Promise<void> {
     const { body: show } = await adminApi<ShowDetail>('POST', '/admin/shows', body);
     $('#created').textContent = `Created "${show.name}" with ${show.total_seats} seats.`;
     await refreshShows();
-    watch(show.id);
+    await watch(show.id);
   } catch (error) {
     showError(error);
   } finally {
@@ -144,7 +144,7 @@ async function refreshShows(): Promise<void> {
         h(
           'td',
           { class: 'actions' },
-          h('button', { type: 'button', class: 'secondary', 'aria-label': `Watch ${show.name}`, onclick: () => watch(show.id) }, 'Watch'),
+          h('button', { type: 'button', class: 'secondary', 'aria-label': `Watch ${show.name}`, onclick: () => void watch(show.id) }, 'Watch'),
           capabilities.pause && show.sales_state !== 'PAUSED'
             ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Pause ${show.name}`, onclick: () => void saleAction(show.id, 'pause') }, 'Pause')
             : null,
@@ -169,59 +169,94 @@ async function saleAction(id: string, action: 'pause' | 'resume'): Promise<void>
 
 // ---------------------------------------------------------------- watching one show
 
-function watch(id: string): void {
-  stopWatch?.();
-  $('#watch').hidden = false;
-  const render = (show: ShowDetail, bookings: BookingView[]) => {
-    $('#watch-title').textContent = `Watching ${show.name}`;
-    const tally = new Map<string, number>();
-    for (const booking of bookings) {
-      const outcome = booking.reason ? `${booking.status} (${booking.reason})` : booking.status;
-      tally.set(outcome, (tally.get(outcome) ?? 0) + 1);
-    }
-    $('#watch-body').replaceChildren(
+function renderWatch(show: ShowDetail, bookings: BookingView[]): void {
+  $('#watch-title').textContent = `Watching ${show.name}`;
+  const tally = new Map<string, number>();
+  for (const booking of bookings) {
+    const outcome = booking.reason ? `${booking.status} (${booking.reason})` : booking.status;
+    tally.set(outcome, (tally.get(outcome) ?? 0) + 1);
+  }
+  $('#watch-body').replaceChildren(
+    h(
+      'p',
+      {},
+      `Sale: ${stateWords(show)} · `,
+      h('strong', { class: 'in-line' }, show.in_line === null ? 'line length unknown right now' : `${show.in_line} in line`),
+      ` · ${show.available_seats} of ${show.total_seats} seats available`,
+    ),
+    h(
+      'div',
+      { class: 'table-wrap' },
       h(
-        'p',
+        'table',
         {},
-        `Sale: ${stateWords(show)} · `,
-        h('strong', { class: 'in-line' }, show.in_line === null ? 'line length unknown right now' : `${show.in_line} in line`),
-        ` · ${show.available_seats} of ${show.total_seats} seats available`,
-      ),
-      h(
-        'div',
-        { class: 'table-wrap' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Section'), h('th', {}, 'Available'), h('th', {}, 'Held'), h('th', {}, 'Booked'))),
         h(
-          'table',
+          'tbody',
           {},
-          h('thead', {}, h('tr', {}, h('th', {}, 'Section'), h('th', {}, 'Available'), h('th', {}, 'Held'), h('th', {}, 'Booked'))),
-          h(
-            'tbody',
-            {},
-            ...show.sections.map((section) =>
-              h('tr', {}, h('td', {}, section.name), h('td', {}, String(section.available_seats)), h('td', {}, String(section.held_seats)), h('td', {}, String(section.booked_seats))),
-            ),
+          ...show.sections.map((section) =>
+            h('tr', {}, h('td', {}, section.name), h('td', {}, String(section.available_seats)), h('td', {}, String(section.held_seats)), h('td', {}, String(section.booked_seats))),
           ),
         ),
       ),
-      h('h3', {}, 'Latest outcomes'),
-      bookings.length === 0
-        ? h('p', { class: 'hint' }, 'No booking decided yet.')
-        : h('p', { class: 'outcomes' }, [...tally.entries()].map(([outcome, count]) => `${count} ${outcome}`).join(' · '), ` (latest ${bookings.length})`),
-    );
-  };
-  stopWatch = follow({
-    stream: null,
-    events: {},
+    ),
+    h('h3', {}, 'Latest outcomes'),
+    bookings.length === 0
+      ? h('p', { class: 'hint' }, 'No booking decided yet.')
+      : h('p', { class: 'outcomes' }, [...tally.entries()].map(([outcome, count]) => `${count} ${outcome}`).join(' · '), ` (latest ${bookings.length})`),
+  );
+}
+
+/**
+ * Follows one show: its line and counts through the show's event stream where the API has one
+ * (polled otherwise), and its latest decided bookings, which no stream carries, by polling.
+ */
+let watching: string | undefined;
+async function watch(id: string): Promise<void> {
+  stopWatch?.();
+  watching = id;
+  $('#watch').hidden = false;
+  let show: ShowDetail;
+  try {
+    show = (await adminApi<ShowDetail>('GET', `/admin/shows/${id}`)).body;
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  let bookings: BookingView[] = [];
+  renderWatch(show, bookings);
+  const capabilities = await apiCapabilities();
+  // Another show was picked meanwhile: it is the one to follow.
+  if (watching !== id) return;
+  const counts = follow({
+    stream: capabilities.showEvents ? `/shows/${id}/events` : null,
+    events: {
+      availability: (data) => {
+        show = withAvailability(show, data);
+        renderWatch(show, bookings);
+      },
+    },
     poll: async () => {
-      const [{ body: show }, { body: page }] = await Promise.all([
-        adminApi<ShowDetail>('GET', `/admin/shows/${id}`),
-        adminApi<{ bookings: BookingView[] }>('GET', `/admin/bookings?show_id=${id}&limit=50`),
-      ]);
-      render(show, page.bookings);
+      show = (await adminApi<ShowDetail>('GET', `/admin/shows/${id}`)).body;
+      renderWatch(show, bookings);
       return WATCH_REFRESH_MS;
     },
     onPollError: showError,
-  }).stop;
+  });
+  const outcomes = follow({
+    stream: null,
+    events: {},
+    poll: async () => {
+      bookings = (await adminApi<{ bookings: BookingView[] }>('GET', `/admin/bookings?show_id=${id}&limit=50`)).body.bookings;
+      renderWatch(show, bookings);
+      return WATCH_REFRESH_MS;
+    },
+    onPollError: showError,
+  });
+  stopWatch = () => {
+    counts.stop();
+    outcomes.stop();
+  };
 }
 
 // ---------------------------------------------------------------- start

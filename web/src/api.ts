@@ -27,6 +27,23 @@ export type BookingStatus = Omit<z.infer<typeof Schemas.BookingStatusView>, 'sta
   }>;
 type ErrorBody = z.infer<typeof Schemas.ErrorBody>;
 
+/**
+ * A show with the counts of an `availability` event of its stream (GET /shows/:id/events:
+ * `{ show_id, available_seats, sections: [{ name, available_seats, held_seats, booked_seats }],
+ * sales_state, in_line }`); the show's name, prices and sizes stay as read.
+ */
+export function withAvailability(show: ShowDetail, data: unknown): ShowDetail {
+  const event = (data ?? {}) as Partial<Pick<ShowDetail, 'available_seats' | 'sales_state' | 'in_line'>> & { sections?: Array<Partial<Section>> };
+  const sections = show.sections.map((section) => ({ ...section, ...event.sections?.find((changed) => changed.name === section.name) }));
+  return {
+    ...show,
+    ...(typeof event.available_seats === 'number' ? { available_seats: event.available_seats } : {}),
+    ...(event.sales_state ? { sales_state: event.sales_state } : {}),
+    ...(event.in_line !== undefined ? { in_line: event.in_line } : {}),
+    sections,
+  };
+}
+
 /** Statuses after which nothing changes any more. */
 export const FINAL_STATUSES = new Set(['CONFIRMED', 'FAILED', 'CANCELLED', 'EXPIRED', 'REFUNDED']);
 

@@ -10,6 +10,7 @@ import {
   type Seat,
   type ShowDetail,
   type ShowSummary,
+  withAvailability,
 } from './api.js';
 import { $, countdown, formatDate, formatDuration, formatMoney, h, startCountdowns } from './dom.js';
 import { follow } from './live.js';
@@ -252,7 +253,7 @@ function renderMap(view: ShowView, seats: Seat[]): void {
             'div',
             // General admission has no rows to keep straight: its one row wraps.
             { class: rowSeats[0]?.row_label ? 'row' : 'row wrap', role: 'group', 'aria-label': `${section.name} row ${rowSeats[0]?.row_label ?? row}` },
-            h('span', { class: 'row-label', 'aria-hidden': 'true' }, rowSeats[0]?.row_label ?? ''),
+            rowSeats[0]?.row_label ? h('span', { class: 'row-label', 'aria-hidden': 'true' }, rowSeats[0].row_label) : null,
             ...rowSeats
               .sort((a, b) => a.number - b.number)
               .map((seat) => {
@@ -306,7 +307,7 @@ async function openShow(id: string): Promise<void> {
     stream: capabilities.showEvents ? `/shows/${id}/events` : null,
     events: {
       availability: (data) => {
-        view.show = mergeAvailability(view.show, data as Partial<ShowDetail>);
+        view.show = withAvailability(view.show, data);
         renderFacts(view.show);
         renderPicked(view);
       },
@@ -331,12 +332,6 @@ async function openShow(id: string): Promise<void> {
   const stored = readJson<StoredBooking>(STORED_BOOKING);
   if (stored?.show_id === id) followBooking(stored.id);
   else showBookForm(true);
-}
-
-/** An availability event carries the counts; the show's names, prices and sizes stay as read. */
-function mergeAvailability(show: ShowDetail, event: Partial<ShowDetail>): ShowDetail {
-  const sections = show.sections.map((section) => ({ ...section, ...event.sections?.find((changed) => changed.name === section.name) }));
-  return { ...show, ...event, id: show.id, name: show.name, sections };
 }
 
 /**
@@ -455,7 +450,9 @@ function renderBooking(id: string, view: BookingStatus, actions: { settle: (acti
   const panel = $('#booking');
   panel.hidden = false;
   const facts: Array<[string, Node | string]> = [];
-  if (view.status === 'QUEUED' && view.phase === 'WAITING_ROOM' && view.sales_open_at) facts.push(['Sales open', countdown(view.sales_open_at, 'in ', 'now')]);
+  // The 202 names the phase but not the opening; the show does.
+  const opensAt = view.sales_open_at ?? current?.show.sales_open_at;
+  if (view.status === 'QUEUED' && view.phase === 'WAITING_ROOM' && opensAt) facts.push(['Sales open', countdown(opensAt, 'in ', 'now')]);
   if (view.position !== undefined) facts.push(['Place in line', String(view.position)]);
   if (view.seats_ahead !== undefined) facts.push(['Seats ahead of you', String(view.seats_ahead)]);
   if (view.estimated_wait_seconds !== undefined) facts.push(['Estimated wait', `about ${formatDuration(view.estimated_wait_seconds)}`]);
