@@ -178,6 +178,23 @@ describe("the buyer's page", () => {
     expect(await bookingsOf(show.id)).toEqual([expect.objectContaining({ status: 'CANCELLED', seats: [] })]);
   });
 
+  it('says when the sale is paused, keeps the place, and gets the seats once it resumes', async () => {
+    const show = await reservedShow('Paused sale');
+    expect((await call(api.app, 'POST', `/admin/shows/${show.id}/pause`, { admin: true, body: {} })).status).toBe(200);
+    const page = await open(`/#/shows/${show.id}`);
+    await expect.poll(() => page.locator('#show-facts').textContent(), LIVE).toContain('Sale paused');
+    await page.getByLabel('Seats', { exact: true }).fill('2');
+    await page.getByLabel('Email').fill('patient@example.com');
+    await page.getByRole('button', { name: 'Book', exact: true }).click();
+    await expect.poll(() => panel(page).textContent(), LIVE).toContain('The sale is paused: nothing is decided until it resumes.');
+    expect(await panel(page).textContent()).toContain('QUEUED');
+    await screenshot(page, '17-sale-paused');
+
+    expect((await call(api.app, 'POST', `/admin/shows/${show.id}/resume`, { admin: true, body: {} })).status).toBe(200);
+    await expect.poll(() => panel(page).textContent(), LIVE).toContain('HELD');
+    await expect.poll(() => page.locator('#show-facts').textContent(), LIVE).toContain('On sale');
+  });
+
   it("a sold-out show says so in the list, on its page, and in the booking's answer", async () => {
     const show = await createShow(api.app, { name: 'Tiny gig', total_seats: 1, price_cents: 2_500 });
     const taken = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'first@example.com', seat_count: 1 } });
