@@ -4,6 +4,7 @@ import type { RunningApi } from '../../services/api/server.js';
 import { launchChromium, openPage, PHONE, screenshot, type WatchedPage } from '../support/browser.js';
 import { createTestContext, type TestContext } from '../support/context.js';
 import { call, createShow, waitForDecision } from '../support/http.js';
+import { bookingBody } from '../../services/api/schemas.js';
 
 /**
  * The buyer's page end to end in real Chromium, against the real API (listening on a port),
@@ -193,6 +194,28 @@ describe("the buyer's page", () => {
     expect((await call(api.app, 'POST', `/admin/shows/${show.id}/resume`, { admin: true, body: {} })).status).toBe(200);
     await expect.poll(() => panel(page).textContent(), LIVE).toContain('HELD');
     await expect.poll(() => page.locator('#show-facts').textContent(), LIVE).toContain('On sale');
+  });
+
+  it('joins the waiting list of a sold-out show and gets the freed seat as an offer', async (test) => {
+    // Needs `waitlist` on POST /booking (issue 15). Runs by itself once the body schema has it;
+    // until then it is reported as skipped, not passed.
+    if (!('waitlist' in bookingBody(ctx.config).shape)) {
+      test.skip('POST /booking takes no waitlist yet (issue 15)');
+      return;
+    }
+    const show = await createShow(api.app, { name: 'Second chance', total_seats: 1 });
+    const first = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'holder@example.com', seat_count: 1 } });
+    await waitForDecision(api.app, first.body.id);
+    const page = await open(`/#/shows/${show.id}`);
+    await page.getByLabel('Seats', { exact: true }).fill('1');
+    await page.getByLabel('Email').fill('hopeful@example.com');
+    await page.getByLabel('Join the waiting list if it is sold out').check();
+    await page.getByRole('button', { name: 'Book', exact: true }).click();
+    await expect.poll(() => panel(page).textContent(), LIVE).toContain('WAITLISTED');
+    expect(await panel(page).textContent()).toContain('number 1 on the waiting list');
+    await screenshot(page, '18-waitlisted');
+    await call(api.app, 'POST', `/booking/${first.body.id}/cancel`);
+    await expect.poll(() => panel(page).textContent(), LIVE).toContain('HELD');
   });
 
   it("a sold-out show says so in the list, on its page, and in the booking's answer", async () => {

@@ -5,6 +5,7 @@ import { launchChromium, openPage, PHONE, screenshot, type WatchedPage } from '.
 import { createTestContext, type TestContext } from '../support/context.js';
 import { call, createShow, waitForDecision } from '../support/http.js';
 import { routeTable } from '../support/route-table.js';
+import { BookingStatusView } from '../../services/api/schemas.js';
 
 /**
  * The buyer's live panel while the line moves: a small burst queued ahead of the buyer with no
@@ -58,6 +59,15 @@ describe("the buyer's place in line", () => {
     const place = async () => Number(/Place in line\s*(\d+)/.exec((await panel.textContent()) ?? '')?.[1] ?? NaN);
     await expect.poll(place, LIVE).toBe(BURST + 1);
     expect(await panel.textContent()).toContain('QUEUED');
+    // Seats ahead and the outlook (issue 13, "telling buyers where they stand") show once the
+    // status carries them; this part checks itself in as soon as the schema has the fields.
+    if ('seats_ahead' in BookingStatusView.shape) {
+      await expect.poll(() => panel.textContent(), LIVE).toMatch(new RegExp(`Seats ahead of you\\s*${BURST}`));
+    }
+    if ('outlook' in BookingStatusView.shape) {
+      await expect.poll(() => panel.textContent(), LIVE).toContain('Outlook');
+      expect(await panel.textContent()).toContain('Good: the seats left cover everyone ahead of you');
+    }
     await screenshot(page, '09-in-line');
 
     // A worker takes part of the line and stops; the page sees the line move by itself.
