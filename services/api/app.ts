@@ -13,6 +13,7 @@ import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
+import { adminWaitlistRoutes } from './routes/admin-waitlist.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { healthRoutes } from './routes/health.js';
 import { adminShowRoutes, showRoutes } from './routes/shows.js';
@@ -130,6 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
     await admin.register(adminShowRoutes(deps));
     await admin.register(adminBookingRoutes(deps));
+    await admin.register(adminWaitlistRoutes(deps));
   });
   await app.register(bullBoardRoutes(deps));
 

@@ -80,7 +80,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const { processBookings } = createBookingProcessor({
     db,
     layouts,
-    settings: { holdSeconds: config.HOLD_SECONDS, maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER },
+    settings: {
+      holdSeconds: config.HOLD_SECONDS,
+      maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER,
+      waitlistOfferSeconds: config.WAITLIST_OFFER_SECONDS,
+    },
     batchSize: config.WORKER_BATCH_SIZE,
     logger,
     index,
@@ -102,7 +106,12 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     metrics.timed(QUEUES.bookings, dispatcher(QUEUES.bookings, { 'process-bookings': processBookings })),
     { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
   );
-  const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept });
+  const expireHolds = createExpireHoldsProcessor({
+    db,
+    logger,
+    waitlist: { offerSeconds: config.WAITLIST_OFFER_SECONDS },
+    onSwept: metrics.onSwept,
+  });
   const maintenanceWorker = new Worker(
     QUEUES.maintenance,
     metrics.timed(

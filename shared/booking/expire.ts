@@ -1,5 +1,6 @@
 import type { Executor } from '../db/client.js';
 import { releaseLapsed, SWEEP_BATCH_SIZE, type ReleaseScope } from './sql/holds.js';
+import { offerFreedSeats, type WaitlistSettings } from './waitlist.js';
 
 export type ExpiryResult = { bookings: number; seats: number };
 
@@ -10,18 +11,32 @@ export type ExpiryResult = { bookings: number; seats: number };
  * lapsed holds, an overlapping sweep): each hold is released exactly once.
  */
 export async function releaseLapsedHolds(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult> {
-  const result = await tx.execute<ExpiryResult>(releaseLapsed(scope));
-  return result.rows[0] ?? { bookings: 0, seats: 0 };
+  const { bookings, seats } = await releaseLapsedHoldsOf(tx, scope);
+  return { bookings, seats };
 }
 
-/** Sweeps every lapsed hold, in batches, each batch its own short transaction. */
+async function releaseLapsedHoldsOf(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult & { shows: string[] }> {
+  const result = await tx.execute<ExpiryResult & { shows: string[] }>(releaseLapsed(scope));
+  return result.rows[0] ?? { bookings: 0, seats: 0, shows: [] };
+}
+
+/**
+ * Sweeps every lapsed hold, in batches, each batch its own short transaction. The seats a batch
+ * frees are offered to their shows' waiting lists in the same transaction
+ * (shared/booking/waitlist.ts): a lapsed offer passes to the next entry.
+ */
 export async function sweepLapsedHolds(
   db: { transaction: <T>(fn: (tx: Executor) => Promise<T>) => Promise<T> },
+  waitlist: WaitlistSettings,
   batchSize = SWEEP_BATCH_SIZE,
 ): Promise<ExpiryResult> {
   const total: ExpiryResult = { bookings: 0, seats: 0 };
   for (;;) {
-    const batch = await db.transaction((tx) => releaseLapsedHolds(tx, { limit: batchSize }));
+    const batch = await db.transaction(async (tx) => {
+      const released = await releaseLapsedHoldsOf(tx, { limit: batchSize });
+      for (const showId of released.shows) await offerFreedSeats(tx, showId, waitlist);
+      return released;
+    });
     total.bookings += batch.bookings;
     total.seats += batch.seats;
     if (batch.bookings < batchSize) return total;

@@ -5,6 +5,7 @@ import type { RequestIndex } from '../queue/request-index.js';
 import { bookingReader } from './find-bookings.js';
 import type { BookingStatus } from './statuses.js';
 import { bookingView, type BookingView } from './view.js';
+import { waitlistPosition } from './waitlist.js';
 
 /**
  * Where booking X stands, the one answer status polls, full reads, settles and (later) live
@@ -23,6 +24,8 @@ export type StatusView = {
   seats?: string[];
   reason?: string;
   updated_at: string;
+  /** Its place on the waiting list while WAITLISTED, 1 = next. */
+  waitlist_position?: number;
 };
 
 /** The whole booking; `position` only while it is queued. */
@@ -54,9 +57,16 @@ export class BookingStanding {
 
   constructor(
     private readonly index: RequestIndex,
-    db: Database,
+    private readonly db: Database,
   ) {
     this.read = bookingReader(db);
+  }
+
+  /** The booking's view, with its place on the waiting list while it waits there (a moving figure: always read now). */
+  private async viewOf(booking: Booking): Promise<BookingView> {
+    const view = bookingView(booking);
+    if (booking.status !== 'WAITLISTED') return view;
+    return { ...view, waitlist_position: await waitlistPosition(this.db, booking) };
   }
 
   /** The poll view. Redis answers alone for a queued request, a final failure and a fresh hold. */
@@ -76,7 +86,7 @@ export class BookingStanding {
       }
     }
     const booking = await this.read(id);
-    if (booking) return statusOf(bookingView(booking));
+    if (booking) return statusOf(await this.viewOf(booking));
     if (queued.state === 'failed') return statusOf(processingFailure(queued.data, queued.finishedAt));
     if (queued.state === 'removed') return removedStatus(id);
     return 'unknown';
@@ -88,7 +98,7 @@ export class BookingStanding {
    */
   async booking(id: string): Promise<FullView | 'unknown'> {
     const booking = await this.read(id);
-    if (booking) return bookingView(booking);
+    if (booking) return this.viewOf(booking);
     const queued = await this.inQueue(id, { withData: true });
     if (queued.state === 'queued' && queued.data) return { ...undecided(queued.data, queued.acceptedAt), position: queued.position };
     if (queued.state === 'failed') return processingFailure(queued.data, queued.finishedAt);
@@ -142,6 +152,7 @@ function statusOf(view: BookingView): StatusView {
     updated_at: view.updated_at,
     ...(view.hold_expires_at ? { hold_expires_at: view.hold_expires_at } : {}),
     ...(view.reason ? { reason: view.reason } : {}),
+    ...(view.waitlist_position !== undefined ? { waitlist_position: view.waitlist_position } : {}),
   };
 }
 
@@ -163,6 +174,7 @@ function undecided(job: BookingJob, acceptedAt: number): BookingView {
     decided_at: null,
     confirmed_at: null,
     updated_at: new Date(acceptedAt).toISOString(),
+    from_waitlist: false,
   };
 }
 

@@ -28,6 +28,8 @@ const REJECTION_CODES: Record<string, string> = {
   FAILED: 'BOOKING_FAILED',
   CANCELLED: 'BOOKING_CANCELLED',
   CONFIRMED: 'BOOKING_CONFIRMED',
+  WAITLISTED: 'BOOKING_WAITLISTED',
+  REFUNDED: 'BOOKING_REFUNDED',
 };
 
 export const bookingRoutes =
@@ -36,6 +38,7 @@ export const bookingRoutes =
     const BookingBody = bookingBody(deps.config);
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!);
     const retryAfter = new RetryAfterAdvisor(() => line.taken());
+    const settleSettings = { offerSeconds: deps.config.WAITLIST_OFFER_SECONDS };
 
     app.post(
       '/booking',
@@ -44,6 +47,7 @@ export const bookingRoutes =
           summary: 'Request seats: queued at once, decided by a worker',
           description:
             'Either `seat_count` (best available, optionally in `section`) or `seats` (specific labels). ' +
+            'With `waitlist: true` (best available only), a sold-out request joins the show\'s waiting list (WAITLISTED) instead of failing SOLD_OUT. ' +
             'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe. ' +
             'Sales close when the show starts: 409 `SALE_CLOSED`.',
           body: BookingBody,
@@ -91,6 +95,7 @@ export const bookingRoutes =
           accepted_at: new Date().toISOString(),
           idempotency_key: request.headers['idempotency-key'] ?? null,
           request_id: String(request.id),
+          ...(body.waitlist ? { waitlist: true } : {}),
         };
         const { id, replayed, position } = await deps.intake.submit(job, request.headers['idempotency-key']);
         request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed, position }, 'booking accepted');
@@ -180,7 +185,7 @@ export const bookingRoutes =
       async (request) => {
         const { id } = request.params;
         await markSettled(request, id);
-        const outcome = await confirmBooking(deps.db, id, request.body.payment === 'success');
+        const outcome = await confirmBooking(deps.db, id, request.body.payment === 'success', settleSettings);
         request.log.info({ bookingId: id, payment: request.body.payment, outcome: outcome.kind }, 'confirm');
         return answer(id, outcome, 'confirm');
       },
@@ -190,7 +195,7 @@ export const bookingRoutes =
       '/booking/:id/cancel',
       {
         schema: {
-          summary: 'Cancel a held booking and release its seats',
+          summary: 'Cancel a held booking and release its seats, or leave the waiting list',
           tags: ['bookings'],
           params: IdParams,
           response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
@@ -199,7 +204,7 @@ export const bookingRoutes =
       async (request) => {
         const { id } = request.params;
         await markSettled(request, id);
-        const outcome = await cancelBooking(deps.db, id);
+        const outcome = await cancelBooking(deps.db, id, settleSettings);
         request.log.info({ bookingId: id, outcome: outcome.kind }, 'cancel');
         return answer(id, outcome, 'cancel');
       },

@@ -12,9 +12,15 @@ export const shows = pgTable(
     // 'general': one section "GA", seats labelled "1".."N"; 'reserved': labels "SECTION-ROW-NUMBER".
     seating: text('seating', { enum: ['general', 'reserved'] }).notNull(),
     createdAt: createdAt(),
+    // How long an offer from the waiting list holds its seats; null: WAITLIST_OFFER_SECONDS.
+    waitlistOfferSeconds: integer('waitlist_offer_seconds'),
+    // Set when an operator closed the waiting list (POST /admin/shows/:id/waitlist/close); the
+    // list also closes when sales close (the show's start).
+    waitlistClosedAt: timestamptz('waitlist_closed_at'),
   },
   (table) => [
     check('shows_total_seats_range', sql`${table.totalSeats} BETWEEN 1 AND 100000`),
+    check('shows_waitlist_offer_seconds_range', sql`${table.waitlistOfferSeconds} BETWEEN 1 AND 86400`),
     check('shows_seating_valid', sql`${table.seating} IN ('general', 'reserved')`),
   ],
 );
