@@ -21,7 +21,28 @@ ALTER TABLE "bookings" ADD CONSTRAINT "bookings_seats_match_count" CHECK ("booki
 CREATE FUNCTION waitlist_lock_key(p_show_id uuid) RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT hashtextextended('waitlist|' || p_show_id::text, 0) $$;
 --> statement-breakpoint
--- settle_booking (0004) gains the waiting list and refunds:
+-- A webhook's `data` (0009) tells an offer from an ordinary hold: from_waitlist, as the API's
+-- booking view does.
+CREATE OR REPLACE FUNCTION booking_event_data(b bookings) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'id', b.id,
+    'show_id', b.show_id,
+    'customer_email', b.customer_email,
+    'status', b.status,
+    'reason', b.failure_reason,
+    'seat_count', b.seat_count,
+    'section', b.requested_section,
+    'requested_seats', to_jsonb(b.requested_seats),
+    'seats', to_jsonb(b.seat_labels),
+    'total_cents', b.total_cents,
+    'hold_expires_at', CASE WHEN b.status = 'HELD'
+      THEN to_char(b.hold_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END,
+    'updated_at', to_char(b.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'from_waitlist', b.waitlisted_at IS NOT NULL)
+$$;
+--> statement-breakpoint
+-- settle_booking (0009: 0004 with its outbox events) gains the waiting list and refunds:
 -- - 'cancel' of a WAITLISTED booking cancels it (it leaves the list; it holds no seat);
 -- - 'refund' of a CONFIRMED booking makes it REFUNDED and frees its seats (refunding twice
 --   answers the same);
@@ -32,6 +53,8 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT hashtextextended('waitlist|' || p_show_id::t
 --   exists) it raises SQLSTATE TRW01 instead, rolling everything back, and the caller
 --   (shared/booking/settle.ts) runs it again with p_offers_follow = true inside a transaction
 --   that offers the seats (shared/booking/waitlist.ts) before it commits.
+-- Each change records its outbox event (record_booking_events, 0009) before returning, as in
+-- 0009: booking.confirmed, .failed, .cancelled, .expired, and now .refunded.
 DROP FUNCTION settle_booking(uuid, text);
 --> statement-breakpoint
 CREATE FUNCTION settle_booking(p_id uuid, p_action text, p_offers_follow boolean DEFAULT false) RETURNS text
@@ -59,6 +82,7 @@ BEGIN
     UPDATE bookings SET status = 'EXPIRED', updated_at = settled_at WHERE id = p_id;
     UPDATE seats SET status = 'AVAILABLE', booking_id = NULL, hold_expires_at = NULL
       WHERE booking_id = p_id AND status = 'HELD';
+    PERFORM record_booking_events(ARRAY['booking.expired'], ARRAY[p_id]);
     freed := true;
     verdict := 'rejected';
   ELSIF p_action IN ('confirm', 'payment_failed') AND current_status = 'CONFIRMED' THEN
@@ -67,6 +91,7 @@ BEGIN
     RETURN 'ok'; -- refunding twice answers the same
   ELSIF p_action = 'cancel' AND current_status = 'WAITLISTED' THEN
     UPDATE bookings SET status = 'CANCELLED', updated_at = settled_at WHERE id = p_id;
+    PERFORM record_booking_events(ARRAY['booking.cancelled'], ARRAY[p_id]);
     RETURN 'ok'; -- it held no seat: nothing to offer
   ELSIF p_action = 'refund' THEN
     IF current_status <> 'CONFIRMED' THEN
@@ -79,6 +104,7 @@ BEGIN
       RAISE EXCEPTION 'booking % could not be refunded consistently', p_id;
     END IF;
     UPDATE bookings SET status = 'REFUNDED', updated_at = settled_at WHERE id = p_id;
+    PERFORM record_booking_events(ARRAY['booking.refunded'], ARRAY[p_id]);
     freed := true;
   ELSIF current_status <> 'HELD' THEN
     RETURN 'rejected';
@@ -90,15 +116,18 @@ BEGIN
       RAISE EXCEPTION 'booking % could not be settled consistently', p_id;
     END IF;
     UPDATE bookings SET status = 'CONFIRMED', confirmed_at = settled_at, updated_at = settled_at WHERE id = p_id;
+    PERFORM record_booking_events(ARRAY['booking.confirmed'], ARRAY[p_id]);
   ELSIF p_action = 'payment_failed' THEN
     UPDATE seats SET status = 'AVAILABLE', booking_id = NULL, hold_expires_at = NULL
       WHERE booking_id = p_id AND status = 'HELD';
     UPDATE bookings SET status = 'FAILED', failure_reason = 'PAYMENT_FAILED', updated_at = settled_at WHERE id = p_id;
+    PERFORM record_booking_events(ARRAY['booking.failed'], ARRAY[p_id]);
     freed := true;
   ELSIF p_action = 'cancel' THEN
     UPDATE seats SET status = 'AVAILABLE', booking_id = NULL, hold_expires_at = NULL
       WHERE booking_id = p_id AND status = 'HELD';
     UPDATE bookings SET status = 'CANCELLED', updated_at = settled_at WHERE id = p_id;
+    PERFORM record_booking_events(ARRAY['booking.cancelled'], ARRAY[p_id]);
     freed := true;
   ELSE
     RAISE EXCEPTION 'unknown settle action %', p_action;

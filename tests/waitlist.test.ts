@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
+import { webhooks } from '../shared/db/schema/index.js';
+import { BOOKING_EVENT_TYPES } from '../shared/webhooks/events.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitFor } from './support/wait.js';
@@ -259,5 +261,26 @@ describe('bad input', () => {
       expect(reply.status, query).toBe(400);
       expect(reply.body.error.details[0].field).toBe(query.slice(1, query.indexOf('=')));
     }
+  });
+});
+
+describe('outbox events', () => {
+  it('joining is booking.waitlisted, a refund booking.refunded, and the offer it makes booking.held with from_waitlist', async () => {
+    const { showId, holds } = await soldOutShow(1);
+    // Subscribed last in this file, so only this show's changes are recorded from here on.
+    await ctx.db.insert(webhooks).values({ url: 'http://127.0.0.1:9/hook', events: [...BOOKING_EVENT_TYPES], secret: 'whsec_dGVzdA==' });
+    const waiting = await book(showId, { seat_count: 1, waitlist: true });
+    expect((await confirm(holds[0]!)).status).toBe(200);
+    expect((await refund(holds[0]!)).status).toBe(200);
+    const { rows } = await ctx.pool.query<{ type: string; booking_id: string; data: { status: string; from_waitlist: boolean } }>(
+      'SELECT type, booking_id, data FROM webhook_events WHERE booking_id = ANY($1) ORDER BY id',
+      [[waiting.id, holds[0]]],
+    );
+    expect(rows.map((row) => [row.type, row.booking_id, row.data.status, row.data.from_waitlist])).toEqual([
+      ['booking.waitlisted', waiting.id, 'WAITLISTED', true],
+      ['booking.confirmed', holds[0], 'CONFIRMED', false],
+      ['booking.refunded', holds[0], 'REFUNDED', false],
+      ['booking.held', waiting.id, 'HELD', true],
+    ]);
   });
 });

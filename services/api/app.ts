@@ -14,6 +14,7 @@ import { registerOverloadGuard } from './plugins/overload.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
 import { adminWaitlistRoutes } from './routes/admin-waitlist.js';
+import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { healthRoutes } from './routes/health.js';
 import { adminShowRoutes, showRoutes } from './routes/shows.js';
@@ -132,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await admin.register(adminShowRoutes(deps));
     await admin.register(adminBookingRoutes(deps));
     await admin.register(adminWaitlistRoutes(deps));
+    await admin.register(adminWebhookRoutes(deps));
   });
   await app.register(bullBoardRoutes(deps));
 

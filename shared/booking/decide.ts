@@ -5,6 +5,7 @@ import { Claimer, countClaimable, lockSeatsByLabel, rankOf, type Verdict } from 
 import { releaseLapsedHolds } from './expire.js';
 import { CLAIM_RELEASE_LIMIT } from './sql/holds.js';
 import { hasWaitingEntries, offerFreedSeats, takeWaitlistLock, waitlistOpen } from './waitlist.js';
+import { recordBookingEvents } from '../webhooks/outbox.js';
 import type { ShowLayout } from './layout.js';
 import type { DecidedStatus, FailureReason } from './statuses.js';
 import {
@@ -242,9 +243,13 @@ async function joinWaitlist(
   }
 }
 
+/** The outbox event of each decision. */
+const EVENT_OF = { HELD: 'booking.held', FAILED: 'booking.failed', WAITLISTED: 'booking.waitlisted' } as const;
+
 /**
  * Writes the decided bookings, then points their seats at them (the seats' foreign key needs
- * the booking row first). Requests left CONTENDED are not written: they are decided again.
+ * the booking row first), then their outbox events. Requests left CONTENDED are not written:
+ * they are decided again.
  */
 async function writeDecisions(
   tx: Executor,
@@ -287,6 +292,11 @@ async function writeDecisions(
       // and committing would leave a booking pointing at seats it does not hold.
       if (updated.rowCount !== heldSeatIds.length) throw new Error('claimed seats changed under their locks');
     }
+    // The batch's events, in one statement, after the bookings and seats they describe.
+    await recordBookingEvents(
+      tx,
+      rows.map((row) => ({ type: EVENT_OF[row.status], bookingId: row.id })),
+    );
   }
   for (const request of fresh) {
     if (verdicts.get(request.id)?.status === 'CONTENDED') decisions.set(request.id, { kind: 'contended' });

@@ -1,4 +1,5 @@
 import type { Executor } from '../db/client.js';
+import { recordBookingEvents } from '../webhooks/outbox.js';
 import { releaseLapsed, SWEEP_BATCH_SIZE, type ReleaseScope } from './sql/holds.js';
 import { offerFreedSeats, type WaitlistSettings } from './waitlist.js';
 
@@ -8,16 +9,20 @@ export type ExpiryResult = { bookings: number; seats: number };
  * Moves lapsed holds to EXPIRED and makes their seats AVAILABLE again (sql/holds.ts).
  *
  * Safe to run from any number of places at once (the scheduled sweep, a claim that found only
- * lapsed holds, an overlapping sweep): each hold is released exactly once.
+ * lapsed holds, an overlapping sweep): each hold is released exactly once. Each expired booking's
+ * `booking.expired` event is written to the outbox by the same transaction.
  */
 export async function releaseLapsedHolds(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult> {
   const { bookings, seats } = await releaseLapsedHoldsOf(tx, scope);
   return { bookings, seats };
 }
 
+/** The release, its outbox events, and the shows that got seats back (for their waiting lists). */
 async function releaseLapsedHoldsOf(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult & { shows: string[] }> {
-  const result = await tx.execute<ExpiryResult & { shows: string[] }>(releaseLapsed(scope));
-  return result.rows[0] ?? { bookings: 0, seats: 0, shows: [] };
+  const result = await tx.execute<ExpiryResult & { booking_ids: string[]; shows: string[] }>(releaseLapsed(scope));
+  const { bookings = 0, seats = 0, booking_ids: expired = [], shows = [] } = result.rows[0] ?? {};
+  await recordBookingEvents(tx, expired.map((bookingId) => ({ type: 'booking.expired', bookingId })));
+  return { bookings, seats, shows };
 }
 
 /**

@@ -42,11 +42,12 @@ const OFFERS_MUST_FOLLOW = 'TRW01';
 
 /**
  * One call to `settle_booking` (drizzle/0007_waiting_list.sql), which locks the booking, then
- * its seats, and applies the action in a single round trip, so the locks are never held while
- * the API's event loop is busy elsewhere. When the seats it frees have a waiting list to go to,
- * the function refuses (rolling back) and the settle runs again inside a transaction that
- * offers them before it commits (shared/booking/waitlist.ts): rare, and only after a sell-out.
- * The booking is read back after the commit, to answer with the state the settle left.
+ * its seats, applies the action and writes its outbox event in a single round trip, so the
+ * locks are never held while the API's event loop is busy elsewhere. When the seats it frees
+ * have a waiting list to go to, the function refuses (rolling back) and the settle runs again
+ * inside a transaction that offers them before it commits (shared/booking/waitlist.ts): rare,
+ * and only after a sell-out. The booking is read back after the commit, to answer with the
+ * state the settle left.
  */
 async function settle(db: Database, id: string, action: SettleAction, settings: SettleSettings): Promise<SettleOutcome> {
   let verdict: Verdict;

@@ -1,4 +1,5 @@
 import type { Database, Executor } from '../db/client.js';
+import { recordBookingEvents } from '../webhooks/outbox.js';
 import { Claimer, type SectionFilter } from './allocate.js';
 import { pageOf, type Page, type Position } from './page.js';
 import { holdSeats } from './sql/decisions.js';
@@ -112,6 +113,8 @@ export async function offerFreedSeats(
       if (held.rowCount !== ids.length) throw new Error('offered seats changed under their locks');
       const sections = (await tx.execute<{ rank: number }>(sectionRanksOf(ids))).rows;
       for (const seat of sections) take(seat.rank, 1);
+      // booking.held, its data saying from_waitlist: an offer is a hold like any other.
+      await recordBookingEvents(tx, [{ type: 'booking.held', bookingId: entry.id }]);
       offers.push({ bookingId: entry.id, seats: labels });
       if (freeIn(null) === 0) return offers;
     }
@@ -164,9 +167,16 @@ export async function closeWaitlist(db: Database, showId: string): Promise<Close
     await takeWaitlistLock(tx, showId);
     const closed = (await tx.execute<{ waitlist_closed_at: string }>(markWaitlistClosed(showId))).rows[0];
     if (!closed) return 'not_found' as const;
-    const failed = (await tx.execute<{ id: string }>(failWaitingEntries(showId))).rows.map((row) => row.id);
+    const failed = await failEntries(tx, showId);
     return { closedAt: new Date(closed.waitlist_closed_at), failed };
   });
+}
+
+/** Every entry still waiting fails SOLD_OUT, each with its booking.failed event. */
+async function failEntries(tx: Executor, showId: string): Promise<string[]> {
+  const failed = (await tx.execute<{ id: string }>(failWaitingEntries(showId))).rows.map((row) => row.id);
+  await recordBookingEvents(tx, failed.map((bookingId) => ({ type: 'booking.failed', bookingId })));
+  return failed;
 }
 
 export type WaitlistUpkeep = { offers: Offer[]; failed: string[] };
@@ -182,7 +192,7 @@ export async function keepWaitlists(db: Database, settings: WaitlistSettings): P
     if (show.closed) {
       const failed = await db.transaction(async (tx) => {
         await takeWaitlistLock(tx, show.show_id);
-        return (await tx.execute<{ id: string }>(failWaitingEntries(show.show_id))).rows.map((row) => row.id);
+        return failEntries(tx, show.show_id);
       });
       upkeep.failed.push(...failed);
     } else if (show.seats_free) {

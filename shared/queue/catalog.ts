@@ -11,6 +11,7 @@ import { FAILURE_REASONS } from '../booking/statuses.js';
 export const QUEUES = {
   bookings: 'bookings',
   maintenance: 'maintenance',
+  webhooks: 'webhooks',
 } as const;
 
 export const BookingJobSchema = z.object({
@@ -42,6 +43,17 @@ export type BookingBatch = z.infer<typeof BookingBatchSchema>;
 
 export const ExpireHoldsJobSchema = z.object({}).passthrough();
 export const ReconcileIntakeJobSchema = z.object({}).passthrough();
+export const RelayWebhooksJobSchema = z.object({}).passthrough();
+
+/**
+ * One attempt of one webhook delivery (shared/webhooks/relay.ts). The delivery row in Postgres
+ * is the truth: a job that is lost is claimed again from it, a job that runs twice for the same
+ * attempt sends once (the attempt number guards the row).
+ */
+export const DeliverWebhookJobSchema = z.object({ delivery_id: z.uuid(), attempt: z.number().int().min(1) });
+export type DeliverWebhookJob = z.infer<typeof DeliverWebhookJobSchema>;
+/** The job id of one attempt: the same attempt queued twice (a lease that ran out) is added once. */
+export const deliverWebhookJobId = (job: DeliverWebhookJob) => `delivery-${job.delivery_id}-${job.attempt}`;
 
 const recordedDecision = {
   seats: z.array(z.string()),
@@ -100,6 +112,25 @@ export const JOBS = {
     queue: QUEUES.maintenance,
     schema: ReconcileIntakeJobSchema,
     options: SCHEDULED_JOB_OPTIONS,
+  },
+  // The relay's tick: leases the deliveries that are due and queues an attempt for each.
+  'relay-webhooks': {
+    queue: QUEUES.maintenance,
+    schema: RelayWebhooksJobSchema,
+    options: SCHEDULED_JOB_OPTIONS,
+  },
+  'deliver-webhook': {
+    queue: QUEUES.webhooks,
+    schema: DeliverWebhookJobSchema,
+    options: {
+      // Retries of the receiver's failures are the delivery row's (backoff for 24 h); these
+      // only cover the worker's own trouble (Postgres down while recording), and the lease
+      // covers the rest.
+      attempts: 3,
+      backoff: { type: 'capped-exponential' },
+      removeOnComplete: { count: 1_000 },
+      removeOnFail: { age: 24 * 3_600 },
+    } satisfies JobsOptions,
   },
 } as const;
 

@@ -33,7 +33,8 @@ export const lapsedHoldsExist = (showId: string): SQL => sql`EXISTS (
  * Moves up to `limit` lapsed holds (of every show, one show, or only those on the named seats
  * of one show) to EXPIRED and frees their seats, in one statement. Each booking is taken FOR
  * UPDATE SKIP LOCKED and must still be HELD, so concurrent sweeps and claims release each hold
- * exactly once; oldest first, served by bookings_hold_expiry_idx.
+ * exactly once; oldest first, served by bookings_hold_expiry_idx. Returns the ids it expired, for
+ * their outbox events.
  */
 export type ReleaseScope = { showId?: string | undefined; seatLabels?: string[] | undefined; limit: number };
 
@@ -55,5 +56,6 @@ export const releaseLapsed = ({ showId, seatLabels, limit }: ReleaseScope): SQL 
     RETURNING s.id
   )
   SELECT (SELECT count(*)::int FROM expired) AS bookings, (SELECT count(*)::int FROM released) AS seats,
+         coalesce((SELECT array_agg(id) FROM expired), '{}') AS booking_ids,
          -- The shows that got seats back, in key order (their waiting lists' locks are taken in it).
          (SELECT coalesce(array_agg(DISTINCT show_id::text ORDER BY show_id::text), '{}') FROM expired) AS shows`;

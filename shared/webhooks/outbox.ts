@@ -1,0 +1,22 @@
+import { sql } from 'drizzle-orm';
+import type { Executor } from '../db/client.js';
+import type { BookingEventType } from './events.js';
+
+/** Something that happened to a booking, for the webhooks that subscribe to its type. */
+export type BookingEvent = { type: BookingEventType; bookingId: string };
+
+/**
+ * Writes booking events to the outbox inside the caller's transaction (so an event exists
+ * exactly when its change commits), one statement for the whole batch: the SQL function
+ * record_booking_events (drizzle/0009_record_booking_events.sql), which settle_booking calls
+ * too. Call it after the change: each event's `data` is the booking row as the transaction left
+ * it. Event types no webhook subscribes to are not written. Returns the number written.
+ */
+export async function recordBookingEvents(tx: Executor, events: readonly BookingEvent[]): Promise<number> {
+  if (events.length === 0) return 0;
+  const result = await tx.execute<{ written: number }>(sql`
+    SELECT record_booking_events(
+      ${sql.param(events.map((event) => event.type))}::text[],
+      ${sql.param(events.map((event) => event.bookingId))}::uuid[]) AS written`);
+  return result.rows[0]?.written ?? 0;
+}

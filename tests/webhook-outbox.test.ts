@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { decideBookings, type DecideSettings } from '../shared/booking/decide.js';
+import { releaseLapsedHolds } from '../shared/booking/expire.js';
+import { cancelBooking, confirmBooking } from '../shared/booking/settle.js';
+import { createShow, generalAdmission, loadLayout } from '../shared/booking/shows.js';
+import { webhooks } from '../shared/db/schema/index.js';
+import type { BookingJob } from '../shared/queue/catalog.js';
+import { BOOKING_EVENT_TYPES, type BookingEventType } from '../shared/webhooks/events.js';
+import { createTestContext, type TestContext } from './support/context.js';
+import { waitFor } from './support/wait.js';
+
+/**
+ * The outbox writer: every booking change writes its event in its own transaction (decisions,
+ * settles, expiry), only for types some webhook subscribes to, and a rolled-back change writes
+ * nothing.
+ */
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
+});
+afterAll(async () => ctx?.cleanup());
+beforeEach(async () => {
+  await ctx.pool.query('TRUNCATE webhooks, webhook_events, webhook_deliveries');
+});
+
+const settings: DecideSettings = { holdSeconds: 120, maxSeatsPerCustomer: 10, waitlistOfferSeconds: 900 };
+
+const request = (showId: string, seatCount = 1): BookingJob => ({
+  id: randomUUID(),
+  show_id: showId,
+  customer_email: `outbox-${randomUUID()}@example.com`,
+  seat_count: seatCount,
+  section: null,
+  seats: null,
+  accepted_at: new Date().toISOString(),
+  idempotency_key: null,
+  request_id: 'outbox-test',
+});
+
+async function newShow(seats: number): Promise<string> {
+  return (await createShow(ctx.db, { name: 'Outbox show', startTime: new Date('2030-01-01T20:00:00Z'), layout: generalAdmission(seats) })).id;
+}
+
+async function decide(showId: string, requests: BookingJob[], holdSeconds = settings.holdSeconds) {
+  const layout = (await loadLayout(ctx.db, showId))!;
+  return decideBookings(ctx.db, layout, requests, { ...settings, holdSeconds });
+}
+
+async function subscribe(events: readonly BookingEventType[] = BOOKING_EVENT_TYPES): Promise<string> {
+  const [row] = await ctx.db.insert(webhooks).values({ url: 'http://127.0.0.1:9/hook', events: [...events], secret: 'whsec_dGVzdA==' }).returning();
+  return row!.id;
+}
+
+type EventRow = { type: string; booking_id: string; data: Record<string, unknown>; deliveries: number };
+async function events(): Promise<EventRow[]> {
+  const { rows } = await ctx.pool.query<EventRow>(
+    `SELECT e.type, e.booking_id, e.data, (SELECT count(*)::int FROM webhook_deliveries d WHERE d.event_id = e.id) AS deliveries
+     FROM webhook_events e ORDER BY e.id`,
+  );
+  return rows;
+}
+
+describe('the outbox writer', () => {
+  it('writes nothing while no webhook is registered', async () => {
+    const showId = await newShow(1);
+    const [first, second] = [request(showId), request(showId)];
+    await decide(showId, [first, second]);
+    await confirmBooking(ctx.db, first.id, true, { offerSeconds: 900 });
+    expect(await events()).toEqual([]);
+  });
+
+  it('writes every transition of a booking, in order, with the booking as it stood, one delivery per subscribed webhook', async () => {
+    await subscribe();
+    await subscribe(['booking.held']);
+    const showId = await newShow(3);
+    const [confirmed, declined, cancelled, soldOut] = [request(showId), request(showId), request(showId), request(showId)];
+    await decide(showId, [confirmed, declined, cancelled, soldOut]);
+    await confirmBooking(ctx.db, confirmed.id, true, { offerSeconds: 900 });
+    await confirmBooking(ctx.db, declined.id, false, { offerSeconds: 900 });
+    await cancelBooking(ctx.db, cancelled.id, { offerSeconds: 900 });
+
+    const written = await events();
+    expect(written.map((event) => [event.type, event.booking_id, event.deliveries])).toEqual([
+      ['booking.held', confirmed.id, 2],
+      ['booking.held', declined.id, 2],
+      ['booking.held', cancelled.id, 2],
+      ['booking.failed', soldOut.id, 1],
+      ['booking.confirmed', confirmed.id, 1],
+      ['booking.failed', declined.id, 1],
+      ['booking.cancelled', cancelled.id, 1],
+    ]);
+    expect(written[0]!.data).toMatchObject({ id: confirmed.id, show_id: showId, status: 'HELD', reason: null, seats: ['1'], seat_count: 1 });
+    expect(written[0]!.data.hold_expires_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(written[3]!.data).toMatchObject({ status: 'FAILED', reason: 'SOLD_OUT', seats: [] });
+    expect(written[4]!.data).toMatchObject({ status: 'CONFIRMED', seats: ['1'], hold_expires_at: null });
+    expect(written[5]!.data).toMatchObject({ status: 'FAILED', reason: 'PAYMENT_FAILED' });
+    expect(written[6]!.data).toMatchObject({ status: 'CANCELLED' });
+  });
+
+  it('writes booking.expired from the sweep and from a confirm that finds the hold lapsed', async () => {
+    await subscribe(['booking.expired']);
+    const showId = await newShow(2);
+    const [swept, confirmedLate] = [request(showId), request(showId)];
+    await decide(showId, [swept, confirmedLate], 1);
+    await waitFor(async () => {
+      const { rows } = await ctx.pool.query<{ lapsed: boolean }>(
+        `SELECT bool_and(hold_expires_at <= now()) AS lapsed FROM bookings WHERE show_id = $1`,
+        [showId],
+      );
+      return rows[0]?.lapsed ? true : undefined;
+    }, 'the holds to lapse');
+    expect((await confirmBooking(ctx.db, confirmedLate.id, true, { offerSeconds: 900 })).kind).toBe('rejected');
+    await ctx.db.transaction((tx) => releaseLapsedHolds(tx, { showId, limit: 10 }));
+    const written = await events();
+    expect(written.map((event) => [event.type, event.booking_id])).toEqual([
+      ['booking.expired', confirmedLate.id],
+      ['booking.expired', swept.id],
+    ]);
+    expect(written.every((event) => event.data.status === 'EXPIRED')).toBe(true);
+  });
+
+  it('writes nothing for a change that rolled back', async () => {
+    await subscribe();
+    const showId = await newShow(1);
+    const held = request(showId);
+    await decide(showId, [held], 1);
+    await ctx.pool.query('TRUNCATE webhook_events, webhook_deliveries');
+    await waitFor(async () => {
+      const { rows } = await ctx.pool.query<{ lapsed: boolean }>(`SELECT hold_expires_at <= now() AS lapsed FROM bookings WHERE id = $1`, [held.id]);
+      return rows[0]?.lapsed ? true : undefined;
+    }, 'the hold to lapse');
+    const rolledBack = new Error('rolled back on purpose');
+    await expect(
+      ctx.db.transaction(async (tx) => {
+        expect((await releaseLapsedHolds(tx, { showId, limit: 10 })).bookings).toBe(1);
+        throw rolledBack;
+      }),
+    ).rejects.toBe(rolledBack);
+    expect(await events()).toEqual([]);
+    const { rows } = await ctx.pool.query<{ status: string }>('SELECT status FROM bookings WHERE id = $1', [held.id]);
+    expect(rows[0]!.status).toBe('HELD');
+  });
+});
