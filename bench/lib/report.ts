@@ -3,6 +3,7 @@ import { formatAudit } from './audit.js';
 import type { LatencyBucket, LatencySummary } from './latency.js';
 import type { BurstOptions } from './options.js';
 import type { Sample } from './stats.js';
+import type { WaitlistFigures } from './waitlist-figures.js';
 
 /** What a burst run found: the JSON report's shape, and its rendering for the terminal. */
 
@@ -42,6 +43,8 @@ export type BurstReport = {
   timeToDecisionMs: { observedByPolling: LatencySummary; server: LatencySummary | null };
   pollLagMs: LatencySummary;
   outcomes: Record<string, number>;
+  /** With --waitlist-ratio and a database: the requests that joined a waiting list, and their offers. */
+  waitlist: WaitlistFigures | null;
   settle: { confirmed: number; cancelled: number; leftToLapse: number; rejected: Record<string, number> };
   http: Record<string, Record<string, number>>;
   retried: Record<string, number>;
@@ -107,6 +110,11 @@ export function formatReport(report: BurstReport): string {
   lines.push(latencyLine('Poll lag (generator)', report.pollLagMs));
   lines.push('');
   lines.push(`Outcomes        ${table(report.outcomes)}`);
+  if (report.waitlist) {
+    const w = report.waitlist;
+    const offered = Object.values(w.offers).reduce((sum, n) => sum + n, 0);
+    lines.push(`Waiting list    joined=${w.joined}  still waiting=${w.waiting}  offered=${offered} (${table(w.offers)})  left without an offer: ${table(w.leftWithoutOffer)}`);
+  }
   lines.push(`Settled         confirmed=${report.settle.confirmed}  cancelled=${report.settle.cancelled}  left to lapse=${report.settle.leftToLapse}  rejected: ${table(report.settle.rejected)}`);
   for (const [kind, codes] of Object.entries(report.http)) {
     if (Object.keys(codes).length > 0) lines.push(`HTTP ${kind.padEnd(10)} ${table(codes)}`);
