@@ -12,7 +12,7 @@ ALTER TABLE "bookings" ADD CONSTRAINT "bookings_waitlisted_no_seats" CHECK ("boo
 ALTER TABLE "bookings" ADD CONSTRAINT "bookings_waitlisted_since" CHECK ("bookings"."status" <> 'WAITLISTED' OR "bookings"."waitlisted_at" IS NOT NULL);--> statement-breakpoint
 ALTER TABLE "bookings" ADD CONSTRAINT "bookings_status_valid" CHECK ("bookings"."status" IN ('HELD', 'CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED', 'WAITLISTED', 'REFUNDED'));--> statement-breakpoint
 ALTER TABLE "bookings" ADD CONSTRAINT "bookings_confirmed_consistent" CHECK (("bookings"."status" IN ('CONFIRMED', 'REFUNDED')) = ("bookings"."confirmed_at" IS NOT NULL));--> statement-breakpoint
-ALTER TABLE "bookings" ADD CONSTRAINT "bookings_seats_match_count" CHECK ("bookings"."status" NOT IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED', 'REFUNDED') OR cardinality("bookings"."seat_ids") = "bookings"."seat_count" OR ("bookings"."status" = 'CANCELLED' AND cardinality("bookings"."seat_ids") = 0 AND "bookings"."waitlisted_at" IS NOT NULL));--> statement-breakpoint
+ALTER TABLE "bookings" ADD CONSTRAINT "bookings_seats_match_count" CHECK ("bookings"."status" NOT IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED', 'REFUNDED') OR cardinality("bookings"."seat_ids") = "bookings"."seat_count" OR ("bookings"."status" = 'CANCELLED' AND cardinality("bookings"."seat_ids") = 0));--> statement-breakpoint
 -- The waiting list's lock: every transaction that frees seats of a show, joins its waiting list
 -- or offers seats to it takes this transaction-scoped advisory lock, so "seats freed" and "an
 -- entry waits" are never decided by two transactions that cannot see each other (the second

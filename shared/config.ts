@@ -138,6 +138,11 @@ const EnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: int(0, 10_000_000).default(600),
   // GET /booking/:id/status counts here instead, per client IP (only while RATE_LIMIT_PER_MINUTE > 0).
   STATUS_RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(6_000),
+  // Live updates (server-sent events and status polls waiting under `Prefer: wait`) one API
+  // process keeps open at once; beyond it a new one gets 503 + Retry-After.
+  SSE_MAX_STREAMS: int(1, 1_000_000).default(10_000),
+  // A comment line on every open stream this often, so proxies do not close idle ones.
+  SSE_HEARTBEAT_SECONDS: int(1, 300).default(15),
   BODY_LIMIT_BYTES: int(1_024, 10_485_760).default(16_384),
   DB_POOL_SIZE: int(1, 500).default(10),
   QUEUE_PREFIX: z

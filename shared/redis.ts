@@ -21,9 +21,11 @@ export const redisTarget = (config: { REDIS_URL: string; REDIS_CLUSTER_NODES?: s
  * workers' blocking ones and QueueEvents), so CLIENT LIST tells one deployment's connections
  * (or one test file's) from everyone else's by the prefix alone.
  */
-export const connectionName = (queuePrefix: string, role: 'producer' | 'worker'): string => `${queuePrefix}:${role}`;
+export type ConnectionRole = 'producer' | 'worker' | 'subscriber';
 
-const namedAs = (target: RedisTarget | string, role: 'producer' | 'worker'): RedisOptions =>
+export const connectionName = (queuePrefix: string, role: ConnectionRole): string => `${queuePrefix}:${role}`;
+
+const namedAs = (target: RedisTarget | string, role: ConnectionRole): RedisOptions =>
   typeof target !== 'string' && target.queuePrefix ? { connectionName: connectionName(target.queuePrefix, role) } : {};
 
 function connect(target: RedisTarget | string, options: RedisOptions): RedisClient {
@@ -68,6 +70,20 @@ export function createProducerConnection(target: RedisTarget | string, options: 
 export function createWorkerConnection(target: RedisTarget | string, options: RedisOptions = {}): RedisClient {
   return connect(target, {
     ...namedAs(target, 'worker'),
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+    ...options,
+  });
+}
+
+/**
+ * An API process's one pub/sub connection for live updates (shared/live/changes.ts). It waits
+ * for Redis like a worker's (the subscription is sent once Redis answers, and again after each
+ * reconnect), because nothing a client asked for is pending on it.
+ */
+export function createSubscriberConnection(target: RedisTarget | string, options: RedisOptions = {}): RedisClient {
+  return connect(target, {
+    ...namedAs(target, 'subscriber'),
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     ...options,

@@ -143,7 +143,22 @@ describe('shows', () => {
     expect(reply.status).toBe(200);
     expect(reply.body.next).toBeNull();
     const byId = new Map(reply.body.shows.map((show: any) => [show.id, show]));
-    expect(byId.get(gaId)).toEqual({ id: gaId, name: 'General', start_time: '2030-02-01T18:30:00.000Z', total_seats: 12, available_seats: 12 });
+    expect(byId.get(gaId)).toEqual({
+      id: gaId,
+      name: 'General',
+      start_time: '2030-02-01T18:30:00.000Z',
+      total_seats: 12,
+      available_seats: 12,
+      // Created without a schedule: on sale at once until it starts, with the environment's settings.
+      waiting_room_opens_at: expect.stringMatching(ISO),
+      sales_open_at: expect.stringMatching(ISO),
+      sales_close_at: '2030-02-01T18:30:00.000Z',
+      sales_state: 'ON_SALE',
+      in_line: 0,
+      seed_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      hold_seconds: ctx.config.HOLD_SECONDS,
+      max_seats_per_customer: ctx.config.MAX_SEATS_PER_CUSTOMER,
+    });
     expect(byId.get(reservedId)).toMatchObject({ id: reservedId, name: 'Reserved', total_seats: 60, available_seats: 60 });
   });
 
@@ -186,6 +201,7 @@ describe('bookings', () => {
     expect(reply.body).toEqual({
       id: expect.stringMatching(UUID),
       status: 'QUEUED',
+      phase: 'IN_LINE',
       position: 1,
       status_url: `/booking/${reply.body.id}/status`,
     });
@@ -214,7 +230,7 @@ describe('bookings', () => {
   it('GET /booking/:id/status while QUEUED gives the position and Retry-After', async () => {
     const reply = await call(api.app, 'GET', `/booking/${second.id}/status`);
     expect(reply.status).toBe(200);
-    expect(reply.body).toEqual({ id: second.id, status: 'QUEUED', position: 2, updated_at: expect.stringMatching(ISO) });
+    expect(reply.body).toEqual({ id: second.id, status: 'QUEUED', phase: 'IN_LINE', position: 2, updated_at: expect.stringMatching(ISO) });
     expect(Number(reply.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 

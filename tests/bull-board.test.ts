@@ -1,16 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openTestApi, TEST_ADMIN_TOKEN } from './support/context.js';
 import { routeTable } from './support/route-table.js';
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi();
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 

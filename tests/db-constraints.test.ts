@@ -325,18 +325,33 @@ const bookingCases: Case[] = [
   },
 ];
 
+// A valid schedule and seed, so each case trips only the constraint it names.
+const SHOW_COLUMNS = 'name, start_time, total_seats, seating, waiting_room_opens_at, sales_open_at, sales_close_at, draw_seed';
+const SCHEDULE_VALUES = `now(), now(), now() + interval '1 day', sha256('seed'::bytea)`;
+const scheduleCase = (name: string, constraint: string, values: string): Case => ({
+  name,
+  code: '23514',
+  constraint,
+  sql: () => [`INSERT INTO shows (${SHOW_COLUMNS}, hold_seconds, max_seats_per_customer) VALUES ('x', now(), 10, 'general', ${values})`, []],
+});
+
 const showCases: Case[] = [
+  scheduleCase('a waiting room opening after the sale', 'shows_sale_schedule_order', `now() + interval '1 hour', now(), now() + interval '1 day', sha256('s'::bytea), null, null`),
+  scheduleCase('a sale closing when it opens', 'shows_sale_schedule_order', `now(), now(), now(), sha256('s'::bytea), null, null`),
+  scheduleCase('a hold of zero seconds', 'shows_hold_seconds_range', `${SCHEDULE_VALUES}, 0, null`),
+  scheduleCase('a per-customer limit of zero', 'shows_max_seats_per_customer_range', `${SCHEDULE_VALUES}, null, 0`),
+  scheduleCase('a draw seed of 16 bytes', 'shows_draw_seed_length', `now(), now(), now() + interval '1 day', '\\x00112233445566778899aabbccddeeff'::bytea, null, null`),
   {
     name: 'a show of zero seats',
     code: '23514',
     constraint: 'shows_total_seats_range',
-    sql: () => [`INSERT INTO shows (name, start_time, total_seats, seating) VALUES ('x', now(), 0, 'general')`, []],
+    sql: () => [`INSERT INTO shows (${SHOW_COLUMNS}) VALUES ('x', now(), 0, 'general', ${SCHEDULE_VALUES})`, []],
   },
   {
     name: 'a seating kind outside the enum',
     code: '23514',
     constraint: 'shows_seating_valid',
-    sql: () => [`INSERT INTO shows (name, start_time, total_seats, seating) VALUES ('x', now(), 10, 'standing')`, []],
+    sql: () => [`INSERT INTO shows (${SHOW_COLUMNS}) VALUES ('x', now(), 10, 'standing', ${SCHEDULE_VALUES})`, []],
   },
   {
     name: 'a section with no rows',

@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { routeTable } from './support/route-table.js';
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { api } = await openTestApi();
 
 type Operation = {
   summary?: string;
@@ -73,8 +65,8 @@ describe('OpenAPI document', () => {
       for (const name of [...url.matchAll(/:(\w+)/g)].map((m) => m[1])) {
         expect(operation!.parameters?.some((p) => p.in === 'path' && p.name === name), `${method} ${url} lacks path param ${name}`).toBe(true);
       }
-      // Cancel, refund and closing a list are whole actions: they take no body.
-      if (method === 'POST' && !/\/(cancel|refund|waitlist\/close)$/.test(url)) {
+      // Cancel, pause, resume, refund and closing a list are whole actions: they take no body.
+      if (method === 'POST' && !/\/(cancel|pause|resume|refund|waitlist\/close)$/.test(url)) {
         expect(operation!.requestBody?.content['application/json'], `${method} ${url} has no request body schema`).toBeDefined();
       }
     }

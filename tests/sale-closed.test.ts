@@ -1,34 +1,29 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
-/** A show that has started sells no more seats: POST /booking answers 409 SALE_CLOSED. */
+/**
+ * A show's sale closes at its sales_close_at, by default its start: POST /booking answers 409
+ * SALE_CLOSED (tests/sale-schedule.test.ts covers a close set apart from the start).
+ */
 
-let ctx: TestContext;
-let api: RunningApi;
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { api } = await openTestApi();
 
 const book = (showId: string, email = 'late@example.com') =>
   call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: email, seat_count: 1 } });
 
 describe('POST /booking after the show has started', () => {
-  it('answers 409 SALE_CLOSED naming the start time in the message and the details', async () => {
-    const show = await createShow(api.app, { total_seats: 10 });
-    const started = new Date(Date.now() - 3_600_000);
-    await ctx.pool.query('UPDATE shows SET start_time = $1 WHERE id = $2', [started, show.id]);
+  it('answers 409 SALE_CLOSED naming the start time (the default close) in the message and the details', async () => {
+    const started = new Date(Math.floor((Date.now() - 3_600_000) / 1_000) * 1_000);
+    const show = await createShow(api.app, { total_seats: 10, start_time: started.toISOString() });
     const reply = await book(show.id);
     expect(reply.status).toBe(409);
     expect(reply.body).toEqual({
       error: {
         code: 'SALE_CLOSED',
         message: expect.stringContaining(started.toISOString()),
-        details: [{ field: 'show_id', problem: `the show started at ${started.toISOString()}` }],
+        details: [{ field: 'show_id', problem: `the sale closed at ${started.toISOString()} (sales_close_at)` }],
       },
     });
   });

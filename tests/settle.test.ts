@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningWorker } from '../services/worker/worker.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
@@ -12,17 +11,9 @@ import { waitFor } from './support/wait.js';
  * every second.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
+const { ctx, api } = await openTestApi({ HOLD_SECONDS: '300', EXPIRY_INTERVAL_SECONDS: '3600', MAX_SEATS_PER_CUSTOMER: '100' });
 let slowWorker: RunningWorker;
-let showId: string;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300', EXPIRY_INTERVAL_SECONDS: '3600', MAX_SEATS_PER_CUSTOMER: '100' });
-  api = await ctx.startApi();
-  showId = (await createShow(api.app, { sections: [{ name: 'Stalls', rows: 4, seats_per_row: 10, price_cents: 3_000 }] })).id;
-});
-afterAll(async () => ctx?.cleanup());
+const showId = (await createShow(api.app, { sections: [{ name: 'Stalls', rows: 4, seats_per_row: 10, price_cents: 3_000 }] })).id;
 
 type SeatRow = { label: string; status: string; booking_id: string | null; hold_expires_at: Date | null };
 

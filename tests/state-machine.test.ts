@@ -321,7 +321,10 @@ class Sweep implements Cmd {
     const lapsedSeats = [...model.bookings.values()].filter((booking) => booking.status === 'HELD' && booking.lapsed).reduce((sum, booking) => sum + booking.seats.length, 0);
     const released = await ctx.db.transaction((tx) => releaseLapsedHolds(tx, { showId: real.showId, limit: 1_000 }));
     const expired = expireLapsed(model);
-    expect(released).toEqual({ bookings: expired, seats: lapsedSeats });
+    expect({ bookings: released.bookings, seats: released.seats }).toEqual({ bookings: expired, seats: lapsedSeats });
+    // Which holds, for live updates: each released one, with its seats.
+    expect(released.holds).toHaveLength(expired);
+    expect(released.holds.reduce((sum, hold) => sum + hold.seats.length, 0)).toBe(lapsedSeats);
     count(`sweep:${expired}`, stats.outcomes);
     await checkAgainstModel(model, real);
   }

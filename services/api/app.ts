@@ -1,5 +1,6 @@
 import compress from '@fastify/compress';
 import rateLimit from '@fastify/rate-limit';
+import { fastifySSE } from '@fastify/sse';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { TrustProxy } from '../../shared/config.js';
@@ -16,7 +17,9 @@ import { adminBookingRoutes } from './routes/admin-bookings.js';
 import { adminWaitlistRoutes } from './routes/admin-waitlist.js';
 import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { bookingRoutes } from './routes/bookings.js';
+import { adminLineRoutes, drawRoutes } from './routes/line.js';
 import { healthRoutes } from './routes/health.js';
+import { liveRoutes } from './routes/live.js';
 import { adminShowRoutes, showRoutes } from './routes/shows.js';
 
 export type { AppDeps } from './deps.js';
@@ -63,7 +66,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply: FastifyReply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
       // No hook runs for these, the security headers' included.
-      setSecurityHeaders(request.raw, reply.raw, () => {});
+      setSecurityHeaders(reply);
       void reply.status(tooLong ? 414 : 400).send({
         error: tooLong
           ? { code: 'URI_TOO_LONG', message: 'A path segment is too long' }
@@ -124,13 +127,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Answers over 1 KB (show lists, the OpenAPI document, the board's assets) compressed when
   // the client asks; small booking answers pass untouched.
   await app.register(compress);
+  // Server-sent events' framing and heartbeat comments (routes/live.ts); the heartbeat keeps
+  // proxies from closing a quiet stream.
+  await app.register(fastifySSE, { heartbeatInterval: deps.config.SSE_HEARTBEAT_SECONDS * 1_000 });
+  // Open streams would hold the server's close open: end them first (clients reconnect to
+  // another replica after their retry hint), and answer polls waiting under Prefer: wait.
+  app.addHook('preClose', (done) => {
+    deps.live.endAll();
+    done();
+  });
 
   await app.register(healthRoutes(deps));
   await app.register(showRoutes(deps));
   await app.register(bookingRoutes(deps));
+  await app.register(liveRoutes(deps));
+  await app.register(drawRoutes(deps));
   await app.register(async (admin) => {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
     await admin.register(adminShowRoutes(deps));
+    await admin.register(adminLineRoutes(deps));
     await admin.register(adminBookingRoutes(deps));
     await admin.register(adminWaitlistRoutes(deps));
     await admin.register(adminWebhookRoutes(deps));

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../../shared/redis.js';
 import { AppError } from './errors.js';
-import type { BookingStanding } from '../../shared/booking/standing.js';
+import type { BookingStanding, QueuePhase } from '../../shared/booking/standing.js';
 import { maskEmail } from '../../shared/booking/view.js';
 import { JOBS, type BookingJob } from '../../shared/queue/catalog.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
@@ -31,12 +31,19 @@ const DEPTH_SAMPLE_MS = 250;
 /** What an idempotency key stores: the request it was first used for, and whether that got enqueued. */
 type IdempotencyClaim = { id: string; fingerprint: string; queued: boolean };
 
-export type Submitted = { id: string; replayed: boolean; position: number | null };
+/** `position` is null in the waiting room (the draw gives places) and for a replay of a decided request. */
+export type Submitted = { id: string; replayed: boolean; position: number | null; phase: QueuePhase | null };
+
+/** When the show's sale opens (ms): a request before it waits in the show's waiting room. */
+export type SaleOpening = { salesOpenAt: number };
+
+type Admission = { job: BookingJob; sale: SaleOpening | null };
+type AdmissionOutcome = { position: number | null; phase: QueuePhase } | { error: unknown };
 
 export class BookingIntake {
   private depth = { value: 0, sampledAt: 0 };
   private readonly index: RequestIndex;
-  private readonly batcher: TurnBatcher<BookingJob, number>;
+  private readonly batcher: TurnBatcher<Admission, AdmissionOutcome>;
 
   constructor(
     private readonly queue: Queue,
@@ -50,7 +57,7 @@ export class BookingIntake {
     },
   ) {
     this.index = new RequestIndex(redis, queue);
-    this.batcher = new TurnBatcher((jobs) => this.addBatch(jobs), options.batchSize);
+    this.batcher = new TurnBatcher((admissions) => this.addBatch(admissions), options.batchSize);
   }
 
   /**
@@ -59,9 +66,9 @@ export class BookingIntake {
    * a repeat with the same body gets the same id back (and no second job), a repeat with a
    * different body is refused with 422.
    */
-  async submit(job: BookingJob, idempotencyKey: string | undefined): Promise<Submitted> {
+  async submit(job: BookingJob, idempotencyKey: string | undefined, sale: SaleOpening | null = null): Promise<Submitted> {
     await this.shedIfOverloaded();
-    if (!idempotencyKey) return { id: job.id, replayed: false, position: await this.enqueue(job) };
+    if (!idempotencyKey) return { id: job.id, replayed: false, ...(await this.enqueue(job, sale)) };
     // Scoped to the customer, as payment APIs scope keys to an account: a key someone else
     // guessed and used first cannot block this customer's request.
     const key = `${this.options.keyPrefix}:idem:${sha256(JSON.stringify([job.customer_email.toLowerCase(), idempotencyKey]))}`;
@@ -75,10 +82,17 @@ export class BookingIntake {
       // A failed add keeps the claim: its reply may have been lost after Redis ran it, and a
       // released key would give the client's retry a second booking. The retry finds the claim
       // below, and enqueues the request under the same id when no job carries it.
-      const position = await this.enqueue(job);
+      let place: Awaited<ReturnType<BookingIntake['enqueue']>>;
+      try {
+        place = await this.enqueue(job, sale);
+      } catch (error) {
+        // Refused for good (a second waiting-room entry): nothing was accepted under this key.
+        if (error instanceof AppError && error.code === ALREADY_IN_LINE) await this.redis.del(key).catch(() => {});
+        throw error;
+      }
       // Replays that raced this request wait for this mark rather than enqueue it a second time.
       await this.redis.set(key, JSON.stringify({ ...claim, queued: true }), 'KEEPTTL', 'XX').catch(() => {});
-      return { id: job.id, replayed: false, position };
+      return { id: job.id, replayed: false, ...place };
     }
     const previous = await this.settledClaim(key);
     if (!previous) return this.submit(job, idempotencyKey); // expired meanwhile
@@ -93,9 +107,11 @@ export class BookingIntake {
       // the key and the job), or its job was removed. Enqueue it now under the same id, so the
       // request is not lost; were it decided meanwhile after all, the worker would return that
       // decision unchanged.
-      return { id: previous.id, replayed: true, position: await this.enqueue({ ...job, id: previous.id }) };
+      return { id: previous.id, replayed: true, ...(await this.enqueue({ ...job, id: previous.id }, sale)) };
     }
-    return { id: previous.id, replayed: true, position: current.state === 'queued' ? current.position : null };
+    if (current.state !== 'queued') return { id: previous.id, replayed: true, position: null, phase: null };
+    const room = current.line?.room === true;
+    return { id: previous.id, replayed: true, position: room ? null : current.position, phase: room ? 'WAITING_ROOM' : 'IN_LINE' };
   }
 
   /**
@@ -114,31 +130,61 @@ export class BookingIntake {
   }
 
   /** Joins the batch being gathered in this turn of the event loop; resolves with the request's place in line. */
-  private enqueue(job: BookingJob): Promise<number> {
-    return this.batcher.add(job);
+  private async enqueue(job: BookingJob, sale: SaleOpening | null): Promise<{ position: number | null; phase: QueuePhase }> {
+    const outcome = await this.batcher.add({ job, sale });
+    if ('error' in outcome) throw outcome.error;
+    return outcome;
   }
 
   /**
-   * Index first, then the job: a poll can never find a job its index entry does not know. If
-   * the add fails, the entries are removed again (best effort) and every request in the batch
-   * is answered with the error: none of them was accepted.
+   * Index first, then the job: a poll can never find a job its index entry does not know. The
+   * same script puts a request whose show's line is held (waiting room, pause, a line being
+   * released) into that line instead (shared/queue/show-line.ts); the job carries the rest. If
+   * the add fails, the job's entries are removed again (best effort) and each of its requests
+   * is answered with the error: none of them was accepted. Requests in a line are accepted
+   * already (Redis keeps them as it keeps jobs).
    */
-  private async addBatch(jobs: BookingJob[]): Promise<number[]> {
+  private async addBatch(admissions: Admission[]): Promise<AdmissionOutcome[]> {
     const spec = JOBS['process-bookings'];
     const jobId = randomUUID();
-    const ids = jobs.map((job) => job.id);
     // The copies the index keeps carry the email masked, as the public view shows it: the
-    // address itself stays inside the job alone.
-    const copies = jobs.map((job) => ({ ...job, customer_email: maskEmail(job.customer_email), idempotency_key: null }));
-    const { positions, waiting } = await this.index.register(jobId, ids, copies);
-    try {
-      await this.queue.add('process-bookings', { requests: jobs }, { ...spec.options, jobId });
-    } catch (error) {
-      await this.index.unregister(ids).catch(() => {});
-      throw error;
+    // address itself stays inside the job (or the line) alone.
+    const { admitted, waiting } = await this.index.admit(
+      jobId,
+      admissions.map(({ job, sale }) => ({
+        id: job.id,
+        copy: { ...job, customer_email: maskEmail(job.customer_email), idempotency_key: null },
+        line: sale ? { request: job, salesOpenAt: sale.salesOpenAt } : null,
+      })),
+    );
+    const direct = admissions.filter((_, index) => admitted[index]!.kind === 'job').map(({ job }) => job);
+    let addError: unknown;
+    if (direct.length > 0) {
+      try {
+        await this.queue.add('process-bookings', { requests: direct }, { ...spec.options, jobId });
+      } catch (error) {
+        await this.index.unregister(direct.map((job) => job.id)).catch(() => {});
+        addError = error;
+      }
     }
     this.depth = { value: waiting, sampledAt: Date.now() };
-    return positions;
+    return admitted.map((outcome): AdmissionOutcome => {
+      switch (outcome.kind) {
+        case 'job':
+          return addError === undefined ? { position: outcome.position, phase: 'IN_LINE' } : { error: addError };
+        case 'held':
+          return { position: outcome.position, phase: 'IN_LINE' };
+        case 'room':
+          return { position: null, phase: 'WAITING_ROOM' };
+        case 'dup':
+          // Never the other entry's id: an id is its bearer's capability to confirm or cancel.
+          return {
+            error: new AppError(409, ALREADY_IN_LINE, 'This customer already has a request waiting in this show\'s waiting room', [
+              { field: 'customer_email', problem: 'already in this show\'s waiting room' },
+            ]),
+          };
+      }
+    });
   }
 
   /** The cheap path under overload: refuse at once rather than grow the queue without bound. */
@@ -152,5 +198,7 @@ export class BookingIntake {
     }
   }
 }
+
+const ALREADY_IN_LINE = 'ALREADY_IN_LINE';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

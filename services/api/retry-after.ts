@@ -48,6 +48,15 @@ export class RetryAfterAdvisor {
     return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(MIN_RETRY_AFTER_SECONDS, seconds));
   }
 
+  /**
+   * In a waiting room: nothing moves before the sale opens, so poll again about then (the draw
+   * follows within a second), at most MAX_RETRY_AFTER_SECONDS ahead.
+   */
+  secondsUntil(at: number): number {
+    const seconds = Math.ceil((at - this.now()) / 1_000);
+    return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(MIN_RETRY_AFTER_SECONDS, seconds));
+  }
+
   private sampleIfDue(): void {
     const last = this.samples.at(-1);
     if (this.sampling || (last && this.now() - last.at < SAMPLE_EVERY_MS)) return;

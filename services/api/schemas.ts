@@ -4,6 +4,7 @@ import { MAX_SEATS_PER_SHOW } from '../../shared/booking/layout.js';
 import { BOOKING_STATUSES, type DecidedStatus } from '../../shared/booking/statuses.js';
 import { BOOKING_EVENT_TYPES, DELIVERY_STATUSES } from '../../shared/webhooks/events.js';
 import { urlProblem } from '../../shared/webhooks/target.js';
+import { SALES_STATES, scheduleOrderProblem, scheduleWithDefaults } from '../../shared/booking/sale-schedule.js';
 import { NextLink, pageQuery } from './pagination.js';
 
 /**
@@ -58,6 +59,32 @@ export const printableText = (max: number) =>
 
 const priceCents = z.number().int().min(0).max(100_000_000);
 
+/** The times of a sale schedule: the same instants a show may start at. */
+const saleTime = startTime;
+
+/** A show's overrides of the environment's HOLD_SECONDS and MAX_SEATS_PER_CUSTOMER (same ranges). */
+const holdSeconds = z.number().int().min(1).max(86_400);
+const maxSeatsPerCustomer = z.number().int().min(1).max(1_000);
+
+/**
+ * Checks a schedule's order once its defaults are filled in (scheduleWithDefaults), naming the
+ * field to change: `waiting_room_opens_at ≤ sales_open_at < sales_close_at`.
+ */
+function checkScheduleOrder(
+  ctx: z.RefinementCtx,
+  given: { waiting_room_opens_at?: string | undefined; sales_open_at?: string | undefined; sales_close_at?: string | undefined },
+  startTimeText: string,
+) {
+  const parsed = {
+    waitingRoomOpensAt: given.waiting_room_opens_at === undefined ? undefined : new Date(given.waiting_room_opens_at),
+    salesOpenAt: given.sales_open_at === undefined ? undefined : new Date(given.sales_open_at),
+    salesCloseAt: given.sales_close_at === undefined ? undefined : new Date(given.sales_close_at),
+  };
+  const defined = Object.fromEntries(Object.entries(parsed).filter(([, value]) => value !== undefined));
+  const problem = scheduleOrderProblem(scheduleWithDefaults(defined, new Date(startTimeText), new Date()), defined);
+  if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.problem });
+}
+
 const SectionInput = z
   .object({
     name: sectionName,
@@ -75,9 +102,19 @@ export const CreateShowBody = z
     // The price of every general-admission seat; sections carry their own.
     price_cents: priceCents.optional(),
     sections: z.array(SectionInput).min(1).max(50).optional(),
+    waiting_room_opens_at: saleTime.optional().describe('When requests start being taken into the waiting room; default: at once (creation)'),
+    sales_open_at: saleTime
+      .optional()
+      .describe('When the sale opens: the waiting room is drawn and decisions start; default: at once'),
+    sales_close_at: saleTime.optional().describe('When requests stop being taken; default: the start_time'),
+    hold_seconds: holdSeconds.optional().describe("How long this show's holds last; default: the environment's HOLD_SECONDS"),
+    max_seats_per_customer: maxSeatsPerCustomer
+      .optional()
+      .describe("Seats one customer may hold or own in this show; default: the environment's MAX_SEATS_PER_CUSTOMER"),
   })
   .strict()
   .superRefine((body, ctx) => {
+    checkScheduleOrder(ctx, body, body.start_time);
     if ((body.total_seats === undefined) === (body.sections === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['total_seats'], message: 'give either total_seats or sections, not both or neither' });
     }
@@ -94,6 +131,26 @@ export const CreateShowBody = z
       if (duplicate) ctx.addIssue({ code: 'custom', path: ['sections'], message: `duplicate section name "${duplicate}"` });
     }
   });
+
+/**
+ * PATCH /admin/shows/:id: any of the name, the sale times and the overrides (null puts the
+ * environment's value back). Whether a time may still move is the show's state, checked on
+ * the row (shared/booking/update-show.ts), not here.
+ */
+export const UpdateShowBody = z
+  .object({
+    name: printableText(200).optional(),
+    waiting_room_opens_at: saleTime.optional().describe('Only while the current one is ahead, to a time ahead'),
+    sales_open_at: saleTime.optional().describe('Only while the current one is ahead (before the draw), to a time ahead'),
+    sales_close_at: saleTime.optional().describe('Only while the current one is ahead, to a time ahead'),
+    hold_seconds: holdSeconds.nullable().optional().describe("For decisions from now on; null: the environment's HOLD_SECONDS"),
+    max_seats_per_customer: maxSeatsPerCustomer
+      .nullable()
+      .optional()
+      .describe("For decisions from now on; null: the environment's MAX_SEATS_PER_CUSTOMER"),
+  })
+  .strict()
+  .refine((body) => Object.values(body).some((value) => value !== undefined), 'give at least one field to change');
 
 export const SectionView = z.object({
   name: z.string(),
@@ -112,6 +169,19 @@ export const ShowSummary = z.object({
   start_time: z.string(),
   total_seats: z.number(),
   available_seats: z.number(),
+  waiting_room_opens_at: z.string().describe('Requests are taken from then (earlier: 409 SALE_NOT_OPEN)'),
+  sales_open_at: z.string().describe('The opening: the waiting room is drawn and decisions start'),
+  sales_close_at: z.string().describe('Requests are taken until then (later: 409 SALE_CLOSED)'),
+  sales_state: z
+    .enum(SALES_STATES)
+    .describe(
+      'SCHEDULED (waiting room not open yet), WAITING_ROOM (taking requests, not deciding), ON_SALE, PAUSED, ' +
+        'SOLD_OUT (no seat AVAILABLE or HELD), CLOSED (after sales_close_at)',
+    ),
+  in_line: z.number().nullable().describe('Requests waiting to be decided; null while the queue cannot be read'),
+  seed_sha256: z.string().describe("Lowercase hex SHA-256 of the draw's secret 32-byte seed: the commitment, published before the draw"),
+  hold_seconds: z.number().describe("How long this show's holds last (its override, else the environment's)"),
+  max_seats_per_customer: z.number().describe('Seats one customer may hold or own in this show (its override, else the environment\'s)'),
 });
 
 export const ShowListQuery = z.object({
@@ -200,10 +270,37 @@ export const IdempotencyHeaders = z.object({
     .describe('Makes retries safe: the same key and body for the same customer_email return the same booking. Keys are scoped to the customer and kept at least 24 hours.'),
 });
 
+export const StatusPollHeaders = z.object({
+  prefer: z
+    .string()
+    .optional()
+    .describe('`wait=N` (RFC 7240): while QUEUED, wait up to N seconds (at most 30; larger counts as 30) for the decision before answering'),
+});
+
+export const StatusPollResponseHeaders = {
+  'Retry-After': z.string().regex(/^\d+$/).optional().describe('While QUEUED: seconds to wait before polling again'),
+  'Preference-Applied': z.string().optional().describe('`wait=N` when the answer honoured `Prefer: wait=N`'),
+};
+
+/** Where a queued request waits (shared/booking/standing.ts): the same fields on the 202, polls and reads. */
+const queuePhase = z
+  .enum(['WAITING_ROOM', 'IN_LINE'])
+  .describe('While QUEUED: WAITING_ROOM until the sale opens and the room is drawn (no position yet), then IN_LINE');
+const queuedFields = {
+  phase: queuePhase.optional(),
+  sales_open_at: z.string().optional().describe('In the WAITING_ROOM: when the sale opens and the room is drawn'),
+  position: z
+    .number()
+    .optional()
+    .describe("IN_LINE: the place in the show's held line while it is held (paused, or behind a draw being released), else in the queue; 0 once a worker has it"),
+  paused: z.literal(true).optional().describe('IN_LINE in a paused sale: nothing is decided until it resumes'),
+};
+
 export const BookingAccepted = z.object({
   id: z.string(),
   status: z.literal('QUEUED'),
-  position: z.number().nullable(),
+  phase: queuePhase.nullable().describe('Null for an Idempotency-Key replay of a request decided since'),
+  position: z.number().nullable().describe('Null in the waiting room (the draw gives places) and for a replay of a decided request'),
   status_url: z.string(),
 });
 
@@ -216,7 +313,7 @@ export const BookingAcceptedHeaders = {
 export const BookingStatusView = z.object({
   id: z.string(),
   status: z.enum(BOOKING_STATUSES),
-  position: z.number().optional(),
+  ...queuedFields,
   hold_expires_at: z.string().optional(),
   seats: z.array(z.string()).optional(),
   reason: z.string().optional(),
@@ -243,7 +340,7 @@ export const BookingView = z.object({
       'Sum of the prices of the seats this booking holds or held (kept after the hold ends, like `seats`); ' +
         '0 when it never got seats (FAILED with SOLD_OUT, SEATS_UNAVAILABLE, ...); null while QUEUED',
     ),
-  position: z.number().optional(),
+  ...queuedFields,
   hold_expires_at: z.string().nullable(),
   accepted_at: z.string(),
   decided_at: z.string().nullable(),
@@ -365,3 +462,14 @@ export const DeliveryView = z.object({
   created_at: z.string(),
 });
 export const DeliveryList = z.object({ deliveries: z.array(DeliveryView), next: NextLink });
+
+/** GET /shows/:id/draw: the waiting room's draw and what proves it (shared/booking/draw.ts). */
+export const DrawView = z.object({
+  seed_sha256: z.string().describe('The commitment every show view carried from the creation: lowercase hex SHA-256 of the seed'),
+  seed: z.string().describe('The 32 seed bytes, 64 lowercase hex characters, revealed at the draw'),
+  drawn_at: z.string(),
+  entries: z.number().describe('Requests in the waiting room when it was drawn'),
+  keys: z
+    .array(z.string())
+    .describe('Each entry\'s HMAC-SHA256(key = seed, message = booking id as lowercase UUID) in lowercase hex, in draw order (ascending): find yours at your place'),
+});

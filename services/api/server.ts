@@ -1,11 +1,14 @@
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { LayoutCache } from '../../shared/booking/shows.js';
+import { environmentSettings } from '../../shared/booking/sale-schedule.js';
 import { BookingStanding } from '../../shared/booking/standing.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb } from '../../shared/db/client.js';
+import { ChangePublisher, ChangeSubscriber } from '../../shared/live/changes.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
+import { LineSizes } from '../../shared/queue/line-size.js';
 import { openQueue } from '../../shared/queue/queues.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
 import {
@@ -23,6 +26,7 @@ import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { resolveAdminToken, shareGeneratedToken } from './admin-token.js';
 import { buildApp } from './app.js';
 import { BookingIntake } from './booking-intake.js';
+import { LiveUpdates } from './live/live-updates.js';
 
 export type RunningApi = {
   app: FastifyInstance;
@@ -88,7 +92,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
   // Only read by /metrics and the admin board; the worker owns its schedule.
   const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
-  const standing = new BookingStanding(new RequestIndex(redis, bookingQueue), db);
+  const index = new RequestIndex(redis, bookingQueue);
+  const standing = new BookingStanding(index, db);
   const intake = new BookingIntake(bookingQueue, redis, {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     keyPrefix: config.QUEUE_PREFIX,
@@ -98,13 +103,28 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   // The queues share `redis`: its outages are logged once above, not once per queue on stderr.
   for (const queue of [bookingQueue, maintenanceQueue]) queue.on('error', () => {});
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
-  const app = await buildApp({ config, adminToken, db, pool, redis, intake, standing, layouts: new LayoutCache(db), logger, queues });
+  const lines = new LineSizes(bookingQueue, index.line);
+  // Live updates: settles are published on the producer connection (pipelined with the rest),
+  // and one subscriber connection per process feeds every stream it serves.
+  const liveError = (what: string) => (error: unknown) => logger.debug({ err: error instanceof Error ? error.message : error }, what);
+  const changes = new ChangePublisher(redis, config.QUEUE_PREFIX, liveError('could not publish a live update'));
+  const live = new LiveUpdates(ChangeSubscriber.open(target, config.QUEUE_PREFIX, liveError('live updates subscriber')), {
+    standing,
+    lineTaken: () => new RequestIndex(redis, bookingQueue).taken(),
+    db,
+    settings: environmentSettings(config),
+    lines,
+    maxStreams: config.SSE_MAX_STREAMS,
+    logger,
+  });
+  const app = await buildApp({ config, adminToken, db, pool, redis, intake, standing, layouts: new LayoutCache(db), lines, changes, live, logger, queues });
 
   let url = '';
   if (options.listen !== false) url = await app.listen({ port: config.PORT, host: config.HOST });
   const close = closeInOrder(
     [
       { name: 'http server', close: () => app.close() },
+      { name: 'live updates', close: () => live.close() },
       { name: 'booking queue', close: () => bookingQueue.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
       { name: 'redis', close: () => redis.quit() },

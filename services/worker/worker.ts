@@ -2,9 +2,12 @@ import { pathToFileURL } from 'node:url';
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
+import { environmentSettings } from '../../shared/booking/sale-schedule.js';
+import { drawSeedOf } from '../../shared/booking/show-draw.js';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, transientDbCause } from '../../shared/db/client.js';
+import { ChangePublisher } from '../../shared/live/changes.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { cappedExponentialBackoff, JOBS, QUEUES, type JobName } from '../../shared/queue/catalog.js';
 import { openQueue } from '../../shared/queue/queues.js';
@@ -15,6 +18,7 @@ import { createSender } from '../../shared/webhooks/send.js';
 import { createDeliverWebhookProcessor } from './jobs/deliver-webhook.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
+import { startLineKeeper } from './line-keeper.js';
 import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
 import { createRelayWebhooksProcessor } from './jobs/relay-webhooks.js';
 import { createWorkerMetrics } from './metrics.js';
@@ -81,17 +85,18 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   // Only used for its key names: the request index sits beside the bookings queue, under its prefix.
   const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
   const index = new RequestIndex(connection, bookingQueue);
+  // Live updates of decisions and expiries (fire and forget: a lost publish fails nothing).
+  const changes = new ChangePublisher(connection, config.QUEUE_PREFIX, (error) =>
+    logger.debug({ err: error instanceof Error ? error.message : error }, 'could not publish a live update'),
+  );
   const { processBookings } = createBookingProcessor({
     db,
     layouts,
-    settings: {
-      holdSeconds: config.HOLD_SECONDS,
-      maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER,
-      waitlistOfferSeconds: config.WAITLIST_OFFER_SECONDS,
-    },
+    settings: environmentSettings(config),
     batchSize: config.WORKER_BATCH_SIZE,
     logger,
     index,
+    changes,
     observer: metrics.bookings,
   });
   const workerOptions = {
@@ -115,6 +120,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     logger,
     waitlist: { offerSeconds: config.WAITLIST_OFFER_SECONDS },
     onSwept: metrics.onSwept,
+    changes,
   });
   const webhookQueue = openQueue(QUEUES.webhooks, connection, config.QUEUE_PREFIX);
   const relayWebhooks = createRelayWebhooksProcessor({
@@ -187,11 +193,20 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     { name: 'relay-webhooks', opts: JOBS['relay-webhooks'].options },
   );
   await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady(), webhookWorker.waitUntilReady()]);
+  // Draws waiting rooms at their opening and releases held lines (waiting room, pause) in order.
+  const lineKeeper = startLineKeeper({
+    index,
+    queue: bookingQueue,
+    seedOf: (showId) => drawSeedOf(db, showId),
+    batchSize: config.ENQUEUE_BATCH_SIZE,
+    logger,
+  });
   logger.info({ concurrency: config.WORKER_CONCURRENCY, batchSize: config.WORKER_BATCH_SIZE, pool: poolSize }, 'worker started');
 
   let metricsServer: MetricsServer | null = null;
   const close = closeInOrder(
     [
+      { name: 'line keeper', close: () => lineKeeper.close() },
       // close() stops taking jobs and waits for the in-flight ones to finish.
       { name: 'booking worker', close: () => bookingWorker.close() },
       { name: 'maintenance worker', close: () => maintenanceWorker.close() },

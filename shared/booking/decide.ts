@@ -117,9 +117,10 @@ async function decideInTransaction(
   for (const row of existing.rows) {
     decisions.set(row.id, { kind: 'decided', duplicate: true, booking: fromRow(row) });
   }
-  const fresh = requests
-    .filter((request) => !decisions.has(request.id))
-    .sort((a, b) => a.accepted_at.localeCompare(b.accepted_at));
+  // In the order given, which is the line's: batch jobs are taken first in, first out and keep
+  // their requests in order, and a drawn waiting room is released in draw order (not in order
+  // of acceptance: shared/booking/draw.ts).
+  const fresh = requests.filter((request) => !decisions.has(request.id));
   if (fresh.length === 0) return decisions;
 
   // Sold-out fast path: when the committed state has no AVAILABLE seat and no lapsed hold, no

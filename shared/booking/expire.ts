@@ -5,6 +5,9 @@ import { offerFreedSeats, type WaitlistSettings } from './waitlist.js';
 
 export type ExpiryResult = { bookings: number; seats: number };
 
+/** A hold a release moved to EXPIRED: its show and the seats it gave back. */
+export type ReleasedHold = { id: string; showId: string; seats: string[] };
+
 /**
  * Moves lapsed holds to EXPIRED and makes their seats AVAILABLE again (sql/holds.ts).
  *
@@ -12,36 +15,34 @@ export type ExpiryResult = { bookings: number; seats: number };
  * lapsed holds, an overlapping sweep): each hold is released exactly once. Each expired booking's
  * `booking.expired` event is written to the outbox by the same transaction.
  */
-export async function releaseLapsedHolds(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult> {
-  const { bookings, seats } = await releaseLapsedHoldsOf(tx, scope);
-  return { bookings, seats };
-}
-
-/** The release, its outbox events, and the shows that got seats back (for their waiting lists). */
-async function releaseLapsedHoldsOf(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult & { shows: string[] }> {
-  const result = await tx.execute<ExpiryResult & { booking_ids: string[]; shows: string[] }>(releaseLapsed(scope));
-  const { bookings = 0, seats = 0, booking_ids: expired = [], shows = [] } = result.rows[0] ?? {};
-  await recordBookingEvents(tx, expired.map((bookingId) => ({ type: 'booking.expired', bookingId })));
-  return { bookings, seats, shows };
+export async function releaseLapsedHolds(tx: Executor, scope: ReleaseScope): Promise<ExpiryResult & { holds: ReleasedHold[] }> {
+  const result = await tx.execute<ExpiryResult & { holds: ReleasedHold[] }>(releaseLapsed(scope));
+  const released = result.rows[0] ?? { bookings: 0, seats: 0, holds: [] };
+  await recordBookingEvents(tx, released.holds.map((hold) => ({ type: 'booking.expired', bookingId: hold.id })));
+  return released;
 }
 
 /**
  * Sweeps every lapsed hold, in batches, each batch its own short transaction. The seats a batch
  * frees are offered to their shows' waiting lists in the same transaction
- * (shared/booking/waitlist.ts): a lapsed offer passes to the next entry.
+ * (shared/booking/waitlist.ts; shows in key order, the order their lists' locks are taken in):
+ * a lapsed offer passes to the next entry. `onReleased` hears of each batch's holds once that
+ * batch has committed (live updates publish them).
  */
 export async function sweepLapsedHolds(
   db: { transaction: <T>(fn: (tx: Executor) => Promise<T>) => Promise<T> },
   waitlist: WaitlistSettings,
   batchSize = SWEEP_BATCH_SIZE,
+  onReleased?: (holds: ReleasedHold[]) => void,
 ): Promise<ExpiryResult> {
   const total: ExpiryResult = { bookings: 0, seats: 0 };
   for (;;) {
     const batch = await db.transaction(async (tx) => {
-      const released = await releaseLapsedHoldsOf(tx, { limit: batchSize });
-      for (const showId of released.shows) await offerFreedSeats(tx, showId, waitlist);
+      const released = await releaseLapsedHolds(tx, { limit: batchSize });
+      for (const showId of [...new Set(released.holds.map((hold) => hold.showId))].sort()) await offerFreedSeats(tx, showId, waitlist);
       return released;
     });
+    if (batch.holds.length > 0) onReleased?.(batch.holds);
     total.bookings += batch.bookings;
     total.seats += batch.seats;
     if (batch.bookings < batchSize) return total;

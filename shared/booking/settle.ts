@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import type { Booking } from '../db/schema/index.js';
 import { getBooking } from './find-bookings.js';
-import { offerFreedSeats, type WaitlistSettings } from './waitlist.js';
+import { offerFreedSeats, type Offer, type WaitlistSettings } from './waitlist.js';
 
 /**
  * Settling a booking: confirm a hold (simulated payment), cancel a hold or a place on the
@@ -11,10 +11,11 @@ import { offerFreedSeats, type WaitlistSettings } from './waitlist.js';
  * second settle of the same booking.
  */
 
+/** `offers`: the waiting list's entries that got the seats this settle freed (usually none). */
 export type SettleOutcome =
-  | { kind: 'ok'; booking: Booking }
+  | { kind: 'ok'; booking: Booking; offers?: Offer[] }
   /** The booking is not in a state this action accepts; `booking.status` says which. */
-  | { kind: 'rejected'; booking: Booking }
+  | { kind: 'rejected'; booking: Booking; offers?: Offer[] }
   | { kind: 'not_found' };
 
 type SettleAction = 'confirm' | 'payment_failed' | 'cancel' | 'refund';
@@ -51,6 +52,7 @@ const OFFERS_MUST_FOLLOW = 'TRW01';
  */
 async function settle(db: Database, id: string, action: SettleAction, settings: SettleSettings): Promise<SettleOutcome> {
   let verdict: Verdict;
+  let offers: Offer[] = [];
   try {
     const result = await db.execute<{ verdict: Verdict }>(sql`SELECT settle_booking(${id}, ${action}) AS verdict`);
     verdict = result.rows[0]!.verdict;
@@ -61,13 +63,13 @@ async function settle(db: Database, id: string, action: SettleAction, settings: 
         sql`SELECT settle_booking(${id}, ${action}, true) AS verdict, (SELECT show_id FROM bookings WHERE id = ${id}) AS show_id`,
       );
       const { verdict: settled, show_id: showId } = result.rows[0]!;
-      if (showId) await offerFreedSeats(tx, showId, settings);
+      if (showId) offers = await offerFreedSeats(tx, showId, settings);
       return settled;
     });
   }
   if (verdict === 'not_found') return { kind: 'not_found' };
   const booking = await getBooking(db, id);
-  return booking ? { kind: verdict, booking } : { kind: 'not_found' };
+  return booking ? { kind: verdict, booking, offers } : { kind: 'not_found' };
 }
 
 function isOffersMustFollow(error: unknown): boolean {

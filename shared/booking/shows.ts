@@ -1,10 +1,27 @@
-import { asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { randomBytes } from 'node:crypto';
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Database, Executor } from '../db/client.js';
-import { seats, showSections, shows } from '../db/schema/index.js';
+import { seats, showSections, shows, type Show } from '../db/schema/index.js';
 import { GENERAL_SECTION, generateSeats, rowLabel, totalSeats, type SectionLayout, type ShowLayout } from './layout.js';
+import type { DecideSettings } from './decide.js';
 import { pageOf, type Page, type Position } from './page.js';
+import {
+  effectiveSettings,
+  salesState,
+  scheduleWithDefaults,
+  type SaleOverrides,
+  type SaleSchedule,
+  type SalesState,
+} from './sale-schedule.js';
 
-export type NewShow = { name: string; startTime: Date; layout: ShowLayout };
+export type NewShow = {
+  name: string;
+  startTime: Date;
+  layout: ShowLayout;
+  /** Times left out take their defaults (scheduleWithDefaults); callers check the order first. */
+  schedule?: Partial<SaleSchedule>;
+  overrides?: Partial<SaleOverrides>;
+};
 
 export type SectionAvailability = {
   name: string;
@@ -23,6 +40,15 @@ export type ShowSummary = {
   start_time: string;
   total_seats: number;
   available_seats: number;
+  waiting_room_opens_at: string;
+  sales_open_at: string;
+  sales_close_at: string;
+  sales_state: SalesState;
+  /** Lowercase hex SHA-256 of the draw seed: the commitment published before the draw. */
+  seed_sha256: string;
+  /** Effective values: the show's override, else the environment's. */
+  hold_seconds: number;
+  max_seats_per_customer: number;
 };
 
 export type ShowDetail = ShowSummary & {
@@ -55,11 +81,23 @@ export function generalAdmission(total: number, priceCents = 0): ShowLayout {
   };
 }
 
-export async function createShow(db: Database, show: NewShow): Promise<ShowDetail> {
+/** Creates a show with its seats; read it back with getShow. */
+export async function createShow(db: Database, show: NewShow): Promise<{ id: string }> {
+  const schedule = scheduleWithDefaults(show.schedule ?? {}, show.startTime, new Date());
   const id = await db.transaction(async (tx) => {
     const [created] = await tx
       .insert(shows)
-      .values({ name: show.name, startTime: show.startTime, totalSeats: totalSeats(show.layout), seating: show.layout.seating })
+      .values({
+        name: show.name,
+        startTime: show.startTime,
+        totalSeats: totalSeats(show.layout),
+        seating: show.layout.seating,
+        ...schedule,
+        holdSeconds: show.overrides?.holdSeconds ?? null,
+        maxSeatsPerCustomer: show.overrides?.maxSeatsPerCustomer ?? null,
+        // The draw's secret: 32 bytes from the OS's generator, never shown before the draw.
+        drawSeed: randomBytes(32),
+      })
       .returning({ id: shows.id });
     const showId = created!.id;
     await tx.insert(showSections).values(
@@ -91,7 +129,33 @@ export async function createShow(db: Database, show: NewShow): Promise<ShowDetai
     await flush();
     return showId;
   });
-  return (await getShow(db, id))!;
+  return { id };
+}
+
+/** The columns every show view is built from, beside its seat counts. */
+const saleColumns = {
+  waitingRoomOpensAt: shows.waitingRoomOpensAt,
+  salesOpenAt: shows.salesOpenAt,
+  salesCloseAt: shows.salesCloseAt,
+  pausedAt: shows.pausedAt,
+  seedSha256: shows.seedSha256,
+  holdSeconds: shows.holdSeconds,
+  maxSeatsPerCustomer: shows.maxSeatsPerCustomer,
+};
+type SaleRow = Pick<Show, keyof typeof saleColumns>;
+
+/** The schedule part of a show view, sales_state computed now. */
+function saleView(row: SaleRow, unsoldSeats: number, defaults: DecideSettings, now: Date) {
+  const settings = effectiveSettings(row, defaults);
+  return {
+    waiting_room_opens_at: row.waitingRoomOpensAt.toISOString(),
+    sales_open_at: row.salesOpenAt.toISOString(),
+    sales_close_at: row.salesCloseAt.toISOString(),
+    sales_state: salesState({ ...row, unsoldSeats }, now),
+    seed_sha256: row.seedSha256,
+    hold_seconds: settings.holdSeconds,
+    max_seats_per_customer: settings.maxSeatsPerCustomer,
+  };
 }
 
 /** Upcoming shows soonest first; past ones most recent first; all of them in start order. */
@@ -99,7 +163,7 @@ export type ShowsWhen = 'upcoming' | 'past' | 'all';
 
 export type ShowQuery = { when: ShowsWhen; limit: number; after?: Position | null };
 
-export async function listShows(db: Executor, query: ShowQuery): Promise<Page<ShowSummary>> {
+export async function listShows(db: Executor, query: ShowQuery, defaults: DecideSettings): Promise<Page<ShowSummary>> {
   const newestFirst = query.when === 'past';
   const conditions: SQL[] = [];
   if (query.when === 'upcoming') conditions.push(sql`${shows.startTime} > now()`);
@@ -115,13 +179,16 @@ export async function listShows(db: Executor, query: ShowQuery): Promise<Page<Sh
       name: shows.name,
       startTime: shows.startTime,
       totalSeats: shows.totalSeats,
+      ...saleColumns,
       available: sql<number>`(SELECT count(*)::int FROM seats WHERE seats.show_id = shows.id AND ${AVAILABLE_NOW})`,
+      unsold: sql<number>`(SELECT count(*)::int FROM seats WHERE seats.show_id = shows.id AND ${seats.status} <> 'BOOKED')`,
     })
     .from(shows)
     .where(conditions.length > 0 ? sql.join(conditions, sql` AND `) : undefined)
     .orderBy(order(shows.startTime), order(shows.id))
     .limit(query.limit + 1);
   const page = pageOf(rows, query.limit, (row) => ({ at: row.startTime, id: row.id }));
+  const now = new Date();
   return {
     next: page.next,
     items: page.items.map((row) => ({
@@ -130,11 +197,12 @@ export async function listShows(db: Executor, query: ShowQuery): Promise<Page<Sh
       start_time: row.startTime.toISOString(),
       total_seats: row.totalSeats,
       available_seats: row.available,
+      ...saleView(row, row.unsold, defaults, now),
     })),
   };
 }
 
-export async function getShow(db: Executor, showId: string): Promise<ShowDetail | null> {
+export async function getShow(db: Executor, showId: string, defaults: DecideSettings): Promise<ShowDetail | null> {
   const [show] = await db.select().from(shows).where(eq(shows.id, showId));
   if (!show) return null;
   const sections = await db
@@ -158,6 +226,7 @@ export async function getShow(db: Executor, showId: string): Promise<ShowDetail 
     start_time: show.startTime.toISOString(),
     total_seats: show.totalSeats,
     available_seats: sections.reduce((sum, section) => sum + section.available, 0),
+    ...saleView(show, sections.reduce((sum, section) => sum + section.rows * section.seatsPerRow - section.booked, 0), defaults, new Date()),
     seating: show.seating,
     created_at: show.createdAt.toISOString(),
     sections: sections.map((section) => ({
@@ -200,6 +269,19 @@ export async function listSeats(db: Executor, showId: string): Promise<SeatView[
 }
 
 /**
+ * The status listSeats would give now for some seats of a show (a lapsed hold reads
+ * AVAILABLE, as there), in seat order: what a live seat map needs after a change.
+ */
+export async function seatStatuses(db: Executor, showId: string, labels: readonly string[]): Promise<Array<{ label: string; status: string }>> {
+  if (labels.length === 0) return [];
+  return db
+    .select({ label: seats.label, status: sql<string>`CASE WHEN ${AVAILABLE_NOW} THEN 'AVAILABLE' ELSE ${seats.status} END` })
+    .from(seats)
+    .where(and(eq(seats.showId, showId), sql`${seats.label} = ANY(${sql.param([...labels])}::text[])`))
+    .orderBy(asc(seats.sectionRank), asc(seats.row), asc(seats.number));
+}
+
+/**
  * A fingerprint of the statuses listSeats would give now: equal fingerprints mean equal seat
  * maps (seats, labels and prices never change; only statuses do, and a lapsed hold counts as
  * AVAILABLE as there). It is an XOR of one 64-bit hash per seat, computed in Postgres over the
@@ -217,12 +299,26 @@ export async function seatsFingerprint(db: Executor, showId: string): Promise<st
   return `${row?.seats ?? 0}:${row?.hash ?? 0}`;
 }
 
-/** A show's seating plan and start time: what a booking request is checked against before queueing. */
-export type ShowPlan = ShowLayout & { startTime: Date };
+/**
+ * A show's seating plan, start time, sale schedule and overrides: what a booking request is
+ * checked against before queueing, and what the worker decides it with.
+ */
+export type ShowPlan = ShowLayout & SaleSchedule & SaleOverrides & { startTime: Date };
 
 /** The immutable seating plan of a show: enough to validate requests without reading seats. */
 export async function loadLayout(db: Executor, showId: string): Promise<ShowPlan | null> {
-  const [show] = await db.select({ seating: shows.seating, startTime: shows.startTime }).from(shows).where(eq(shows.id, showId));
+  const [show] = await db
+    .select({
+      seating: shows.seating,
+      startTime: shows.startTime,
+      waitingRoomOpensAt: shows.waitingRoomOpensAt,
+      salesOpenAt: shows.salesOpenAt,
+      salesCloseAt: shows.salesCloseAt,
+      holdSeconds: shows.holdSeconds,
+      maxSeatsPerCustomer: shows.maxSeatsPerCustomer,
+    })
+    .from(shows)
+    .where(eq(shows.id, showId));
   if (!show) return null;
   const sections = await db
     .select()
@@ -230,8 +326,7 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowPlan
     .where(eq(showSections.showId, showId))
     .orderBy(asc(showSections.rank));
   return {
-    seating: show.seating,
-    startTime: show.startTime,
+    ...show,
     sections: sections.map(
       (section): SectionLayout => ({
         name: section.name,
@@ -245,15 +340,20 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowPlan
 }
 
 /**
- * Show layouts and start times never change after creation, so each process keeps the ones it
- * has seen: the API validates a booking for a known show without touching Postgres. Unknown ids are not
- * cached (a show created a moment later must be found).
- *
- * A show can be deleted (DELETE /admin/shows/:id), so an entry is re-read once it is older
- * than `maxAgeMs`: another process keeps accepting requests for a deleted show for at most
- * that long (they end FAILED: the show's seats and row are gone, nothing can be sold). When
- * the re-read fails (Postgres down), the known layout is kept: it is still right unless the
- * show was deleted, and bookings keep being accepted through an outage.
+ * How long a process trusts the plan it has read of a show. Layouts never change, but the sale
+ * schedule and overrides do (PATCH /admin/shows/:id) and a show can be deleted: the process that
+ * made the change drops its entry at once (`forget`), every other API and worker process sees it
+ * at most this long after (one small read per show every few seconds per process). So a PATCHed
+ * close or opening is honoured everywhere within this bound, and a deleted show's requests are
+ * accepted for at most this long elsewhere (they end FAILED).
+ */
+export const PLAN_MAX_AGE_MS = 5_000;
+
+/**
+ * Each process keeps the plans (ShowPlan) of the shows it has seen, re-read once older than
+ * `maxAgeMs`: the API validates a booking for a known show without touching Postgres. Unknown
+ * ids are not cached (a show created a moment later must be found). When the re-read fails
+ * (Postgres down), the known plan is kept: bookings keep being accepted through an outage.
  */
 export class LayoutCache {
   private readonly layouts = new Map<string, { layout: Promise<ShowPlan | null>; loadedAt: number }>();
@@ -261,7 +361,7 @@ export class LayoutCache {
   constructor(
     private readonly db: Executor,
     private readonly maxEntries = 10_000,
-    private readonly maxAgeMs = 60_000,
+    private readonly maxAgeMs = PLAN_MAX_AGE_MS,
   ) {}
 
   async get(showId: string): Promise<ShowPlan | null> {
@@ -290,7 +390,7 @@ export class LayoutCache {
     }
   }
 
-  /** Drops a show at once in this process (the one that deleted it). */
+  /** Drops a show at once in this process (the one that changed or deleted it). */
   forget(showId: string): void {
     this.layouts.delete(showId);
   }

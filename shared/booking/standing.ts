@@ -15,11 +15,23 @@ import { waitlistPosition } from './waitlist.js';
  * knows); mapping them to HTTP is the caller's.
  */
 
+/**
+ * Where a queued request waits: in its show's undrawn waiting room (no place yet: the draw at
+ * sales_open_at gives it one), or in line (its place). Absent once decided.
+ */
+export type QueuePhase = 'WAITING_ROOM' | 'IN_LINE';
+
 /** What a poll shows: the queue position while queued, then the decision. */
 export type StatusView = {
   id: string;
   status: BookingStatus;
+  phase?: QueuePhase;
+  /** While in the waiting room: when it is drawn. */
+  sales_open_at?: string;
+  /** In line: the place in the show's held line while held (paused, or behind a draw), else in the queue. */
   position?: number;
+  /** In line and the show paused: nothing is decided until it resumes. */
+  paused?: true;
   hold_expires_at?: string;
   seats?: string[];
   reason?: string;
@@ -28,12 +40,12 @@ export type StatusView = {
   waitlist_position?: number;
 };
 
-/** The whole booking; `position` only while it is queued. */
-export type FullView = BookingView & { position?: number };
+/** The whole booking; `phase` and `position` only while it is queued. */
+export type FullView = BookingView & Pick<StatusView, 'phase' | 'sales_open_at' | 'position' | 'paused'>;
 
 export type QueuedState =
   /** `data` is present only when asked for (`withData`). */
-  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number }
+  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number; line?: { room: boolean; salesOpenAt: number | null; paused: boolean } }
   /** `result` is null when the recorded one does not parse: Postgres answers. */
   | { state: 'finished'; result: BookingResult | null }
   /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
@@ -72,9 +84,7 @@ export class BookingStanding {
   /** The poll view. Redis answers alone for a queued request, a final failure and a fresh hold. */
   async status(id: string): Promise<StatusView | 'unknown'> {
     const queued = await this.inQueue(id);
-    if (queued.state === 'queued') {
-      return { id, status: 'QUEUED', position: queued.position, updated_at: new Date(queued.acceptedAt).toISOString() };
-    }
+    if (queued.state === 'queued') return { id, status: 'QUEUED', ...queuedPlace(queued), updated_at: new Date(queued.acceptedAt).toISOString() };
     // A final failure (sold out, limits) never changes: the recorded result is enough.
     if (queued.state === 'finished' && queued.result?.status === 'FAILED') {
       return { id, status: 'FAILED', reason: queued.result.reason, seats: [], updated_at: queued.result.decided_at };
@@ -100,7 +110,7 @@ export class BookingStanding {
     const booking = await this.read(id);
     if (booking) return this.viewOf(booking);
     const queued = await this.inQueue(id, { withData: true });
-    if (queued.state === 'queued' && queued.data) return { ...undecided(queued.data, queued.acceptedAt), position: queued.position };
+    if (queued.state === 'queued' && queued.data) return { ...undecided(queued.data, queued.acceptedAt), ...queuedPlace(queued) };
     if (queued.state === 'failed') return processingFailure(queued.data, queued.finishedAt);
     if (queued.state === 'removed') {
       // Agrees with the poll; the request comes from the copy the index keeps while undecided.
@@ -120,6 +130,16 @@ export class BookingStanding {
     if (entry.state === 'unknown') return { state: 'absent' };
     if (entry.state === 'job-gone') return { state: 'removed' };
     if (entry.state === 'decided') return { state: 'finished', result: recordedResult(entry.result) };
+    if (entry.state === 'in-line') {
+      const { phase, position, salesOpenAt, paused, request } = entry.standing;
+      return {
+        state: 'queued',
+        position,
+        data: request,
+        acceptedAt: Date.parse(request.accepted_at),
+        line: { room: phase === 'room', salesOpenAt, paused },
+      };
+    }
     const data = entry.batch?.find((request) => request.id === id) ?? null;
     if (entry.finishedAt !== null) {
       // Failed for good (retries exhausted) without deciding this request; a completed batch
@@ -142,6 +162,14 @@ export class BookingStanding {
   async beforeSettle(id: string): Promise<void> {
     await this.index.markSettled(id);
   }
+}
+
+/** A queued request's phase and place: no place in the undrawn room, its sale's opening instead. */
+function queuedPlace(queued: Extract<QueuedState, { state: 'queued' }>): Pick<StatusView, 'phase' | 'sales_open_at' | 'position' | 'paused'> {
+  if (queued.line?.room) {
+    return { phase: 'WAITING_ROOM', ...(queued.line.salesOpenAt !== null ? { sales_open_at: new Date(queued.line.salesOpenAt).toISOString() } : {}) };
+  }
+  return { phase: 'IN_LINE', position: queued.position, ...(queued.line?.paused ? { paused: true } : {}) };
 }
 
 function statusOf(view: BookingView): StatusView {

@@ -42,7 +42,7 @@ import {
 export type WaitlistSettings = { offerSeconds: number };
 
 /** An offer made: the booking now HELD, with these seats. */
-export type Offer = { bookingId: string; seats: string[] };
+export type Offer = { bookingId: string; showId: string; seats: string[] };
 
 /** How many entries an offer pass locks and reads at a time. */
 const ENTRY_PAGE = 200;
@@ -115,7 +115,7 @@ export async function offerFreedSeats(
       for (const seat of sections) take(seat.rank, 1);
       // booking.held, its data saying from_waitlist: an offer is a hold like any other.
       await recordBookingEvents(tx, [{ type: 'booking.held', bookingId: entry.id }]);
-      offers.push({ bookingId: entry.id, seats: labels });
+      offers.push({ bookingId: entry.id, showId, seats: labels });
       if (freeIn(null) === 0) return offers;
     }
     if (entries.length < ENTRY_PAGE) return offers;

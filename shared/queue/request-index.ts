@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis.js';
 import type { BookingJob, BookingResult } from './catalog.js';
+import { LINE_ENTRY, ShowLine, type LineStanding } from './show-line.js';
 
 /**
  * Finds a booking request inside the batch jobs that carry it (see BookingBatchSchema), gives
@@ -42,19 +43,73 @@ const RESULT_TTL_SECONDS = 3_600;
 const SETTLED = 'settled';
 
 /**
- * KEYS: accepted, taken, then one req key per request, then (when copies are kept) one copy
- * key per request. ARGV: job id, TTL, the number of requests, then the copies (JSON).
- * Returns [sequence number of the last request, taken].
+ * Admission: registers a batch of requests, each either into the batch job about to be added or
+ * into its show's held line (shared/queue/show-line.ts), decided here, atomically, so a late
+ * arrival can never overtake a line being drawn or released.
+ *
+ * KEYS: accepted, taken, lines:due, then one req key per request, then (when copies are kept)
+ * one copy key per request, then five keys per show named in ARGV (gate, room, held, requests,
+ * customers). ARGV: job id, TTL, the number of requests, '1' when copies are kept, then seven
+ * per request: copy (JSON), request (JSON), show number (0: not line-aware), sales open at (ms),
+ * accepted at (ms), lowercase email, show id.
+ *
+ * A line-aware request joins the show's
+ *   waiting room  when accepted before sales_open_at and the room is not drawn yet; a second
+ *                 entry of the same customer while the first still waits is refused ('dup');
+ *   held line     when the show is paused, or its held line is not empty, or an undrawn room
+ *                 waits ahead of it;
+ * and otherwise the batch job, taking the next sequence number of the queue (seq) as before.
+ * Returns {taken, accepted, kinds, values}: per request 'job' (value: seq), 'room' (0), 'held' (its place
+ * in the show's line) or 'dup' (0).
  */
-const REGISTER_SCRIPT = `
+const ADMIT_SCRIPT = `
 local n = tonumber(ARGV[3])
-local last = redis.call('INCRBY', KEYS[1], n)
-local first = last - n
+local withCopies = ARGV[4] == '1'
+local showBase = 3 + n + (withCopies and n or 0)
+local kinds, values = {}, {}
 for i = 1, n do
-  redis.call('SET', KEYS[i + 2], ARGV[1] .. ':' .. (first + i), 'EX', ARGV[2])
-  if KEYS[i + 2 + n] then redis.call('SET', KEYS[i + 2 + n], ARGV[i + 3], 'EX', ARGV[2]) end
+  local a = 5 + (i - 1) * 7
+  local s = tonumber(ARGV[a + 2])
+  local kind = 'job'
+  local k = showBase + (s - 1) * 5
+  if s > 0 then
+    local openAt, acceptedAt = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local g = redis.call('HMGET', KEYS[k + 1], 'drawn_at', 'paused')
+    if not g[1] and acceptedAt < openAt then
+      local other = redis.call('HGET', KEYS[k + 5], ARGV[a + 5])
+      local id = cjson.decode(ARGV[a + 1]).id
+      if other and other ~= id and redis.call('ZSCORE', KEYS[k + 2], other) then kind = 'dup' else kind = 'room' end
+    elseif g[2] or redis.call('ZCARD', KEYS[k + 3]) > 0 or (not g[1] and redis.call('ZCARD', KEYS[k + 2]) > 0) then
+      kind = 'held'
+    end
+  end
+  kinds[i] = kind
+  values[i] = 0
+  if kind == 'job' then
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('SET', KEYS[3 + i], ARGV[1] .. ':' .. seq, 'EX', ARGV[2])
+    values[i] = seq
+  elseif kind ~= 'dup' then
+    local id = cjson.decode(ARGV[a + 1]).id
+    local showId = ARGV[a + 6]
+    redis.call('SET', KEYS[3 + i], 'line:' .. showId, 'EX', ARGV[2])
+    redis.call('HSET', KEYS[k + 4], id, ARGV[a + 1])
+    if kind == 'room' then
+      redis.call('ZADD', KEYS[k + 2], ARGV[a + 4], id)
+      redis.call('HSET', KEYS[k + 5], ARGV[a + 5], id)
+      redis.call('HSET', KEYS[k + 1], 'open_at', ARGV[a + 3])
+      redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 3], showId)
+    else
+      redis.call('ZADD', KEYS[k + 3], redis.call('HINCRBY', KEYS[k + 1], 'seq', 1), id)
+      redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 4], showId)
+      local place = redis.call('ZCARD', KEYS[k + 3])
+      if not redis.call('HGET', KEYS[k + 1], 'drawn_at') then place = place + redis.call('ZCARD', KEYS[k + 2]) end
+      values[i] = place
+    end
+  end
+  if withCopies and kind ~= 'dup' then redis.call('SET', KEYS[3 + n + i], ARGV[a], 'EX', ARGV[2]) end
 end
-return {last, tonumber(redis.call('GET', KEYS[2]) or '0')}
+return {tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(redis.call('GET', KEYS[1]) or '0'), kinds, values}
 `;
 
 /**
@@ -147,7 +202,7 @@ return {accepted - taken, waiting}
  * to EVAL when Redis does not know the script yet; on a Cluster too). Each takes its keys first.
  */
 const SCRIPTS = {
-  requestIndexRegister: REGISTER_SCRIPT,
+  requestIndexAdmit: ADMIT_SCRIPT,
   requestIndexJobState: JOB_STATE_SCRIPT,
   requestIndexRecord: RECORD_SCRIPT,
   requestIndexSettle: SETTLE_SCRIPT,
@@ -173,10 +228,20 @@ export type IndexedRequest =
   | { state: 'job-gone' }
   /** `position` is null once the job has finished (completed or failed). */
   | { state: 'in-job'; acceptedAt: number; finishedAt: number | null; failedReason: string | null; position: number | null; batch: BookingJob[] | null }
+  /** Waiting in its show's held line (shared/queue/show-line.ts), outside any job. */
+  | { state: 'in-line'; standing: LineStanding }
   | { state: 'unknown' };
+
+/** A request to admit; `line` when its show's line may be held (the API's requests). */
+export type AdmissionItem = { id: string; copy: BookingJob | null; line: { request: BookingJob; salesOpenAt: number } | null };
+
+/** Where admission put a request: a batch job (its place in the queue), the waiting room, the held line (its place there), or refused as a second waiting-room entry. */
+export type Admitted = { kind: 'job'; position: number } | { kind: 'room' } | { kind: 'held'; position: number } | { kind: 'dup' };
 
 export class RequestIndex {
   private readonly namespace: string;
+  /** The held lines of shows, in this index's namespace. */
+  readonly line: ShowLine;
   private readonly acceptedKey: string;
   private readonly takenKey: string;
   private readonly unstartedKeys: string[];
@@ -192,6 +257,11 @@ export class RequestIndex {
     this.takenKey = `${this.namespace}taken`;
     this.unstartedKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((state) => queue.toKey(state));
     this.scripts = defineScripts(redis);
+    this.line = new ShowLine(redis, this.namespace);
+  }
+
+  get acceptedCounterKey(): string {
+    return this.acceptedKey;
   }
 
   /** The key of a request's entry (tests and diagnostics read it as is). */
@@ -209,17 +279,62 @@ export class RequestIndex {
    * be removed first, the full view can still say what was asked for.
    */
   async register(jobId: string, bookingIds: readonly string[], requests: readonly BookingJob[] = []): Promise<{ positions: number[]; waiting: number }> {
-    const keys = [this.acceptedKey, this.takenKey, ...bookingIds.map((id) => this.keyOf(id)), ...requests.map((request) => this.copyKeyOf(request.id))];
-    const copies = requests.map((request) => JSON.stringify(request));
-    const [last, taken] = (await this.scripts.requestIndexRegister(keys.length, ...keys, jobId, QUEUED_TTL_SECONDS, bookingIds.length, ...copies)) as [
-      number,
-      number,
-    ];
-    const first = last - bookingIds.length;
-    return {
-      positions: bookingIds.map((_, index) => Math.max(1, first + index + 1 - taken)),
-      waiting: Math.max(0, last - taken),
+    const { admitted, waiting } = await this.admit(
+      jobId,
+      bookingIds.map((id, index) => ({ id, copy: requests[index] ?? null, line: null })),
+    );
+    return { positions: admitted.map((outcome) => (outcome.kind === 'job' ? outcome.position : 0)), waiting };
+  }
+
+  /**
+   * Registers each request into the batch job `jobId` (before that job is added) or, for a
+   * request with `line`, into its show's held line when the line is held (see ADMIT_SCRIPT).
+   * `copy` is what the index keeps of the request until it is decided; `line.request` the
+   * request itself, kept while it waits in the line (it becomes a job's payload later).
+   */
+  async admit(jobId: string, items: readonly AdmissionItem[]): Promise<{ admitted: Admitted[]; waiting: number }> {
+    const withCopies = items.some((item) => item.copy !== null);
+    const shows: string[] = [];
+    const showNumber = (showId: string) => {
+      const index = shows.indexOf(showId);
+      if (index >= 0) return index + 1;
+      shows.push(showId);
+      return shows.length;
     };
+    const args = items.flatMap((item) => {
+      const copy = item.copy ? JSON.stringify(item.copy) : '';
+      if (!item.line) return [copy, '', 0, 0, 0, '', ''];
+      const { request, salesOpenAt } = item.line;
+      return [copy, JSON.stringify(request), showNumber(request.show_id), salesOpenAt, Date.parse(request.accepted_at), request.customer_email.toLowerCase(), request.show_id];
+    });
+    const showKeys = shows.flatMap((showId) => {
+      const keys = this.line.keysOf(showId);
+      return [keys.gate, keys.room, keys.held, keys.requests, keys.customers];
+    });
+    const keys = [
+      this.acceptedKey,
+      this.takenKey,
+      this.line.dueKey,
+      ...items.map((item) => this.keyOf(item.id)),
+      ...(withCopies ? items.map((item) => this.copyKeyOf(item.id)) : []),
+      ...showKeys,
+    ];
+    const [taken, accepted, kinds, values] = (await this.scripts.requestIndexAdmit(
+      keys.length,
+      ...keys,
+      jobId,
+      QUEUED_TTL_SECONDS,
+      items.length,
+      withCopies ? '1' : '0',
+      ...args,
+    )) as [number, number, Array<Admitted['kind']>, number[]];
+    const admitted = kinds.map((kind, index): Admitted => {
+      const value = values[index]!;
+      if (kind === 'job') return { kind, position: Math.max(1, value - taken) };
+      if (kind === 'held') return { kind, position: value };
+      return { kind };
+    });
+    return { admitted, waiting: Math.max(0, accepted - taken) };
   }
 
   /** Undoes a registration whose job could not be added (best effort: Redis may be the reason). */
@@ -233,10 +348,17 @@ export class RequestIndex {
    * two for a queued one (then its batch job, in a script that declares the job's key). The
    * job may finish between the two: that reads as finished, and Postgres has the decision.
    */
-  async lookup(bookingId: string, withBatch = false): Promise<IndexedRequest> {
+  async lookup(bookingId: string, withBatch = false, again = true): Promise<IndexedRequest> {
     const entry = await this.redis.get(this.keyOf(bookingId));
     if (!entry || entry === SETTLED) return { state: 'unknown' };
     if (entry.startsWith('{')) return { state: 'decided', result: entry };
+    const held = LINE_ENTRY.exec(entry);
+    if (held) {
+      const standing = await this.line.standing(held[1]!, bookingId);
+      if (standing) return { state: 'in-line', standing };
+      // Released into a batch job between the two reads: its entry names the job now.
+      return again ? this.lookup(bookingId, withBatch, false) : { state: 'unknown' };
+    }
     const queued = QUEUED_ENTRY.exec(entry);
     if (!queued) return { state: 'unknown' };
     const [, jobId, seq, settled] = queued;

@@ -14,6 +14,7 @@ import { RequestIndex } from '../../../shared/queue/request-index.js';
 import { QUEUE_STATES, readJobCounts, readOldestWaitingAgeSeconds } from '../../../shared/metrics/queue-stats.js';
 import { createRegistry, observePool, observeRedis } from '../../../shared/metrics/resources.js';
 import { bearerToken, tokenMatcher } from '../../../shared/secrets.js';
+import type { LiveUpdates } from '../live/live-updates.js';
 import { ErrorBody } from '../schemas.js';
 
 /**
@@ -24,6 +25,7 @@ import { ErrorBody } from '../schemas.js';
 
 export type ApiMetricsDeps = {
   config: Pick<Config, 'QUEUE_PREFIX' | 'METRICS_TOKEN'>;
+  live: LiveUpdates;
   pool: pg.Pool;
   redis: RedisClient;
   queues: Record<string, Queue>;
@@ -39,6 +41,7 @@ export function registerMetrics(app: FastifyInstance, deps: ApiMetricsDeps): Reg
   observeRedis(registry, deps.redis);
   observeHttp(app, registry);
   observePipeline(registry, deps);
+  observeLive(registry, deps.live);
 
   const token = deps.config.METRICS_TOKEN;
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -152,6 +155,30 @@ function observePipeline(registry: Registry, deps: ApiMetricsDeps): void {
       // The totals live in Redis; the counter mirrors them rather than counting itself.
       this.reset();
       for (const { status, reason, count } of outcomes ?? []) this.inc({ status, reason: reason || 'none' }, count);
+    },
+  });
+}
+
+/** This replica's live updates: streams open now, by kind, and events sent, by event. */
+function observeLive(registry: Registry, live: LiveUpdates): void {
+  new Gauge({
+    name: 'ticket_rush_live_streams_open',
+    help: 'Live connections this API process holds open, by kind (booking and show event streams, polls waiting under Prefer: wait); capped by SSE_MAX_STREAMS',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      for (const [kind, count] of Object.entries(live.slots.counts())) this.set({ kind }, count);
+    },
+  });
+  new Counter({
+    name: 'ticket_rush_live_events_sent_total',
+    help: 'Server-sent events this API process has sent, by event (status, availability, seats)',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      // The counts live in LiveUpdates (which knows no metrics library); mirrored at scrape time.
+      this.reset();
+      for (const [event, count] of live.eventsSent) this.inc({ event }, count);
     },
   });
 }

@@ -2,9 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
+import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
+import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
+import { getBooking } from '../../../shared/booking/find-bookings.js';
+import { leaveLine } from '../../../shared/booking/leave-line.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, publicBookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
+import { preferredWait } from '../prefer.js';
 import { QUEUES, type BookingJob } from '../../../shared/queue/catalog.js';
 import { RequestIndex } from '../../../shared/queue/request-index.js';
 import type { AppDeps } from '../deps.js';
@@ -18,6 +23,8 @@ import {
   ErrorBody,
   IdParams,
   IdempotencyHeaders,
+  StatusPollHeaders,
+  StatusPollResponseHeaders,
   bookingBody,
 } from '../schemas.js';
 
@@ -33,7 +40,7 @@ const REJECTION_CODES: Record<string, string> = {
 };
 
 export const bookingRoutes =
-  (deps: Pick<AppDeps, 'config' | 'db' | 'redis' | 'queues' | 'intake' | 'standing' | 'layouts'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'config' | 'db' | 'redis' | 'queues' | 'intake' | 'standing' | 'layouts' | 'changes' | 'live'>): FastifyPluginAsyncZod =>
   async (app) => {
     const BookingBody = bookingBody(deps.config);
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!);
@@ -49,7 +56,9 @@ export const bookingRoutes =
             'Either `seat_count` (best available, optionally in `section`) or `seats` (specific labels). ' +
             'With `waitlist: true` (best available only), a sold-out request joins the show\'s waiting list (WAITLISTED) instead of failing SOLD_OUT. ' +
             'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe. ' +
-            'Sales close when the show starts: 409 `SALE_CLOSED`.',
+            'Requests are taken from the show\'s `waiting_room_opens_at` (earlier: 409 `SALE_NOT_OPEN`) until its `sales_close_at` ' +
+            '(by default its start; later: 409 `SALE_CLOSED`); both name the time in `details`. A schedule changed by PATCH reaches ' +
+            `every API process within ${PLAN_MAX_AGE_MS / 1_000} s.`,
           body: BookingBody,
           headers: IdempotencyHeaders,
           tags: ['bookings'],
@@ -73,11 +82,16 @@ export const bookingRoutes =
         const body = request.body;
         const layout = await deps.layouts.get(body.show_id);
         if (!layout) throw new AppError(404, 'SHOW_NOT_FOUND', `Show ${body.show_id} not found`);
-        if (Date.now() >= layout.startTime.getTime()) {
-          const started = layout.startTime.toISOString();
-          throw new AppError(409, 'SALE_CLOSED', `Sales for this show closed when it started at ${started}`, [
-            { field: 'show_id', problem: `the show started at ${started}` },
-          ]);
+        const refusal = intakeRefusal(layout, new Date());
+        if (refusal) {
+          const at = refusal.at.toISOString();
+          throw refusal.code === 'SALE_NOT_OPEN'
+            ? new AppError(409, 'SALE_NOT_OPEN', `Requests for this show are taken from ${at}, when its waiting room opens`, [
+                { field: 'show_id', problem: `the waiting room opens at ${at} (waiting_room_opens_at)` },
+              ])
+            : new AppError(409, 'SALE_CLOSED', `Sales for this show closed at ${at}`, [
+                { field: 'show_id', problem: `the sale closed at ${at} (sales_close_at)` },
+              ]);
         }
         if (body.section !== undefined && !layout.sections.some((section) => section.name === body.section)) {
           throw badRequest('section', `no section "${body.section}" in this show`);
@@ -97,13 +111,15 @@ export const bookingRoutes =
           request_id: String(request.id),
           ...(body.waitlist ? { waitlist: true } : {}),
         };
-        const { id, replayed, position } = await deps.intake.submit(job, request.headers['idempotency-key']);
-        request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed, position }, 'booking accepted');
+        const salesOpenAt = layout.salesOpenAt.getTime();
+        const { id, replayed, position, phase } = await deps.intake.submit(job, request.headers['idempotency-key'], { salesOpenAt });
+        request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed, position, phase }, 'booking accepted');
+        const wait = phase === 'WAITING_ROOM' ? retryAfter.secondsUntil(salesOpenAt) : retryAfter.secondsFor(position ?? 0);
         return reply
           .status(202)
           .header('Location', statusUrl(id))
-          .header('Retry-After', String(retryAfter.secondsFor(position ?? 0)))
-          .send({ id, status: 'QUEUED' as const, position, status_url: statusUrl(id) });
+          .header('Retry-After', String(wait))
+          .send({ id, status: 'QUEUED' as const, phase, position, status_url: statusUrl(id) });
       },
     );
 
@@ -116,15 +132,43 @@ export const bookingRoutes =
         schema: {
           summary: 'Poll a booking: queue position while QUEUED, then its decision',
           tags: ['bookings'],
+          description:
+            '`Prefer: wait=N` (RFC 7240, N seconds, at most 30: larger values count as 30): while the booking is QUEUED the answer waits until it is ' +
+            'decided or N seconds pass, then answers as without it, with `Preference-Applied: wait=N`. One request instead of repeated polls.',
           params: IdParams,
-          response: { 200: BookingStatusView, 400: ErrorBody, 404: ErrorBody },
+          headers: StatusPollHeaders,
+          response: {
+            200: { description: 'Where the booking stands', headers: StatusPollResponseHeaders, content: { 'application/json': { schema: BookingStatusView } } },
+            400: ErrorBody,
+            404: ErrorBody,
+          },
         },
       },
       async (request, reply) => {
         const { id } = request.params;
-        const view = await deps.standing.status(id);
+        const wait = preferredWait(request.headers.prefer);
+        let view = await deps.standing.status(id);
         if (view === 'unknown') throw notFound('Booking');
-        if (view.status === 'QUEUED') reply.header('Retry-After', String(retryAfter.secondsFor(view.position ?? 0)));
+        if (wait !== null) {
+          // Rides on the live updates: no Postgres connection is held while waiting, and the
+          // wait holds a stream slot (at the cap, the answer comes at once, preference unapplied).
+          const abandoned = new AbortController();
+          const onGone = () => abandoned.abort();
+          reply.raw.once('close', onGone);
+          const waited = view.status === 'QUEUED' && wait > 0 ? await deps.live.waitWhileQueued(id, view, wait * 1_000, abandoned.signal) : view;
+          reply.raw.off('close', onGone);
+          if (waited !== 'no-slot') {
+            // A decision is a fresh read already; still queued (the deadline, a shutdown), read
+            // again for the place in line now.
+            view = waited !== 'unknown' && waited.status !== 'QUEUED' ? waited : await deps.standing.status(id);
+            if (view === 'unknown') throw notFound('Booking');
+            reply.header('Preference-Applied', `wait=${wait}`);
+          }
+        }
+        if (view.status === 'QUEUED') {
+          const wait = view.sales_open_at ? retryAfter.secondsUntil(Date.parse(view.sales_open_at)) : retryAfter.secondsFor(view.position ?? 0);
+          reply.header('Retry-After', String(wait));
+        }
         return view;
       },
     );
@@ -157,6 +201,24 @@ export const bookingRoutes =
       });
     }
 
+    /**
+     * A settle that moved a booking (confirmed, payment declined, cancelled, or found lapsed and
+     * expired on the spot) is published for live streams: fire and forget, after the commit.
+     */
+    function publishSettled(outcome: SettleOutcome): void {
+      if (outcome.kind === 'not_found') return;
+      const { booking } = outcome;
+      // The waiting list's entries that got the seats this settle freed: HELD now (offers).
+      const offers = (outcome.offers ?? []).map((offer) => ({ id: offer.bookingId, status: 'HELD' as const, showId: offer.showId, seats: offer.seats }));
+      if (outcome.kind === 'rejected' && booking.status !== 'EXPIRED') return;
+      deps.changes.publishBookings([{ id: booking.id, status: booking.status, showId: booking.showId, seats: booking.seatLabels }, ...offers]);
+    }
+
+    async function readBack(id: string): Promise<SettleOutcome> {
+      const booking = await getBooking(deps.db, id);
+      return booking ? { kind: 'ok', booking } : { kind: 'not_found' };
+    }
+
     /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */
     async function answer(id: string, outcome: SettleOutcome, action: string): Promise<BookingViewType> {
       if (outcome.kind === 'ok') return publicBookingView(bookingView(outcome.booking));
@@ -186,6 +248,7 @@ export const bookingRoutes =
         const { id } = request.params;
         await markSettled(request, id);
         const outcome = await confirmBooking(deps.db, id, request.body.payment === 'success', settleSettings);
+        publishSettled(outcome);
         request.log.info({ bookingId: id, payment: request.body.payment, outcome: outcome.kind }, 'confirm');
         return answer(id, outcome, 'confirm');
       },
@@ -195,7 +258,10 @@ export const bookingRoutes =
       '/booking/:id/cancel',
       {
         schema: {
-          summary: 'Cancel a held booking and release its seats, or leave the waiting list',
+          summary: 'Cancel a held booking and release its seats, leave the line, or leave the waiting list',
+          description:
+            'A held booking is cancelled and its seats released. A request still QUEUED (in the waiting room or in line) leaves the line: ' +
+            'CANCELLED at once with no seats, never decided, and the requests behind it move up. A WAITLISTED booking leaves the waiting list: CANCELLED, no seats.',
           tags: ['bookings'],
           params: IdParams,
           response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
@@ -204,7 +270,18 @@ export const bookingRoutes =
       async (request) => {
         const { id } = request.params;
         await markSettled(request, id);
-        const outcome = await cancelBooking(deps.db, id, settleSettings);
+        let outcome = await cancelBooking(deps.db, id, settleSettings);
+        if (outcome.kind === 'not_found') {
+          // Still queued (waiting room or in line): it leaves the line, never to be decided.
+          const queued = await deps.standing.inQueue(id, { withData: true });
+          if (queued.state === 'queued' && queued.data) {
+            const left = await leaveLine(deps.db, line, queued.data);
+            request.log.info({ bookingId: id, outcome: left.kind }, 'left the line');
+            // Decided just before it could leave: that decision is what gets cancelled.
+            outcome = left.kind === 'left' ? await readBack(id) : await cancelBooking(deps.db, id, settleSettings);
+          }
+        }
+        publishSettled(outcome);
         request.log.info({ bookingId: id, outcome: outcome.kind }, 'cancel');
         return answer(id, outcome, 'cancel');
       },

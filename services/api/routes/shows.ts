@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { generalAdmission, createShow, getShow, listShows } from '../../../shared/booking/shows.js';
+import { environmentSettings } from '../../../shared/booking/sale-schedule.js';
+import { PLAN_MAX_AGE_MS, generalAdmission, createShow, getShow, listShows } from '../../../shared/booking/shows.js';
 import { deleteShow } from '../../../shared/booking/delete-show.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { updateShow } from '../../../shared/booking/update-show.js';
+import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { QUEUES } from '../../../shared/queue/catalog.js';
 import { queuedRequestsForShow } from '../../../shared/queue/pending.js';
 import type { AppDeps } from '../deps.js';
@@ -18,17 +20,36 @@ import {
   ShowDetail,
   ShowList,
   ShowListQuery,
+  UpdateShowBody,
 } from '../schemas.js';
 import { MAX_STALENESS_MS, SeatMapCache, matchesETag, negotiateEncoding } from '../seat-map.js';
 
+type ShowViewDeps = Pick<AppDeps, 'db' | 'config' | 'lines'>;
+
 /** One page of shows as the list routes answer it, with the link to the next. */
-export async function showPage(deps: Pick<AppDeps, 'db'>, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
-  const page = await listShows(deps.db, { when: query.when, limit: query.limit, after: query.cursor ? decodeCursor(query.cursor) : null });
-  return { shows: page.items, next: nextLink(path, { when: query.when, limit: query.limit }, page.next) };
+export async function showPage(deps: ShowViewDeps, path: string, query: z.infer<typeof ShowListQuery>): Promise<z.infer<typeof ShowList>> {
+  const page = await listShows(
+    deps.db,
+    { when: query.when, limit: query.limit, after: query.cursor ? decodeCursor(query.cursor) : null },
+    environmentSettings(deps.config),
+  );
+  const shows = await Promise.all(page.items.map(async (show) => ({ ...show, in_line: await deps.lines.of(show.id) })));
+  return { shows, next: nextLink(path, { when: query.when, limit: query.limit }, page.next) };
+}
+
+/** The fields of an object that are set (exactOptionalPropertyTypes keeps `undefined` out of domain types). */
+const definedOnly = <T extends object>(fields: T) =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+
+/** One show as every route answers it (404 when there is none). */
+export async function showView(deps: ShowViewDeps, showId: string): Promise<z.infer<typeof ShowDetail>> {
+  const [show, inLine] = await Promise.all([getShow(deps.db, showId, environmentSettings(deps.config)), deps.lines.of(showId)]);
+  if (!show) throw notFound('Show');
+  return { ...show, in_line: inLine };
 }
 
 export const adminShowRoutes =
-  (deps: Pick<AppDeps, 'db' | 'layouts' | 'queues'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.post(
       '/admin/shows',
@@ -58,8 +79,19 @@ export const adminShowRoutes =
               })),
             }
           : generalAdmission(body.total_seats!, body.price_cents);
-        const show = await createShow(deps.db, { name: body.name, startTime: new Date(body.start_time), layout });
-        request.log.info({ showId: show.id, seats: show.total_seats }, 'show created');
+        const { id } = await createShow(deps.db, {
+          name: body.name,
+          startTime: new Date(body.start_time),
+          layout,
+          schedule: {
+            ...(body.waiting_room_opens_at ? { waitingRoomOpensAt: new Date(body.waiting_room_opens_at) } : {}),
+            ...(body.sales_open_at ? { salesOpenAt: new Date(body.sales_open_at) } : {}),
+            ...(body.sales_close_at ? { salesCloseAt: new Date(body.sales_close_at) } : {}),
+          },
+          overrides: { holdSeconds: body.hold_seconds ?? null, maxSeatsPerCustomer: body.max_seats_per_customer ?? null },
+        });
+        const show = await showView(deps, id);
+        request.log.info({ showId: show.id, seats: show.total_seats, salesOpenAt: show.sales_open_at }, 'show created');
         return reply.status(201).header('Location', `/shows/${show.id}`).send(show);
       },
     );
@@ -89,10 +121,56 @@ export const adminShowRoutes =
           response: { 200: ShowDetail, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
         },
       },
+      async (request) => showView(deps, request.params.id),
+    );
+
+    app.patch(
+      '/admin/shows/:id',
+      {
+        schema: {
+          summary: "Change a show's name, sale times or per-show settings",
+          tags: ['admin'],
+          description:
+            'A time can be moved only while its current value is still ahead, and only to a time ahead: 409 `SCHEDULE_TIME_PASSED` ' +
+            'naming the field and when it passed otherwise (an opening that happened, with its draw, cannot be undone). The order ' +
+            '`waiting_room_opens_at ≤ sales_open_at < sales_close_at` is checked again (400 naming the field). `hold_seconds` and ' +
+            '`max_seats_per_customer` apply to decisions from then on (null: the environment default). Other API and worker ' +
+            `processes see the change within ${PLAN_MAX_AGE_MS / 1_000} s.`,
+          security: [{ adminToken: [] }],
+          params: IdParams,
+          body: UpdateShowBody,
+          response: { 200: ShowDetail, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        },
+      },
       async (request) => {
-        const show = await getShow(deps.db, request.params.id);
-        if (!show) throw notFound('Show');
-        return show;
+        const { id } = request.params;
+        const body = request.body;
+        const time = (text: string | undefined) => (text === undefined ? undefined : new Date(text));
+        const outcome = await updateShow(
+          deps.db,
+          id,
+          {
+            ...(body.name !== undefined ? { name: body.name } : {}),
+            schedule: definedOnly({
+              waitingRoomOpensAt: time(body.waiting_room_opens_at),
+              salesOpenAt: time(body.sales_open_at),
+              salesCloseAt: time(body.sales_close_at),
+            }),
+            overrides: definedOnly({ holdSeconds: body.hold_seconds, maxSeatsPerCustomer: body.max_seats_per_customer }),
+          },
+          new Date(),
+        );
+        if (outcome.kind === 'not_found') throw notFound('Show');
+        if (outcome.kind === 'invalid') throw badRequest(outcome.field, outcome.problem);
+        if (outcome.kind === 'time_passed') {
+          const at = outcome.at.toISOString();
+          throw new AppError(409, 'SCHEDULE_TIME_PASSED', `${outcome.field} passed at ${at}: it can no longer be changed`, [
+            { field: outcome.field, problem: `passed at ${at}` },
+          ]);
+        }
+        deps.layouts.forget(id);
+        request.log.info({ showId: id, changed: Object.keys(body) }, 'show updated');
+        return showView(deps, id);
       },
     );
 
@@ -104,7 +182,7 @@ export const adminShowRoutes =
           description:
             'Refused with 409 while the show has live bookings (SHOW_HAS_LIVE_BOOKINGS: HELD with time left, or CONFIRMED) ' +
             'or requests still queued (SHOW_HAS_QUEUED_REQUESTS). Removes its seats, sections and decided bookings. ' +
-            'Other API processes may accept requests for it for up to a minute (their layout cache); those end FAILED.',
+            `Other API processes may accept requests for it for up to ${PLAN_MAX_AGE_MS / 1_000} s (their plan cache); those end FAILED.`,
           security: [{ adminToken: [] }],
           tags: ['admin'],
           params: IdParams,
@@ -128,7 +206,7 @@ export const adminShowRoutes =
   };
 
 export const showRoutes =
-  (deps: Pick<AppDeps, 'db' | 'layouts'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/shows',
@@ -155,11 +233,7 @@ export const showRoutes =
           response: { 200: ShowDetail, 400: ErrorBody, 404: ErrorBody },
         },
       },
-      async (request) => {
-        const show = await getShow(deps.db, request.params.id);
-        if (!show) throw notFound('Show');
-        return show;
-      },
+      async (request) => showView(deps, request.params.id),
     );
 
     const seatMaps = new SeatMapCache(deps.db);

@@ -8,8 +8,10 @@ import {
   type DecideObserver,
   type DecideSettings,
 } from '../../../shared/booking/decide.js';
+import { effectiveSettings } from '../../../shared/booking/sale-schedule.js';
 import type { LayoutCache } from '../../../shared/booking/shows.js';
 import type { Database } from '../../../shared/db/client.js';
+import type { ChangePublisher, ChangedBooking } from '../../../shared/live/changes.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { BatchSummary, BookingBatch, BookingJob, BookingResult } from '../../../shared/queue/catalog.js';
 import type { RequestIndex } from '../../../shared/queue/request-index.js';
@@ -37,11 +39,14 @@ export class SeatsLockedError extends Error {
 export type ProcessBookingDeps = {
   db: Database;
   layouts: LayoutCache;
+  /** The environment's settings, for shows without their own overrides. */
   settings: DecideSettings;
   batchSize: number;
   logger: Logger;
   /** Where decisions are recorded for polls; none in tests that only exercise deciding. */
   index?: RequestIndex;
+  /** Live updates: the job's fresh decisions, published once they are recorded. */
+  changes?: ChangePublisher;
   observer?: BookingObserver;
 };
 
@@ -73,7 +78,9 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
       try {
         const started = performance.now();
         deps.observer?.batch?.(requests.length);
-        const decisions = await decideBookings(deps.db, layout, requests, deps.settings, deps.observer);
+        // The show's own hold_seconds / max_seats_per_customer where it sets them (read with its
+        // plan, so a PATCH reaches this worker within the plan cache's bound, PLAN_MAX_AGE_MS).
+        const decisions = await decideBookings(deps.db, layout, requests, effectiveSettings(layout, deps.settings), deps.observer);
         deps.logger.debug({ showId, batch: requests.length, ms: Math.round(performance.now() - started) }, 'batch decided');
         return decisions;
       } catch (error) {
@@ -117,11 +124,13 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
   }
 
   /** `batch` is validated against the catalog by the worker's dispatcher. */
-  async function processBookings({ requests }: BookingBatch, job: Job): Promise<BatchSummary> {
+  async function processBookings({ requests: batch }: BookingBatch, job: Job): Promise<BatchSummary> {
     // The first start of a batch moves the line on; a crashed worker's batch started again does not.
-    if (job.attemptsStarted <= 1) await deps.index?.markTaken(requests.length).catch(() => {});
+    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch.length).catch(() => {});
+    const requests = await withoutParked(batch, job.id!);
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
+    const changed: ChangedBooking[] = [];
     let decided = 0;
     let held = 0;
     let failure: unknown;
@@ -131,15 +140,44 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
         return;
       }
       decided++;
-      if (outcome.value.result.status === 'HELD') held++;
-      if (outcome.value.fresh) fresh.push([requests[index]!.id, outcome.value.result]);
+      const { result } = outcome.value;
+      if (result.status === 'HELD') held++;
+      if (!outcome.value.fresh) return;
+      const request = requests[index]!;
+      fresh.push([request.id, result]);
+      changed.push({ id: request.id, status: result.status, showId: request.show_id, seats: result.seats });
     });
     // Recorded even when some failed: those are decided for good, and the retry finds them so.
     // A redelivered request's entry is left as it is: either its first run recorded it, or it
     // still names this job, and once the job is done polls read the decision from Postgres.
-    await deps.index?.recordResults(fresh);
+    // Published after the record (one PUBLISH for the job, not awaited), so a stream that looks
+    // again on the message finds the decision; published even if recording failed, since the
+    // decisions are committed (the stream then reads them from Postgres once the job is done).
+    try {
+      await deps.index?.recordResults(fresh);
+    } finally {
+      deps.changes?.publishBookings(changed);
+    }
     if (failure !== undefined) throw failure;
     return { decided, held, failed: decided - held };
+  }
+
+  /**
+   * A batch taken for a show that was paused since it was queued: its requests go back into the
+   * show's held line at their original place (shared/queue/show-line.ts) and resume decides
+   * them in line order. One script per show in the batch; the rest is decided now.
+   */
+  async function withoutParked(requests: BookingJob[], jobId: string): Promise<BookingJob[]> {
+    const index = deps.index;
+    if (!index) return requests;
+    const parked = new Set<string>();
+    for (const showId of new Set(requests.map((request) => request.show_id))) {
+      const ofShow = requests.filter((request) => request.show_id === showId);
+      const flags = await index.line.parkIfPaused(showId, jobId, ofShow.map((request) => index.keyOf(request.id)), ofShow);
+      ofShow.forEach((request, at) => flags[at] && parked.add(request.id));
+    }
+    if (parked.size > 0) deps.logger.info({ jobId, parked: parked.size }, 'show paused: requests parked back in its line');
+    return requests.filter((request) => !parked.has(request.id));
   }
 
   return { processBookings, decideRequest, batcher };

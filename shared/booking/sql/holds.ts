@@ -49,13 +49,12 @@ export const releaseLapsed = ({ showId, seatLabels, limit }: ReleaseScope): SQL 
   ), expired AS (
     UPDATE bookings b SET status = 'EXPIRED', updated_at = ${STATEMENT_NOW}
     FROM lapsed WHERE b.id = lapsed.id
-    RETURNING b.id, b.show_id
+    RETURNING b.id, b.show_id, b.seat_labels
   ), released AS (
     UPDATE seats s SET status = 'AVAILABLE', booking_id = NULL, hold_expires_at = NULL
     FROM expired WHERE s.booking_id = expired.id AND s.status = 'HELD'
     RETURNING s.id
   )
   SELECT (SELECT count(*)::int FROM expired) AS bookings, (SELECT count(*)::int FROM released) AS seats,
-         coalesce((SELECT array_agg(id) FROM expired), '{}') AS booking_ids,
-         -- The shows that got seats back, in key order (their waiting lists' locks are taken in it).
-         (SELECT coalesce(array_agg(DISTINCT show_id::text ORDER BY show_id::text), '{}') FROM expired) AS shows`;
+    -- Which holds, for live updates once the batch commits (shared/live/changes.ts).
+    (SELECT coalesce(json_agg(json_build_object('id', id, 'showId', show_id, 'seats', seat_labels)), '[]'::json) FROM expired) AS holds`;

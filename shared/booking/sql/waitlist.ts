@@ -19,11 +19,11 @@ export const waitlistExists = (showId: string): SQL => sql`
 
 /**
  * What an offer pass needs to know about the show: whether the list still takes and serves
- * entries (open: no operator closed it and sales have not closed, which today is the show's
- * start), how long an offer holds, and the section ranks by name.
+ * entries (open: no operator closed it and the show's sales_close_at has not passed), how long
+ * an offer holds, and the section ranks by name.
  */
 export const waitlistShow = (showId: string, defaultOfferSeconds: number): SQL => sql`
-  SELECT sh.waitlist_closed_at IS NULL AND sh.start_time > ${STATEMENT_NOW} AS open,
+  SELECT sh.waitlist_closed_at IS NULL AND sh.sales_close_at > ${STATEMENT_NOW} AS open,
          coalesce(sh.waitlist_offer_seconds, ${defaultOfferSeconds})::int AS offer_seconds,
          (SELECT coalesce(jsonb_object_agg(name, rank), '{}') FROM show_sections WHERE show_id = sh.id) AS ranks
   FROM shows sh WHERE sh.id = ${showId}`;
@@ -101,7 +101,7 @@ export const markWaitlistClosed = (showId: string): SQL => sql`
  */
 export const showsWithWaitingEntries = (): SQL => sql`
   SELECT w.show_id::text AS show_id,
-         (sh.start_time <= ${STATEMENT_NOW} OR sh.waitlist_closed_at IS NOT NULL) AS closed,
+         (sh.sales_close_at <= ${STATEMENT_NOW} OR sh.waitlist_closed_at IS NOT NULL) AS closed,
          EXISTS (SELECT 1 FROM seats s WHERE s.show_id = w.show_id AND s.status = 'AVAILABLE') AS seats_free
   FROM (SELECT DISTINCT show_id FROM bookings WHERE status = 'WAITLISTED') AS w
   JOIN shows sh ON sh.id = w.show_id

@@ -53,10 +53,11 @@ export const bookings = pgTable(
       sql`(${table.status} IN ('CONFIRMED', 'REFUNDED')) = (${table.confirmedAt} IS NOT NULL)`,
     ),
     // Every booking that got seats holds (or held) exactly the seats it asked for: all but a
-    // FAILED one, a WAITLISTED one, and one CANCELLED while it waited on the list.
+    // FAILED or WAITLISTED one, and a CANCELLED one that never held any (it left the line before
+    // any decision, or left the waiting list).
     check(
       'bookings_seats_match_count',
-      sql`${table.status} NOT IN (${literalList(DECIDED_STATUSES.filter((status) => status !== 'FAILED' && status !== 'WAITLISTED'))}) OR cardinality(${table.seatIds}) = ${table.seatCount} OR (${table.status} = 'CANCELLED' AND cardinality(${table.seatIds}) = 0 AND ${table.waitlistedAt} IS NOT NULL)`,
+      sql`${table.status} NOT IN (${literalList(DECIDED_STATUSES.filter((status) => status !== 'FAILED' && status !== 'WAITLISTED'))}) OR cardinality(${table.seatIds}) = ${table.seatCount} OR (${table.status} = 'CANCELLED' AND cardinality(${table.seatIds}) = 0)`,
     ),
     // A booking on the waiting list holds no seat (it is waiting for one) and knows since when.
     check('bookings_waitlisted_no_seats', sql`${table.status} <> 'WAITLISTED' OR cardinality(${table.seatIds}) = 0`),

@@ -1,7 +1,18 @@
 import { sql } from 'drizzle-orm';
-import { check, integer, pgTable, primaryKey, smallint, text, unique, uuid } from 'drizzle-orm/pg-core';
+import { check, customType, integer, pgTable, primaryKey, smallint, text, unique, uuid } from 'drizzle-orm/pg-core';
 import { createdAt, timestamptz } from './columns.js';
 
+/** Raw bytes (the draw seed), read and written as a Buffer. */
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+
+/**
+ * A show and its sale schedule: the waiting room opens at `waiting_room_opens_at`, the sale at
+ * `sales_open_at` (the draw of the waiting room), and closes at `sales_close_at`
+ * (shared/booking/sale-schedule.ts computes the state from them). `hold_seconds` and
+ * `max_seats_per_customer` override the environment's defaults when set. `draw_seed` stays
+ * secret until the draw; `seed_sha256`, its commitment, is derived by Postgres so the two can
+ * never disagree.
+ */
 export const shows = pgTable(
   'shows',
   {
@@ -12,16 +23,33 @@ export const shows = pgTable(
     // 'general': one section "GA", seats labelled "1".."N"; 'reserved': labels "SECTION-ROW-NUMBER".
     seating: text('seating', { enum: ['general', 'reserved'] }).notNull(),
     createdAt: createdAt(),
+    waitingRoomOpensAt: timestamptz('waiting_room_opens_at').notNull(),
+    salesOpenAt: timestamptz('sales_open_at').notNull(),
+    salesCloseAt: timestamptz('sales_close_at').notNull(),
+    holdSeconds: integer('hold_seconds'),
+    maxSeatsPerCustomer: integer('max_seats_per_customer'),
+    pausedAt: timestamptz('paused_at'),
+    drawSeed: bytea('draw_seed').notNull(),
+    seedSha256: text('seed_sha256')
+      .notNull()
+      .generatedAlwaysAs(sql`encode(sha256(draw_seed), 'hex')`),
     // How long an offer from the waiting list holds its seats; null: WAITLIST_OFFER_SECONDS.
     waitlistOfferSeconds: integer('waitlist_offer_seconds'),
     // Set when an operator closed the waiting list (POST /admin/shows/:id/waitlist/close); the
-    // list also closes when sales close (the show's start).
+    // list also closes at sales_close_at.
     waitlistClosedAt: timestamptz('waitlist_closed_at'),
   },
   (table) => [
     check('shows_total_seats_range', sql`${table.totalSeats} BETWEEN 1 AND 100000`),
     check('shows_waitlist_offer_seconds_range', sql`${table.waitlistOfferSeconds} BETWEEN 1 AND 86400`),
     check('shows_seating_valid', sql`${table.seating} IN ('general', 'reserved')`),
+    check(
+      'shows_sale_schedule_order',
+      sql`${table.waitingRoomOpensAt} <= ${table.salesOpenAt} AND ${table.salesOpenAt} < ${table.salesCloseAt}`,
+    ),
+    check('shows_hold_seconds_range', sql`${table.holdSeconds} BETWEEN 1 AND 86400`),
+    check('shows_max_seats_per_customer_range', sql`${table.maxSeatsPerCustomer} BETWEEN 1 AND 1000`),
+    check('shows_draw_seed_length', sql`octet_length(${table.drawSeed}) = 32`),
   ],
 );
 

@@ -1,0 +1,2 @@
+ALTER TABLE "bookings" DROP CONSTRAINT "bookings_seats_match_count";--> statement-breakpoint
+ALTER TABLE "bookings" ADD CONSTRAINT "bookings_seats_match_count" CHECK ("bookings"."status" NOT IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED') OR cardinality("bookings"."seat_ids") = "bookings"."seat_count" OR ("bookings"."status" = 'CANCELLED' AND cardinality("bookings"."seat_ids") = 0));

@@ -1,0 +1,34 @@
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client.js';
+import { STATEMENT_NOW } from '../db/clock.js';
+import type { BookingJob } from '../queue/catalog.js';
+import type { RequestIndex } from '../queue/request-index.js';
+
+/**
+ * Leaving the line: a queued request (waiting room or in line) cancelled by its holder becomes
+ * CANCELLED at once, with no seats, and is never decided; the requests behind it in its show's
+ * held line move up.
+ *
+ * Postgres first: a CANCELLED row under the request's id, written only if no decision is there
+ * (ON CONFLICT DO NOTHING). From then on every worker that meets the request, in whatever batch
+ * job, finds it decided already (decideBookings reads the rows of its ids first, and a worker
+ * racing this insert redoes its transaction on ConcurrentDecisionError), so it can never take
+ * seats. Then the line lets it go, which frees its place and turns polls to Postgres. Killed
+ * between the two, the row alone is enough: a release of it decides nothing.
+ */
+
+export type LeaveOutcome = { kind: 'left' } | { kind: 'decided' };
+
+export async function leaveLine(db: Database, index: RequestIndex, request: BookingJob): Promise<LeaveOutcome> {
+  const inserted = await db.execute(sql`
+    INSERT INTO bookings (id, show_id, customer_email, seat_count, requested_section, requested_seats, status,
+                          idempotency_key, accepted_at, decided_at)
+    VALUES (${request.id}, ${request.show_id}, ${request.customer_email}, ${request.seat_count}, ${request.section},
+            ${request.seats ? sql`${sql.param(request.seats)}::text[]` : sql`NULL`}, 'CANCELLED',
+            ${request.idempotency_key}, ${request.accepted_at}, ${STATEMENT_NOW})
+    ON CONFLICT (id) DO NOTHING`);
+  // Decided meanwhile (a worker got there first): the caller settles that decision instead.
+  if (inserted.rowCount === 0) return { kind: 'decided' };
+  await index.line.leave(request.show_id, request.id, index.keyOf(request.id));
+  return { kind: 'left' };
+}

@@ -1,0 +1,389 @@
+import type { RedisClient } from '../redis.js';
+import type { BookingJob } from './catalog.js';
+
+/**
+ * A show's held line: the requests that wait in Redis, undecided and outside BullMQ, while the
+ * show's line is held, either because its waiting room has not been drawn yet or because an
+ * operator paused the sale. One mechanism for both: a held request sits in the show's `held`
+ * sorted set in line order (or in `room` until the draw), its request (email included, as a
+ * job carries it) in the `requests` hash, and its request index entry reads `line:<showId>`.
+ * The worker's line keeper (services/worker/line-keeper.ts) draws the room at sales_open_at and
+ * releases the held line into batch jobs in line order, and the admission script
+ * (request-index.ts) decides per request whether it joins the held line or goes straight into a
+ * batch job, in the same script that registers it: a late arrival can never overtake a line
+ * being released, because while `held` is not empty newcomers join its end.
+ *
+ * Keys, in the request index's namespace (same QUEUE_PREFIX hash tag on Redis Cluster):
+ *
+ *   <ns>line:<show>:gate       hash: open_at (ms, once anyone waited), drawn_at (ISO), entries,
+ *                              paused (ms), seq (a counter: a newcomer's place at the end)
+ *   <ns>line:<show>:room       zset: the waiting room, undrawn (score: accepted at, ms)
+ *   <ns>line:<show>:held       zset: the held line in line order (scores below)
+ *   <ns>line:<show>:requests   hash: booking id -> the request (JSON) while in room or held
+ *   <ns>line:<show>:customers  hash: lowercase email -> booking id of its waiting-room entry
+ *   <ns>line:<show>:draw       the draw's keys in draw order (JSON), kept for the proof
+ *   <ns>lines:due              zset: show ids with a line to draw or release (score: when, ms)
+ *
+ * Scores of `held`, ascending: requests parked back by a worker (PARKED_BASE + their original
+ * sequence: they were released first, so they stand first), then the drawn room (DRAWN_BASE +
+ * draw rank), then newcomers (the gate's seq, from 1). Doubles hold these exactly.
+ */
+
+const PARKED_BASE = -2e15;
+const DRAWN_BASE = -1e15;
+/** A request index entry of a request in a show's held line. */
+export const LINE_ENTRY = /^line:([0-9a-f-]{36})$/;
+export const lineEntry = (showId: string) => `line:${showId}`;
+
+/**
+ * KEYS: gate, room, held, draw, due. ARGV: drawn at (ISO), the keys (JSON), show id, then the
+ * room's ids in draw order. Draws once: a gate with drawn_at is left alone (0). A room that
+ * does not hold exactly these ids (a request joined or left since they were read) answers -1:
+ * read it again. Otherwise the room moves into the held line ahead of every newcomer (1).
+ */
+const DRAW_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], 'drawn_at') == 1 then return 0 end
+local n = #ARGV - 3
+if redis.call('ZCARD', KEYS[2]) ~= n then return -1 end
+for i = 1, n do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i + 3]) then return -1 end
+end
+for i = 1, n do
+  redis.call('ZADD', KEYS[3], ${DRAWN_BASE} + i, ARGV[i + 3])
+end
+redis.call('SET', KEYS[4], ARGV[2])
+redis.call('HSET', KEYS[1], 'drawn_at', ARGV[1], 'entries', n)
+redis.call('DEL', KEYS[2])
+return 1
+`;
+
+/**
+ * KEYS: accepted, held, requests, due, gate, then the req keys of the released requests. ARGV:
+ * the batch job's id, the show id, then the released ids. Runs after the job was added: each
+ * request still held leaves the line, takes the next sequence number of the queue (its place in
+ * BullMQ's line) and its entry points at the job. The gate's count of released batches moves
+ * on (the next batch's job id). When the held line is empty, the show is no longer due.
+ * Returns how many left the line.
+ */
+const RELEASE_SCRIPT = `
+redis.call('HINCRBY', KEYS[5], 'batches', 1)
+local released = 0
+local line = 'line:' .. ARGV[2]
+for i = 3, #ARGV do
+  if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
+    redis.call('HDEL', KEYS[3], ARGV[i])
+    local seq = redis.call('INCR', KEYS[1])
+    if redis.call('GET', KEYS[i + 3]) == line then
+      redis.call('SET', KEYS[i + 3], ARGV[1] .. ':' .. seq, 'KEEPTTL')
+    end
+    released = released + 1
+  end
+end
+if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('ZREM', KEYS[4], ARGV[2]) end
+return released
+`;
+
+/**
+ * KEYS: gate, held, requests, then one req key per request. ARGV: the batch job's id, the show
+ * id, then each request (JSON). When the show is paused, each request still pointing at this
+ * job goes back into the held line at its original sequence (ahead of everything held: it was
+ * released first). Returns 1 per request parked, 0 per request to decide.
+ */
+const PARK_SCRIPT = `
+local parked = {}
+local paused = redis.call('HEXISTS', KEYS[1], 'paused') == 1
+local prefix = ARGV[1] .. ':'
+for i = 3, #ARGV do
+  parked[i - 2] = 0
+  if paused then
+    local entry = redis.call('GET', KEYS[i + 1])
+    if entry and string.sub(entry, 1, #prefix) == prefix then
+      local seq = tonumber(string.sub(entry, #prefix + 1))
+      if seq then
+        local request = cjson.decode(ARGV[i])
+        redis.call('ZADD', KEYS[2], ${PARKED_BASE} + seq, request.id)
+        redis.call('HSET', KEYS[3], request.id, ARGV[i])
+        redis.call('SET', KEYS[i + 1], 'line:' .. ARGV[2], 'KEEPTTL')
+        parked[i - 2] = 1
+      end
+    end
+  end
+end
+return parked
+`;
+
+/**
+ * KEYS: gate, room, held, requests. ARGV: the booking id. Where a request in the held line
+ * stands: {phase, position, open_at, paused, request}; phase 'room' (undrawn, position 0) or
+ * 'held'. A late arrival waiting for the draw stands behind the whole room. nil: not in the
+ * line (released or left meanwhile: read its entry again).
+ */
+const STATE_SCRIPT = `
+local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at')
+local request = redis.call('HGET', KEYS[4], ARGV[1])
+if not request then return nil end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  return {'room', 0, g[1] or false, g[2] or false, request}
+end
+local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
+if not rank then return nil end
+if not g[3] then rank = rank + redis.call('ZCARD', KEYS[2]) end
+return {'held', rank + 1, g[1] or false, g[2] or false, request}
+`;
+
+/**
+ * KEYS: the request's req key, room, held, requests. ARGV: the booking id. Takes a request out
+ * of the line (it will never be released) and marks its entry settled: Postgres, which has its
+ * CANCELLED row already, answers polls from now on. Returns 1 when it was still in the line.
+ */
+const LEAVE_SCRIPT = `
+local left = redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], 'settled', 'KEEPTTL') end
+return left
+`;
+
+/**
+ * KEYS: gate, due. ARGV: the show id, now (ms). Resumes: the line is due for release now.
+ * Pausing is one HSET; the keeper unschedules a paused show only atomically with its check
+ * (UNSCHEDULE_SCRIPT), so a resume can never be lost between the two.
+ */
+const RESUME_SCRIPT = `
+redis.call('HDEL', KEYS[1], 'paused')
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+`;
+
+/** KEYS: gate, held, room, due. ARGV: show id. Unschedules a show that is paused or has nothing left to draw or release. */
+const UNSCHEDULE_SCRIPT = `
+local idle = redis.call('ZCARD', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[3]) == 0
+if redis.call('HEXISTS', KEYS[1], 'paused') == 1 or idle then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  return 1
+end
+return 0
+`;
+
+/** KEYS: the lease. ARGV: owner, ms. Takes or renews the lease; 1 when this owner holds it. */
+const LEASE_SCRIPT = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+/** KEYS: the lease. ARGV: owner. Gives the lease back if this owner holds it. */
+const UNLEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`;
+
+const SCRIPTS = {
+  showLineLease: LEASE_SCRIPT,
+  showLineUnlease: UNLEASE_SCRIPT,
+  showLineDraw: DRAW_SCRIPT,
+  showLineRelease: RELEASE_SCRIPT,
+  showLinePark: PARK_SCRIPT,
+  showLineState: STATE_SCRIPT,
+  showLineLeave: LEAVE_SCRIPT,
+  showLineResume: RESUME_SCRIPT,
+  showLineUnschedule: UNSCHEDULE_SCRIPT,
+} as const;
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptCommands = Record<ScriptName, (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>>;
+
+function defineScripts(redis: RedisClient): ScriptCommands {
+  const commands = redis as unknown as Partial<ScriptCommands>;
+  for (const [name, lua] of Object.entries(SCRIPTS)) {
+    if (typeof commands[name as ScriptName] !== 'function') redis.defineCommand(name, { lua });
+  }
+  return redis as unknown as ScriptCommands;
+}
+
+export type LineKeys = { gate: string; room: string; held: string; requests: string; customers: string; draw: string };
+
+export type LineStanding = {
+  phase: 'room' | 'held';
+  /** 0 in the undrawn room (no place yet); from 1 in the held line. */
+  position: number;
+  salesOpenAt: number | null;
+  paused: boolean;
+  request: BookingJob;
+};
+
+export type DrawRecord = { drawnAt: string; entries: number; keys: string[] };
+
+export class ShowLine {
+  private readonly scripts: ScriptCommands;
+  readonly dueKey: string;
+
+  /** `namespace` is the request index's (`<QUEUE_PREFIX>:intake:`). */
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly namespace: string,
+  ) {
+    this.scripts = defineScripts(redis);
+    this.dueKey = `${namespace}lines:due`;
+  }
+
+  keysOf(showId: string): LineKeys {
+    const base = `${this.namespace}line:${showId}:`;
+    return {
+      gate: `${base}gate`,
+      room: `${base}room`,
+      held: `${base}held`,
+      requests: `${base}requests`,
+      customers: `${base}customers`,
+      draw: `${base}draw`,
+    };
+  }
+
+  /** Where a request in the line stands; null when it is not (or no longer) there. */
+  async standing(showId: string, bookingId: string): Promise<LineStanding | null> {
+    const keys = this.keysOf(showId);
+    const reply = (await this.scripts.showLineState(4, keys.gate, keys.room, keys.held, keys.requests, bookingId)) as
+      | ['room' | 'held', number, string | null, string | null, string]
+      | null;
+    if (!reply) return null;
+    const [phase, position, openAt, paused, request] = reply;
+    return { phase, position, salesOpenAt: openAt ? Number(openAt) : null, paused: paused !== null, request: JSON.parse(request) as BookingJob };
+  }
+
+  /** Requests waiting in the show's line (room and held), for the show views' `in_line`. */
+  async length(showId: string): Promise<number> {
+    const keys = this.keysOf(showId);
+    const [room, held] = (await this.redis.multi().zcard(keys.room).zcard(keys.held).exec()) ?? [];
+    return Number(room?.[1] ?? 0) + Number(held?.[1] ?? 0);
+  }
+
+  /** Holds the show's line: nothing more of it is released or decided until resume. */
+  async pause(showId: string, now = Date.now()): Promise<void> {
+    await this.redis.hset(this.keysOf(showId).gate, 'paused', now);
+  }
+
+  async resume(showId: string, now = Date.now()): Promise<void> {
+    await this.scripts.showLineResume(2, this.keysOf(showId).gate, this.dueKey, showId, now);
+  }
+
+  async isPaused(showId: string): Promise<boolean> {
+    return (await this.redis.hexists(this.keysOf(showId).gate, 'paused')) === 1;
+  }
+
+  /** Shows with a line to draw or release by `now`. */
+  async due(now: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.dueKey, '-inf', now, 'LIMIT', 0, limit);
+  }
+
+  /** The gate as the keeper reads it before acting; `batches` names the next release's job. */
+  async gate(showId: string): Promise<{ openAt: number | null; drawnAt: string | null; paused: boolean; batches: number }> {
+    const [openAt, drawnAt, paused, batches] = await this.redis.hmget(this.keysOf(showId).gate, 'open_at', 'drawn_at', 'paused', 'batches');
+    return { openAt: openAt ? Number(openAt) : null, drawnAt: drawnAt ?? null, paused: paused !== null, batches: Number(batches ?? 0) };
+  }
+
+  /**
+   * One keeper at a time per show (a lease, renewed while it works): two would interleave their
+   * releases. A keeper that dies loses it when it lapses, and the next one goes on from where
+   * the line stands, which every step keeps consistent.
+   */
+  async lease(showId: string, owner: string, ms: number): Promise<boolean> {
+    return (await this.scripts.showLineLease(1, `${this.namespace}line:${showId}:keeper`, owner, ms)) === 1;
+  }
+
+  async unlease(showId: string, owner: string): Promise<void> {
+    await this.scripts.showLineUnlease(1, `${this.namespace}line:${showId}:keeper`, owner);
+  }
+
+  /** The undrawn room's ids (any order: the draw orders them). */
+  async roomIds(showId: string): Promise<string[]> {
+    return this.redis.zrange(this.keysOf(showId).room, '0', '-1');
+  }
+
+  /**
+   * Moves the room into the held line in draw order, once: 'drawn' (now or before), or
+   * 'changed' when the room is not what was read (read it again).
+   */
+  async draw(showId: string, drawnAt: Date, entries: ReadonlyArray<{ id: string; key: string }>): Promise<'drawn' | 'changed'> {
+    const keys = this.keysOf(showId);
+    const outcome = (await this.scripts.showLineDraw(
+      5,
+      keys.gate,
+      keys.room,
+      keys.held,
+      keys.draw,
+      this.dueKey,
+      drawnAt.toISOString(),
+      JSON.stringify(entries.map((entry) => entry.key)),
+      showId,
+      ...entries.map((entry) => entry.id),
+    )) as number;
+    return outcome === -1 ? 'changed' : 'drawn';
+  }
+
+  /** The published part of a done draw; null before it. */
+  async drawRecord(showId: string): Promise<DrawRecord | null> {
+    const keys = this.keysOf(showId);
+    const [[, gate], [, drawKeys]] = ((await this.redis.multi().hmget(keys.gate, 'drawn_at', 'entries').get(keys.draw).exec()) ?? []) as [
+      [unknown, [string | null, string | null]],
+      [unknown, string | null],
+    ];
+    if (!gate[0]) return null;
+    return { drawnAt: gate[0], entries: Number(gate[1] ?? 0), keys: drawKeys ? (JSON.parse(drawKeys) as string[]) : [] };
+  }
+
+  /** Whether anyone waits in the show's undrawn room. */
+  async hasRoom(showId: string): Promise<boolean> {
+    return (await this.redis.zcard(this.keysOf(showId).room)) > 0;
+  }
+
+  /** The head of the held line, in line order, with each request. */
+  async head(showId: string, count: number): Promise<BookingJob[]> {
+    const keys = this.keysOf(showId);
+    const ids = await this.redis.zrange(keys.held, '0', String(count - 1));
+    if (ids.length === 0) return [];
+    const requests = await this.redis.hmget(keys.requests, ...ids);
+    // A request that left between the two reads has no JSON: it is not released.
+    return requests.flatMap((json) => (json ? [JSON.parse(json) as BookingJob] : []));
+  }
+
+  /** After the batch job carrying `requests` was added: they leave the line (see RELEASE_SCRIPT). */
+  async released(showId: string, jobId: string, acceptedKey: string, reqKeys: readonly string[], ids: readonly string[]): Promise<number> {
+    const keys = this.keysOf(showId);
+    return (await this.scripts.showLineRelease(5 + reqKeys.length, acceptedKey, keys.held, keys.requests, this.dueKey, keys.gate, ...reqKeys, jobId, showId, ...ids)) as number;
+  }
+
+  /** Unschedules the show if it is paused or has nothing left (atomic with the check). */
+  async unscheduleIfIdle(showId: string): Promise<boolean> {
+    const keys = this.keysOf(showId);
+    return (await this.scripts.showLineUnschedule(4, keys.gate, keys.held, keys.room, this.dueKey, showId)) === 1;
+  }
+
+  /** Reschedules a show for later (its room opens at `at`). */
+  async scheduleAt(showId: string, at: number): Promise<void> {
+    await this.redis.zadd(this.dueKey, at, showId);
+  }
+
+  /**
+   * A worker took a batch job: requests of this show go back into the held line if the show is
+   * paused. Returns, per request, whether it was parked.
+   */
+  async parkIfPaused(showId: string, jobId: string, reqKeys: readonly string[], requests: readonly BookingJob[]): Promise<boolean[]> {
+    const keys = this.keysOf(showId);
+    const parked = (await this.scripts.showLinePark(
+      3 + reqKeys.length,
+      keys.gate,
+      keys.held,
+      keys.requests,
+      ...reqKeys,
+      jobId,
+      showId,
+      ...requests.map((request) => JSON.stringify(request)),
+    )) as number[];
+    return parked.map((flag) => flag === 1);
+  }
+
+  /** Takes a request out of the line for good (its CANCELLED row is in Postgres already). */
+  async leave(showId: string, bookingId: string, reqKey: string): Promise<boolean> {
+    const keys = this.keysOf(showId);
+    return ((await this.scripts.showLineLeave(4, reqKey, keys.room, keys.held, keys.requests, bookingId)) as number) > 0;
+  }
+}
