@@ -140,8 +140,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes(deps));
   await app.register(showRoutes(deps));
   await app.register(bookingRoutes(deps));
-  await app.register(liveRoutes(deps));
   await app.register(drawRoutes(deps));
+  await app.register(liveRoutes(deps));
   await app.register(async (admin) => {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
     await admin.register(adminShowRoutes(deps));

@@ -110,7 +110,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const changes = new ChangePublisher(redis, config.QUEUE_PREFIX, liveError('could not publish a live update'));
   const live = new LiveUpdates(ChangeSubscriber.open(target, config.QUEUE_PREFIX, liveError('live updates subscriber')), {
     standing,
-    lineTaken: () => new RequestIndex(redis, bookingQueue).taken(),
+    lineTaken: () => index.taken(),
     db,
     settings: environmentSettings(config),
     lines,

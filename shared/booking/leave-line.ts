@@ -3,6 +3,7 @@ import type { Database } from '../db/client.js';
 import { STATEMENT_NOW } from '../db/clock.js';
 import type { BookingJob } from '../queue/catalog.js';
 import type { RequestIndex } from '../queue/request-index.js';
+import { recordBookingEvents } from '../webhooks/outbox.js';
 
 /**
  * Leaving the line: a queued request (waiting room or in line) cancelled by its holder becomes
@@ -20,15 +21,20 @@ import type { RequestIndex } from '../queue/request-index.js';
 export type LeaveOutcome = { kind: 'left' } | { kind: 'decided' };
 
 export async function leaveLine(db: Database, index: RequestIndex, request: BookingJob): Promise<LeaveOutcome> {
-  const inserted = await db.execute(sql`
-    INSERT INTO bookings (id, show_id, customer_email, seat_count, requested_section, requested_seats, status,
-                          idempotency_key, accepted_at, decided_at)
-    VALUES (${request.id}, ${request.show_id}, ${request.customer_email}, ${request.seat_count}, ${request.section},
-            ${request.seats ? sql`${sql.param(request.seats)}::text[]` : sql`NULL`}, 'CANCELLED',
-            ${request.idempotency_key}, ${request.accepted_at}, ${STATEMENT_NOW})
-    ON CONFLICT (id) DO NOTHING`);
+  const inserted = await db.transaction(async (tx) => {
+    const row = await tx.execute(sql`
+      INSERT INTO bookings (id, show_id, customer_email, seat_count, requested_section, requested_seats, status,
+                            idempotency_key, accepted_at, decided_at)
+      VALUES (${request.id}, ${request.show_id}, ${request.customer_email}, ${request.seat_count}, ${request.section},
+              ${request.seats ? sql`${sql.param(request.seats)}::text[]` : sql`NULL`}, 'CANCELLED',
+              ${request.idempotency_key}, ${request.accepted_at}, ${STATEMENT_NOW})
+      ON CONFLICT (id) DO NOTHING`);
+    // The webhook event is written with the row it describes (the outbox: shared/webhooks/outbox.ts).
+    if (row.rowCount === 1) await recordBookingEvents(tx, [{ type: 'booking.cancelled', bookingId: request.id }]);
+    return row.rowCount === 1;
+  });
   // Decided meanwhile (a worker got there first): the caller settles that decision instead.
-  if (inserted.rowCount === 0) return { kind: 'decided' };
+  if (!inserted) return { kind: 'decided' };
   await index.line.leave(request.show_id, request.id, index.keyOf(request.id));
   return { kind: 'left' };
 }

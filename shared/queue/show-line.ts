@@ -22,6 +22,7 @@ import type { BookingJob } from './catalog.js';
  *   <ns>line:<show>:requests   hash: booking id -> the request (JSON) while in room or held
  *   <ns>line:<show>:customers  hash: lowercase email -> booking id of its waiting-room entry
  *   <ns>line:<show>:draw       the draw's keys in draw order (JSON), kept for the proof
+ *   <ns>line:<show>:keeper     the lease of the keeper working on the show (line-keeper.ts)
  *   <ns>lines:due              zset: show ids with a line to draw or release (score: when, ms)
  *
  * Scores of `held`, ascending: requests parked back by a worker (PARKED_BASE + their original
@@ -178,7 +179,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `;
 
+/** KEYS: gate, room, due. ARGV: show id, the new opening (ms). Moves an undrawn room's opening. */
+const RESCHEDULE_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], 'drawn_at') == 1 or redis.call('ZCARD', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'open_at', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return 1
+`;
+
 const SCRIPTS = {
+  showLineReschedule: RESCHEDULE_SCRIPT,
   showLineLease: LEASE_SCRIPT,
   showLineUnlease: UNLEASE_SCRIPT,
   showLineDraw: DRAW_SCRIPT,
@@ -355,6 +365,15 @@ export class ShowLine {
   async unscheduleIfIdle(showId: string): Promise<boolean> {
     const keys = this.keysOf(showId);
     return (await this.scripts.showLineUnschedule(4, keys.gate, keys.held, keys.room, this.dueKey, showId)) === 1;
+  }
+
+  /**
+   * The show's opening moved (PATCH of sales_open_at): an undrawn room is drawn at the new time.
+   * Without a room nothing waits, and the next admission records the time itself.
+   */
+  async rescheduleOpening(showId: string, salesOpenAt: number): Promise<void> {
+    const keys = this.keysOf(showId);
+    await this.scripts.showLineReschedule(3, keys.gate, keys.room, this.dueKey, showId, salesOpenAt);
   }
 
   /** Reschedules a show for later (its room opens at `at`). */

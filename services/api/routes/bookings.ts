@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
-import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
-import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { getBooking } from '../../../shared/booking/find-bookings.js';
 import { leaveLine } from '../../../shared/booking/leave-line.js';
+import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
+import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, publicBookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
@@ -166,8 +166,8 @@ export const bookingRoutes =
           }
         }
         if (view.status === 'QUEUED') {
-          const wait = view.sales_open_at ? retryAfter.secondsUntil(Date.parse(view.sales_open_at)) : retryAfter.secondsFor(view.position ?? 0);
-          reply.header('Retry-After', String(wait));
+          const seconds = view.sales_open_at ? retryAfter.secondsUntil(Date.parse(view.sales_open_at)) : retryAfter.secondsFor(view.position ?? 0);
+          reply.header('Retry-After', String(seconds));
         }
         return view;
       },
@@ -201,6 +201,11 @@ export const bookingRoutes =
       });
     }
 
+    async function readBack(id: string): Promise<SettleOutcome> {
+      const booking = await getBooking(deps.db, id);
+      return booking ? { kind: 'ok', booking } : { kind: 'not_found' };
+    }
+
     /**
      * A settle that moved a booking (confirmed, payment declined, cancelled, or found lapsed and
      * expired on the spot) is published for live streams: fire and forget, after the commit.
@@ -212,11 +217,6 @@ export const bookingRoutes =
       const offers = (outcome.offers ?? []).map((offer) => ({ id: offer.bookingId, status: 'HELD' as const, showId: offer.showId, seats: offer.seats }));
       if (outcome.kind === 'rejected' && booking.status !== 'EXPIRED') return;
       deps.changes.publishBookings([{ id: booking.id, status: booking.status, showId: booking.showId, seats: booking.seatLabels }, ...offers]);
-    }
-
-    async function readBack(id: string): Promise<SettleOutcome> {
-      const booking = await getBooking(deps.db, id);
-      return booking ? { kind: 'ok', booking } : { kind: 'not_found' };
     }
 
     /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */
