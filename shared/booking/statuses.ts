@@ -17,8 +17,11 @@ export type DecidedStatus = (typeof DECIDED_STATUSES)[number];
 export const BOOKING_STATUSES = ['QUEUED', ...DECIDED_STATUSES] as const;
 export type BookingStatus = (typeof BOOKING_STATUSES)[number];
 
-/** Statuses a booking never leaves: live streams send them last, then close. */
-export const FINAL_STATUSES = ['CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED'] as const satisfies readonly BookingStatus[];
+/**
+ * Statuses a booking never leaves: live streams send them last, then close. (A CONFIRMED one
+ * can still be refunded by an operator; a buyer's stream ends at CONFIRMED all the same.)
+ */
+export const FINAL_STATUSES = ['CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED', 'REFUNDED'] as const satisfies readonly BookingStatus[];
 export const isFinal = (status: BookingStatus): boolean => (FINAL_STATUSES as readonly BookingStatus[]).includes(status);
 
 export const FAILURE_REASONS = [

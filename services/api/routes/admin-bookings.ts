@@ -9,7 +9,7 @@ import { AdminBookingList, AdminBookingQuery, BookingView, ErrorBody, IdParams }
 
 /** Finding bookings for support: full emails (admin only), newest first; refunds. */
 export const adminBookingRoutes =
-  (deps: Pick<AppDeps, 'db' | 'config'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'changes'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/admin/bookings',
@@ -60,7 +60,13 @@ export const adminBookingRoutes =
           const status = outcome.booking.status.toLowerCase();
           throw new AppError(409, 'BOOKING_NOT_CONFIRMED', `Cannot refund: booking is ${status}; only a confirmed booking can be refunded`);
         }
-        return bookingView(outcome.booking);
+        const { booking, offers = [] } = outcome;
+        // For live streams, after the commit: the refund, and the offers its seats went to.
+        deps.changes.publishBookings([
+          { id: booking.id, status: booking.status, showId: booking.showId, seats: booking.seatLabels },
+          ...offers.map((offer) => ({ id: offer.bookingId, status: 'HELD' as const, showId: offer.showId, seats: offer.seats })),
+        ]);
+        return bookingView(booking);
       },
     );
   };
