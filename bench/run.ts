@@ -267,6 +267,7 @@ async function main(): Promise<number> {
     cancelShare: scenario.cancelShare,
     pollMs: flags.pollMs,
     pollConcurrency: 64,
+    pollWaitSeconds: 25,
     customers: null,
     idempotencyKeys: false,
     maxRetries: 30,
