@@ -115,7 +115,13 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     metrics.timed(QUEUES.bookings, dispatcher(QUEUES.bookings, { 'process-bookings': processBookings })),
     { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
   );
-  const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept, changes });
+  const expireHolds = createExpireHoldsProcessor({
+    db,
+    logger,
+    waitlist: { offerSeconds: config.WAITLIST_OFFER_SECONDS },
+    onSwept: metrics.onSwept,
+    changes,
+  });
   const webhookQueue = openQueue(QUEUES.webhooks, connection, config.QUEUE_PREFIX);
   const relayWebhooks = createRelayWebhooksProcessor({
     db,

@@ -5,6 +5,7 @@ import type { RequestIndex } from '../queue/request-index.js';
 import { bookingReader } from './find-bookings.js';
 import type { BookingStatus } from './statuses.js';
 import { bookingView, type BookingView } from './view.js';
+import { waitlistPosition } from './waitlist.js';
 
 /**
  * Where booking X stands, the one answer status polls, full reads, settles and (later) live
@@ -35,6 +36,8 @@ export type StatusView = {
   seats?: string[];
   reason?: string;
   updated_at: string;
+  /** Its place on the waiting list while WAITLISTED, 1 = next. */
+  waitlist_position?: number;
 };
 
 /** The whole booking; `phase` and `position` only while it is queued. */
@@ -66,9 +69,16 @@ export class BookingStanding {
 
   constructor(
     private readonly index: RequestIndex,
-    db: Database,
+    private readonly db: Database,
   ) {
     this.read = bookingReader(db);
+  }
+
+  /** The booking's view, with its place on the waiting list while it waits there (a moving figure: always read now). */
+  private async viewOf(booking: Booking): Promise<BookingView> {
+    const view = bookingView(booking);
+    if (booking.status !== 'WAITLISTED') return view;
+    return { ...view, waitlist_position: await waitlistPosition(this.db, booking) };
   }
 
   /** The poll view. Redis answers alone for a queued request, a final failure and a fresh hold. */
@@ -86,7 +96,7 @@ export class BookingStanding {
       }
     }
     const booking = await this.read(id);
-    if (booking) return statusOf(bookingView(booking));
+    if (booking) return statusOf(await this.viewOf(booking));
     if (queued.state === 'failed') return statusOf(processingFailure(queued.data, queued.finishedAt));
     if (queued.state === 'removed') return removedStatus(id);
     return 'unknown';
@@ -98,7 +108,7 @@ export class BookingStanding {
    */
   async booking(id: string): Promise<FullView | 'unknown'> {
     const booking = await this.read(id);
-    if (booking) return bookingView(booking);
+    if (booking) return this.viewOf(booking);
     const queued = await this.inQueue(id, { withData: true });
     if (queued.state === 'queued' && queued.data) return { ...undecided(queued.data, queued.acceptedAt), ...queuedPlace(queued) };
     if (queued.state === 'failed') return processingFailure(queued.data, queued.finishedAt);
@@ -170,6 +180,7 @@ function statusOf(view: BookingView): StatusView {
     updated_at: view.updated_at,
     ...(view.hold_expires_at ? { hold_expires_at: view.hold_expires_at } : {}),
     ...(view.reason ? { reason: view.reason } : {}),
+    ...(view.waitlist_position !== undefined ? { waitlist_position: view.waitlist_position } : {}),
   };
 }
 
@@ -191,6 +202,7 @@ function undecided(job: BookingJob, acceptedAt: number): BookingView {
     decided_at: null,
     confirmed_at: null,
     updated_at: new Date(acceptedAt).toISOString(),
+    from_waitlist: false,
   };
 }
 

@@ -66,6 +66,7 @@ export function toResult(booking: DecidedBooking): BookingResult {
   };
   // A FAILED booking always has its reason (CHECK bookings_failed_has_reason).
   if (booking.status === 'FAILED') return { status: 'FAILED', reason: booking.reason!, ...decision };
+  if (booking.status === 'WAITLISTED') return { status: 'WAITLISTED', reason: null, ...decision };
   return { status: 'HELD', reason: null, ...decision };
 }
 
