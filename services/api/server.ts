@@ -25,6 +25,7 @@ import {
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { resolveAdminToken, shareGeneratedToken } from './admin-token.js';
 import { buildApp } from './app.js';
+import { RetryAfterAdvisor } from './retry-after.js';
 import { BookingIntake } from './booking-intake.js';
 import { LiveUpdates } from './live/live-updates.js';
 
@@ -93,7 +94,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   // Only read by /metrics and the admin board; the worker owns its schedule.
   const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
   const index = new RequestIndex(redis, bookingQueue);
-  const standing = new BookingStanding(index, db);
+  const drain = new RetryAfterAdvisor(() => index.taken());
+  const standing = new BookingStanding(index, db, { expectedWait: (position) => drain.expectedWaitSeconds(position) });
   const intake = new BookingIntake(bookingQueue, redis, {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     keyPrefix: config.QUEUE_PREFIX,
