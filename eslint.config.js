@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'drizzle/', 'coverage/', 'bench/out/', 'test-results/'] },
+  { ignores: ['dist/', 'node_modules/', 'drizzle/', 'coverage/', 'bench/out/', '.bench/', 'test-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

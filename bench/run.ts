@@ -1,10 +1,11 @@
 import os from 'node:os';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { runMigrations } from '../shared/db/migrate.js';
+import { checkoutBaseline, renderComparison, type Pair } from './lib/baseline.js';
 import { explainClaims } from './lib/explain.js';
 import { HttpClient } from './lib/http.js';
 import { describeMachine } from './lib/machine.js';
@@ -19,7 +20,8 @@ import { writeResults, type BenchSettings, type ScenarioResult } from './lib/res
 import { runBurst } from './lib/run-burst.js';
 import { SCENARIO_NAMES, scenarios, type Scenario } from './lib/scenarios.js';
 import { SeatMapReaders, formatSeatReaders } from './lib/seat-readers.js';
-import { freePort, startServices, type RunningServices } from './lib/services.js';
+import { freePort, migrateWith, startServices, type RunningServices } from './lib/services.js';
+import { startWebhookSink } from './lib/webhook-sink.js';
 
 /**
  * Everything shares the machine's cores here (API, Redis, Postgres, the generator): each extra
@@ -38,7 +40,7 @@ import { SystemMonitor } from './lib/system-monitor.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --scenario a|b|c|d   run only these scenarios (repeat; default all four)
+  --scenario a|b|c|d|e run only these scenarios (repeat; default all five)
   --apis N             API replicas, each on its own port; the generator spreads its connections over them (default 1)
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
   --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 16, as the service)
@@ -57,7 +59,15 @@ const HELP = `Usage: npm run bench -- [options]
   --quick              every size divided by ten, short pgbench: a smoke test
   --profile            --cpu-prof the API and the first worker; summaries go into the results
   --no-pgbench         skip the pgbench measurement
-  --results FILE       where to write the results (default bench/RESULTS.md; bench/out/RESULTS.quick.md with --quick)
+  --webhook            register a webhook for every event type, received by a loopback sink that answers 204:
+                       the booking path with the outbox written and the relay sending (compare with a run without;
+                       not with --baseline)
+  --baseline REF       A/B: check REF out under .bench/ (its own database, migrated by its own code) and run the
+                       scenarios on this tree (A) and REF (B) in turn, --rounds times, each run on fresh services;
+                       reports each figure's ratio A/B (median, min-max). Writes no RESULTS.md section
+  --rounds N           A B rounds with --baseline (default 3)
+  --results FILE       where to write the results (default bench/RESULTS.md; bench/out/RESULTS.quick.md with --quick;
+                       with --baseline, baseline.md in the run's folder under bench/out/)
   --database-url URL   the bench database, dropped and recreated (default postgres://postgres@127.0.0.1:5432/ticket_rush_bench)
   --redis-url URL      Redis (default redis://127.0.0.1:6379)
   --log-level LEVEL    LOG_LEVEL of the services (default warn)
@@ -79,10 +89,13 @@ const FLAGS = {
   quick: { type: 'boolean' },
   profile: { type: 'boolean' },
   'no-pgbench': { type: 'boolean' },
+  webhook: { type: 'boolean' },
   results: { type: 'string' },
   'database-url': { type: 'string' },
   'redis-url': { type: 'string' },
   'log-level': { type: 'string' },
+  baseline: { type: 'string' },
+  rounds: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -107,12 +120,15 @@ const BenchFlags = z.object({
   quick: z.boolean().default(false),
   profile: z.boolean().default(false),
   'no-pgbench': z.boolean().default(false),
+  webhook: z.boolean().default(false),
   results: z.string().optional(),
   'database-url': z.string().default('postgres://postgres@127.0.0.1:5432/ticket_rush_bench'),
   'redis-url': z.string().default('redis://127.0.0.1:6379'),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: (issue) => `"${String(issue.input)}" is not a pino level` }).default('warn'),
+  baseline: z.string().min(1).optional(),
+  rounds: whole(1, 50).default(3),
   help: z.boolean().default(false),
-});
+}).refine((flags) => !(flags.baseline && flags.profile), { message: '--profile and --baseline: profile one build at a time', path: ['profile'] });
 
 function parse(argv: string[]) {
   const flags = parseFlags(argv, FLAGS, BenchFlags);
@@ -133,10 +149,13 @@ function parse(argv: string[]) {
     quick: flags.quick,
     profile: flags.profile,
     pgbench: !flags['no-pgbench'],
-    results: flags.results ?? (flags.quick ? 'bench/out/RESULTS.quick.md' : 'bench/RESULTS.md'),
+    webhook: flags.webhook,
+    results: flags.results ?? null,
     databaseUrl: flags['database-url'],
     redisUrl: flags['redis-url'],
     logLevel: flags['log-level'],
+    baseline: flags.baseline ?? null,
+    rounds: flags.rounds,
   };
 }
 
@@ -149,7 +168,8 @@ async function mainThreadProfile(dir: string): Promise<string | null> {
 
 const say = (text: string) => process.stderr.write(`[bench] ${text}\n`);
 
-async function recreateDatabase(url: string): Promise<string> {
+/** Drops and recreates the database of `url` through `migrate` (by default this tree's migrations); returns its name. */
+async function recreateDatabase(url: string, migrate: (url: string) => Promise<unknown> = runMigrations): Promise<string> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));
   if (!/^[a-z0-9_]+$/.test(name)) throw new UsageError(`--database-url: database name "${name}" must be lowercase letters, digits and _`);
@@ -162,7 +182,7 @@ async function recreateDatabase(url: string): Promise<string> {
   } finally {
     await client.end();
   }
-  await runMigrations(url);
+  await migrate(url);
   return name;
 }
 
@@ -179,6 +199,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
+  const defaultResults = flags.quick ? 'bench/out/RESULTS.quick.md' : 'bench/RESULTS.md';
   const outDir = path.resolve('bench/out');
   const runId = new Date().toISOString().replace(/[:.]/g, '-');
   const logDir = path.join(outDir, `run-${runId}`);
@@ -203,6 +224,7 @@ async function main(): Promise<number> {
   }
 
   const port = await freePort();
+  const sink = flags.webhook ? await startWebhookSink() : null;
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     DATABASE_URL: flags.databaseUrl,
@@ -218,6 +240,8 @@ async function main(): Promise<number> {
     WORKER_BATCH_SIZE: String(flags.batchSize),
     DB_POOL_SIZE: String(flags.dbPool),
     LOG_LEVEL: flags.logLevel,
+    // The sink is on loopback, which production refuses unless allowed.
+    ...(sink ? { WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' } : {}),
   };
   const settings: BenchSettings = {
     apis: flags.apis,
@@ -238,7 +262,7 @@ async function main(): Promise<number> {
   };
 
   /** The burst tool's options for a scenario on these shows (the caller adds files and progress). */
-  const burstOptions = (scenario: Scenario, showIds: string[], urls: string[]): BurstOptions => ({
+  const burstOptions = (scenario: Scenario, showIds: string[], urls: string[], databaseUrl: string): BurstOptions => ({
     urls,
     adminToken,
     shows: { kind: 'existing', ids: showIds },
@@ -252,6 +276,7 @@ async function main(): Promise<number> {
     cancelShare: scenario.cancelShare,
     pollMs: flags.pollMs,
     pollConcurrency: 64,
+    pollWaitSeconds: 25,
     customers: null,
     idempotencyKeys: false,
     maxRetries: 30,
@@ -259,13 +284,14 @@ async function main(): Promise<number> {
     decisionTimeoutSeconds: 600,
     json: null,
     html: null,
-    databaseUrl: flags.databaseUrl,
+    databaseUrl,
     audit: true,
     auditGraceSeconds: 2,
     redisUrl: flags.redisUrl,
     queuePrefix,
     progress: false,
     seed: 1_000 + scenario.name.charCodeAt(0),
+    sale: scenario.salesOpenInSeconds ? { opensInSeconds: scenario.salesOpenInSeconds, maxOvertakes: 0 } : null,
   });
 
   /**
@@ -273,92 +299,168 @@ async function main(): Promise<number> {
    * measured scenarios, so they meet services whose code is already optimised, as a long-running
    * deployment's would be. Its connections are closed after it; each scenario opens its own.
    */
-  const warmUp = async (urls: string[], requests: number) => {
+  const warmUp = async (urls: string[], requests: number, databaseUrl: string) => {
     const [show] = await prepareShows(admin, { kind: 'create', count: 1, seats: Math.max(1, Math.ceil(requests / 4)) }, adminToken);
     say(`warming up: ${requests.toLocaleString('en-US')} requests on a show of their own`);
-    const report = await runBurst({ ...burstOptions(scenarios(false).a, [show!.id], urls), requests, seed: 7 });
+    const report = await runBurst({ ...burstOptions(scenarios(false).a, [show!.id], urls, databaseUrl), requests, seed: 7 });
     say(`warm-up: ${Math.round(report.rates.acceptedPerSecond).toLocaleString('en-US')} accepted/s, audit ${report.verdict}`);
     if (report.verdict !== 'pass') throw new Error('the warm-up burst failed its audit');
   };
 
-  // With --profile each scenario gets fresh services, so each profile covers one scenario.
-  const results: ScenarioResult[] = [];
+  /** A product to measure: this checkout, or with --baseline another commit's, each on its own database. */
+  type Build = { label: 'A' | 'B'; root: string | undefined; databaseUrl: string; database: string; db: pg.Pool; seatMapShow: string | null };
+  const current: Build = { label: 'A', root: undefined, databaseUrl: flags.databaseUrl, database, db, seatMapShow: null };
+
   const plans: Record<string, string> = {};
-  const profiles: string[] = [];
   const admin = new HttpClient(`http://127.0.0.1:${port}`, 2);
+
+  /** One scenario on running services; with `explain`, the claim plans before and after go into `plans`. */
+  const runScenario = async (name: Scenario['name'], build: Build, services: RunningServices, files: string, explain: boolean): Promise<ScenarioResult> => {
+    const scenario = scenarios(flags.quick)[name];
+    const inFlight = flags.inFlight ?? scenario.inFlight;
+    const source =
+      'seats' in scenario.shows
+        ? ({ kind: 'create', count: scenario.shows.count, seats: scenario.shows.seats } as const)
+        : ({ kind: 'create-sections', count: scenario.shows.count, sections: scenario.shows.sections } as const);
+    // A scheduled sale's show is created with its opening ahead; the burst waits for it.
+    const opensAt = scenario.salesOpenInSeconds ? new Date(Date.now() + scenario.salesOpenInSeconds * 1_000) : null;
+    const shows = await prepareShows(admin, source, adminToken, opensAt);
+    if (explain && name === 'a') plans['before the burst (all seats AVAILABLE)'] = await explainClaims(build.db, shows[0]!.id);
+    const options: BurstOptions = {
+      ...burstOptions(scenario, shows.map((s) => s.id), services.urls, build.databaseUrl),
+      concurrency: inFlight,
+      json: `${files}.json`,
+      html: `${files}.html`,
+      progress: true,
+    };
+    say(`scenario (${name}) ${scenario.title}: ${scenario.description}`);
+    const processes: Record<string, number> = {};
+    services.pids.apis.forEach((pid, i) => (processes[flags.apis === 1 ? 'api' : `api ${i + 1}`] = pid));
+    services.pids.workers.forEach((pid, i) => (processes[`worker ${i + 1}`] = pid));
+    const monitor = new SystemMonitor(build.db, redis, build.database, processes);
+    if (flags.seatReaders > 0 && !build.seatMapShow) {
+      say('creating the 100,000-seat show the seat-map readers read');
+      const [big] = await prepareShows(admin, { kind: 'create', count: 1, seats: 100_000 }, adminToken);
+      build.seatMapShow = big!.id;
+    }
+    const readers = build.seatMapShow ? new SeatMapReaders(services.urls, build.seatMapShow, flags.seatReaders) : null;
+    await monitor.start();
+    readers?.start();
+    let lastPrinted = 0;
+    const report = await runBurst(options, (line, final) => {
+      if (final || Date.now() - lastPrinted >= 5_000) {
+        lastPrinted = Date.now();
+        say(line);
+      }
+    });
+    const readersSummary = await readers?.stop();
+    const monitored = await monitor.stop();
+    if (readersSummary) say(formatSeatReaders(readersSummary));
+    if (explain && name === 'a') plans['after the burst (sold out)'] = await explainClaims(build.db, shows[0]!.id);
+    if (sink) {
+      const { rows } = await build.db.query<{ pending: number; events: number }>(
+        `SELECT (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'PENDING') AS pending, (SELECT count(*)::int FROM webhook_events) AS events`,
+      );
+      say(`webhook: ${rows[0]!.events} events in the outbox, ${sink.received()} received by the sink, ${rows[0]!.pending} deliveries pending`);
+    }
+    await writeReportFiles(report, options);
+    process.stdout.write(`${formatReport(report)}\n`);
+    return { scenario, inFlight, report, monitor: monitored };
+  };
+
+  const start = async (build: Build, dir: string, profileDir: string | null) => {
+    say(`starting ${flags.apis} API and ${flags.workers} worker process(es) of ${build.root ?? 'this tree'} (logs in ${path.relative(process.cwd(), dir)})`);
+    await mkdir(dir, { recursive: true });
+    const services = await startServices({ env: { ...env, DATABASE_URL: build.databaseUrl }, apis: flags.apis, workers: flags.workers, logDir: dir, profileDir, root: build.root });
+    if (sink) {
+      const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
+      const answer = await admin.send('POST', '/admin/webhooks', JSON.stringify({ url: sink.url }), headers);
+      if (answer.status !== 201) throw new Error(`registering the webhook answered ${answer.status}`);
+      say(`webhook registered: every event type to ${sink.url}`);
+    }
+    if (flags.warmup > 0) await warmUp(services.urls, flags.warmup, build.databaseUrl);
+    return services;
+  };
+
+  const results: ScenarioResult[] = [];
+  const profiles: string[] = [];
   let services: RunningServices | null = null;
-  let seatMapShow: string | null = null;
   let exitCode = 0;
   try {
-    for (const name of flags.scenarios) {
-      if (!services) {
-        say(`starting ${flags.apis} API and ${flags.workers} worker process(es) (logs in ${path.relative(process.cwd(), logDir)})`);
-        services = await startServices({ env, apis: flags.apis, workers: flags.workers, logDir, profileDir: profileDir ? path.join(profileDir, name) : null });
-        if (flags.warmup > 0) await warmUp(services.urls, flags.warmup);
-      }
-      const scenario = scenarios(flags.quick)[name];
-      const inFlight = flags.inFlight ?? scenario.inFlight;
-      const source =
-        'seats' in scenario.shows
-          ? ({ kind: 'create', count: scenario.shows.count, seats: scenario.shows.seats } as const)
-          : ({ kind: 'create-sections', count: scenario.shows.count, sections: scenario.shows.sections } as const);
-      const shows = await prepareShows(admin, source, adminToken);
-      if (name === 'a') plans['before the burst (all seats AVAILABLE)'] = await explainClaims(db, shows[0]!.id);
-      const options: BurstOptions = {
-        ...burstOptions(scenario, shows.map((s) => s.id), services.urls),
-        concurrency: inFlight,
-        json: path.join(logDir, `scenario-${name}.json`),
-        html: path.join(logDir, `scenario-${name}.html`),
-        progress: true,
+    if (flags.baseline) {
+      const baseline = await checkoutBaseline(flags.baseline);
+      const baselineUrl = new URL(flags.databaseUrl);
+      baselineUrl.pathname = `/${database}_baseline`;
+      say(`baseline ${baseline.commit.slice(0, 12)} checked out in ${path.relative(process.cwd(), baseline.root)}; recreating ${baselineUrl} with its migrations`);
+      const other: Build = {
+        label: 'B',
+        root: baseline.root,
+        databaseUrl: baselineUrl.toString(),
+        database: await recreateDatabase(baselineUrl.toString(), (url) => migrateWith(baseline.root, { ...env, DATABASE_URL: url }, logDir)),
+        db: new pg.Pool({ connectionString: baselineUrl.toString(), max: 3, application_name: 'ticket-rush-bench' }),
+        seatMapShow: null,
       };
-      say(`scenario (${name}) ${scenario.title}: ${scenario.description}`);
-      const processes: Record<string, number> = {};
-      services.pids.apis.forEach((pid, i) => (processes[flags.apis === 1 ? 'api' : `api ${i + 1}`] = pid));
-      services.pids.workers.forEach((pid, i) => (processes[`worker ${i + 1}`] = pid));
-      const monitor = new SystemMonitor(db, redis, database, processes);
-      if (flags.seatReaders > 0 && !seatMapShow) {
-        say('creating the 100,000-seat show the seat-map readers read');
-        const [big] = await prepareShows(admin, { kind: 'create', count: 1, seats: 100_000 }, adminToken);
-        seatMapShow = big!.id;
-      }
-      const readers = seatMapShow ? new SeatMapReaders(services.urls, seatMapShow, flags.seatReaders) : null;
-      await monitor.start();
-      readers?.start();
-      let lastPrinted = 0;
-      const report = await runBurst(options, (line, final) => {
-        if (final || Date.now() - lastPrinted >= 5_000) {
-          lastPrinted = Date.now();
-          say(line);
+      const pairs: Pair[] = [];
+      try {
+        for (let round = 1; round <= flags.rounds; round++) {
+          const load = os.loadavg()[0]!;
+          const measured: Partial<Record<Build['label'], ScenarioResult[]>> = {};
+          for (const build of [current, other]) {
+            const dir = path.join(logDir, `round-${round}-${build.label}`);
+            services = await start(build, dir, null);
+            measured[build.label] = [];
+            for (const name of flags.scenarios) measured[build.label]!.push(await runScenario(name, build, services, path.join(dir, `scenario-${name}`), false));
+            await services.stop();
+            services = null;
+          }
+          measured.A!.forEach((result, i) => pairs.push({ round, load, current: result, baseline: measured.B![i]! }));
+          if ([...measured.A!, ...measured.B!].some((r) => r.report.verdict !== 'pass')) exitCode = 1;
         }
-      });
-      const readersSummary = await readers?.stop();
-      const monitored = await monitor.stop();
-      if (readersSummary) say(formatSeatReaders(readersSummary));
-      if (name === 'a') plans['after the burst (sold out)'] = await explainClaims(db, shows[0]!.id);
-      await writeReportFiles(report, options);
-      process.stdout.write(`${formatReport(report)}\n`);
-      if (report.verdict !== 'pass') exitCode = 1;
-      results.push({ scenario, inFlight, report, monitor: monitored });
-      if (profileDir) {
-        say('stopping the services to write their profiles');
-        await services.stop();
-        services = null;
-        for (const child of (await readdir(path.join(profileDir, name))).sort()) {
-          const file = await mainThreadProfile(path.join(profileDir, name, child));
-          if (file) profiles.push(formatProfile(summariseProfile(file), `${child} during scenario (${name}) ${scenario.title} (whole life of the process, start-up included)`));
+      } finally {
+        await other.db.end();
+      }
+      const comparison = renderComparison(
+        {
+          current: machine.commit,
+          baseline: `${flags.baseline} (${baseline.commit.slice(0, 12)})`,
+          command: settings.command,
+          machine: `${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' / ')} at the start`,
+        },
+        pairs,
+      );
+      const file = flags.results ?? path.join(logDir, 'baseline.md');
+      await writeFile(file, `${comparison}\n`);
+      process.stdout.write(`\n${comparison}\n`);
+      say(`comparison written to ${path.relative(process.cwd(), file)}; per-run JSON, HTML and logs in ${path.relative(process.cwd(), logDir)}`);
+    } else {
+      // With --profile each scenario gets fresh services, so each profile covers one scenario.
+      for (const name of flags.scenarios) {
+        services ??= await start(current, logDir, profileDir ? path.join(profileDir, name) : null);
+        const result = await runScenario(name, current, services, path.join(logDir, `scenario-${name}`), true);
+        if (result.report.verdict !== 'pass') exitCode = 1;
+        results.push(result);
+        if (profileDir) {
+          say('stopping the services to write their profiles');
+          await services.stop();
+          services = null;
+          for (const child of (await readdir(path.join(profileDir, name))).sort()) {
+            const file = await mainThreadProfile(path.join(profileDir, name, child));
+            if (file) profiles.push(formatProfile(summariseProfile(file), `${child} during scenario (${name}) ${result.scenario.title} (whole life of the process, start-up included)`));
+          }
         }
       }
+      await writeResults(flags.results ?? defaultResults, { machine, settings, pgbench, results, profiles, plans, logDir: path.relative(process.cwd(), logDir) });
+      say(`results written to ${flags.results ?? defaultResults}; per-scenario JSON and HTML in ${path.relative(process.cwd(), logDir)}`);
     }
   } finally {
     await admin.close();
+    await sink?.close();
     if (services) {
       say('stopping the services');
       await services.stop();
     }
   }
 
-  await writeResults(flags.results, { machine, settings, pgbench, results, profiles, plans, logDir: path.relative(process.cwd(), logDir) });
-  say(`results written to ${flags.results}; per-scenario JSON and HTML in ${path.relative(process.cwd(), logDir)}`);
   await deleteKeysMatching(redis, `${queuePrefix}:*`);
   redis.disconnect();
   await db.end();

@@ -1,20 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LayoutCache } from '../shared/booking/shows.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 
 /** Admins list, read and delete shows, and find bookings with full emails; all behind the token. */
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300' });
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi({ HOLD_SECONDS: '300' });
 
 const book = async (showId: string, email: string, seats = 1) => {
   const reply = await call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: email, seat_count: seats } });

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
-import { RequestIndex } from '../shared/queue/request-index.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openIntakeTest } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 
 /**
@@ -16,23 +14,8 @@ import { call, createShow, waitForDecision } from './support/http.js';
 
 const BATCH_SIZE = 7;
 
-let ctx: TestContext;
-let api: RunningApi;
-let queue: Queue;
-let index: RequestIndex;
-let showId: string;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi({ ENQUEUE_BATCH_SIZE: String(BATCH_SIZE) });
-  queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
-  index = new RequestIndex(ctx.redis, queue);
-  showId = (await createShow(api.app, { total_seats: 100 })).id;
-});
-afterAll(async () => {
-  await queue?.close();
-  await ctx?.cleanup();
-});
+const { ctx, api, queue, index } = await openIntakeTest({}, { ENQUEUE_BATCH_SIZE: String(BATCH_SIZE) });
+const showId = (await createShow(api.app, { total_seats: 100 })).id;
 
 async function requestsByJob(): Promise<Map<string, string[]>> {
   const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);

@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '60' });
-  api = await ctx.startApi();
-  await ctx.startWorker();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi({ HOLD_SECONDS: '60' });
+await ctx.startWorker();
 
 describe('book → poll → confirm', () => {
   it('holds the best adjacent seats, then books them on payment', async () => {

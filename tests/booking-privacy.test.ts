@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import { maskEmail } from '../shared/booking/view.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 
 /**
@@ -9,16 +8,8 @@ import { call, createShow, waitForDecision } from './support/http.js';
  * the full address stays in the database for admin reads (tests/admin.test.ts).
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let showId: string;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300' });
-  api = await ctx.startApi();
-  showId = (await createShow(api.app, { total_seats: 10 })).id;
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi({ HOLD_SECONDS: '300' });
+const showId = (await createShow(api.app, { total_seats: 10 })).id;
 
 const book = async (email: string) => {
   const reply = await call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: email, seat_count: 1 } });

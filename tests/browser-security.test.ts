@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
-import { TEST_ADMIN_TOKEN, createTestContext, type TestContext } from './support/context.js';
+import { openTestApi, TEST_ADMIN_TOKEN } from './support/context.js';
 
 /** What browsers are told: security headers on every answer, CORS only for configured origins. */
 
-let ctx: TestContext;
-let api: RunningApi;
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi();
 
 const board = `Basic ${Buffer.from(`admin:${TEST_ADMIN_TOKEN}`).toString('base64')}`;
 

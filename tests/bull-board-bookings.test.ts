@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
-import { RequestIndex } from '../shared/queue/request-index.js';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { JOBS, type BookingJob } from '../shared/queue/catalog.js';
+import { openIntakeTest, TEST_ADMIN_TOKEN } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
@@ -16,23 +13,8 @@ import { waitFor } from './support/wait.js';
  * reason, not 404.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let queue: Queue;
-let index: RequestIndex;
-let showId: string;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-  queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
-  index = new RequestIndex(ctx.redis, queue);
-  showId = (await createShow(api.app, { total_seats: 50 })).id;
-});
-afterAll(async () => {
-  await queue?.close();
-  await ctx?.cleanup();
-});
+const { ctx, api, queue, index } = await openIntakeTest();
+const showId = (await createShow(api.app, { total_seats: 50 })).id;
 
 const board = (method: 'PUT' | 'POST' | 'PATCH', path: string, payload: unknown = {}) =>
   api.app.inject({ method, url: `/admin/queues/api${path}`, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }, payload: payload as object });

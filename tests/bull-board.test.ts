@@ -1,16 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openTestApi, TEST_ADMIN_TOKEN } from './support/context.js';
 import { routeTable } from './support/route-table.js';
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi();
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
@@ -61,7 +53,7 @@ describe('Bull Board at /admin/queues', () => {
       const queues = await api.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { authorization } });
       expect(queues.statusCode).toBe(200);
       const names = (queues.json() as { queues: Array<{ name: string }> }).queues.map((queue) => queue.name).sort();
-      expect(names).toEqual(['bookings', 'maintenance']);
+      expect(names).toEqual(['bookings', 'maintenance', 'webhooks']);
 
       const asset = await api.app.inject({ method: 'GET', url: '/admin/queues/static/favicon-32x32.png', headers: { authorization } });
       expect(asset.statusCode).toBe(200);

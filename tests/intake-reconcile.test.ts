@@ -1,9 +1,5 @@
-import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { QUEUES } from '../shared/queue/catalog.js';
-import { RequestIndex } from '../shared/queue/request-index.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openIntakeTest } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
@@ -15,23 +11,8 @@ import { waitFor } from './support/wait.js';
 
 const MAX_QUEUE_DEPTH = 5;
 
-let ctx: TestContext;
-let api: RunningApi;
-let queue: Queue;
-let index: RequestIndex;
-let showId: string;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ MAX_QUEUE_DEPTH: String(MAX_QUEUE_DEPTH) });
-  api = await ctx.startApi();
-  queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
-  index = new RequestIndex(ctx.redis, queue);
-  showId = (await createShow(api.app, { total_seats: 50 })).id;
-});
-afterAll(async () => {
-  await queue?.close();
-  await ctx?.cleanup();
-});
+const { ctx, api, index } = await openIntakeTest({ MAX_QUEUE_DEPTH: String(MAX_QUEUE_DEPTH) });
+const showId = (await createShow(api.app, { total_seats: 50 })).id;
 
 let customer = 0;
 const book = () => call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: `fan-${customer++}@example.com`, seat_count: 1 } });

@@ -1,24 +1,16 @@
 import { waitFor } from './support/wait.js';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import { serveMetrics } from '../services/worker/metrics-server.js';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { createLogger } from '../shared/logger.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { freePort } from './support/processes.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { declaredMetrics, sample } from './support/prometheus.js';
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  // Short holds and sweeps so the expiry series move within the test.
-  ctx = await createTestContext({ HOLD_SECONDS: '2', EXPIRY_INTERVAL_SECONDS: '1' });
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+// Short holds and sweeps so the expiry series move within the test.
+const { ctx, api } = await openTestApi({ HOLD_SECONDS: '2', EXPIRY_INTERVAL_SECONDS: '1' });
 
 async function scrapeApi(): Promise<string> {
   const reply = await api.app.inject({ method: 'GET', url: '/metrics' });

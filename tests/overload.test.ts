@@ -1,16 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi({ MAX_EVENT_LOOP_DELAY_MS: '100' });
-});
-afterAll(async () => ctx?.cleanup());
+const { api } = await openTestApi({}, { MAX_EVENT_LOOP_DELAY_MS: '100' });
 
 /** Keeps the event loop busy, as a CPU-bound overload would. */
 function blockEventLoop(ms: number): void {

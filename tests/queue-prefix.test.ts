@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
@@ -13,15 +12,8 @@ import { waitFor } from './support/wait.js';
  */
 
 const tag = `{tr-${randomBytes(4).toString('hex')}}`;
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ QUEUE_PREFIX: tag, RATE_LIMIT_PER_MINUTE: '1000' });
-  api = await ctx.startApi();
-  await ctx.startWorker();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi({ QUEUE_PREFIX: tag, RATE_LIMIT_PER_MINUTE: '1000' });
+await ctx.startWorker();
 
 /** The part of a key Redis Cluster hashes: between the first "{" and the next "}", when not empty. */
 function hashedPart(key: string): string {

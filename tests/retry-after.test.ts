@@ -1,23 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_RETRY_AFTER_SECONDS, RetryAfterAdvisor } from '../services/api/retry-after.js';
-import type { RunningApi } from '../services/api/server.js';
 import { QUEUES } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call, createShow } from './support/http.js';
 
 /** Queued clients are told to poll less often the further back they are, and polls have their own budget. */
 
-let ctx: TestContext;
-let api: RunningApi;
-let show: { id: string };
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-  show = await createShow(api.app, { total_seats: 100 });
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi();
+const show: { id: string } = await createShow(api.app, { total_seats: 100 });
 
 describe('Retry-After for queued requests', () => {
   it('follows place in line ÷ the drain rate measured from the taken counter', async () => {

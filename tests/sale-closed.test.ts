@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
@@ -9,13 +8,7 @@ import { waitFor } from './support/wait.js';
  * SALE_CLOSED (tests/sale-schedule.test.ts covers a close set apart from the start).
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { api } = await openTestApi();
 
 const book = (showId: string, email = 'late@example.com') =>
   call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: email, seat_count: 1 } });

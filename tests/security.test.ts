@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import { bearerToken } from '../shared/secrets.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { recordFigures } from './support/figures.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitUntil } from './support/processes.js';
@@ -14,16 +13,8 @@ import { routeTable } from './support/route-table.js';
  * what booking ids and status answers give away.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let show: { id: string };
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '60' });
-  api = await ctx.startApi();
-  show = await createShow(api.app, { total_seats: 50 });
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi({ HOLD_SECONDS: '60' });
+const show: { id: string } = await createShow(api.app, { total_seats: 50 });
 
 /**
  * Routes anyone may call. Every other route must refuse a request without the admin token,

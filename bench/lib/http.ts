@@ -12,6 +12,8 @@ export type Answer = {
   status: number;
   /** Retry-After in milliseconds, when the server sent one. */
   retryAfterMs: number | null;
+  /** The server honoured a `Prefer` (RFC 7240): it sent Preference-Applied. */
+  preferenceApplied: boolean;
   body: any;
 };
 
@@ -60,31 +62,16 @@ export class HttpClient {
   }
 
   /**
-   * One request through undici's dispatch API: the body is gathered from its chunks by a small
-   * handler, without the stream plumbing of `request()`.
+   * One request through undici's dispatch API with a handler of the core's own shape
+   * (onConnect/onHeaders/onData/onComplete): undici hands it the raw header list, so an answer's
+   * headers are not parsed into an object (undici's parseHeaders was the generator's largest
+   * function, measured in bench/RESULTS.md) and only Retry-After is looked for.
    */
   send(method: Method, path: string, body?: string, headers: Readonly<Record<string, string>> = JSON_HEADERS): Promise<Answer> {
     const pool = this.pools[this.next]!;
     this.next = (this.next + 1) % this.pools.length;
     return new Promise<Answer>((resolve, reject) => {
-      let status = 0;
-      let retryAfterMs: number | null = null;
-      const chunks: Buffer[] = [];
-      pool.dispatch(
-        { method, path, headers, body: body ?? null },
-        {
-          onRequestStart: () => {},
-          onResponseStart: (_controller, statusCode, responseHeaders) => {
-            status = statusCode;
-            retryAfterMs = parseRetryAfter(responseHeaders['retry-after']);
-          },
-          onResponseData: (_controller, chunk) => {
-            chunks.push(chunk);
-          },
-          onResponseEnd: () => resolve({ status, retryAfterMs, body: parseBody(chunks) }),
-          onResponseError: (_controller, error) => reject(error),
-        },
-      );
+      pool.dispatch({ method, path, headers, body: body ?? null }, new AnswerHandler(resolve, reject));
     });
   }
 
@@ -93,6 +80,50 @@ export class HttpClient {
     await Promise.all(this.pools.map((pool) => (pool.closed ? undefined : pool.close())));
   }
 }
+
+/** Gathers one answer: its status, Retry-After, whether a preference was applied, and body chunks. */
+class AnswerHandler {
+  private status = 0;
+  private retryAfterMs: number | null = null;
+  private preferenceApplied = false;
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly resolve: (answer: Answer) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    this.status = statusCode;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!;
+      if (name.length === RETRY_AFTER.length && name.toString('latin1').toLowerCase() === RETRY_AFTER) {
+        this.retryAfterMs = parseRetryAfter(rawHeaders[i + 1]!.toString('latin1'));
+      } else if (name.length === PREFERENCE_APPLIED.length && name.toString('latin1').toLowerCase() === PREFERENCE_APPLIED) {
+        this.preferenceApplied = true;
+      }
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.resolve({ status: this.status, retryAfterMs: this.retryAfterMs, preferenceApplied: this.preferenceApplied, body: parseBody(this.chunks) });
+  }
+
+  onError(error: Error): void {
+    this.reject(error);
+  }
+}
+
+const RETRY_AFTER = 'retry-after';
+const PREFERENCE_APPLIED = 'preference-applied';
 
 function parseBody(chunks: Buffer[]): unknown {
   const text = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();

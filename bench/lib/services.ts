@@ -22,6 +22,8 @@ export type ServiceSettings = {
   logDir: string;
   /** Directory for `--cpu-prof` profiles of the API and the first worker; none when null. */
   profileDir: string | null;
+  /** The checkout to run (default this one; --baseline runs another commit's). */
+  root?: string;
 };
 
 export type RunningServices = {
@@ -34,7 +36,7 @@ export type RunningServices = {
 const READY_MS = 60_000;
 
 export async function startServices(settings: ServiceSettings): Promise<RunningServices> {
-  const registry = new ProcessRegistry(settings.env, true);
+  const registry = new ProcessRegistry(settings.env, true, settings.root);
   const options = (name: string, profile: boolean) => ({
     name,
     logFile: path.join(settings.logDir, `${name}.log`),
@@ -81,4 +83,13 @@ export async function startServices(settings: ServiceSettings): Promise<RunningS
     redis.disconnect();
   }
   return { urls: apis.map((api) => api.url!), pids: { apis: apis.map((api) => api.pid), workers: workers.map((w) => w.pid) }, stop };
+}
+
+/** Runs the migrations of the checkout at `root` (`services/migrate.ts`, as `npm run migrate` does) with `env`. */
+export async function migrateWith(root: string, env: Record<string, string>, logDir: string): Promise<void> {
+  const registry = new ProcessRegistry(env, true, root);
+  const migrate = registry.spawn('migrate', {}, { name: 'migrate', logFile: path.join(logDir, 'migrate-baseline.log') });
+  const exit = await migrate.exited;
+  await registry.stopAll();
+  if (exit.code !== 0) throw new Error(`the baseline's migrations failed (${JSON.stringify(exit)})\n${migrate.tail()}`);
 }

@@ -14,6 +14,7 @@ import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
+import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { adminLineRoutes, drawRoutes } from './routes/line.js';
 import { healthRoutes } from './routes/health.js';
@@ -64,7 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply: FastifyReply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
       // No hook runs for these, the security headers' included.
-      setSecurityHeaders(request.raw, reply.raw, () => {});
+      setSecurityHeaders(reply);
       void reply.status(tooLong ? 414 : 400).send({
         error: tooLong
           ? { code: 'URI_TOO_LONG', message: 'A path segment is too long' }
@@ -145,6 +146,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await admin.register(adminShowRoutes(deps));
     await admin.register(adminLineRoutes(deps));
     await admin.register(adminBookingRoutes(deps));
+    await admin.register(adminWebhookRoutes(deps));
   });
   await app.register(bullBoardRoutes(deps));
 

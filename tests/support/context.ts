@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { inject } from 'vitest';
+import type { Queue } from 'bullmq';
+import { afterAll, inject } from 'vitest';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb, type DbHandle } from '../../shared/db/client.js';
 import { createLogger } from '../../shared/logger.js';
 import { startApi, type RunningApi } from '../../services/api/server.js';
+import { QUEUES } from '../../shared/queue/catalog.js';
+import { openQueue } from '../../shared/queue/queues.js';
+import { RequestIndex } from '../../shared/queue/request-index.js';
 import { deleteKeysMatching } from '../../shared/redis.js';
 import { startWorker, type RunningWorker } from '../../services/worker/worker.js';
 import { waitFor } from './wait.js';
@@ -148,3 +152,30 @@ export async function createTestContext(overrides: Record<string, string> = {}):
   };
 }
 
+
+/**
+ * How most test files start: a context of their own and the API on it (not listening; use
+ * `api.app.inject`), cleaned up when the file ends (the hook is registered here, so a leak still
+ * fails the file). Called at the top of the file: `const { ctx, api } = await openTestApi();`.
+ */
+export async function openTestApi(overrides: Record<string, string> = {}, apiOverrides: Record<string, string> = {}): Promise<{ ctx: TestContext; api: RunningApi }> {
+  const ctx = await createTestContext(overrides);
+  afterAll(() => ctx.cleanup());
+  const api = await ctx.startApi(apiOverrides);
+  return { ctx, api };
+}
+
+/**
+ * openTestApi with the bookings queue and its request index opened beside the API, as the tests
+ * of intake read them; the queue is closed before the context's leak check.
+ */
+export async function openIntakeTest(
+  overrides: Record<string, string> = {},
+  apiOverrides: Record<string, string> = {},
+): Promise<{ ctx: TestContext; api: RunningApi; queue: Queue; index: RequestIndex }> {
+  const { ctx, api } = await openTestApi(overrides, apiOverrides);
+  const queue = openQueue(QUEUES.bookings, ctx.redis, ctx.config.QUEUE_PREFIX);
+  // Hooks after a file's run last-registered first: the queue closes, then the context.
+  afterAll(() => queue.close());
+  return { ctx, api, queue, index: new RequestIndex(ctx.redis, queue) };
+}

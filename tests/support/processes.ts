@@ -15,7 +15,7 @@ import type { Config } from '../../shared/config.js';
  */
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const ENTRY = { api: 'services/api/server.ts', worker: 'services/worker/worker.ts', all: 'services/start.ts' } as const;
+const ENTRY = { api: 'services/api/server.ts', worker: 'services/worker/worker.ts', all: 'services/start.ts', migrate: 'services/migrate.ts' } as const;
 const KEPT_LINES = 2_000;
 
 export type ServiceKind = keyof typeof ENTRY;
@@ -169,11 +169,13 @@ export class ProcessRegistry {
 
   /**
    * `inherit` passes this process's environment (e.g. NODE_OPTIONS) under `baseEnv`; tests leave
-   * it off so that a service sees only the test's configuration.
+   * it off so that a service sees only the test's configuration. `root` is the checkout the
+   * services run from (the bench's --baseline runs another commit's).
    */
   constructor(
     private readonly baseEnv: Record<string, string>,
     private readonly inherit = false,
+    private readonly root = ROOT,
   ) {
     process.once('exit', this.onExit);
   }
@@ -265,7 +267,7 @@ export class ProcessRegistry {
       ...overrides,
     };
     const args = ['--import', 'tsx', ...(options.nodeArgs ?? []), ENTRY[kind]];
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: this.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     if (options.logFile) {
       const log = createWriteStream(options.logFile);
       child.stdout!.pipe(log);

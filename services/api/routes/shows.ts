@@ -42,6 +42,9 @@ export async function showPage(deps: ShowViewDeps, path: string, query: z.infer<
 const definedOnly = <T extends object>(fields: T) =>
   Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 
+/** An ISO time of a body as a Date, when given. */
+const instant = (text: string | undefined) => (text === undefined ? undefined : new Date(text));
+
 /** One show as every route answers it (404 when there is none). */
 export async function showView(deps: ShowViewDeps, showId: string): Promise<z.infer<typeof ShowDetail>> {
   const [show, inLine] = await Promise.all([getShow(deps.db, showId, environmentSettings(deps.config)), deps.lines.of(showId)]);
@@ -86,11 +89,11 @@ export const adminShowRoutes =
           name: body.name,
           startTime: new Date(body.start_time),
           layout,
-          schedule: {
-            ...(body.waiting_room_opens_at ? { waitingRoomOpensAt: new Date(body.waiting_room_opens_at) } : {}),
-            ...(body.sales_open_at ? { salesOpenAt: new Date(body.sales_open_at) } : {}),
-            ...(body.sales_close_at ? { salesCloseAt: new Date(body.sales_close_at) } : {}),
-          },
+          schedule: definedOnly({
+            waitingRoomOpensAt: instant(body.waiting_room_opens_at),
+            salesOpenAt: instant(body.sales_open_at),
+            salesCloseAt: instant(body.sales_close_at),
+          }),
           overrides: { holdSeconds: body.hold_seconds ?? null, maxSeatsPerCustomer: body.max_seats_per_customer ?? null },
         });
         const show = await showView(deps, id);
@@ -148,16 +151,15 @@ export const adminShowRoutes =
       async (request) => {
         const { id } = request.params;
         const body = request.body;
-        const time = (text: string | undefined) => (text === undefined ? undefined : new Date(text));
         const outcome = await updateShow(
           deps.db,
           id,
           {
             ...(body.name !== undefined ? { name: body.name } : {}),
             schedule: definedOnly({
-              waitingRoomOpensAt: time(body.waiting_room_opens_at),
-              salesOpenAt: time(body.sales_open_at),
-              salesCloseAt: time(body.sales_close_at),
+              waitingRoomOpensAt: instant(body.waiting_room_opens_at),
+              salesOpenAt: instant(body.sales_open_at),
+              salesCloseAt: instant(body.sales_close_at),
             }),
             overrides: definedOnly({ holdSeconds: body.hold_seconds, maxSeatsPerCustomer: body.max_seats_per_customer }),
           },
@@ -172,7 +174,8 @@ export const adminShowRoutes =
           ]);
         }
         deps.layouts.forget(id);
-        // A waiting room not drawn yet is drawn at the new opening.
+        // An undrawn waiting room is drawn at the new opening: its gate (what polls show) and its
+        // schedule move now; the keeper also checks the opening in Postgres before drawing.
         if (body.sales_open_at !== undefined) await line.rescheduleOpening(id, Date.parse(body.sales_open_at));
         request.log.info({ showId: id, changed: Object.keys(body) }, 'show updated');
         return showView(deps, id);
