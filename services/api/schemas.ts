@@ -294,6 +294,10 @@ const queuedFields = {
     .optional()
     .describe("IN_LINE: the place in the show's held line while it is held (paused, or behind a draw being released), else in the queue; 0 once a worker has it"),
   paused: z.literal(true).optional().describe('IN_LINE in a paused sale: nothing is decided until it resumes'),
+  estimated_wait_seconds: z
+    .number()
+    .optional()
+    .describe('IN_LINE and not paused: about how long until it is decided (its place ÷ the rate the queue is drained at now); absent until that rate is known'),
 };
 
 export const BookingAccepted = z.object({

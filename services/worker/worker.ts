@@ -82,7 +82,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const metrics = createWorkerMetrics({ pool, redis: connection, prefix: config.QUEUE_PREFIX, logger });
   const layouts = new LayoutCache(db);
-  // Only used for its key names: the request index sits beside the bookings queue, under its prefix.
+  // The request index sits beside the bookings queue, under its prefix; the line keeper adds the
+  // batch jobs it releases from held lines to it.
   const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
   const index = new RequestIndex(connection, bookingQueue);
   // Live updates of decisions and expiries (fire and forget: a lost publish fails nothing).
