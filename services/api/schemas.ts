@@ -303,6 +303,17 @@ const queuedFields = {
     .number()
     .optional()
     .describe("IN_LINE: the place in the show's held line while it is held (paused, or behind a draw being released), else in the queue; 0 once a worker has it"),
+  seats_ahead: z
+    .number()
+    .optional()
+    .describe("IN_LINE in the show's held line (paused, or behind a draw being released): seats asked for by the requests ahead of it there"),
+  outlook: z
+    .enum(['GOOD', 'UNLIKELY'])
+    .optional()
+    .describe(
+      'With seats_ahead: GOOD when seats_ahead plus its own seats fit in the seats AVAILABLE now in its scope (its section, else the show), ' +
+        'UNLIKELY otherwise (holds may still lapse: not a refusal). Counted in Redis after each change, so it may lag a change by a moment',
+    ),
   paused: z.literal(true).optional().describe('IN_LINE in a paused sale: nothing is decided until it resumes'),
   estimated_wait_seconds: z
     .number()

@@ -246,6 +246,20 @@ export async function getShow(db: Executor, showId: string, defaults: DecideSett
   };
 }
 
+/**
+ * Seats AVAILABLE now (a lapsed hold counts, as listings count it) in each section of a show:
+ * what the available-seat counts in Redis are recounted from (shared/booking/available-seats.ts).
+ * Empty for an unknown show.
+ */
+export async function availableBySection(db: Executor, showId: string): Promise<Array<{ section: string; available: number }>> {
+  return db
+    .select({ section: showSections.name, available: sql<number>`count(*) FILTER (WHERE ${AVAILABLE_NOW})::int` })
+    .from(showSections)
+    .innerJoin(seats, sql`${seats.showId} = ${showSections.showId} AND ${seats.sectionRank} = ${showSections.rank}`)
+    .where(eq(showSections.showId, showId))
+    .groupBy(showSections.rank, showSections.name);
+}
+
 export async function listSeats(db: Executor, showId: string): Promise<SeatView[]> {
   const rows = await db
     .select({

@@ -53,7 +53,7 @@ export async function showView(deps: ShowViewDeps, showId: string): Promise<z.in
 }
 
 export const adminShowRoutes =
-  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues' | 'redis'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues' | 'redis' | 'availableSeats'>): FastifyPluginAsyncZod =>
   async (app) => {
     // The shows' held lines (waiting room, pause): a PATCHed opening moves its draw, a delete counts them.
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!).line;
@@ -100,6 +100,8 @@ export const adminShowRoutes =
             waitlistOfferSeconds: body.waitlist_offer_seconds ?? null,
           },
         });
+        // Its first count of available seats, for the outlook of its line (no change will announce it).
+        deps.availableSeats.refresh([id]);
         const show = await showView(deps, id);
         request.log.info({ showId: show.id, seats: show.total_seats, salesOpenAt: show.sales_open_at }, 'show created');
         return reply.status(201).header('Location', `/shows/${show.id}`).send(show);
