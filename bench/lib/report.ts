@@ -2,6 +2,7 @@ import type { AuditReport } from './audit.js';
 import { formatAudit } from './audit.js';
 import type { LatencyBucket, LatencySummary } from './latency.js';
 import type { BurstOptions } from './options.js';
+import { formatOpening, type OpeningReport } from './sale-opening.js';
 import type { Sample } from './stats.js';
 
 /** What a burst run found: the JSON report's shape, and its rendering for the terminal. */
@@ -41,6 +42,11 @@ export type BurstReport = {
   acceptLatencyMs: LatencySummary;
   timeToDecisionMs: { observedByPolling: LatencySummary; server: LatencySummary | null };
   pollLagMs: LatencySummary;
+  /**
+   * Status requests sent (answered or not) and per accepted booking: with Prefer: wait, about
+   * one per booking is the goal (waitSeconds 0: plain polling).
+   */
+  polls: { total: number; perBooking: number; waitSeconds: number };
   outcomes: Record<string, number>;
   settle: { confirmed: number; cancelled: number; leftToLapse: number; rejected: Record<string, number> };
   http: Record<string, Record<string, number>>;
@@ -54,6 +60,8 @@ export type BurstReport = {
   serverTimeline: Array<{ t: number; decided: number }> | null;
   histograms: { acceptLatency: LatencyBucket[]; timeToDecisionObserved: LatencyBucket[]; timeToDecisionServer: LatencyBucket[] | null };
   audit: AuditReport | null;
+  /** A scheduled sale's opening (--sales-open-in); null otherwise, or without a database. */
+  opening: OpeningReport | null;
   verdict: 'pass' | 'fail' | 'not-audited';
   /** Request ids accepted (for the audit); kept out of the JSON file unless asked for. */
   acceptedIds?: string[];
@@ -105,6 +113,8 @@ export function formatReport(report: BurstReport): string {
   if (report.timeToDecisionMs.server) lines.push(latencyLine('Time to decision (database)', report.timeToDecisionMs.server));
   lines.push(latencyLine('Time to decision (polled)', report.timeToDecisionMs.observedByPolling));
   lines.push(latencyLine('Poll lag (generator)', report.pollLagMs));
+  const polls = report.polls;
+  lines.push(`Status polls per booking         ${fmt(polls.perBooking, 2)}  (${polls.total} polls; ${polls.waitSeconds > 0 ? `Prefer: wait=${polls.waitSeconds}` : 'plain polling'})`);
   lines.push('');
   lines.push(`Outcomes        ${table(report.outcomes)}`);
   lines.push(`Settled         confirmed=${report.settle.confirmed}  cancelled=${report.settle.cancelled}  left to lapse=${report.settle.leftToLapse}  rejected: ${table(report.settle.rejected)}`);
@@ -119,6 +129,7 @@ export function formatReport(report: BurstReport): string {
   lines.push(`Generator CPU   ${fmt(g.cpuUserMs / 1_000, 2)} s user + ${fmt(g.cpuSystemMs / 1_000, 2)} s system = ${fmt(g.cpuPercentOfOneCore)}% of one core over the run`);
   lines.push(`Queue depth from ${report.queueDepthSource === 'redis' ? 'requests waiting in Redis (request index)' : 'queue positions reported by the API (estimate)'}; max ${Math.max(0, ...report.timeline.map((s) => s.queueDepth ?? 0))}`);
   lines.push('');
+  if (report.opening) lines.push(formatOpening(report.opening), '');
   lines.push(report.audit ? formatAudit(report.audit) : 'Audit: not run (--no-audit)');
   // Again at the end, where a reader of a long report looks first.
   const warning = rateLimitWarning(report);

@@ -152,6 +152,8 @@ export const bookingRoutes =
           reply.raw.once('close', onGone);
           const waited = view.status === 'QUEUED' && wait > 0 ? await deps.live.waitWhileQueued(id, view, wait * 1_000, abandoned.signal) : view;
           reply.raw.off('close', onGone);
+          // Ended by a shutdown: the server's close waits for this connection, so it closes after the answer.
+          if (deps.live.slots.shuttingDown) reply.header('Connection', 'close');
           if (waited !== 'no-slot') {
             // A decision is a fresh read already; still queued (the deadline, a shutdown), read
             // again for the place in line now.
