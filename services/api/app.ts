@@ -15,6 +15,7 @@ import { registerOverloadGuard } from './plugins/overload.js';
 import { registerWebPage } from './plugins/web-page.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
+import { adminWaitlistRoutes } from './routes/admin-waitlist.js';
 import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { adminLineRoutes, drawRoutes } from './routes/line.js';
@@ -147,6 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await admin.register(adminShowRoutes(deps));
     await admin.register(adminLineRoutes(deps));
     await admin.register(adminBookingRoutes(deps));
+    await admin.register(adminWaitlistRoutes(deps));
     await admin.register(adminWebhookRoutes(deps));
   });
   await app.register(bullBoardRoutes(deps));
