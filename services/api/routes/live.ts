@@ -137,7 +137,7 @@ export const liveRoutes =
         await reply.sse.send({ data: undefined, retry: retryHintMs() });
         if (isNewer(first, lastId)) await emit(first);
         if (!reply.sse.isConnected) return;
-        unwatch = live.bookings.watch(id, onView, first);
+        unwatch = live.bookings.watch(id, onView);
       },
     );
 
