@@ -282,6 +282,17 @@ describe('per-show overrides, as the worker decides', () => {
     expect((await waitForDecision(api.app, (await book(other.id, 'cap@example.com', 3)).body.id)).status).toBe('HELD');
   });
 
+  it('an opening brought forward by PATCH draws the waiting room at the new time', async () => {
+    const show = (await postShow({ sales_open_at: at(HOUR) })).body;
+    const waiting = await book(show.id, 'early-bird@example.com');
+    expect(waiting.body.phase).toBe('WAITING_ROOM');
+    // The room's first request scheduled the keeper for the old opening, an hour away.
+    expect((await patchShow(show.id, { sales_open_at: at(1_000) })).status).toBe(200);
+    expect((await waitForDecision(api.app, waiting.body.id)).status).toBe('HELD');
+    const draw = await call(api.app, 'GET', `/shows/${show.id}/draw`);
+    expect(draw.body.entries).toBe(1);
+  });
+
   it('SOLD_OUT once every seat is BOOKED (a HELD one still counts as unsold)', async () => {
     const show = (await postShow({ total_seats: 1 })).body;
     const booking = await book(show.id);

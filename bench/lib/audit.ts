@@ -13,7 +13,14 @@
  *    if it was free (never released, or released at least `graceSeconds` earlier) or its hold
  *    had lapsed at the last such SOLD_OUT; the grace absorbs clock and commit-order skew
  *    between two transactions that ran at nearly the same moment.
+ *
+ * A scheduled sale's run (`--sales-open-in`) adds the opening's checks (auditOpening): the
+ * published draw is recomputed here from its revealed seed with this file's own few lines of
+ * HMAC, not the service's code, and the decisions are checked to follow the line it makes.
  */
+
+import { createHash, createHmac } from 'node:crypto';
+import type { PublishedDraw, ShowOpening } from './sale-opening.js';
 
 export type Queryable = { query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> };
 
@@ -203,6 +210,157 @@ async function availableWhileSoldOut(db: Queryable, shows: string[], graceSecond
         `show ${row.show_id}${row.requested_section ? ` section ${row.requested_section}` : ''}: ${row.stranded} seat(s) free (e.g. ${row.labels.join(', ')}) while ${row.failed} single-seat request(s) failed SOLD_OUT`,
     ),
   );
+}
+
+export type OpeningScope = {
+  /** Each show's opening and commitment as published at its creation, before anyone waited. */
+  openings: ShowOpening[];
+  /** Each show's draw as GET /shows/:id/draw published it. */
+  draws: Map<string, PublishedDraw>;
+  acceptedIds: string[];
+  /** Requests accepted this close to the opening may fall either side of the draw. */
+  graceSeconds: number;
+  maxOvertakes: number;
+};
+
+export type OpeningAudit = {
+  checks: AuditCheck[];
+  overtakes: number;
+  /** Over every show: from its sales_open_at to its first and last decision. */
+  openingToFirstDecisionMs: number | null;
+  openingToLastDecisionMs: number | null;
+};
+
+type LineRow = {
+  id: string;
+  show_id: string;
+  accepted_ms: number;
+  decided_ms: number;
+  status: string;
+  failure_reason: string | null;
+  seat_count: number;
+  requested_section: string | null;
+  best_available: boolean;
+  seats: number;
+};
+
+/** HMAC-SHA256(key = seed, message = the booking id as a lowercase UUID, UTF-8), lowercase hex: the draw's key (issue 13). */
+export const drawKeyOf = (seed: Buffer, bookingId: string) => createHmac('sha256', seed).update(bookingId.toLowerCase(), 'utf8').digest('hex');
+
+/**
+ * The checks of a scheduled sale's opening, per show:
+ *
+ * 6. the draw verifies: SHA-256 of the revealed seed is the commitment published at creation
+ *    (and still in Postgres), the keys ascend, and they are exactly the HMACs of the requests
+ *    that waited: each key is one accepted request's, every request accepted before the
+ *    opening (by more than the grace) is in it, none accepted after it (by more than the grace);
+ * 7. decisions follow the line (the draw's order, then later arrivals first come, first
+ *    served): an **overtake** is a pair of best-available requests of one show and section
+ *    where the later entry got seats while the earlier one, asking for as many or more, was
+ *    refused (SOLD_OUT or SEATS_UNAVAILABLE). Only decisions before the show's first released
+ *    seat count (a released seat rightly goes to whoever is next). At most `maxOvertakes`.
+ */
+export async function auditOpening(db: Queryable, scope: OpeningScope): Promise<OpeningAudit> {
+  const showIds = scope.openings.map((opening) => opening.showId);
+  const { rows: showRows } = await db.query(
+    `SELECT id::text AS id, seed_sha256, extract(epoch FROM sales_open_at) * 1000 AS open_ms FROM shows WHERE id = ANY($1::uuid[])`,
+    [showIds],
+  );
+  const { rows } = (await db.query(
+    `SELECT id::text AS id, show_id::text AS show_id, extract(epoch FROM accepted_at) * 1000 AS accepted_ms,
+            extract(epoch FROM decided_at) * 1000 AS decided_ms, status, failure_reason, seat_count,
+            requested_section, requested_seats IS NULL AS best_available, cardinality(seat_ids) AS seats
+     FROM bookings WHERE id = ANY($1::uuid[]) AND show_id = ANY($2::uuid[])`,
+    [scope.acceptedIds, showIds],
+  )) as { rows: LineRow[] };
+  const { rows: releases } = await db.query(
+    `SELECT show_id::text AS show_id, extract(epoch FROM min(updated_at)) * 1000 AS first_ms FROM bookings
+     WHERE show_id = ANY($1::uuid[]) AND cardinality(seat_ids) > 0
+       AND (status IN ('EXPIRED', 'CANCELLED') OR (status = 'FAILED' AND failure_reason = 'PAYMENT_FAILED'))
+     GROUP BY show_id`,
+    [showIds],
+  );
+  const firstRelease = new Map<string, number>(releases.map((row: { show_id: string; first_ms: string }) => [row.show_id, Number(row.first_ms)]));
+  const graceMs = scope.graceSeconds * 1_000;
+
+  const drawProblems: string[] = [];
+  const overtakeExamples: string[] = [];
+  let overtakes = 0;
+  let first: number | null = null;
+  let last: number | null = null;
+  for (const opening of scope.openings) {
+    const show = showRows.find((row: { id: string }) => row.id === opening.showId) as { seed_sha256: string; open_ms: string } | undefined;
+    const draw = scope.draws.get(opening.showId);
+    const requests = rows.filter((row) => row.show_id === opening.showId).map((row) => ({ ...row, accepted_ms: Number(row.accepted_ms), decided_ms: Number(row.decided_ms) }));
+    if (!show || !draw) {
+      drawProblems.push(`show ${opening.showId}: ${show ? 'no draw was published' : 'not in the database'}`);
+      continue;
+    }
+    const openMs = Number(show.open_ms);
+    for (const row of requests) {
+      first = Math.min(first ?? Infinity, row.decided_ms - openMs);
+      last = Math.max(last ?? -Infinity, row.decided_ms - openMs);
+    }
+
+    const seed = Buffer.from(draw.seed, 'hex');
+    const commitment = createHash('sha256').update(seed).digest('hex');
+    if (seed.length !== 32 || !/^[0-9a-f]{64}$/.test(draw.seed)) drawProblems.push(`show ${opening.showId}: the seed is not 32 bytes of lowercase hex`);
+    for (const [what, value] of [['published at creation', opening.seedSha256], ['in the draw', draw.seed_sha256], ['in Postgres', show.seed_sha256]] as const) {
+      if (value !== commitment) drawProblems.push(`show ${opening.showId}: SHA-256(seed) ${commitment} is not the commitment ${what} (${value})`);
+    }
+    if (draw.entries !== draw.keys.length) drawProblems.push(`show ${opening.showId}: ${draw.entries} entries but ${draw.keys.length} keys`);
+    const descending = draw.keys.findIndex((key, index) => index > 0 && draw.keys[index - 1]! > key);
+    if (descending !== -1) drawProblems.push(`show ${opening.showId}: keys not ascending at place ${descending}`);
+
+    const keyOf = new Map(requests.map((row) => [row.id, drawKeyOf(seed, row.id)]));
+    const byKey = new Map([...keyOf].map(([id, key]) => [key, id]));
+    const rank = new Map<string, number>();
+    draw.keys.forEach((key, index) => {
+      const id = byKey.get(key);
+      if (id === undefined) drawProblems.push(`show ${opening.showId}: key ${key} at place ${index} is no accepted request's HMAC`);
+      else rank.set(id, index);
+    });
+    for (const row of requests) {
+      const drawn = rank.has(row.id);
+      if (!drawn && row.accepted_ms < openMs - graceMs) drawProblems.push(`request ${row.id} waited (accepted ${new Date(row.accepted_ms).toISOString()}) but is not in the draw`);
+      if (drawn && row.accepted_ms > openMs + graceMs) drawProblems.push(`request ${row.id} came after the opening (accepted ${new Date(row.accepted_ms).toISOString()}) but is in the draw`);
+    }
+
+    // The line: the draw's order, then the later arrivals by acceptance.
+    const line = [...requests].sort((a, b) => {
+      const ra = rank.get(a.id);
+      const rb = rank.get(b.id);
+      if (ra !== undefined || rb !== undefined) return (ra ?? Infinity) - (rb ?? Infinity);
+      return a.accepted_ms - b.accepted_ms || (a.id < b.id ? -1 : 1);
+    });
+    const releasedAt = firstRelease.get(opening.showId) ?? Infinity;
+    // Per section asked for: refused entries so far, by seat count asked.
+    const refusedSoFar = new Map<string, number[]>();
+    for (const row of line) {
+      if (!row.best_available || row.decided_ms >= releasedAt) continue;
+      const scopeKey = row.requested_section ?? '';
+      const refused = refusedSoFar.get(scopeKey) ?? [];
+      refusedSoFar.set(scopeKey, refused);
+      if (row.status === 'FAILED' && (row.failure_reason === 'SOLD_OUT' || row.failure_reason === 'SEATS_UNAVAILABLE')) {
+        refused[row.seat_count] = (refused[row.seat_count] ?? 0) + 1;
+      } else if (row.seats > 0) {
+        const earlier = refused.reduce((sum, count, seatCount) => sum + (seatCount >= row.seat_count ? (count ?? 0) : 0), 0);
+        if (earlier > 0) {
+          overtakes += earlier;
+          overtakeExamples.push(`request ${row.id} (${row.seat_count} seat(s)${row.requested_section ? ` in ${row.requested_section}` : ''}) got seats after ${earlier} earlier entr(ies) were refused`);
+        }
+      }
+    }
+  }
+
+  const checks = [
+    check('draw-verifies', 'The draw verifies: commitment, keys recomputed from the revealed seed, every waiting request', drawProblems.length, drawProblems),
+    {
+      ...check('line-order', `Decisions follow the line (overtakes ${overtakes}, at most ${scope.maxOvertakes})`, overtakes, overtakeExamples),
+      ok: overtakes <= scope.maxOvertakes,
+    },
+  ];
+  return { checks, overtakes, openingToFirstDecisionMs: first, openingToLastDecisionMs: last };
 }
 
 /** The audit as lines of text for the terminal. */

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
+import { spreadOverWait, type SaleOpeningOptions } from './sale-opening.js';
 
 /**
  * Command-line options of the bench's tools: node's util.parseArgs splits argv, a zod schema
@@ -56,6 +57,8 @@ export type BurstOptions = {
   queuePrefix: string;
   progress: boolean;
   seed: number;
+  /** A scheduled sale: the created show opens this long after its creation (null: on sale at once). */
+  sale: SaleOpeningOptions | null;
 };
 
 export class UsageError extends Error {
@@ -81,7 +84,15 @@ Target
 Load
   --requests N               booking requests to send (default 1000)
   --concurrency C            requests in flight at most (default 100)
-  --arrival MODE             burst (all at once, default), ramp:SECONDS or rate:N (per second)
+  --arrival MODE             burst (all at once, default), ramp:SECONDS, rate:N (per second), or
+                             with --sales-open-in, wait: spread evenly over the wait
+
+Scheduled sale
+  --sales-open-in SECONDS    create the show(s) with sales_open_at that far ahead (waiting room
+                             open at once): the requests wait in the waiting room, the report
+                             adds the opening (waiting-room size, opening to first and last
+                             decision) and the audit checks the draw and the line order
+  --max-overtakes N          overtakes the audit tolerates (default 0)
   --seat-count A-B           seats per request, uniform in A..B (default 1-1, or "2")
   --specific-seats-ratio R   share of requests naming specific adjacent seats (default 0)
   --section NAME             best-available requests ask for this section
@@ -243,6 +254,8 @@ const SPEC = {
   html: { type: 'string' },
   'no-progress': { type: 'boolean' },
   seed: { type: 'string' },
+  'sales-open-in': { type: 'string' },
+  'max-overtakes': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies FlagSpec;
 
@@ -262,7 +275,8 @@ const BurstFlags = z.object({
   shows: whole(1, 1_000).default(1),
   requests: whole(1, 10_000_000).default(1_000),
   concurrency: whole(1, 10_000).default(100),
-  arrival: flag(parseArrival).default({ kind: 'burst' }),
+  // 'wait' needs --sales-open-in and the request count, so parseBurstArgs resolves it.
+  arrival: flag((text) => (text === 'wait' ? ('wait' as const) : parseArrival(text))).default({ kind: 'burst' }),
   'seat-count': flag(parseSeatCount).default({ min: 1, max: 1 }),
   'specific-seats-ratio': ratio.default(0),
   section: z.string().optional(),
@@ -285,6 +299,8 @@ const BurstFlags = z.object({
   html: z.string().optional(),
   'no-progress': on,
   seed: whole(0, 2 ** 32 - 1).optional(),
+  'sales-open-in': whole(1, 86_400).optional(),
+  'max-overtakes': whole(0, 10_000_000).default(0),
   help: on,
 });
 
@@ -310,6 +326,11 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
   const adminToken = flags['admin-token'] ?? env.ADMIN_TOKEN;
   if (shows.kind !== 'existing' && !adminToken) throw new UsageError('--create-show needs --admin-token (or ADMIN_TOKEN)');
 
+  const opensIn = flags['sales-open-in'];
+  if (opensIn !== undefined && shows.kind === 'existing') throw new UsageError('--sales-open-in creates its show: use it with --create-show');
+  if (flags.arrival === 'wait' && opensIn === undefined) throw new UsageError('--arrival wait spreads requests over the wait of --sales-open-in SECONDS');
+  const arrival: Arrival = flags.arrival === 'wait' ? spreadOverWait(flags.requests, opensIn!) : flags.arrival;
+
   const audit = !flags['no-audit'];
   let databaseUrl: string | null = null;
   if (audit) {
@@ -326,7 +347,7 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
     shows,
     requests: flags.requests,
     concurrency: flags.concurrency,
-    arrival: flags.arrival,
+    arrival,
     seatCount: flags['seat-count'],
     specificSeatsRatio: flags['specific-seats-ratio'],
     section: flags.section ?? null,
@@ -349,5 +370,6 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
     queuePrefix: flags['queue-prefix'],
     progress: !flags['no-progress'],
     seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
+    sale: opensIn === undefined ? null : { opensInSeconds: opensIn, maxOvertakes: flags['max-overtakes'] },
   };
 }

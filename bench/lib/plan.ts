@@ -11,12 +11,22 @@ import { Random } from './random.js';
  */
 
 export type PlannedSection = { name: string; rows: number; seatsPerRow: number; seats: number };
-export type PlannedShow = { id: string; seating: Seating; totalSeats: number; sections: PlannedSection[] };
+export type PlannedShow = {
+  id: string;
+  seating: Seating;
+  totalSeats: number;
+  sections: PlannedSection[];
+  salesOpenAt: string;
+  /** The draw's commitment as the show published it before anyone waited. */
+  seedSha256: string;
+};
 
 type ShowDetailBody = {
   id: string;
   seating: Seating;
   total_seats: number;
+  sales_open_at: string;
+  seed_sha256: string;
   sections: Array<{ name: string; rows: number; seats_per_row: number; total_seats: number }>;
 };
 
@@ -26,6 +36,8 @@ function toPlanned(show: ShowDetailBody): PlannedShow {
     seating: show.seating,
     totalSeats: show.total_seats,
     sections: show.sections.map((s) => ({ name: s.name, rows: s.rows, seatsPerRow: s.seats_per_row, seats: s.total_seats })),
+    salesOpenAt: show.sales_open_at,
+    seedSha256: show.seed_sha256,
   };
 }
 
@@ -33,7 +45,13 @@ export class PlanError extends Error {
   override name = 'PlanError';
 }
 
-export async function prepareShows(http: HttpClient, source: ShowSource, adminToken: string | undefined): Promise<PlannedShow[]> {
+/** `salesOpenAt`: the created shows' opening (a scheduled sale); absent, they are on sale at once. */
+export async function prepareShows(
+  http: HttpClient,
+  source: ShowSource,
+  adminToken: string | undefined,
+  salesOpenAt: Date | null = null,
+): Promise<PlannedShow[]> {
   if (source.kind === 'existing') {
     return Promise.all(
       source.ids.map(async (id) => {
@@ -49,6 +67,7 @@ export async function prepareShows(http: HttpClient, source: ShowSource, adminTo
     const body = {
       name: `Burst ${new Date().toISOString()} #${n}`,
       start_time: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+      ...(salesOpenAt ? { sales_open_at: salesOpenAt.toISOString() } : {}),
       ...(source.kind === 'create'
         ? { total_seats: source.seats }
         : {

@@ -67,6 +67,8 @@ export type PollerSettings = {
   maxRetries: number;
   /** Seconds each status poll asks the API to wait for the decision (Prefer: wait); 0: plain polls. */
   waitSeconds: number;
+  /** No poll before this moment (performance.now() ms): a scheduled sale decides nothing before it opens. */
+  firstPollAt?: number;
 };
 
 const CONFIRM_BODY = JSON.stringify({ payment: 'success' });
@@ -101,7 +103,8 @@ export class Poller {
   track(id: string, submittedAt: number, retryAfterMs: number | null): void {
     this.pending++;
     this.undecided.add(id);
-    this.heap.push({ id, submittedAt, due: performance.now() + Math.max(this.settings.pollMs, retryAfterMs ?? 0) });
+    const due = performance.now() + Math.max(this.settings.pollMs, retryAfterMs ?? 0);
+    this.heap.push({ id, submittedAt, due: Math.max(due, this.settings.firstPollAt ?? 0) });
     this.pump();
   }
 

@@ -2,6 +2,7 @@ import type { AuditReport } from './audit.js';
 import { formatAudit } from './audit.js';
 import type { LatencyBucket, LatencySummary } from './latency.js';
 import type { BurstOptions } from './options.js';
+import { formatOpening, type OpeningReport } from './sale-opening.js';
 import type { Sample } from './stats.js';
 
 /** What a burst run found: the JSON report's shape, and its rendering for the terminal. */
@@ -59,6 +60,8 @@ export type BurstReport = {
   serverTimeline: Array<{ t: number; decided: number }> | null;
   histograms: { acceptLatency: LatencyBucket[]; timeToDecisionObserved: LatencyBucket[]; timeToDecisionServer: LatencyBucket[] | null };
   audit: AuditReport | null;
+  /** A scheduled sale's opening (--sales-open-in); null otherwise, or without a database. */
+  opening: OpeningReport | null;
   verdict: 'pass' | 'fail' | 'not-audited';
   /** Request ids accepted (for the audit); kept out of the JSON file unless asked for. */
   acceptedIds?: string[];
@@ -126,6 +129,7 @@ export function formatReport(report: BurstReport): string {
   lines.push(`Generator CPU   ${fmt(g.cpuUserMs / 1_000, 2)} s user + ${fmt(g.cpuSystemMs / 1_000, 2)} s system = ${fmt(g.cpuPercentOfOneCore)}% of one core over the run`);
   lines.push(`Queue depth from ${report.queueDepthSource === 'redis' ? 'requests waiting in Redis (request index)' : 'queue positions reported by the API (estimate)'}; max ${Math.max(0, ...report.timeline.map((s) => s.queueDepth ?? 0))}`);
   lines.push('');
+  if (report.opening) lines.push(formatOpening(report.opening), '');
   lines.push(report.audit ? formatAudit(report.audit) : 'Audit: not run (--no-audit)');
   // Again at the end, where a reader of a long report looks first.
   const warning = rateLimitWarning(report);

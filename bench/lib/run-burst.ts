@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { auditBookings, type AuditReport } from './audit.js';
+import { auditBookings, auditOpening, type AuditReport } from './audit.js';
 import { LoadGenerator } from './generator.js';
 import { HttpClient } from './http.js';
 import type { BurstOptions } from './options.js';
@@ -9,6 +9,7 @@ import { Poller } from './poller.js';
 import { ApiPositionProbe, RedisDepthProbe, type DepthProbe } from './queue-depth.js';
 import { Random } from './random.js';
 import type { BurstReport } from './report.js';
+import { fetchDraw, type OpeningReport, type PublishedDraw } from './sale-opening.js';
 import { readServerTimings, type ServerTimings } from './server-stats.js';
 import { RunStats, type Sample } from './stats.js';
 
@@ -29,7 +30,11 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
   const probe: DepthProbe = options.redisUrl ? new RedisDepthProbe(options.redisUrl, options.queuePrefix) : new ApiPositionProbe(stats);
   let sampler: NodeJS.Timeout | undefined;
   try {
-    const shows = await prepareShows(pollHttp, options.shows, options.adminToken);
+    // A scheduled sale: shows created here open this long after their creation; existing ones
+    // (the bench creates its own) say when they open. The run waits for the last opening.
+    const creating = options.sale && options.shows.kind !== 'existing';
+    const shows = await prepareShows(pollHttp, options.shows, options.adminToken, creating ? new Date(Date.now() + options.sale!.opensInSeconds * 1_000) : null);
+    const opensAt = options.sale ? new Date(Math.max(...shows.map((show) => Date.parse(show.salesOpenAt)))) : null;
     const plan = new RequestPlan(shows, options);
     const poller = new Poller(pollHttp, stats, new Random(options.seed ^ 0x5bd1e995), {
       pollMs: options.pollMs,
@@ -38,6 +43,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
       confirmRatio: options.confirmRatio,
       cancelShare: options.cancelShare,
       maxRetries: options.maxRetries,
+      ...(opensAt ? { firstPollAt: performance.now() + (opensAt.getTime() - Date.now()) } : {}),
     });
     const generator = new LoadGenerator(submitHttp, plan, stats, poller, {
       requests: options.requests,
@@ -77,10 +83,20 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
     const startedAtEpoch = Date.now();
     const cpuBefore = process.cpuUsage();
     sampler = setInterval(() => void takeSample(false), SAMPLE_MS);
+    // How many were accepted by the opening: read at the opening, or when sending ended before it.
+    let acceptedBeforeOpening: number | null = null;
+    const atOpening = opensAt ? setTimeout(() => (acceptedBeforeOpening = stats.accepted), opensAt.getTime() - Date.now()) : undefined;
     await generator.run();
-    const deadline = setTimeout(() => poller.stop(), options.decisionTimeoutSeconds * 1_000);
+    if (opensAt && Date.now() < opensAt.getTime()) {
+      clearTimeout(atOpening);
+      acceptedBeforeOpening = stats.accepted;
+    }
+    // Decisions are waited for from the opening on.
+    const waitMs = opensAt ? Math.max(0, opensAt.getTime() - Date.now()) : 0;
+    const deadline = setTimeout(() => poller.stop(), waitMs + options.decisionTimeoutSeconds * 1_000);
     await poller.finish();
     clearTimeout(deadline);
+    clearTimeout(atOpening);
     clearInterval(sampler);
     await takeSample(true);
     const wallMs = performance.now() - stats.startedAt;
@@ -88,12 +104,38 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
 
     let server: ServerTimings | null = null;
     let audit: AuditReport | null = null;
+    let opening: OpeningReport | null = null;
     if (options.databaseUrl) {
       const db = new pg.Pool({ connectionString: options.databaseUrl, max: 2, application_name: 'ticket-rush-burst-audit' });
       try {
         server = await readServerTimings(db, stats.acceptedIds, startedAtEpoch);
         if (options.audit) {
           audit = await auditBookings(db, { showIds: shows.map((s) => s.id), acceptedIds: stats.acceptedIds, graceSeconds: options.auditGraceSeconds });
+        }
+        if (options.sale && opensAt) {
+          const draws = new Map<string, PublishedDraw>();
+          const drawDeadline = opensAt.getTime() + options.decisionTimeoutSeconds * 1_000;
+          for (const show of shows) draws.set(show.id, await fetchDraw(pollHttp, show.id, drawDeadline));
+          const checked = await auditOpening(db, {
+            openings: shows.map((show) => ({ showId: show.id, salesOpenAt: show.salesOpenAt, seedSha256: show.seedSha256 })),
+            draws,
+            acceptedIds: stats.acceptedIds,
+            graceSeconds: options.auditGraceSeconds,
+            maxOvertakes: options.sale.maxOvertakes,
+          });
+          if (audit) audit = { ...audit, ok: audit.ok && checked.checks.every((c) => c.ok), checks: [...audit.checks, ...checked.checks] };
+          const before = acceptedBeforeOpening ?? stats.accepted;
+          opening = {
+            salesOpenAt: opensAt.toISOString(),
+            waitingRoom: [...draws.values()].reduce((sum, draw) => sum + draw.entries, 0),
+            acceptedBeforeOpening: before,
+            acceptedAfterOpening: stats.accepted - before,
+            drawnAt: [...draws.values()].map((draw) => draw.drawn_at).sort()[0] ?? null,
+            openingToFirstDecisionMs: checked.openingToFirstDecisionMs,
+            openingToLastDecisionMs: checked.openingToLastDecisionMs,
+            overtakes: checked.overtakes,
+            maxOvertakes: options.sale.maxOvertakes,
+          };
         }
       } finally {
         await db.end();
@@ -157,6 +199,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
         timeToDecisionServer: server?.timeToDecisionHistogram ?? null,
       },
       audit,
+      opening,
       verdict: audit ? (audit.ok ? 'pass' : 'fail') : 'not-audited',
       acceptedIds: stats.acceptedIds,
     };

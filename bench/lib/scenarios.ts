@@ -1,15 +1,21 @@
 import type { Arrival, SectionSpec } from './options.js';
+import { spreadOverWait } from './sale-opening.js';
 
 /**
  * The standard scenarios of issue 3, (a) to (c), and (d): the hot show of (a) offered at a
  * steady rate the machine sustains, which shows the accept latency a client sees when the
  * pipeline is not driven past its capacity (a closed loop of 500 always is: its latency is
- * 500 ÷ throughput). `quick` divides every size by ten, for smoke tests.
+ * 500 ÷ throughput). (e) is issue 13's opening: the buyers of (a) arrive in the waiting room of
+ * a show whose sale opens while they wait, and the draw decides their order. `quick` divides
+ * every size by ten, for smoke tests.
  */
 
-export type ScenarioName = 'a' | 'b' | 'c' | 'd';
+export type ScenarioName = 'a' | 'b' | 'c' | 'd' | 'e';
 
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['a', 'b', 'c', 'd'];
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['a', 'b', 'c', 'd', 'e'];
+
+/** Scenario (e)'s wait from the show's creation to its opening: the buyers arrive during it. */
+const OPENING_IN_SECONDS = 30;
 
 /** Scenario (d)'s offered rate: well below what (a) accepts on a 2-core machine (bench/RESULTS.md). */
 const STEADY_RATE_PER_SECOND = 1_000;
@@ -26,6 +32,8 @@ export type Scenario = {
   specificSeatsRatio: number;
   confirmRatio: number;
   cancelShare: number;
+  /** A scheduled sale: the show opens this long after its creation, the requests wait in its waiting room. */
+  salesOpenInSeconds?: number;
 };
 
 export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
@@ -91,6 +99,20 @@ export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
       specificSeatsRatio: 0,
       confirmRatio: 0,
       cancelShare: 0,
+    },
+    e: {
+      name: 'e',
+      title: 'scheduled opening',
+      description: `${scale(20_000).toLocaleString('en-US')} buyers join the waiting room of a ${scale(5_000).toLocaleString('en-US')}-seat show over the ${OPENING_IN_SECONDS} s before its sale opens (at most ${scale(500)} in flight), single seats; at the opening the room is drawn and decided in draw order; holds left in place`,
+      requests: scale(20_000),
+      inFlight: scale(500),
+      arrival: spreadOverWait(scale(20_000), OPENING_IN_SECONDS),
+      shows: { count: 1, seats: scale(5_000) },
+      seatCount: { min: 1, max: 1 },
+      specificSeatsRatio: 0,
+      confirmRatio: 0,
+      cancelShare: 0,
+      salesOpenInSeconds: OPENING_IN_SECONDS,
     },
   };
 }

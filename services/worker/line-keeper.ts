@@ -26,6 +26,12 @@ export type LineKeeperDeps = {
   queue: Queue;
   /** The show's 32-byte draw seed (Postgres); null when the show is gone. */
   seedOf: (showId: string) => Promise<Buffer | null>;
+  /**
+   * The show's sales_open_at as Postgres has it now (null when the show is gone): the one truth
+   * once PATCH /admin/shows/:id may have moved it, where the gate's copy is what an API process
+   * last wrote (its plan cache may be up to PLAN_MAX_AGE_MS stale).
+   */
+  salesOpenAtOf: (showId: string) => Promise<Date | null>;
   /** Requests per released batch job (ENQUEUE_BATCH_SIZE: the API's batches are no larger). */
   batchSize: number;
   logger: Logger;
@@ -52,8 +58,9 @@ export function startLineKeeper(deps: LineKeeperDeps): LineKeeper {
     const now = Date.now();
     let gate = await line.gate(showId);
     if (!gate.drawnAt && (await line.hasRoom(showId))) {
-      if (gate.openAt !== null && now < gate.openAt) {
-        await line.scheduleAt(showId, gate.openAt);
+      const opensAt = (await deps.salesOpenAtOf(showId))?.getTime() ?? gate.openAt;
+      if (opensAt !== null && now < opensAt) {
+        await line.scheduleAt(showId, opensAt);
         return;
       }
       await draw(showId);

@@ -339,6 +339,12 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowPlan
   };
 }
 
+/** A show's sales_open_at as stored now (PATCH may move it); null when there is no such show. */
+export async function salesOpenAtOf(db: Executor, showId: string): Promise<Date | null> {
+  const [show] = await db.select({ salesOpenAt: shows.salesOpenAt }).from(shows).where(eq(shows.id, showId));
+  return show?.salesOpenAt ?? null;
+}
+
 /**
  * How long a process trusts the plan it has read of a show. Layouts never change, but the sale
  * schedule and overrides do (PATCH /admin/shows/:id) and a show can be deleted: the process that

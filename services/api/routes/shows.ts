@@ -7,6 +7,7 @@ import { updateShow } from '../../../shared/booking/update-show.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { QUEUES } from '../../../shared/queue/catalog.js';
 import { queuedRequestsForShow } from '../../../shared/queue/pending.js';
+import { RequestIndex } from '../../../shared/queue/request-index.js';
 import type { AppDeps } from '../deps.js';
 import { decodeCursor, nextLink } from '../pagination.js';
 import {
@@ -41,6 +42,9 @@ export async function showPage(deps: ShowViewDeps, path: string, query: z.infer<
 const definedOnly = <T extends object>(fields: T) =>
   Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 
+/** An ISO time of a body as a Date, when given. */
+const instant = (text: string | undefined) => (text === undefined ? undefined : new Date(text));
+
 /** One show as every route answers it (404 when there is none). */
 export async function showView(deps: ShowViewDeps, showId: string): Promise<z.infer<typeof ShowDetail>> {
   const [show, inLine] = await Promise.all([getShow(deps.db, showId, environmentSettings(deps.config)), deps.lines.of(showId)]);
@@ -49,8 +53,10 @@ export async function showView(deps: ShowViewDeps, showId: string): Promise<z.in
 }
 
 export const adminShowRoutes =
-  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues' | 'redis'>): FastifyPluginAsyncZod =>
   async (app) => {
+    // The shows' held lines (waiting room, pause): a PATCHed opening moves its draw, a delete counts them.
+    const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!).line;
     app.post(
       '/admin/shows',
       {
@@ -83,11 +89,11 @@ export const adminShowRoutes =
           name: body.name,
           startTime: new Date(body.start_time),
           layout,
-          schedule: {
-            ...(body.waiting_room_opens_at ? { waitingRoomOpensAt: new Date(body.waiting_room_opens_at) } : {}),
-            ...(body.sales_open_at ? { salesOpenAt: new Date(body.sales_open_at) } : {}),
-            ...(body.sales_close_at ? { salesCloseAt: new Date(body.sales_close_at) } : {}),
-          },
+          schedule: definedOnly({
+            waitingRoomOpensAt: instant(body.waiting_room_opens_at),
+            salesOpenAt: instant(body.sales_open_at),
+            salesCloseAt: instant(body.sales_close_at),
+          }),
           overrides: { holdSeconds: body.hold_seconds ?? null, maxSeatsPerCustomer: body.max_seats_per_customer ?? null },
         });
         const show = await showView(deps, id);
@@ -145,16 +151,15 @@ export const adminShowRoutes =
       async (request) => {
         const { id } = request.params;
         const body = request.body;
-        const time = (text: string | undefined) => (text === undefined ? undefined : new Date(text));
         const outcome = await updateShow(
           deps.db,
           id,
           {
             ...(body.name !== undefined ? { name: body.name } : {}),
             schedule: definedOnly({
-              waitingRoomOpensAt: time(body.waiting_room_opens_at),
-              salesOpenAt: time(body.sales_open_at),
-              salesCloseAt: time(body.sales_close_at),
+              waitingRoomOpensAt: instant(body.waiting_room_opens_at),
+              salesOpenAt: instant(body.sales_open_at),
+              salesCloseAt: instant(body.sales_close_at),
             }),
             overrides: definedOnly({ holdSeconds: body.hold_seconds, maxSeatsPerCustomer: body.max_seats_per_customer }),
           },
@@ -169,6 +174,8 @@ export const adminShowRoutes =
           ]);
         }
         deps.layouts.forget(id);
+        // A waiting room not drawn yet is drawn at the new opening.
+        if (body.sales_open_at !== undefined) await line.rescheduleOpening(id, Date.parse(body.sales_open_at));
         request.log.info({ showId: id, changed: Object.keys(body) }, 'show updated');
         return showView(deps, id);
       },
@@ -191,7 +198,7 @@ export const adminShowRoutes =
       },
       async (request) => {
         const { id } = request.params;
-        const queued = await queuedRequestsForShow(deps.queues[QUEUES.bookings]!, id);
+        const queued = (await queuedRequestsForShow(deps.queues[QUEUES.bookings]!, id)) + (await line.length(id));
         if (queued > 0) throw conflict('SHOW_HAS_QUEUED_REQUESTS', `Cannot delete: ${queued} booking request(s) for this show are still queued`);
         const outcome = await deleteShow(deps.db, id);
         if (outcome.kind === 'not_found') throw notFound('Show');
