@@ -24,8 +24,8 @@ type Document = {
   components: { securitySchemes: Record<string, { type: string; scheme: string }>; schemas?: Record<string, unknown> };
 };
 
-/** UI plumbing (documentation pages, the queue board) is served but deliberately not documented. */
-const UNDOCUMENTED = /^\/(docs|admin\/queues)(\/|$)/;
+/** UI plumbing (documentation pages, the queue board, the web pages and their assets) is served but deliberately not documented. */
+const UNDOCUMENTED = /^\/(docs|admin\/queues|assets)(\/|$)|^\/(admin)?$/;
 
 const toOpenApiPath = (url: string) => url.replace(/:(\w+)/g, '{$1}');
 

@@ -12,6 +12,7 @@ import { registerDocs } from './plugins/docs.js';
 import { answerParserRejection, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
+import { registerWebPage } from './plugins/web-page.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
 import { adminWebhookRoutes } from './routes/admin-webhooks.js';
@@ -149,6 +150,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await admin.register(adminWebhookRoutes(deps));
   });
   await app.register(bullBoardRoutes(deps));
+  // The buyer's page (/), the admin page (/admin) and their assets: static files built from web/.
+  await registerWebPage(app, deps.logger);
 
   return app;
 }
