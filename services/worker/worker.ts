@@ -121,6 +121,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     db,
     queue: webhookQueue,
     batch: config.WEBHOOK_RELAY_BATCH,
+    busyBatch: config.WEBHOOK_RELAY_BUSY_BATCH,
+    bookingsBusy: async () => {
+      const counts = await bookingQueue.getJobCounts('waiting', 'active', 'prioritized');
+      return Object.values(counts).some((count) => count > 0);
+    },
     // Outlasts a batch sent WEBHOOK_CONCURRENCY at a time with every receiver timing out, plus
     // its wait in the queue; a delivery whose attempt never recorded (a lost job) is leased
     // again after it.
