@@ -1,6 +1,9 @@
 import type { Queue } from 'bullmq';
 import type { Database } from '../../../shared/db/client.js';
+import { readOutcomes } from '../../../shared/metrics/outcomes.js';
 import { JOBS } from '../../../shared/queue/catalog.js';
+import { UNDECIDED_JOB_STATES } from '../../../shared/queue/pending.js';
+import type { RedisClient } from '../../../shared/redis.js';
 import { claimDueDeliveries } from '../../../shared/webhooks/relay.js';
 
 /**
@@ -14,6 +17,23 @@ import { claimDueDeliveries } from '../../../shared/webhooks/relay.js';
  * run out and a later tick queues the deliveries again; a worker killed mid-batch leaves the
  * job stalled, and BullMQ runs it again.
  */
+/**
+ * "Is a sale on?" for the relay: booking jobs undecided in the queue, or decisions counted (by
+ * any worker, in the shared outcome counters) since the last look. The second matters when the
+ * API, not the worker, is what a burst saturates: the queue then drains as fast as it fills, yet
+ * every core is busy accepting.
+ */
+export function saleActivityProbe(bookingQueue: Queue, redis: RedisClient, prefix: string): () => Promise<boolean> {
+  let lastDecided: number | null = null;
+  return async () => {
+    const [counts, outcomes] = await Promise.all([bookingQueue.getJobCounts(...UNDECIDED_JOB_STATES), readOutcomes(redis, prefix)]);
+    const decided = outcomes.reduce((sum, outcome) => sum + outcome.count, 0);
+    const deciding = lastDecided !== null && decided > lastDecided;
+    lastDecided = decided;
+    return deciding || Object.values(counts).some((count) => count > 0);
+  };
+}
+
 export function createRelayWebhooksProcessor(deps: {
   db: Database;
   queue: Queue;
