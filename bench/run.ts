@@ -21,6 +21,7 @@ import { runBurst } from './lib/run-burst.js';
 import { SCENARIO_NAMES, scenarios, type Scenario } from './lib/scenarios.js';
 import { SeatMapReaders, formatSeatReaders } from './lib/seat-readers.js';
 import { freePort, migrateWith, startServices, type RunningServices } from './lib/services.js';
+import { startWebhookSink } from './lib/webhook-sink.js';
 
 /**
  * Everything shares the machine's cores here (API, Redis, Postgres, the generator): each extra
@@ -58,6 +59,9 @@ const HELP = `Usage: npm run bench -- [options]
   --quick              every size divided by ten, short pgbench: a smoke test
   --profile            --cpu-prof the API and the first worker; summaries go into the results
   --no-pgbench         skip the pgbench measurement
+  --webhook            register a webhook for every event type, received by a loopback sink that answers 204:
+                       the booking path with the outbox written and the relay sending (compare with a run without;
+                       not with --baseline)
   --baseline REF       A/B: check REF out under .bench/ (its own database, migrated by its own code) and run the
                        scenarios on this tree (A) and REF (B) in turn, --rounds times, each run on fresh services;
                        reports each figure's ratio A/B (median, min-max). Writes no RESULTS.md section
@@ -85,6 +89,7 @@ const FLAGS = {
   quick: { type: 'boolean' },
   profile: { type: 'boolean' },
   'no-pgbench': { type: 'boolean' },
+  webhook: { type: 'boolean' },
   results: { type: 'string' },
   'database-url': { type: 'string' },
   'redis-url': { type: 'string' },
@@ -115,6 +120,7 @@ const BenchFlags = z.object({
   quick: z.boolean().default(false),
   profile: z.boolean().default(false),
   'no-pgbench': z.boolean().default(false),
+  webhook: z.boolean().default(false),
   results: z.string().optional(),
   'database-url': z.string().default('postgres://postgres@127.0.0.1:5432/ticket_rush_bench'),
   'redis-url': z.string().default('redis://127.0.0.1:6379'),
@@ -143,6 +149,7 @@ function parse(argv: string[]) {
     quick: flags.quick,
     profile: flags.profile,
     pgbench: !flags['no-pgbench'],
+    webhook: flags.webhook,
     results: flags.results ?? null,
     databaseUrl: flags['database-url'],
     redisUrl: flags['redis-url'],
@@ -217,6 +224,7 @@ async function main(): Promise<number> {
   }
 
   const port = await freePort();
+  const sink = flags.webhook ? await startWebhookSink() : null;
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     DATABASE_URL: flags.databaseUrl,
@@ -232,6 +240,8 @@ async function main(): Promise<number> {
     WORKER_BATCH_SIZE: String(flags.batchSize),
     DB_POOL_SIZE: String(flags.dbPool),
     LOG_LEVEL: flags.logLevel,
+    // The sink is on loopback, which production refuses unless allowed.
+    ...(sink ? { WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' } : {}),
   };
   const settings: BenchSettings = {
     apis: flags.apis,
@@ -266,6 +276,7 @@ async function main(): Promise<number> {
     cancelShare: scenario.cancelShare,
     pollMs: flags.pollMs,
     pollConcurrency: 64,
+    pollWaitSeconds: 25,
     customers: null,
     idempotencyKeys: false,
     maxRetries: 30,
@@ -346,6 +357,12 @@ async function main(): Promise<number> {
     const monitored = await monitor.stop();
     if (readersSummary) say(formatSeatReaders(readersSummary));
     if (explain && name === 'a') plans['after the burst (sold out)'] = await explainClaims(build.db, shows[0]!.id);
+    if (sink) {
+      const { rows } = await build.db.query<{ pending: number; events: number }>(
+        `SELECT (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'PENDING') AS pending, (SELECT count(*)::int FROM webhook_events) AS events`,
+      );
+      say(`webhook: ${rows[0]!.events} events in the outbox, ${sink.received()} received by the sink, ${rows[0]!.pending} deliveries pending`);
+    }
     await writeReportFiles(report, options);
     process.stdout.write(`${formatReport(report)}\n`);
     return { scenario, inFlight, report, monitor: monitored };
@@ -355,6 +372,12 @@ async function main(): Promise<number> {
     say(`starting ${flags.apis} API and ${flags.workers} worker process(es) of ${build.root ?? 'this tree'} (logs in ${path.relative(process.cwd(), dir)})`);
     await mkdir(dir, { recursive: true });
     const services = await startServices({ env: { ...env, DATABASE_URL: build.databaseUrl }, apis: flags.apis, workers: flags.workers, logDir: dir, profileDir, root: build.root });
+    if (sink) {
+      const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
+      const answer = await admin.send('POST', '/admin/webhooks', JSON.stringify({ url: sink.url }), headers);
+      if (answer.status !== 201) throw new Error(`registering the webhook answered ${answer.status}`);
+      say(`webhook registered: every event type to ${sink.url}`);
+    }
     if (flags.warmup > 0) await warmUp(services.urls, flags.warmup, build.databaseUrl);
     return services;
   };
@@ -431,6 +454,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await admin.close();
+    await sink?.close();
     if (services) {
       say('stopping the services');
       await services.stop();

@@ -75,6 +75,23 @@ const corsOrigins = z.string().transform((raw, ctx): string[] => {
   return origins;
 });
 
+/**
+ * Webhook targets allowed in production although they are loopback, private or link-local:
+ * host names (matched exactly, case-insensitive) and IP addresses or CIDRs, comma-separated.
+ */
+const webhookAllowedHosts = z.string().transform((raw, ctx): string[] => {
+  const entries = raw.split(',').map((entry) => entry.trim().toLowerCase());
+  const bad = entries.filter((entry) => !(isAddressOrCidr(entry) || /^[a-z0-9]([a-z0-9-]{0,62}\.)*[a-z0-9-]{1,63}$/.test(entry)));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be a comma-separated list of host names, IP addresses or CIDRs (not ${bad.map((entry) => JSON.stringify(entry)).join(', ')})`,
+    });
+    return z.NEVER;
+  }
+  return entries;
+});
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   // Unset: the local defaults on DEV_POSTGRES_PORT / DEV_REDIS_PORT (see localDatabaseUrl).
@@ -142,6 +159,22 @@ const EnvSchema = z.object({
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // The API sheds load (503 + Retry-After) while its mean event-loop delay exceeds this; 0 disables.
   MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(1_000),
+  // Webhooks (shared/webhooks/). Outside production any http(s) target is allowed, for local receivers.
+  WEBHOOK_ALLOWED_HOSTS: webhookAllowedHosts.default([]),
+  // One delivery attempt gives up after this long without a full answer (counts as a failure).
+  WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(10_000),
+  // Retries with exponential backoff from BASE to MAX (with jitter) for this long after the
+  // event, then the delivery is marked FAILED.
+  WEBHOOK_RETRY_WINDOW_SECONDS: int(1, 7 * 86_400).default(86_400),
+  WEBHOOK_RETRY_BASE_MS: int(10, 3_600_000).default(5_000),
+  WEBHOOK_RETRY_MAX_MS: int(100, 86_400_000).default(3_600_000),
+  // How often the relay looks in the outbox for deliveries that are due, and how many it takes
+  // per look at most (one batch job): together they cap the relay's rate, and so its share of
+  // the machine during a sale (deliveries lag a burst rather than slow it).
+  WEBHOOK_RELAY_INTERVAL_MS: int(50, 60_000).default(1_000),
+  WEBHOOK_RELAY_BATCH: int(1, 10_000).default(500),
+  // Webhook requests one batch has in flight at once (a worker process runs two batches at once).
+  WEBHOOK_CONCURRENCY: int(1, 1_000).default(16),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

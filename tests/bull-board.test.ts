@@ -53,7 +53,7 @@ describe('Bull Board at /admin/queues', () => {
       const queues = await api.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { authorization } });
       expect(queues.statusCode).toBe(200);
       const names = (queues.json() as { queues: Array<{ name: string }> }).queues.map((queue) => queue.name).sort();
-      expect(names).toEqual(['bookings', 'maintenance']);
+      expect(names).toEqual(['bookings', 'maintenance', 'webhooks']);
 
       const asset = await api.app.inject({ method: 'GET', url: '/admin/queues/static/favicon-32x32.png', headers: { authorization } });
       expect(asset.statusCode).toBe(200);

@@ -63,6 +63,10 @@ describe('burst tool', () => {
     expect(report.rates.decisionsPerSecondServer).toBeGreaterThan(0);
     expect(report.queueDepthSource).toBe('redis');
     expect(report.generator.cpuUserMs).toBeGreaterThan(0);
+    // Polls ask the API to wait for the decision (Prefer: wait): about one status request per booking.
+    expect(report.polls.waitSeconds).toBe(25);
+    expect(report.polls.total).toBeGreaterThanOrEqual(300);
+    expect(report.polls.perBooking).toBeLessThanOrEqual(1.1);
 
     const html = renderHtml(report);
     expect(html).toMatch(/^<!doctype html>/);
@@ -144,6 +148,7 @@ describe('burst options', () => {
     expect(parse('--create-show', '--seats', '10', '--admin-token', 'x', '--seat-count', '3-1')).toThrow(/--seat-count/);
     expect(parse('--create-show', '--seats', '10', '--admin-token', 'x', '--confirm-ratio', '1.5')).toThrow(/--confirm-ratio/);
     expect(parse('--create-show', '--sections', 'VIP:2by3', '--admin-token', 'x')).toThrow(/--sections/);
+    expect(parse('--create-show', '--seats', '10', '--admin-token', 'x', '--poll-wait', '31')).toThrow(/--poll-wait/);
     expect(parse('--frobnicate')).toThrow(UsageError);
   });
 

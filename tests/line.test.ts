@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import type { RunningWorker } from '../services/worker/worker.js';
-import { drawKey, drawOrder, seedCommitment, verifyDraw } from '../shared/booking/draw.js';
+import { drawKey, drawOrder, lineOrder, seedCommitment, verifyDraw } from '../shared/booking/draw.js';
 import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
 import { createTestContext, type TestContext } from './support/context.js';
@@ -130,6 +130,23 @@ describe('the waiting room', () => {
 
     // The draw is kept as it was: a second look gives the same proof.
     expect((await call(api.app, 'GET', `/shows/${show.id}/draw`)).body).toEqual(draw.body);
+    await stopWorkers();
+  });
+
+  it('a PATCHed opening moves the draw; the line can be recovered afterwards from Postgres alone', async () => {
+    const show = await createShow(api.app, { total_seats: 2, sales_open_at: new Date(Date.now() + 3_600_000).toISOString() });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await book(show.id, `moved${i}@example.com`)).body.id);
+    await startWorker();
+    const openAt = new Date(Date.now() + 1_500).toISOString();
+    expect((await call(api.app, 'PATCH', `/admin/shows/${show.id}`, { body: { sales_open_at: openAt }, admin: true })).status).toBe(200);
+    const decided = await Promise.all(ids.map((id) => waitForDecision(api.app, id)));
+    const draw = (await call(api.app, 'GET', `/shows/${show.id}/draw`)).body;
+    expect(Date.parse(draw.drawn_at)).toBeGreaterThanOrEqual(Date.parse(openAt));
+    const rows = await ctx.pool.query<{ id: string; accepted_at: Date }>('SELECT id, accepted_at FROM bookings WHERE show_id = $1', [show.id]);
+    const line = lineOrder(Buffer.from(draw.seed, 'hex'), new Date(openAt), rows.rows.map((row) => ({ id: row.id, acceptedAt: row.accepted_at })));
+    const statusOf = new Map(ids.map((id, at) => [id, decided[at]!.status]));
+    expect(line.map((id) => statusOf.get(id))).toEqual(['HELD', 'HELD', 'FAILED', 'FAILED']);
     await stopWorkers();
   });
 

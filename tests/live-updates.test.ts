@@ -74,9 +74,12 @@ describe('GET /booking/:id/events', () => {
     expect(stream.raw).toMatch(/^retry: \d+\n\n/);
     expect(stream.events[0]!.retry).toBeGreaterThanOrEqual(1_000);
     const statusEvents = stream.events.filter((event) => event.event === 'status');
-    expect(statusEvents.map((event) => JSON.parse(event.data!).status)).toEqual(['QUEUED', 'HELD', 'CONFIRMED']);
+    // A QUEUED request may be sent again when its place changes (a worker taking its batch
+    // moves it to position 0), so repeats of a status are allowed; the order of statuses is not.
+    const statuses = statusEvents.map((event) => JSON.parse(event.data!).status as string);
+    expect(statuses.filter((status, i) => status !== statuses[i - 1])).toEqual(['QUEUED', 'HELD', 'CONFIRMED']);
     for (const event of statusEvents) expect(event.id).toMatch(/^[0-2]\.\d+\.[\w-]{12}$/);
-    expect(new Set(statusEvents.map((event) => event.id)).size).toBe(3);
+    expect(new Set(statusEvents.map((event) => event.id)).size).toBe(statusEvents.length);
     expect(stream.events.at(-1)).toBe(final);
   });
 

@@ -12,6 +12,8 @@ export type Answer = {
   status: number;
   /** Retry-After in milliseconds, when the server sent one. */
   retryAfterMs: number | null;
+  /** The server honoured a `Prefer` (RFC 7240): it sent Preference-Applied. */
+  preferenceApplied: boolean;
   body: any;
 };
 
@@ -79,10 +81,11 @@ export class HttpClient {
   }
 }
 
-/** Gathers one answer: its status, Retry-After and body chunks. */
+/** Gathers one answer: its status, Retry-After, whether a preference was applied, and body chunks. */
 class AnswerHandler {
   private status = 0;
   private retryAfterMs: number | null = null;
+  private preferenceApplied = false;
   private readonly chunks: Buffer[] = [];
 
   constructor(
@@ -98,6 +101,8 @@ class AnswerHandler {
       const name = rawHeaders[i]!;
       if (name.length === RETRY_AFTER.length && name.toString('latin1').toLowerCase() === RETRY_AFTER) {
         this.retryAfterMs = parseRetryAfter(rawHeaders[i + 1]!.toString('latin1'));
+      } else if (name.length === PREFERENCE_APPLIED.length && name.toString('latin1').toLowerCase() === PREFERENCE_APPLIED) {
+        this.preferenceApplied = true;
       }
     }
     return true;
@@ -109,7 +114,7 @@ class AnswerHandler {
   }
 
   onComplete(): void {
-    this.resolve({ status: this.status, retryAfterMs: this.retryAfterMs, body: parseBody(this.chunks) });
+    this.resolve({ status: this.status, retryAfterMs: this.retryAfterMs, preferenceApplied: this.preferenceApplied, body: parseBody(this.chunks) });
   }
 
   onError(error: Error): void {
@@ -118,6 +123,7 @@ class AnswerHandler {
 }
 
 const RETRY_AFTER = 'retry-after';
+const PREFERENCE_APPLIED = 'preference-applied';
 
 function parseBody(chunks: Buffer[]): unknown {
   const text = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();

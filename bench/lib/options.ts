@@ -39,6 +39,8 @@ export type BurstOptions = {
   cancelShare: number;
   pollMs: number;
   pollConcurrency: number;
+  /** Prefer: wait=N on each status poll (0: plain polls). */
+  pollWaitSeconds: number;
   /** Distinct customer emails; null gives every request its own. */
   customers: number | null;
   idempotencyKeys: boolean;
@@ -107,6 +109,8 @@ After the decision
   --poll-ms MS               least time between status polls of one request (default 1000);
                              the server's Retry-After is honoured when longer
   --poll-concurrency N       status polls and settle calls in flight at most (default 64)
+  --poll-wait S              each status poll asks the API to wait up to S seconds for the
+                             decision (Prefer: wait=S, at most 30; default 25); 0 polls plainly
   --decision-timeout S       give up waiting for decisions after S seconds (default 300)
 
 Measuring and audit
@@ -239,6 +243,7 @@ const SPEC = {
   'cancel-share': { type: 'string' },
   'poll-ms': { type: 'string' },
   'poll-concurrency': { type: 'string' },
+  'poll-wait': { type: 'string' },
   'decision-timeout': { type: 'string' },
   'redis-url': { type: 'string' },
   'queue-prefix': { type: 'string' },
@@ -283,6 +288,7 @@ const BurstFlags = z.object({
   'cancel-share': ratio.default(0.5),
   'poll-ms': whole(10, 600_000).default(1_000),
   'poll-concurrency': whole(1, 10_000).default(64),
+  'poll-wait': whole(0, 30).default(25),
   'decision-timeout': whole(1, 86_400).default(300),
   'redis-url': url(/^rediss?:$/).optional(),
   'queue-prefix': z.string().default('ticket-rush'),
@@ -349,6 +355,7 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
     cancelShare: flags['cancel-share'],
     pollMs: flags['poll-ms'],
     pollConcurrency: flags['poll-concurrency'],
+    pollWaitSeconds: flags['poll-wait'],
     customers: flags.customers ?? null,
     idempotencyKeys: flags['idempotency-keys'],
     maxRetries: flags['max-retries'],

@@ -6,7 +6,9 @@ import type { RunStats } from './stats.js';
 /**
  * Follows every accepted request to its decision, as a client app would: polls its status no
  * sooner than --poll-ms and never before the server's Retry-After, then confirms, cancels or
- * abandons a hold. At most `maxInFlight` polls run at once; a poll that has to wait for a free
+ * abandons a hold. With --poll-wait, each poll asks the API to hold its answer until the
+ * decision (`Prefer: wait=N`), so a request usually needs one poll; a poll the API answered
+ * without waiting (its stream cap) falls back to Retry-After. At most `maxInFlight` polls run at once; a poll that has to wait for a free
  * slot is counted as poll lag, so an overloaded generator shows up in the report.
  */
 
@@ -63,6 +65,8 @@ export type PollerSettings = {
   confirmRatio: number;
   cancelShare: number;
   maxRetries: number;
+  /** Seconds each status poll asks the API to wait for the decision (Prefer: wait); 0: plain polls. */
+  waitSeconds: number;
   /** No poll before this moment (performance.now() ms): a scheduled sale decides nothing before it opens. */
   firstPollAt?: number;
 };
@@ -79,6 +83,7 @@ export class Poller {
   private submissionsDone = false;
   private stopped = false;
   private resolveIdle: (() => void) | undefined;
+  private readonly pollHeaders: Readonly<Record<string, string>> | undefined;
   readonly undecided = new Set<string>();
 
   constructor(
@@ -86,7 +91,9 @@ export class Poller {
     private readonly stats: RunStats,
     private readonly random: Random,
     private readonly settings: PollerSettings,
-  ) {}
+  ) {
+    this.pollHeaders = settings.waitSeconds > 0 ? { prefer: `wait=${settings.waitSeconds}` } : undefined;
+  }
 
   get backlog(): number {
     return this.heap.size;
@@ -154,8 +161,9 @@ export class Poller {
 
   private async poll(item: Tracked): Promise<void> {
     let answer;
+    const sentAt = performance.now();
     try {
-      answer = await this.http.send('GET', `/booking/${item.id}/status`);
+      answer = await this.http.send('GET', `/booking/${item.id}/status`, undefined, this.pollHeaders);
     } catch (error) {
       this.stats.errors.add(`poll:${networkErrorName(error)}`);
       this.later(item, this.settings.pollMs);
@@ -172,7 +180,8 @@ export class Poller {
     const body = answer.body as { status: string; reason?: string; position?: number };
     if (body.status === 'QUEUED') {
       if (typeof body.position === 'number') this.stats.latestPollPosition = Math.max(this.stats.latestPollPosition ?? 0, body.position);
-      this.later(item, waitMs);
+      // The API waited already: ask again once --poll-ms has passed since this poll was sent.
+      this.later(item, answer.preferenceApplied ? Math.max(0, this.settings.pollMs - (performance.now() - sentAt)) : waitMs);
       return;
     }
     this.undecided.delete(item.id);

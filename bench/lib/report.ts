@@ -42,6 +42,11 @@ export type BurstReport = {
   acceptLatencyMs: LatencySummary;
   timeToDecisionMs: { observedByPolling: LatencySummary; server: LatencySummary | null };
   pollLagMs: LatencySummary;
+  /**
+   * Status requests sent (answered or not) and per accepted booking: with Prefer: wait, about
+   * one per booking is the goal (waitSeconds 0: plain polling).
+   */
+  polls: { total: number; perBooking: number; waitSeconds: number };
   outcomes: Record<string, number>;
   settle: { confirmed: number; cancelled: number; leftToLapse: number; rejected: Record<string, number> };
   http: Record<string, Record<string, number>>;
@@ -108,6 +113,8 @@ export function formatReport(report: BurstReport): string {
   if (report.timeToDecisionMs.server) lines.push(latencyLine('Time to decision (database)', report.timeToDecisionMs.server));
   lines.push(latencyLine('Time to decision (polled)', report.timeToDecisionMs.observedByPolling));
   lines.push(latencyLine('Poll lag (generator)', report.pollLagMs));
+  const polls = report.polls;
+  lines.push(`Status polls per booking         ${fmt(polls.perBooking, 2)}  (${polls.total} polls; ${polls.waitSeconds > 0 ? `Prefer: wait=${polls.waitSeconds}` : 'plain polling'})`);
   lines.push('');
   lines.push(`Outcomes        ${table(report.outcomes)}`);
   lines.push(`Settled         confirmed=${report.settle.confirmed}  cancelled=${report.settle.cancelled}  left to lapse=${report.settle.leftToLapse}  rejected: ${table(report.settle.rejected)}`);

@@ -118,6 +118,7 @@ function scenarioTable(results: ScenarioResult[], pgbench: PgbenchResult | null)
     row('settled', (r) => `confirmed ${n(r.report.settle.confirmed)}, cancelled ${n(r.report.settle.cancelled)}, lapsing ${n(r.report.settle.leftToLapse)}`),
     row('HTTP (booking submits)', (r) => Object.entries(r.report.http.submit ?? {}).map(([k, v]) => `${k}: ${n(v)}`).join(', ')),
     row('HTTP (status polls)', (r) => Object.entries(r.report.http.poll ?? {}).map(([k, v]) => `${k}: ${n(v)}`).join(', ')),
+    row('status polls per booking', (r) => (r.report.polls ? n(r.report.polls.perBooking, 2) : 'n/a')),
     row('5xx (not retried)', (r) => String(r.report.serverErrors)),
     row('errors', (r) => Object.entries(r.report.errors).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'),
     row('audit', (r) => (r.report.audit?.ok ? 'PASS' : `**FAIL**: ${(r.report.audit?.checks ?? []).filter((c) => !c.ok).map((c) => `${c.title} (${c.violations})`).join('; ')}`)),
@@ -208,7 +209,7 @@ export function renderResults(results: BenchResults): string {
     '- RATE_LIMIT_PER_MINUTE=0: the generator sends everything from one address, so the per-IP limit is switched off for the benchmark ' +
       '(with it on, the run would measure the limiter, not the pipeline).',
     `- Generator: (a)-(c) closed-loop (each of the N lanes sends its next request when the previous one is answered), (d) open-loop at its rate; undici keep-alive Pools (bench/lib/http.ts); ` +
-      `status polled no sooner than ${settings.pollMs} ms and never before the server's Retry-After, at most 64 polls in flight.`,
+      `status polled with \`Prefer: wait=25\` (the API answers once decided, or after 25 s), no sooner than ${settings.pollMs} ms apart and never before the server's Retry-After when it did not wait, at most 64 polls in flight.`,
     '',
     '### pgbench (same Postgres, same run)',
     '',

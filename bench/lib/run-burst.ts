@@ -39,6 +39,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
     const poller = new Poller(pollHttp, stats, new Random(options.seed ^ 0x5bd1e995), {
       pollMs: options.pollMs,
       maxInFlight: options.pollConcurrency,
+      waitSeconds: options.pollWaitSeconds,
       confirmRatio: options.confirmRatio,
       cancelShare: options.cancelShare,
       maxRetries: options.maxRetries,
@@ -178,6 +179,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
       acceptLatencyMs: stats.acceptLatency.summary(),
       timeToDecisionMs: { observedByPolling: stats.decisionLatency.summary(), server: server?.timeToDecisionMs ?? null },
       pollLagMs: stats.pollLag.summary(),
+      polls: pollCount(stats, options.pollWaitSeconds),
       outcomes: stats.outcomes.toJSON(),
       settle: { confirmed: stats.confirmed, cancelled: stats.cancelled, leftToLapse: stats.leftToLapse, rejected: stats.settleRejected.toJSON() },
       http,
@@ -251,4 +253,12 @@ function progressLine(timeline: Sample[], planned: number): string {
     `polling ${n(now.pollBacklog)}`,
     ...(now.rateLimited > 0 ? [`RATE LIMITED: ${n(now.rateLimited)} x 429 (see the report)`] : []),
   ].join(' | ');
+}
+
+/** Every status request the poller sent: answered (any code) or lost to a network error. */
+function pollCount(stats: RunStats, waitSeconds: number): BurstReport['polls'] {
+  const answered = [...stats.http.poll.counts.values()].reduce((sum, count) => sum + count, 0);
+  const lost = [...stats.errors.counts].reduce((sum, [key, count]) => sum + (key.startsWith('poll:') ? count : 0), 0);
+  const total = answered + lost;
+  return { total, perBooking: stats.accepted > 0 ? total / stats.accepted : 0, waitSeconds };
 }

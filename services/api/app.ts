@@ -14,6 +14,7 @@ import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
+import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { adminLineRoutes, drawRoutes } from './routes/line.js';
 import { healthRoutes } from './routes/health.js';
@@ -138,13 +139,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes(deps));
   await app.register(showRoutes(deps));
   await app.register(bookingRoutes(deps));
-  await app.register(liveRoutes(deps));
   await app.register(drawRoutes(deps));
+  await app.register(liveRoutes(deps));
   await app.register(async (admin) => {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
     await admin.register(adminShowRoutes(deps));
     await admin.register(adminLineRoutes(deps));
     await admin.register(adminBookingRoutes(deps));
+    await admin.register(adminWebhookRoutes(deps));
   });
   await app.register(bullBoardRoutes(deps));
 

@@ -3,6 +3,8 @@ import type { Config } from '../../shared/config.js';
 import { MAX_SEATS_PER_SHOW } from '../../shared/booking/layout.js';
 import { BOOKING_STATUSES, type DecidedStatus } from '../../shared/booking/statuses.js';
 import { SALES_STATES, scheduleOrderProblem, scheduleWithDefaults } from '../../shared/booking/sale-schedule.js';
+import { BOOKING_EVENT_TYPES, DELIVERY_STATUSES } from '../../shared/webhooks/events.js';
+import { urlProblem } from '../../shared/webhooks/target.js';
 import { NextLink, pageQuery } from './pagination.js';
 
 /**
@@ -365,6 +367,64 @@ export const AdminBookingQuery = z.object({
 export const AdminBookingList = z.object({ bookings: z.array(BookingView), next: NextLink });
 
 export const ShowDeleted = z.object({ id: z.string(), deleted_seats: z.number(), deleted_bookings: z.number() });
+
+// ---- Webhooks (POST/GET /admin/webhooks, DELETE /admin/webhooks/:id, GET /admin/webhooks/:id/deliveries)
+
+const webhookEventType = z.enum(BOOKING_EVENT_TYPES, { message: `must be one of ${BOOKING_EVENT_TYPES.join(', ')}` });
+
+export const CreateWebhookBody = z
+  .object({
+    url: z
+      .string({ message: 'must be an absolute http(s) URL' })
+      .max(2_048, 'at most 2048 characters')
+      .superRefine((url, ctx) => {
+        const problem = urlProblem(url);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .describe('Where events are POSTed: http or https. In production, loopback, private and link-local targets are refused unless WEBHOOK_ALLOWED_HOSTS lists them'),
+    events: z
+      .array(webhookEventType)
+      .min(1, 'must name at least one event type (leave it out for all)')
+      .max(BOOKING_EVENT_TYPES.length)
+      .refine((events) => new Set(events).size === events.length, 'must not repeat an event type')
+      .optional()
+      .describe(`Event types to receive; all of them when left out (${BOOKING_EVENT_TYPES.join(', ')})`),
+  })
+  .strict();
+
+export const WebhookView = z.object({
+  id: z.string(),
+  url: z.string(),
+  events: z.array(webhookEventType).describe('The event types this webhook receives'),
+  created_at: z.string(),
+});
+
+export const WebhookCreated = WebhookView.extend({
+  secret: z
+    .string()
+    .describe('The signing secret ("whsec_" + base64 of 32 random bytes), per the Standard Webhooks spec. Shown only in this answer: store it now'),
+});
+
+export const WebhookListQuery = z.object({ ...pageQuery });
+export const WebhookList = z.object({ webhooks: z.array(WebhookView), next: NextLink });
+export const WebhookDeleted = z.object({ id: z.string(), deleted: z.literal(true) });
+
+export const DeliveryView = z.object({
+  id: z.string(),
+  event_id: z.string().describe('The event\'s webhook-id header ("msg_…"), the same on every attempt: receivers deduplicate on it'),
+  type: webhookEventType,
+  booking_id: z.string(),
+  status: z.enum(DELIVERY_STATUSES).describe('PENDING (not yet answered 2xx; retried), DELIVERED, or FAILED (retries ran out)'),
+  attempts: z.number().describe('Attempts made so far'),
+  status_code: z.number().nullable().describe('HTTP status of the last attempt; null if it got no answer (timeout, refused connection) or none was made'),
+  latency_ms: z.number().nullable().describe('How long the last attempt took'),
+  error: z.string().nullable().describe('Why the last attempt failed; null after a 2xx'),
+  last_attempt_at: z.string().nullable(),
+  next_retry_at: z.string().nullable().describe('When the next attempt is due (PENDING only)'),
+  delivered_at: z.string().nullable(),
+  created_at: z.string(),
+});
+export const DeliveryList = z.object({ deliveries: z.array(DeliveryView), next: NextLink });
 
 /** GET /shows/:id/draw: the waiting room's draw and what proves it (shared/booking/draw.ts). */
 export const DrawView = z.object({

@@ -92,6 +92,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
   // Only read by /metrics and the admin board; the worker owns its schedule.
   const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
+  // Likewise: the relay's batch jobs, for their depth in /metrics and failed batches on the board.
+  const webhookQueue = openQueue(QUEUES.webhooks, redis, config.QUEUE_PREFIX);
   const index = new RequestIndex(redis, bookingQueue);
   const standing = new BookingStanding(index, db);
   const intake = new BookingIntake(bookingQueue, redis, {
@@ -101,8 +103,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     standing,
   });
   // The queues share `redis`: its outages are logged once above, not once per queue on stderr.
-  for (const queue of [bookingQueue, maintenanceQueue]) queue.on('error', () => {});
-  const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue };
+  for (const queue of [bookingQueue, maintenanceQueue, webhookQueue]) queue.on('error', () => {});
+  const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue, [QUEUES.webhooks]: webhookQueue };
   const lines = new LineSizes(bookingQueue, index.line);
   // Live updates: settles are published on the producer connection (pipelined with the rest),
   // and one subscriber connection per process feeds every stream it serves.
@@ -127,6 +129,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
       { name: 'live updates', close: () => live.close() },
       { name: 'booking queue', close: () => bookingQueue.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
+      { name: 'webhook queue', close: () => webhookQueue.close() },
       { name: 'redis', close: () => redis.quit() },
       { name: 'postgres pool', close: () => pool.end() },
     ],

@@ -6,6 +6,7 @@ import type { ExpiryResult } from '../../shared/booking/expire.js';
 import type { Logger } from '../../shared/logger.js';
 import { OutcomeTally } from '../../shared/metrics/outcomes.js';
 import { createRegistry, observePool, observeRedis } from '../../shared/metrics/resources.js';
+import type { AttemptOutcome } from '../../shared/webhooks/relay.js';
 import type { BookingObserver } from './jobs/process-bookings.js';
 
 /**
@@ -19,6 +20,7 @@ export type WorkerMetrics = {
   registry: Registry;
   bookings: BookingObserver;
   onSwept: (released: ExpiryResult) => void;
+  onWebhookAttempt: (outcome: AttemptOutcome) => void;
   /** Writes the outcome counts not yet sent to Redis (on shutdown). */
   flush: () => Promise<void>;
   /** Wraps a queue's processor to time every job it runs. */
@@ -85,8 +87,25 @@ export function createWorkerMetrics(deps: { pool: pg.Pool; redis: RedisClient; p
     registers,
   });
 
+  const webhookAttempts = new Counter({
+    name: 'ticket_rush_webhook_attempts_total',
+    help: 'Webhook delivery attempts by outcome: DELIVERED (2xx), RETRYING (will be tried again), FAILED (retries ran out), stale (nothing sent)',
+    labelNames: ['outcome'],
+    registers,
+  });
+  const webhookLatency = new Histogram({
+    name: 'ticket_rush_webhook_attempt_seconds',
+    help: 'Time a webhook receiver took to answer an attempt (or to fail it)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+
   return {
     registry,
+    onWebhookAttempt: (outcome) => {
+      webhookAttempts.inc({ outcome: outcome.kind });
+      if (outcome.kind !== 'stale') webhookLatency.observe(outcome.latencyMs / 1_000);
+    },
     bookings: {
       batch: (size) => batchSize.observe(size),
       lockWait: (seconds) => lockWait.observe(seconds),

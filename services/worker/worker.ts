@@ -14,10 +14,13 @@ import { openQueue } from '../../shared/queue/queues.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
 import { assertNoEviction, createWorkerConnection, logOutages, redisTarget, waitForReady } from '../../shared/redis.js';
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
+import { createSender } from '../../shared/webhooks/send.js';
+import { createDeliverWebhooksProcessor } from './jobs/deliver-webhooks.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
 import { startLineKeeper } from './line-keeper.js';
 import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
+import { createRelayWebhooksProcessor } from './jobs/relay-webhooks.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
 
@@ -34,6 +37,7 @@ export type RunningWorker = {
   bookingWorker: Worker;
   maintenanceWorker: Worker;
   maintenanceQueue: Queue;
+  webhookWorker: Worker;
   /** This process's metrics; `url` is null when WORKER_METRICS_PORT is 0 or was taken. */
   metrics: { registry: Registry; url: string | null };
   close: () => Promise<void>;
@@ -112,15 +116,45 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
   );
   const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept, changes });
+  const webhookQueue = openQueue(QUEUES.webhooks, connection, config.QUEUE_PREFIX);
+  const relayWebhooks = createRelayWebhooksProcessor({
+    db,
+    queue: webhookQueue,
+    batch: config.WEBHOOK_RELAY_BATCH,
+    // Outlasts a batch sent WEBHOOK_CONCURRENCY at a time with every receiver timing out, plus
+    // its wait in the queue; a delivery whose attempt never recorded (a lost job) is leased
+    // again after it.
+    leaseMs: (Math.ceil(config.WEBHOOK_RELAY_BATCH / config.WEBHOOK_CONCURRENCY) + 2) * config.WEBHOOK_TIMEOUT_MS + 5_000,
+  });
   const maintenanceWorker = new Worker(
     QUEUES.maintenance,
     metrics.timed(
       QUEUES.maintenance,
-      dispatcher(QUEUES.maintenance, { 'expire-holds': expireHolds, 'reconcile-intake': createReconcileIntakeProcessor({ index, logger }) }),
+      dispatcher(QUEUES.maintenance, {
+        'expire-holds': expireHolds,
+        'reconcile-intake': createReconcileIntakeProcessor({ index, logger }),
+        'relay-webhooks': relayWebhooks,
+      }),
     ),
     { ...workerOptions, concurrency: 1 },
   );
-  for (const worker of [bookingWorker, maintenanceWorker]) {
+  const sender = createSender({ production: config.NODE_ENV === 'production', allowedHosts: config.WEBHOOK_ALLOWED_HOSTS }, config.WEBHOOK_TIMEOUT_MS);
+  const deliverWebhooks = createDeliverWebhooksProcessor({
+    db,
+    sender,
+    concurrency: config.WEBHOOK_CONCURRENCY,
+    policy: { baseMs: config.WEBHOOK_RETRY_BASE_MS, maxMs: config.WEBHOOK_RETRY_MAX_MS, windowMs: config.WEBHOOK_RETRY_WINDOW_SECONDS * 1_000 },
+    logger,
+    onAttempt: metrics.onWebhookAttempt,
+  });
+  const webhookWorker = new Worker(
+    QUEUES.webhooks,
+    metrics.timed(QUEUES.webhooks, dispatcher(QUEUES.webhooks, { 'deliver-webhooks': deliverWebhooks })),
+    // Two batches at once: one waiting on slow receivers does not hold back the next tick's.
+    // The lock is renewed while a batch runs, so a live worker keeps it however long it takes.
+    { ...workerOptions, concurrency: 2 },
+  );
+  for (const worker of [bookingWorker, maintenanceWorker, webhookWorker]) {
     worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
     worker.on('failed', (job, error) => {
       const context = { jobId: job?.id, job: job?.name, requests: job?.data?.requests?.length, attempt: job?.attemptsMade };
@@ -149,7 +183,12 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     { every: config.INTAKE_RECONCILE_SECONDS * 1_000 },
     { name: 'reconcile-intake', opts: JOBS['reconcile-intake'].options },
   );
-  await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady()]);
+  await maintenanceQueue.upsertJobScheduler(
+    'relay-webhooks',
+    { every: config.WEBHOOK_RELAY_INTERVAL_MS },
+    { name: 'relay-webhooks', opts: JOBS['relay-webhooks'].options },
+  );
+  await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady(), webhookWorker.waitUntilReady()]);
   // Draws waiting rooms at their opening and releases held lines (waiting room, pause) in order.
   const lineKeeper = startLineKeeper({
     index,
@@ -168,6 +207,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       // close() stops taking jobs and waits for the in-flight ones to finish.
       { name: 'booking worker', close: () => bookingWorker.close() },
       { name: 'maintenance worker', close: () => maintenanceWorker.close() },
+      // Attempts in flight finish (each at most WEBHOOK_TIMEOUT_MS) and record their outcome.
+      { name: 'webhook worker', close: () => webhookWorker.close() },
+      { name: 'webhook sender', close: () => sender.close() },
+      { name: 'webhook queue', close: () => webhookQueue.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
       { name: 'booking queue', close: () => bookingQueue.close() },
       { name: 'outcome counts', close: () => metrics.flush() },
@@ -192,7 +235,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     }
     if (metricsServer) logger.info({ url: metricsServer.url }, 'worker metrics listening');
   }
-  return { bookingWorker, maintenanceWorker, maintenanceQueue, metrics: { registry: metrics.registry, url: metricsServer?.url ?? null }, close };
+  return { bookingWorker, maintenanceWorker, maintenanceQueue, webhookWorker, metrics: { registry: metrics.registry, url: metricsServer?.url ?? null }, close };
 }
 
 async function main(): Promise<void> {

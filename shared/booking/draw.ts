@@ -48,3 +48,19 @@ export function verifyDraw(proof: Pick<DrawProof, 'seed' | 'seed_sha256' | 'keys
   const place = bookingId === undefined ? -1 : proof.keys.indexOf(drawKey(seed, bookingId));
   return { valid: committed && ordered, place };
 }
+
+/**
+ * A show's line as it can be recovered after the sale from Postgres alone (the burst audit
+ * counts overtakes against it): the waiting room, every request accepted before the opening,
+ * in draw order, then everyone else first come, first served. (A request a paused sale parked
+ * keeps its place, so a pause does not change this order.)
+ */
+export function lineOrder(seed: Buffer, salesOpenAt: Date, requests: ReadonlyArray<{ id: string; acceptedAt: Date }>): string[] {
+  const opening = salesOpenAt.getTime();
+  const room = requests.filter((request) => request.acceptedAt.getTime() < opening).map((request) => request.id);
+  const after = requests
+    .filter((request) => request.acceptedAt.getTime() >= opening)
+    .sort((a, b) => a.acceptedAt.getTime() - b.acceptedAt.getTime())
+    .map((request) => request.id);
+  return [...drawOrder(seed, room).map((entry) => entry.id), ...after];
+}

@@ -15,7 +15,8 @@ import { recordBookingEvents } from '../webhooks/outbox.js';
  * job, finds it decided already (decideBookings reads the rows of its ids first, and a worker
  * racing this insert redoes its transaction on ConcurrentDecisionError), so it can never take
  * seats. Then the line lets it go, which frees its place and turns polls to Postgres. Killed
- * between the two, the row alone is enough: a release of it decides nothing.
+ * between the two, the row alone is enough: a release of it decides nothing. The row's
+ * `booking.cancelled` event is written to the outbox in the same transaction.
  */
 
 export type LeaveOutcome = { kind: 'left' } | { kind: 'decided' };

@@ -138,6 +138,11 @@ export class ChangeSubscriber {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // QUIT on a connection still waiting for Redis would wait with it.
+    if (this.connection.status !== 'ready') {
+      this.connection.disconnect();
+      return;
+    }
     await this.connection.quit().catch(() => this.connection.disconnect());
   }
 

@@ -11,6 +11,7 @@ import { FAILURE_REASONS } from '../booking/statuses.js';
 export const QUEUES = {
   bookings: 'bookings',
   maintenance: 'maintenance',
+  webhooks: 'webhooks',
 } as const;
 
 export const BookingJobSchema = z.object({
@@ -39,6 +40,17 @@ export type BookingBatch = z.infer<typeof BookingBatchSchema>;
 
 export const ExpireHoldsJobSchema = z.object({}).passthrough();
 export const ReconcileIntakeJobSchema = z.object({}).passthrough();
+export const RelayWebhooksJobSchema = z.object({}).passthrough();
+
+/**
+ * One attempt of each of a batch of webhook deliveries (shared/webhooks/relay.ts), as one relay
+ * tick leased them. The delivery rows in Postgres are the truth: a job that is lost is leased
+ * again from them, a job that runs twice sends nothing twice (the attempt number guards each row).
+ */
+export const DeliverWebhooksJobSchema = z.object({
+  deliveries: z.array(z.object({ delivery_id: z.uuid(), attempt: z.number().int().min(1) })).min(1).max(10_000),
+});
+export type DeliverWebhooksJob = z.infer<typeof DeliverWebhooksJobSchema>;
 
 const recordedDecision = {
   seats: z.array(z.string()),
@@ -95,6 +107,25 @@ export const JOBS = {
     queue: QUEUES.maintenance,
     schema: ReconcileIntakeJobSchema,
     options: SCHEDULED_JOB_OPTIONS,
+  },
+  // The relay's tick: leases the deliveries that are due and queues them as one batch.
+  'relay-webhooks': {
+    queue: QUEUES.maintenance,
+    schema: RelayWebhooksJobSchema,
+    options: SCHEDULED_JOB_OPTIONS,
+  },
+  'deliver-webhooks': {
+    queue: QUEUES.webhooks,
+    schema: DeliverWebhooksJobSchema,
+    options: {
+      // Retries of the receiver's failures are the delivery row's (backoff for 24 h); these
+      // only cover the worker's own trouble (Postgres down while recording), and the lease
+      // covers the rest.
+      attempts: 3,
+      backoff: { type: 'capped-exponential' },
+      removeOnComplete: { count: 1_000 },
+      removeOnFail: { age: 24 * 3_600 },
+    } satisfies JobsOptions,
   },
 } as const;
 

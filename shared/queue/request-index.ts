@@ -53,6 +53,9 @@ const SETTLED = 'settled';
  * per request: copy (JSON), request (JSON), show number (0: not line-aware), sales open at (ms),
  * accepted at (ms), lowercase email, show id.
  *
+ * The room's opening is recorded by its first entry (HSETNX: an API whose plan of the show is
+ * a few seconds stale must not move it back); a PATCHed opening moves it (ShowLine.rescheduleOpening).
+ *
  * A line-aware request joins the show's
  *   waiting room  when accepted before sales_open_at and the room is not drawn yet; a second
  *                 entry of the same customer while the first still waits is refused ('dup');
@@ -97,7 +100,7 @@ for i = 1, n do
     if kind == 'room' then
       redis.call('ZADD', KEYS[k + 2], ARGV[a + 4], id)
       redis.call('HSET', KEYS[k + 5], ARGV[a + 5], id)
-      redis.call('HSET', KEYS[k + 1], 'open_at', ARGV[a + 3])
+      redis.call('HSETNX', KEYS[k + 1], 'open_at', ARGV[a + 3])
       redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 3], showId)
     else
       redis.call('ZADD', KEYS[k + 3], redis.call('HINCRBY', KEYS[k + 1], 'seq', 1), id)

@@ -35,6 +35,11 @@ export class StreamSlots {
     return counts;
   }
 
+  /** True once endAll ran: the process is shutting down. */
+  get shuttingDown(): boolean {
+    return this.closing;
+  }
+
   get size(): number {
     return this.open.size;
   }

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
-import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
-import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { getBooking } from '../../../shared/booking/find-bookings.js';
 import { leaveLine } from '../../../shared/booking/leave-line.js';
+import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
+import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
 import { bookingView, publicBookingView, type BookingView as BookingViewType } from '../../../shared/booking/view.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
@@ -152,6 +152,8 @@ export const bookingRoutes =
           reply.raw.once('close', onGone);
           const waited = view.status === 'QUEUED' && wait > 0 ? await deps.live.waitWhileQueued(id, view, wait * 1_000, abandoned.signal) : view;
           reply.raw.off('close', onGone);
+          // Ended by a shutdown: the server's close waits for this connection, so it closes after the answer.
+          if (deps.live.slots.shuttingDown) reply.header('Connection', 'close');
           if (waited !== 'no-slot') {
             // A decision is a fresh read already; still queued (the deadline, a shutdown), read
             // again for the place in line now.
@@ -161,8 +163,8 @@ export const bookingRoutes =
           }
         }
         if (view.status === 'QUEUED') {
-          const wait = view.sales_open_at ? retryAfter.secondsUntil(Date.parse(view.sales_open_at)) : retryAfter.secondsFor(view.position ?? 0);
-          reply.header('Retry-After', String(wait));
+          const seconds = view.sales_open_at ? retryAfter.secondsUntil(Date.parse(view.sales_open_at)) : retryAfter.secondsFor(view.position ?? 0);
+          reply.header('Retry-After', String(seconds));
         }
         return view;
       },
@@ -196,6 +198,11 @@ export const bookingRoutes =
       });
     }
 
+    async function readBack(id: string): Promise<SettleOutcome> {
+      const booking = await getBooking(deps.db, id);
+      return booking ? { kind: 'ok', booking } : { kind: 'not_found' };
+    }
+
     /**
      * A settle that moved a booking (confirmed, payment declined, cancelled, or found lapsed and
      * expired on the spot) is published for live streams: fire and forget, after the commit.
@@ -205,11 +212,6 @@ export const bookingRoutes =
       const { booking } = outcome;
       if (outcome.kind === 'rejected' && booking.status !== 'EXPIRED') return;
       deps.changes.publishBookings([{ id: booking.id, status: booking.status, showId: booking.showId, seats: booking.seatLabels }]);
-    }
-
-    async function readBack(id: string): Promise<SettleOutcome> {
-      const booking = await getBooking(deps.db, id);
-      return booking ? { kind: 'ok', booking } : { kind: 'not_found' };
     }
 
     /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */

@@ -32,7 +32,13 @@ export const liveRoutes =
 
     /** A stream's slot under SSE_MAX_STREAMS, or 503 + Retry-After (spread) at the cap or while shutting down. */
     function slotFor(kind: StreamKind, reply: FastifyReply) {
-      const slot = live.slots.acquire(kind, () => reply.sse.close());
+      const socket = reply.request.raw.socket;
+      // At shutdown: end the stream and its connection too (an event stream's connection is
+      // keep-alive, and the server's close would otherwise wait for it to idle out).
+      const slot = live.slots.acquire(kind, () => {
+        reply.sse.close();
+        socket.end();
+      });
       if (!slot) {
         throw new AppError(503, 'TOO_MANY_STREAMS', 'This API process has as many live streams open as it serves; retry shortly (or poll)', undefined, retryAfterSeconds());
       }

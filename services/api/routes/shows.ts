@@ -55,6 +55,7 @@ export async function showView(deps: ShowViewDeps, showId: string): Promise<z.in
 export const adminShowRoutes =
   (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues' | 'redis'>): FastifyPluginAsyncZod =>
   async (app) => {
+    // The shows' held lines (waiting room, pause): a PATCHed opening moves its draw, a delete counts them.
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!).line;
     app.post(
       '/admin/shows',
@@ -173,10 +174,8 @@ export const adminShowRoutes =
           ]);
         }
         deps.layouts.forget(id);
-        // An opening brought forward must wake the line keeper sooner than the waiting room's
-        // first request scheduled it; one put back is found by the keeper itself (it checks the
-        // opening in Postgres before drawing).
-        if (body.sales_open_at !== undefined) await line.scheduleAt(id, Date.parse(body.sales_open_at));
+        // A waiting room not drawn yet is drawn at the new opening.
+        if (body.sales_open_at !== undefined) await line.rescheduleOpening(id, Date.parse(body.sales_open_at));
         request.log.info({ showId: id, changed: Object.keys(body) }, 'show updated');
         return showView(deps, id);
       },
@@ -199,7 +198,7 @@ export const adminShowRoutes =
       },
       async (request) => {
         const { id } = request.params;
-        const queued = await queuedRequestsForShow(deps.queues[QUEUES.bookings]!, id);
+        const queued = (await queuedRequestsForShow(deps.queues[QUEUES.bookings]!, id)) + (await line.length(id));
         if (queued > 0) throw conflict('SHOW_HAS_QUEUED_REQUESTS', `Cannot delete: ${queued} booking request(s) for this show are still queued`);
         const outcome = await deleteShow(deps.db, id);
         if (outcome.kind === 'not_found') throw notFound('Show');

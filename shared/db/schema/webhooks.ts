@@ -1,7 +1,13 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, integer, jsonb, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, json, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { BOOKING_EVENT_TYPES, DELIVERY_STATUSES } from '../../webhooks/events.js';
-import { createdAt, literalList, timestamptz } from './columns.js';
+import { literalList, timestamptz } from './columns.js';
+
+/**
+ * Creation time in milliseconds, the precision of the list cursors (services/api/pagination.ts)
+ * that page by it: a cursor then names a row's position exactly.
+ */
+const createdAtMs = () => timestamp('created_at', { withTimezone: true, mode: 'date', precision: 3 }).notNull().defaultNow();
 
 /**
  * Webhooks and their transactional outbox (docs/ARCHITECTURE.md, "The outbox"). An event row is
@@ -19,7 +25,7 @@ export const webhooks = pgTable(
     // The signing key as the Standard Webhooks spec shows it ("whsec_" + base64). Kept in clear:
     // an HMAC needs the key itself; it is shown once, at creation, and never read back.
     secret: text('secret').notNull(),
-    createdAt: createdAt(),
+    createdAt: createdAtMs(),
   },
   (table) => [
     check(
@@ -41,8 +47,10 @@ export const webhookEvents = pgTable(
     type: text('type', { enum: BOOKING_EVENT_TYPES }).notNull(),
     // No foreign key: deleting a show deletes its bookings, the history of what was sent stays.
     bookingId: uuid('booking_id').notNull(),
-    // The booking as it stood when the change committed: the body's `data`.
-    data: jsonb('data').notNull(),
+    // The booking as it stood when the change committed: the body's `data`. json, not jsonb:
+    // kept as written (fields in the order booking_event_data gives them, cheaper to write on
+    // the booking path), and only ever read back whole.
+    data: json('data').notNull(),
     occurredAt: timestamptz('occurred_at').notNull(),
   },
   (table) => [check('webhook_events_type_valid', sql`${table.type} IN (${literalList(BOOKING_EVENT_TYPES)})`)],
@@ -52,7 +60,7 @@ export const webhookEvents = pgTable(
 export const webhookDeliveries = pgTable(
   'webhook_deliveries',
   {
-    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    id: uuid('id').primaryKey().defaultRandom(),
     webhookId: uuid('webhook_id')
       .notNull()
       .references(() => webhooks.id, { onDelete: 'cascade' }),
@@ -72,7 +80,7 @@ export const webhookDeliveries = pgTable(
     lastLatencyMs: integer('last_latency_ms'),
     lastError: text('last_error'),
     deliveredAt: timestamptz('delivered_at'),
-    createdAt: createdAt(),
+    createdAt: createdAtMs(),
   },
   (table) => [
     check('webhook_deliveries_status_valid', sql`${table.status} IN (${literalList(DELIVERY_STATUSES)})`),
@@ -87,7 +95,7 @@ export const webhookDeliveries = pgTable(
       .on(table.webhookId, table.bookingId, table.eventId)
       .where(sql`${table.status} = 'PENDING'`),
     // GET /admin/webhooks/:id/deliveries, newest first; also the cascade of a webhook's delete.
-    index('webhook_deliveries_webhook_idx').on(table.webhookId, table.id),
+    index('webhook_deliveries_webhook_idx').on(table.webhookId, table.createdAt, table.id),
   ],
 );
 
