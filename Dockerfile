@@ -10,6 +10,7 @@
 ARG NODE_IMAGE=node:20-slim
 
 # ---- build: compile TypeScript to dist/ (mirrors services/ and shared/; the bench and tests run from source) ----
+# and the web page into dist/web (npm run build runs build:web: esbuild, a dev dependency)
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Manifests first, so the dependency layer is reused until package*.json change.

@@ -14,6 +14,11 @@ export default tseslint.config(
     },
   },
   {
+    // The pages run in browsers: their globals, and no process at all.
+    files: ['web/src/**'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', localStorage: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', EventSource: 'readonly', history: 'readonly', location: 'readonly' } },
+  },
+  {
     files: ['shared/config.ts', 'tests/**', 'bench/**', 'vitest.config.ts', 'drizzle.config.ts'],
     rules: { 'no-restricted-properties': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },

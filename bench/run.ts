@@ -271,6 +271,7 @@ async function main(): Promise<number> {
     arrival: scenario.arrival,
     seatCount: scenario.seatCount,
     specificSeatsRatio: scenario.specificSeatsRatio,
+    waitlistRatio: 0,
     section: null,
     confirmRatio: scenario.confirmRatio,
     cancelShare: scenario.cancelShare,

@@ -127,6 +127,8 @@ const EnvSchema = z.object({
   WORKER_CONCURRENCY: int(1, 5_000).default(16),
   WORKER_BATCH_SIZE: int(1, 1_000).default(200),
   HOLD_SECONDS: int(1, 86_400).default(120),
+  // How long an offer from a show's waiting list holds its seats, unless the show sets its own.
+  WAITLIST_OFFER_SECONDS: int(1, 86_400).default(900),
   EXPIRY_INTERVAL_SECONDS: int(1, 3_600).default(15),
   // How often the intake's line length (load shedding, positions) is set from the queue itself.
   INTAKE_RECONCILE_SECONDS: int(1, 3_600).default(30),

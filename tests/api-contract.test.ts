@@ -326,6 +326,7 @@ describe('bookings', () => {
       decided_at: expect.stringMatching(ISO),
       confirmed_at: null,
       updated_at: expect.stringMatching(ISO),
+      from_waitlist: false,
     });
 
     // Best available without a section starts at the best section.

@@ -110,4 +110,25 @@ describe('audit', () => {
     const report = await auditBookings(ctx.pool, { showIds: [show.id], acceptedIds: [booking] });
     expect(failed(report)).toEqual(['seat-map-agrees']);
   });
+
+  it('fails when a seat is AVAILABLE while a WAITLISTED entry it fits waits; not when the entry needs more', async () => {
+    const show = await newShow(3);
+    const held = await insertBooking(show.id, { status: 'HELD', seatIds: [show.seatIds[0]!, show.seatIds[1]!], seatCount: 2 });
+    await holdSeats(held, [show.seatIds[0]!, show.seatIds[1]!]);
+    const waitlist = async (seatCount: number) => {
+      const id = await insertBooking(show.id, { status: 'FAILED', reason: 'SOLD_OUT', seatCount });
+      await ctx.pool.query(`UPDATE bookings SET status = 'WAITLISTED', failure_reason = NULL, waitlisted_at = now() WHERE id = $1`, [id]);
+      return id;
+    };
+    // One seat free: an entry of two does not fit it, so it may wait.
+    const pair = await waitlist(2);
+    expect(failed(await auditBookings(ctx.pool, { showIds: [show.id], acceptedIds: [held, pair] }))).toEqual([]);
+    // The bug: an entry of one waits beside the free seat, which no offer gave it.
+    const single = await waitlist(1);
+    const report = await auditBookings(ctx.pool, { showIds: [show.id], acceptedIds: [held, pair, single] });
+    expect(failed(report)).toEqual(['no-seat-available-while-waitlisted']);
+    expect(report.checks.find((c) => c.name === 'no-seat-available-while-waitlisted')!.examples).toEqual([
+      `show ${show.id}: 1 seat(s) free while entry ${single} waits for 1`,
+    ]);
+  });
 });

@@ -81,6 +81,7 @@ describe('npm run burst -- --sales-open-in', () => {
       ['no-lost-request', true],
       ['seat-map-agrees', true],
       ['no-seat-left-available', true],
+      ['no-seat-available-while-waitlisted', true],
       ['draw-verifies', true],
       ['line-order', true],
     ]);

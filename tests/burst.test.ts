@@ -57,6 +57,7 @@ describe('burst tool', () => {
       ['no-lost-request', true],
       ['seat-map-agrees', true],
       ['no-seat-left-available', true],
+      ['no-seat-available-while-waitlisted', true],
     ]);
     expect(report.acceptLatencyMs.count).toBe(300);
     expect(report.timeToDecisionMs.server?.count).toBe(300);

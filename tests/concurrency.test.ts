@@ -350,7 +350,7 @@ describe('per-customer cap under concurrency', () => {
 });
 
 describe('a job delivered twice changes nothing', () => {
-  const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 10 };
+  const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 10, waitlistOfferSeconds: 900 };
   let serial = 0;
   const job = (showId: string, more: Partial<BookingJob> = {}): BookingJob => ({
     id: randomUUID(),
@@ -507,7 +507,7 @@ describe('a job delivered twice changes nothing', () => {
 });
 
 describe('adjacency', () => {
-  const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 100 };
+  const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 100, waitlistOfferSeconds: 900 };
 
   async function decideOne(showId: string, more: Partial<BookingJob>): Promise<string[]> {
     const layout = (await loadLayout(ctx.db, showId))!;

@@ -231,6 +231,24 @@ const bookingCases: Case[] = [
     sql: () => [`UPDATE bookings SET status = 'QUEUED', failure_reason = NULL WHERE id = $1`, [f.failed]],
   },
   {
+    name: 'a WAITLISTED booking holding seats',
+    code: '23514',
+    constraint: 'bookings_waitlisted_no_seats',
+    sql: () => [`UPDATE bookings SET status = 'WAITLISTED', hold_expires_at = NULL, waitlisted_at = now() WHERE id = $1`, [f.held]],
+  },
+  {
+    name: 'a WAITLISTED booking without waitlisted_at',
+    code: '23514',
+    constraint: 'bookings_waitlisted_since',
+    sql: () => [`UPDATE bookings SET status = 'WAITLISTED', failure_reason = NULL WHERE id = $1`, [f.failed]],
+  },
+  {
+    name: 'a REFUNDED booking without the seats it had',
+    code: '23514',
+    constraint: 'bookings_seats_match_count',
+    sql: () => [`UPDATE bookings SET status = 'REFUNDED', failure_reason = NULL, confirmed_at = now() WHERE id = $1`, [f.failed]],
+  },
+  {
     name: 'a CONFIRMED booking without confirmed_at',
     code: '23514',
     constraint: 'bookings_confirmed_consistent',

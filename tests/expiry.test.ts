@@ -46,7 +46,7 @@ const request = (showId: string, seatCount: number): BookingJob => ({
 async function placeHolds(showId: string, sizes: number[], holdSeconds: number): Promise<{ ids: string[]; seats: number }> {
   const layout = (await loadLayout(ctx.db, showId))!;
   const requests = sizes.map((size) => request(showId, size));
-  const settings: DecideSettings = { holdSeconds, maxSeatsPerCustomer: 100 };
+  const settings: DecideSettings = { holdSeconds, maxSeatsPerCustomer: 100, waitlistOfferSeconds: 900 };
   const decisions = await decideBookings(ctx.db, layout, requests, settings);
   for (const job of requests) {
     const decision = decisions.get(job.id);
@@ -125,7 +125,7 @@ describe('overlapping sweeps', () => {
     );
     let results: ExpiryResult[];
     try {
-      results = await Promise.all(handles.map(({ db }) => sweepLapsedHolds(db, 7)));
+      results = await Promise.all(handles.map(({ db }) => sweepLapsedHolds(db, { offerSeconds: 900 }, 7)));
     } finally {
       await Promise.all(handles.map(({ pool }) => pool.end()));
     }
@@ -138,7 +138,7 @@ describe('overlapping sweeps', () => {
     expect(await counts(showId)).toEqual({ 'booking:EXPIRED': 300, 'seat:AVAILABLE': 800 });
     expect(await auditProblems(showId)).toEqual([]);
     // A sweep after the fact finds nothing.
-    expect(await sweepLapsedHolds(ctx.db)).toEqual({ bookings: 0, seats: 0 });
+    expect(await sweepLapsedHolds(ctx.db, { offerSeconds: 900 })).toEqual({ bookings: 0, seats: 0 });
     console.info(`overlapping sweeps: ${total.bookings} holds / ${total.seats} seats released once, per sweeper`, results.map((r) => r.bookings));
   });
 
@@ -153,13 +153,13 @@ describe('overlapping sweeps', () => {
       createDb({ connectionString: ctx.databaseUrl, max: 3, applicationName: 'expiry-test' }),
     );
     const layout = (await loadLayout(ctx.db, showId))!;
-    const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 100 };
+    const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 100, waitlistOfferSeconds: 900 };
     const fresh = Array.from({ length: 60 }, () => request(showId, 1));
     try {
       const [sweeps, claims, confirms] = await Promise.all([
-        Promise.all(handles.map(({ db }) => db.transaction((tx) => releaseLapsedHolds(tx, { limit: 5 })).then(() => sweepLapsedHolds(db, 5)))),
+        Promise.all(handles.map(({ db }) => db.transaction((tx) => releaseLapsedHolds(tx, { limit: 5 })).then(() => sweepLapsedHolds(db, { offerSeconds: 900 }, 5)))),
         Promise.all(fresh.map((job, i) => decideUntilDecided(handles[i % handles.length]!, layout, job, settings))),
-        Promise.all(old.ids.map((id, i) => confirmBooking(handles[i % handles.length]!.db, id, true))),
+        Promise.all(old.ids.map((id, i) => confirmBooking(handles[i % handles.length]!.db, id, true, { offerSeconds: 900 }))),
       ]);
       expect(sweeps).toHaveLength(4);
       expect(claims.map((decision) => decision.booking.status)).toEqual(Array(60).fill('HELD'));
@@ -235,7 +235,7 @@ describe('a lapsed hold before the sweep reaches it', () => {
   it('its seats are for sale again, to a request naming them as to best-available ones', async () => {
     const showId = await newShow(6);
     const layout = (await loadLayout(ctx.db, showId))!;
-    const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 10 };
+    const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 10, waitlistOfferSeconds: 900 };
     const decide = async (job: BookingJob) => (await decideBookings(ctx.db, layout, [job], settings)).get(job.id);
     const lapsing = await placeHolds(showId, [2], 1); // seats 1 and 2, for one second
     expect(await decide({ ...request(showId, 1), seats: ['3'] })).toMatchObject({ booking: { status: 'HELD', seats: ['3'] } });

@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(async () => ctx?.cleanup());
 
 const HOLD_SECONDS = 1;
-const settings: DecideSettings = { holdSeconds: HOLD_SECONDS, maxSeatsPerCustomer: 10 };
+const settings: DecideSettings = { holdSeconds: HOLD_SECONDS, maxSeatsPerCustomer: 10, waitlistOfferSeconds: 900 };
 
 const request = (showId: string, email: string, seats: string[] | null): BookingJob => ({
   id: randomUUID(),
@@ -146,7 +146,7 @@ describe('holds are measured from when they are given', () => {
       await blocker.query(`UPDATE seats SET hold_expires_at = b.hold_expires_at FROM bookings b WHERE b.id = $1 AND seats.booking_id = b.id`, [
         job.id,
       ]);
-      const { result } = await whileBlocked(blocker, () => confirmBooking(ctx.db, job.id, true));
+      const { result } = await whileBlocked(blocker, () => confirmBooking(ctx.db, job.id, true, { offerSeconds: 900 }));
       expect(result.kind).toBe('rejected');
       if (result.kind === 'rejected') expect(result.booking.status).toBe('EXPIRED');
     } finally {

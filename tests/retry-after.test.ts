@@ -36,6 +36,9 @@ describe('Retry-After for queued requests', () => {
     expect(advisor.secondsFor(2_000)).toBe(5);
     expect(advisor.secondsFor(100)).toBe(1);
     expect(advisor.secondsFor(1_000_000)).toBe(MAX_RETRY_AFTER_SECONDS);
+    // The poll's estimated_wait_seconds is the whole expected wait, unclamped.
+    expect(advisor.expectedWaitSeconds(2_000)).toBe(10);
+    expect(advisor.expectedWaitSeconds(1_000_000)).toBe(5_000);
 
     // Workers stop: once the window holds no progress, nothing drains and the heuristic is back.
     for (let second = 0; second < 12; second++) {
@@ -45,6 +48,7 @@ describe('Retry-After for queued requests', () => {
     }
     expect(advisor.drainRate()).toBe(0);
     expect(advisor.secondsFor(2_000)).toBe(1);
+    expect(advisor.expectedWaitSeconds(2_000)).toBeNull(); // unknown: absent from the poll
     await queue.close();
   });
 

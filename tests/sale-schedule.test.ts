@@ -1,8 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LayoutCache } from '../shared/booking/shows.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call, waitForDecision } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
@@ -12,13 +11,7 @@ import { waitFor } from './support/wait.js';
  * overrides the worker decides with.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi();
 
 const HOUR = 3_600_000;
 const at = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString();

@@ -1,4 +1,6 @@
+import { Queue } from 'bullmq';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { QUEUES } from '../shared/queue/catalog.js';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
@@ -48,14 +50,25 @@ function expectConflict(reply: { status: number; body: any }, code: string) {
 }
 
 describe('before any worker runs', () => {
-  it('confirming or cancelling a QUEUED booking is 409 BOOKING_QUEUED', async () => {
+  it('confirming a QUEUED booking is 409 BOOKING_QUEUED; cancelling one takes it out of the line, never decided', async () => {
     const accepted = await call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: 'q@example.com', seats: ['Stalls-D-10'] } });
     expect(accepted.status).toBe(202);
     expectConflict(await confirm(accepted.body.id), 'BOOKING_QUEUED');
-    expectConflict(await cancel(accepted.body.id), 'BOOKING_QUEUED');
-    // Still queued, untouched: a worker decides it normally later.
+    const leaver = await call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: 'l@example.com', seats: ['Stalls-D-9'] } });
+    const left = await cancel(leaver.body.id);
+    expect(left.status).toBe(200);
+    expect(left.body).toMatchObject({ id: leaver.body.id, status: 'CANCELLED', seats: [], total_cents: 0 });
+    // The first is still queued, untouched: a worker decides it normally later; the one that left stays out.
     slowWorker = await ctx.startWorker();
     expect(await waitForDecision(api.app, accepted.body.id)).toMatchObject({ status: 'HELD', seats: ['Stalls-D-10'] });
+    const queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
+    await waitFor(async () => {
+      const counts = await queue.getJobCounts('wait', 'active', 'delayed');
+      return Object.values(counts).every((count) => count === 0) ? true : undefined;
+    }, 'every batch job to finish');
+    await queue.close();
+    expect(await bookingRow(leaver.body.id)).toMatchObject({ status: 'CANCELLED', seat_labels: [] });
+    expect(await seatRows(['Stalls-D-9'])).toMatchObject([{ status: 'AVAILABLE', booking_id: null }]);
   });
 });
 

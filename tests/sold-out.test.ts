@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx?.cleanup());
 
-const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 10 };
+const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 10, waitlistOfferSeconds: 900 };
 
 const request = (showId: string, more: Partial<BookingJob> = {}): BookingJob => ({
   id: randomUUID(),

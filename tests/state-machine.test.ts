@@ -172,7 +172,7 @@ class Claim implements Cmd {
   async run(model: Model, real: Real): Promise<void> {
     executed('claim');
     const batch = model.pending.slice(0, this.size);
-    const decisions = await decideBookings(ctx.db, real.layout, batch, { holdSeconds: 3_600, maxSeatsPerCustomer: CAP });
+    const decisions = await decideBookings(ctx.db, real.layout, batch, { holdSeconds: 3_600, maxSeatsPerCustomer: CAP, waitlistOfferSeconds: 900 });
     // Lapsed holds the claim released (it may, to find seats: those on the specific seats it
     // asks for, or, when it comes up short, the show's up to a bound): only lapsed ones.
     const statuses = await ctx.pool.query<{ id: string; status: string }>('SELECT id, status FROM bookings WHERE show_id = $1', [real.showId]);
@@ -243,7 +243,7 @@ class Redeliver implements Cmd {
   async run(model: Model, real: Real): Promise<void> {
     executed('redeliver');
     const [id, booking] = [...model.bookings.entries()][this.pick % model.bookings.size]!;
-    const decisions = await decideBookings(ctx.db, real.layout, [booking.job], { holdSeconds: 3_600, maxSeatsPerCustomer: CAP });
+    const decisions = await decideBookings(ctx.db, real.layout, [booking.job], { holdSeconds: 3_600, maxSeatsPerCustomer: CAP, waitlistOfferSeconds: 900 });
     expect(decisions.get(id)).toMatchObject({ kind: 'decided', duplicate: true, booking: { status: booking.status } });
     count('duplicate', stats.outcomes);
     await checkAgainstModel(model, real);
@@ -268,7 +268,7 @@ class Settle implements Cmd {
     const id = ids[this.pick % ids.length]!;
     const booking = model.bookings.get(id);
     const outcome: SettleOutcome =
-      this.action === 'cancel' ? await cancelBooking(ctx.db, id) : await confirmBooking(ctx.db, id, this.action === 'confirm');
+      this.action === 'cancel' ? await cancelBooking(ctx.db, id, { offerSeconds: 900 }) : await confirmBooking(ctx.db, id, this.action === 'confirm', { offerSeconds: 900 });
     count(`${this.action}:${outcome.kind}`, stats.outcomes);
     if (!booking) {
       expect(outcome.kind).toBe('not_found');

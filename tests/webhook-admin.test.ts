@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import { BOOKING_EVENT_TYPES } from '../shared/webhooks/events.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call } from './support/http.js';
 
 /**
@@ -10,13 +9,7 @@ import { call } from './support/http.js';
  * refused unless WEBHOOK_ALLOWED_HOSTS lists them.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-beforeAll(async () => {
-  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
-  api = await ctx.startApi();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi({ DB_POOL_SIZE: '2' });
 
 const register = (body: unknown, app = api.app) => call(app, 'POST', '/admin/webhooks', { body, admin: true });
 

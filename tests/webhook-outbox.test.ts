@@ -25,7 +25,7 @@ beforeEach(async () => {
   await ctx.pool.query('TRUNCATE webhooks, webhook_events, webhook_deliveries');
 });
 
-const settings: DecideSettings = { holdSeconds: 120, maxSeatsPerCustomer: 10 };
+const settings: DecideSettings = { holdSeconds: 120, maxSeatsPerCustomer: 10, waitlistOfferSeconds: 900 };
 
 const request = (showId: string, seatCount = 1): BookingJob => ({
   id: randomUUID(),
@@ -67,7 +67,7 @@ describe('the outbox writer', () => {
     const showId = await newShow(1);
     const [first, second] = [request(showId), request(showId)];
     await decide(showId, [first, second]);
-    await confirmBooking(ctx.db, first.id, true);
+    await confirmBooking(ctx.db, first.id, true, { offerSeconds: 900 });
     expect(await events()).toEqual([]);
   });
 
@@ -77,9 +77,9 @@ describe('the outbox writer', () => {
     const showId = await newShow(3);
     const [confirmed, declined, cancelled, soldOut] = [request(showId), request(showId), request(showId), request(showId)];
     await decide(showId, [confirmed, declined, cancelled, soldOut]);
-    await confirmBooking(ctx.db, confirmed.id, true);
-    await confirmBooking(ctx.db, declined.id, false);
-    await cancelBooking(ctx.db, cancelled.id);
+    await confirmBooking(ctx.db, confirmed.id, true, { offerSeconds: 900 });
+    await confirmBooking(ctx.db, declined.id, false, { offerSeconds: 900 });
+    await cancelBooking(ctx.db, cancelled.id, { offerSeconds: 900 });
 
     const written = await events();
     expect(written.map((event) => [event.type, event.booking_id, event.deliveries])).toEqual([
@@ -111,7 +111,7 @@ describe('the outbox writer', () => {
       );
       return rows[0]?.lapsed ? true : undefined;
     }, 'the holds to lapse');
-    expect((await confirmBooking(ctx.db, confirmedLate.id, true)).kind).toBe('rejected');
+    expect((await confirmBooking(ctx.db, confirmedLate.id, true, { offerSeconds: 900 })).kind).toBe('rejected');
     await ctx.db.transaction((tx) => releaseLapsedHolds(tx, { showId, limit: 10 }));
     const written = await events();
     expect(written.map((event) => [event.type, event.booking_id])).toEqual([

@@ -12,7 +12,11 @@
  *    failure or an expiry *after* that decision are fine, so a seat counts against the run only
  *    if it was free (never released, or released at least `graceSeconds` earlier) or its hold
  *    had lapsed at the last such SOLD_OUT; the grace absorbs clock and commit-order skew
- *    between two transactions that ran at nearly the same moment.
+ *    between two transactions that ran at nearly the same moment;
+ * 6. no seat is AVAILABLE while a WAITLISTED entry of its scope (the show, or the section the
+ *    entry named) fits: the free seats of the scope are fewer than the entry's seat_count. Seats
+ *    freed after a sell-out are offered to the waiting list in the transaction that frees them
+ *    (shared/booking/waitlist.ts), so once that commits no such seat may be left.
  *
  * A scheduled sale's run (`--sales-open-in`) adds the opening's checks (auditOpening): the
  * published draw is recomputed here from its revealed seed with this file's own few lines of
@@ -64,6 +68,7 @@ export async function auditBookings(db: Queryable, scope: AuditScope): Promise<A
     await lostRequests(db, scope.acceptedIds),
     await seatMapAgrees(db, shows),
     await availableWhileSoldOut(db, shows, grace),
+    await availableWhileWaitlisted(db, shows),
   ];
   return { ok: checks.every((c) => c.ok), shows: shows.length, acceptedChecked: scope.acceptedIds.length, checks };
 }
@@ -186,7 +191,7 @@ async function availableWhileSoldOut(db: Queryable, shows: string[], graceSecond
      ), released AS (
        SELECT seat_id, max(b.updated_at) AS released_at
        FROM bookings b CROSS JOIN LATERAL unnest(b.seat_ids) AS seat_id
-       WHERE b.show_id = ANY($1::uuid[]) AND b.status IN ('EXPIRED', 'CANCELLED', 'FAILED')
+       WHERE b.show_id = ANY($1::uuid[]) AND b.status IN ('EXPIRED', 'CANCELLED', 'FAILED', 'REFUNDED')
        GROUP BY seat_id
      )
      SELECT so.show_id::text AS show_id, so.requested_section, so.failed, count(s.id)::int AS stranded,
@@ -253,11 +258,11 @@ export const drawKeyOf = (seed: Buffer, bookingId: string) => createHmac('sha256
 /**
  * The checks of a scheduled sale's opening, per show:
  *
- * 6. the draw verifies: SHA-256 of the revealed seed is the commitment published at creation
+ * 7. the draw verifies: SHA-256 of the revealed seed is the commitment published at creation
  *    (and still in Postgres), the keys ascend, and they are exactly the HMACs of the requests
  *    that waited: each key is one accepted request's, every request accepted before the
  *    opening (by more than the grace) is in it, none accepted after it (by more than the grace);
- * 7. decisions follow the line (the draw's order, then later arrivals first come, first
+ * 8. decisions follow the line (the draw's order, then later arrivals first come, first
  *    served): an **overtake** is a pair of best-available requests of one show and section
  *    where the later entry got seats while the earlier one, asking for as many or more, was
  *    refused (SOLD_OUT or SEATS_UNAVAILABLE). Only decisions before the show's first released
@@ -373,6 +378,29 @@ export async function auditOpening(db: Queryable, scope: OpeningScope): Promise<
     },
   ];
   return { checks, overtakes, overtaken: overtakenIds.size, openingToFirstDecisionMs: first, openingToLastDecisionMs: last };
+}
+
+async function availableWhileWaitlisted(db: Queryable, shows: string[]): Promise<AuditCheck> {
+  const { rows } = await db.query(
+    `SELECT w.show_id::text AS show_id, w.id::text AS id, w.seat_count, w.requested_section, free.seats AS free
+     FROM bookings w
+     CROSS JOIN LATERAL (
+       SELECT count(*)::int AS seats FROM seats s
+       WHERE s.show_id = w.show_id AND s.status = 'AVAILABLE' AND (w.requested_section IS NULL OR s.section = w.requested_section)
+     ) AS free
+     WHERE w.show_id = ANY($1::uuid[]) AND w.status = 'WAITLISTED' AND free.seats >= w.seat_count
+     ORDER BY w.show_id, w.waitlisted_at, w.id`,
+    [shows],
+  );
+  return check(
+    'no-seat-available-while-waitlisted',
+    'No seat AVAILABLE while a WAITLISTED entry of its scope fits',
+    rows.length,
+    rows.map(
+      (row: { show_id: string; id: string; seat_count: number; requested_section: string | null; free: number }) =>
+        `show ${row.show_id}${row.requested_section ? ` section ${row.requested_section}` : ''}: ${row.free} seat(s) free while entry ${row.id} waits for ${row.seat_count}`,
+    ),
+  );
 }
 
 /** The audit as lines of text for the terminal. */

@@ -33,6 +33,8 @@ export type BurstOptions = {
   arrival: Arrival;
   seatCount: { min: number; max: number };
   specificSeatsRatio: number;
+  /** Share of best-available requests sent with `waitlist: true` (they join the list when sold out). */
+  waitlistRatio: number;
   section: string | null;
   confirmRatio: number;
   /** Of the holds not confirmed, the share cancelled; the others are left to lapse. */
@@ -96,6 +98,9 @@ Scheduled sale
   --seat-count A-B           seats per request, uniform in A..B (default 1-1, or "2")
   --specific-seats-ratio R   share of requests naming specific adjacent seats (default 0)
   --section NAME             best-available requests ask for this section
+  --waitlist-ratio R         share of best-available requests sent with "waitlist": true
+                             (default 0): sold out, they join the show's waiting list; the
+                             report counts them and the offers they got
   --customers N              distinct customer emails (default: one per request)
   --idempotency-keys         send an Idempotency-Key header with every booking
   --max-retries N            retries of a 429/503 answer, honouring Retry-After (default 30)
@@ -234,6 +239,7 @@ const SPEC = {
   arrival: { type: 'string' },
   'seat-count': { type: 'string' },
   'specific-seats-ratio': { type: 'string' },
+  'waitlist-ratio': { type: 'string' },
   section: { type: 'string' },
   customers: { type: 'string' },
   'idempotency-keys': { type: 'boolean' },
@@ -279,6 +285,7 @@ const BurstFlags = z.object({
   arrival: flag((text) => (text === 'wait' ? ('wait' as const) : parseArrival(text))).default({ kind: 'burst' }),
   'seat-count': flag(parseSeatCount).default({ min: 1, max: 1 }),
   'specific-seats-ratio': ratio.default(0),
+  'waitlist-ratio': ratio.default(0),
   section: z.string().optional(),
   customers: whole(1, 10_000_000).optional(),
   'idempotency-keys': on,
@@ -350,6 +357,7 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
     arrival,
     seatCount: flags['seat-count'],
     specificSeatsRatio: flags['specific-seats-ratio'],
+    waitlistRatio: flags['waitlist-ratio'],
     section: flags.section ?? null,
     confirmRatio: flags['confirm-ratio'],
     cancelShare: flags['cancel-share'],

@@ -90,7 +90,7 @@ export class RequestPlan {
 
   constructor(
     private readonly shows: PlannedShow[],
-    private readonly options: Pick<BurstOptions, 'seatCount' | 'specificSeatsRatio' | 'section' | 'customers' | 'idempotencyKeys' | 'seed'>,
+    private readonly options: Pick<BurstOptions, 'seatCount' | 'specificSeatsRatio' | 'waitlistRatio' | 'section' | 'customers' | 'idempotencyKeys' | 'seed'>,
   ) {
     if (shows.length === 0) throw new PlanError('no show to book');
     if (options.section !== null) {
@@ -110,9 +110,17 @@ export class RequestPlan {
     const email = `burst-${this.runTag}-${customer}@bench.example`;
     const idempotencyKey = this.options.idempotencyKeys ? `burst-${this.runTag}-${index}` : null;
     const specific = this.options.specificSeatsRatio > 0 && this.random.next() < this.options.specificSeatsRatio ? this.pickSeats(show, seatCount) : null;
+    // Drawn only when asked for, so seeded runs without it keep their sequence.
+    const waitlist = !specific && this.options.waitlistRatio > 0 && this.random.next() < this.options.waitlistRatio;
     const body = specific
       ? JSON.stringify({ show_id: show.id, customer_email: email, seats: specific })
-      : JSON.stringify({ show_id: show.id, customer_email: email, seat_count: seatCount, ...(this.options.section ? { section: this.options.section } : {}) });
+      : JSON.stringify({
+          show_id: show.id,
+          customer_email: email,
+          seat_count: seatCount,
+          ...(this.options.section ? { section: this.options.section } : {}),
+          ...(waitlist ? { waitlist: true } : {}),
+        });
     return { show, body, seatCount, idempotencyKey };
   }
 

@@ -4,6 +4,7 @@ import type { LatencyBucket, LatencySummary } from './latency.js';
 import type { BurstOptions } from './options.js';
 import { formatOpening, type OpeningReport } from './sale-opening.js';
 import type { Sample } from './stats.js';
+import type { WaitlistFigures } from './waitlist-figures.js';
 
 /** What a burst run found: the JSON report's shape, and its rendering for the terminal. */
 
@@ -48,6 +49,8 @@ export type BurstReport = {
    */
   polls: { total: number; perBooking: number; waitSeconds: number };
   outcomes: Record<string, number>;
+  /** With --waitlist-ratio and a database: the requests that joined a waiting list, and their offers. */
+  waitlist: WaitlistFigures | null;
   settle: { confirmed: number; cancelled: number; leftToLapse: number; rejected: Record<string, number> };
   http: Record<string, Record<string, number>>;
   retried: Record<string, number>;
@@ -117,6 +120,11 @@ export function formatReport(report: BurstReport): string {
   lines.push(`Status polls per booking         ${fmt(polls.perBooking, 2)}  (${polls.total} polls; ${polls.waitSeconds > 0 ? `Prefer: wait=${polls.waitSeconds}` : 'plain polling'})`);
   lines.push('');
   lines.push(`Outcomes        ${table(report.outcomes)}`);
+  if (report.waitlist) {
+    const w = report.waitlist;
+    const offered = Object.values(w.offers).reduce((sum, n) => sum + n, 0);
+    lines.push(`Waiting list    joined=${w.joined}  still waiting=${w.waiting}  offered=${offered} (${table(w.offers)})  left without an offer: ${table(w.leftWithoutOffer)}`);
+  }
   lines.push(`Settled         confirmed=${report.settle.confirmed}  cancelled=${report.settle.cancelled}  left to lapse=${report.settle.leftToLapse}  rejected: ${table(report.settle.rejected)}`);
   for (const [kind, codes] of Object.entries(report.http)) {
     if (Object.keys(codes).length > 0) lines.push(`HTTP ${kind.padEnd(10)} ${table(codes)}`);

@@ -12,6 +12,7 @@ import type { BurstReport } from './report.js';
 import { fetchDraw, type OpeningReport, type PublishedDraw } from './sale-opening.js';
 import { readServerTimings, type ServerTimings } from './server-stats.js';
 import { RunStats, type Sample } from './stats.js';
+import { waitlistFigures, type WaitlistFigures } from './waitlist-figures.js';
 
 /**
  * One burst, end to end: prepare the shows, send the requests, follow each to its decision and
@@ -105,10 +106,12 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
     let server: ServerTimings | null = null;
     let audit: AuditReport | null = null;
     let opening: OpeningReport | null = null;
+    let waitlist: WaitlistFigures | null = null;
     if (options.databaseUrl) {
       const db = new pg.Pool({ connectionString: options.databaseUrl, max: 2, application_name: 'ticket-rush-burst-audit' });
       try {
         server = await readServerTimings(db, stats.acceptedIds, startedAtEpoch);
+        if (options.waitlistRatio > 0) waitlist = await waitlistFigures(db, stats.acceptedIds);
         if (options.audit) {
           audit = await auditBookings(db, { showIds: shows.map((s) => s.id), acceptedIds: stats.acceptedIds, graceSeconds: options.auditGraceSeconds });
         }
@@ -181,6 +184,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
       pollLagMs: stats.pollLag.summary(),
       polls: pollCount(stats, options.pollWaitSeconds),
       outcomes: stats.outcomes.toJSON(),
+      waitlist,
       settle: { confirmed: stats.confirmed, cancelled: stats.cancelled, leftToLapse: stats.leftToLapse, rejected: stats.settleRejected.toJSON() },
       http,
       retried: stats.retried.toJSON(),

@@ -38,20 +38,21 @@ export type Scenario = {
 
 export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
   const scale = (n: number) => (quick ? Math.max(1, Math.round(n / 10)) : n);
+  const hot: Scenario = {
+    name: 'a',
+    title: 'hot show',
+    description: `${scale(20_000).toLocaleString('en-US')} single-seat requests, all at once with ${scale(500)} in flight, on ${scale(5_000).toLocaleString('en-US')} seats; holds left in place`,
+    requests: scale(20_000),
+    inFlight: scale(500),
+    arrival: { kind: 'burst' },
+    shows: { count: 1, seats: scale(5_000) },
+    seatCount: { min: 1, max: 1 },
+    specificSeatsRatio: 0,
+    confirmRatio: 0,
+    cancelShare: 0,
+  };
   return {
-    a: {
-      name: 'a',
-      title: 'hot show',
-      description: `${scale(20_000).toLocaleString('en-US')} single-seat requests, all at once with ${scale(500)} in flight, on ${scale(5_000).toLocaleString('en-US')} seats; holds left in place`,
-      requests: scale(20_000),
-      inFlight: scale(500),
-      arrival: { kind: 'burst' },
-      shows: { count: 1, seats: scale(5_000) },
-      seatCount: { min: 1, max: 1 },
-      specificSeatsRatio: 0,
-      confirmRatio: 0,
-      cancelShare: 0,
-    },
+    a: hot,
     b: {
       name: 'b',
       title: 'mixed',
@@ -87,18 +88,12 @@ export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
       cancelShare: 0,
     },
     d: {
+      ...hot,
       name: 'd',
       title: 'steady rush',
       description: `the hot show of (a) (${scale(20_000).toLocaleString('en-US')} single-seat requests on ${scale(5_000).toLocaleString('en-US')} seats), arriving open-loop at ${STEADY_RATE_PER_SECOND.toLocaleString('en-US')} per second (at most ${scale(500)} in flight); accept latency counted from each request's scheduled time`,
-      requests: scale(20_000),
-      inFlight: scale(500),
       // The rate is not scaled down with --quick: a tenth of it would not be a rush.
       arrival: { kind: 'rate', perSecond: STEADY_RATE_PER_SECOND },
-      shows: { count: 1, seats: scale(5_000) },
-      seatCount: { min: 1, max: 1 },
-      specificSeatsRatio: 0,
-      confirmRatio: 0,
-      cancelShare: 0,
     },
     e: {
       name: 'e',

@@ -12,8 +12,10 @@ import { registerDocs } from './plugins/docs.js';
 import { answerParserRejection, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
+import { registerWebPage } from './plugins/web-page.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
+import { adminWaitlistRoutes } from './routes/admin-waitlist.js';
 import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { adminLineRoutes, drawRoutes } from './routes/line.js';
@@ -146,9 +148,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await admin.register(adminShowRoutes(deps));
     await admin.register(adminLineRoutes(deps));
     await admin.register(adminBookingRoutes(deps));
+    await admin.register(adminWaitlistRoutes(deps));
     await admin.register(adminWebhookRoutes(deps));
   });
   await app.register(bullBoardRoutes(deps));
+  // The buyer's page (/), the admin page (/admin) and their assets: static files built from web/.
+  await registerWebPage(app, deps.logger);
 
   return app;
 }

@@ -73,7 +73,8 @@ export class BookingIntake {
     // guessed and used first cannot block this customer's request.
     const key = `${this.options.keyPrefix}:idem:${sha256(JSON.stringify([job.customer_email.toLowerCase(), idempotencyKey]))}`;
     const fingerprint = sha256(
-      JSON.stringify([job.show_id, job.customer_email, job.seat_count, job.section, job.seats]),
+      // `waitlist` only when asked for: keys sent before the waiting list existed keep their fingerprint.
+      JSON.stringify([job.show_id, job.customer_email, job.seat_count, job.section, job.seats, ...(job.waitlist ? [true] : [])]),
     );
     const claim: IdempotencyClaim = { id: job.id, fingerprint, queued: false };
     const claimed = await this.redis.set(key, JSON.stringify(claim), 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');

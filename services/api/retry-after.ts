@@ -49,6 +49,16 @@ export class RetryAfterAdvisor {
   }
 
   /**
+   * The expected wait of the request at `position` (place in line ÷ the measured drain rate of
+   * the queue, which all shows share), in whole seconds; null while no rate is known or nothing drains.
+   */
+  expectedWaitSeconds(position: number): number | null {
+    this.sampleIfDue();
+    const rate = this.drainRate();
+    return rate ? Math.ceil(position / rate) : null;
+  }
+
+  /**
    * In a waiting room: nothing moves before the sale opens, so poll again about then (the draw
    * follows within a second), at most MAX_RETRY_AFTER_SECONDS ahead.
    */

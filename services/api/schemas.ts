@@ -238,6 +238,10 @@ export function bookingBody(config: Pick<Config, 'MAX_SEATS_PER_BOOKING'>) {
         .min(1, 'must name at least one seat')
         .max(max, `at most ${max} seats per booking`)
         .optional(),
+      waitlist: z
+        .boolean()
+        .optional()
+        .describe('Best available only: when the show is sold out, join its waiting list (WAITLISTED) instead of failing SOLD_OUT'),
     })
     .strict()
     .superRefine((body, ctx) => {
@@ -246,6 +250,9 @@ export function bookingBody(config: Pick<Config, 'MAX_SEATS_PER_BOOKING'>) {
       }
       if (body.seats && body.section !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['section'], message: 'section goes with seat_count, not with seats' });
+      }
+      if (body.seats && body.waitlist) {
+        ctx.addIssue({ code: 'custom', path: ['waitlist'], message: 'the waiting list is for seat_count (best available), not for specific seats' });
       }
       if (body.seats) {
         const duplicate = body.seats.find((label, index) => body.seats!.indexOf(label) !== index);
@@ -287,6 +294,10 @@ const queuedFields = {
     .optional()
     .describe("IN_LINE: the place in the show's held line while it is held (paused, or behind a draw being released), else in the queue; 0 once a worker has it"),
   paused: z.literal(true).optional().describe('IN_LINE in a paused sale: nothing is decided until it resumes'),
+  estimated_wait_seconds: z
+    .number()
+    .optional()
+    .describe('IN_LINE and not paused: about how long until it is decided (its place ÷ the rate the queue is drained at now); absent until that rate is known'),
 };
 
 export const BookingAccepted = z.object({
@@ -311,6 +322,7 @@ export const BookingStatusView = z.object({
   seats: z.array(z.string()).optional(),
   reason: z.string().optional(),
   updated_at: z.string(),
+  waitlist_position: z.number().optional().describe('While WAITLISTED: its place on the show\'s waiting list, 1 = next'),
 });
 
 export const BookingView = z.object({
@@ -338,6 +350,10 @@ export const BookingView = z.object({
   decided_at: z.string().nullable(),
   confirmed_at: z.string().nullable(),
   updated_at: z.string(),
+  from_waitlist: z
+    .boolean()
+    .describe('It joined the waiting list: WAITLISTED, it waits there; HELD, the hold is an offer from the list (WAITLIST_OFFER_SECONDS)'),
+  waitlist_position: z.number().optional().describe('While WAITLISTED: its place on the show\'s waiting list, 1 = next'),
 });
 
 export const ConfirmBody = z.object({ payment: z.enum(['success', 'fail']) }).strict();
@@ -367,6 +383,31 @@ export const AdminBookingQuery = z.object({
 export const AdminBookingList = z.object({ bookings: z.array(BookingView), next: NextLink });
 
 export const ShowDeleted = z.object({ id: z.string(), deleted_seats: z.number(), deleted_bookings: z.number() });
+
+export const ShowIdParams = z.object({ id: z.uuid({ message: 'must be a UUID' }).describe('The show') });
+
+export const WaitlistQuery = z.object({ ...pageQuery });
+
+export const WaitlistEntryView = z.object({
+  booking_id: z.string(),
+  position: z.number().describe('1 = the next entry an offer goes to (when the free seats fit it)'),
+  customer_email: z.string().describe('In full (admin read)'),
+  seat_count: z.number(),
+  section: z.string().nullable().describe('The section it waits for; null: any'),
+  waiting_since: z.string().describe('When it joined the list (its order)'),
+});
+
+export const WaitlistPage = z.object({
+  show_id: z.string(),
+  entries: z.array(WaitlistEntryView),
+  next: NextLink,
+});
+
+export const WaitlistClosed = z.object({
+  show_id: z.string(),
+  closed_at: z.string().describe('When the list closed (the first close; closing again keeps it)'),
+  failed: z.number().describe('Entries that were still waiting and are now FAILED SOLD_OUT'),
+});
 
 // ---- Webhooks (POST/GET /admin/webhooks, DELETE /admin/webhooks/:id, GET /admin/webhooks/:id/deliveries)
 

@@ -25,6 +25,7 @@ import {
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { resolveAdminToken, shareGeneratedToken } from './admin-token.js';
 import { buildApp } from './app.js';
+import { RetryAfterAdvisor } from './retry-after.js';
 import { BookingIntake } from './booking-intake.js';
 import { LiveUpdates } from './live/live-updates.js';
 
@@ -95,7 +96,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   // Likewise: the relay's batch jobs, for their depth in /metrics and failed batches on the board.
   const webhookQueue = openQueue(QUEUES.webhooks, redis, config.QUEUE_PREFIX);
   const index = new RequestIndex(redis, bookingQueue);
-  const standing = new BookingStanding(index, db);
+  const drain = new RetryAfterAdvisor(() => index.taken());
+  const standing = new BookingStanding(index, db, { expectedWait: (position) => drain.expectedWaitSeconds(position) });
   const intake = new BookingIntake(bookingQueue, redis, {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     keyPrefix: config.QUEUE_PREFIX,

@@ -82,7 +82,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
   const metrics = createWorkerMetrics({ pool, redis: connection, prefix: config.QUEUE_PREFIX, logger });
   const layouts = new LayoutCache(db);
-  // Only used for its key names: the request index sits beside the bookings queue, under its prefix.
+  // The request index sits beside the bookings queue, under its prefix; the line keeper adds the
+  // batch jobs it releases from held lines to it.
   const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
   const index = new RequestIndex(connection, bookingQueue);
   // Live updates of decisions and expiries (fire and forget: a lost publish fails nothing).
@@ -115,7 +116,13 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     metrics.timed(QUEUES.bookings, dispatcher(QUEUES.bookings, { 'process-bookings': processBookings })),
     { ...workerOptions, concurrency: config.WORKER_CONCURRENCY },
   );
-  const expireHolds = createExpireHoldsProcessor({ db, logger, onSwept: metrics.onSwept, changes });
+  const expireHolds = createExpireHoldsProcessor({
+    db,
+    logger,
+    waitlist: { offerSeconds: config.WAITLIST_OFFER_SECONDS },
+    onSwept: metrics.onSwept,
+    changes,
+  });
   const webhookQueue = openQueue(QUEUES.webhooks, connection, config.QUEUE_PREFIX);
   const relayWebhooks = createRelayWebhooksProcessor({
     db,

@@ -113,12 +113,28 @@ export class Claimer {
   private readonly contended = new Set<SectionFilter>();
   private releasedLapsed = false;
 
+  /**
+   * `releaseLapsed: false` when the show has a waiting list: seats of lapsed holds must go to
+   * the list first, so this claim answers CONTENDED for them instead of releasing them itself
+   * (the claim released them for the list before it started; shared/booking/decide.ts).
+   */
   constructor(
     private readonly tx: Executor,
     private readonly showId: string,
     specificIds: number[],
+    private readonly options: { releaseLapsed?: boolean } = {},
   ) {
     this.reserved = new Set(specificIds);
+  }
+
+  /** Whether this claim released lapsed holds itself: it freed seats, and must offer them to the waiting list. */
+  get releasedLapsedHolds(): boolean {
+    return this.releasedLapsed;
+  }
+
+  /** Seat ids given to requests of this transaction so far. */
+  spokenFor(): number[] {
+    return [...this.assigned];
   }
 
   /** Single-seat requests are the hot path: their seats are locked in one query per section. */
@@ -156,7 +172,7 @@ export class Claimer {
         return { status: 'CONTENDED' };
       }
       if (claimable.lapsedHolds) {
-        if (!this.releasedLapsed) {
+        if (!this.releasedLapsed && this.options.releaseLapsed !== false) {
           // Holds have lapsed but the sweep has not reached them yet: release them now, then retry.
           this.releasedLapsed = true;
           await releaseLapsedHolds(this.tx, { showId: this.showId, limit: CLAIM_RELEASE_LIMIT });

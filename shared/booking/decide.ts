@@ -1,8 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Database, Executor } from '../db/client.js';
 import type { BookingJob } from '../queue/catalog.js';
-import { Claimer, lockSeatsByLabel, rankOf, type Verdict } from './allocate.js';
+import { Claimer, countClaimable, lockSeatsByLabel, rankOf, type Verdict } from './allocate.js';
 import { releaseLapsedHolds } from './expire.js';
+import { CLAIM_RELEASE_LIMIT } from './sql/holds.js';
+import { hasWaitingEntries, offerFreedSeats, takeWaitlistLock, waitlistOpen } from './waitlist.js';
 import { recordBookingEvents } from '../webhooks/outbox.js';
 import type { ShowLayout } from './layout.js';
 import type { DecidedStatus, FailureReason } from './statuses.js';
@@ -41,7 +43,12 @@ export type Decision =
 export type DecideSettings = {
   holdSeconds: number;
   maxSeatsPerCustomer: number;
+  /** WAITLIST_OFFER_SECONDS: how long an offer from the waiting list holds, unless the show says otherwise. */
+  waitlistOfferSeconds: number;
 };
+
+/** A request's verdict in this transaction: a claim's, or a place on the waiting list. */
+type RequestVerdict = Verdict | { status: 'WAITLISTED' };
 
 /**
  * Optional timings for whoever runs decisions (the worker's metrics). Plain callbacks keep the
@@ -120,13 +127,15 @@ async function decideInTransaction(
   // request can get a seat, so the batch is decided without a single lock. Seats that other
   // transactions are claiming right now are still AVAILABLE in the committed state, so this
   // never answers SOLD_OUT early; under a burst most requests after the sell-out end here.
-  if (await isSoldOut(tx, showId)) {
+  // Requests that may join the waiting list take the full path: joining counts against the
+  // customer's cap, which needs the customer's lock.
+  if (!fresh.some((request) => request.waitlist) && (await isSoldOut(tx, showId))) {
     // The reason follows the same precedence as below (the cap first); no seat is given, so
     // reading the customers' live seats needs no lock.
     const owned = await liveSeatsByCustomer(tx, showId, fresh);
     observer.lockWait?.(0); // one observation per claim transaction; this one waited on no lock
-    const verdicts = new Map<string, Verdict>(
-      fresh.map((request): [string, Verdict] => {
+    const verdicts = new Map<string, RequestVerdict>(
+      fresh.map((request): [string, RequestVerdict] => {
         const over = (owned.get(request.customer_email) ?? 0) + request.seat_count > settings.maxSeatsPerCustomer;
         return [request.id, { status: 'FAILED', reason: over ? 'LIMIT_EXCEEDED' : request.seats ? 'SEATS_UNAVAILABLE' : 'SOLD_OUT' }];
       }),
@@ -149,22 +158,32 @@ async function decideInTransaction(
   // before the sweep reaches it: release the lapsed holds on these seats first, while this
   // transaction holds no seat lock, or the request would fail SEATS_UNAVAILABLE on a seat
   // nobody holds. Only these seats' holds: at most one per label, so the work is bounded.
+  let freedSeats = false;
   if (specificLabels.length > 0) {
-    await releaseLapsedHolds(tx, { showId, seatLabels: specificLabels, limit: specificLabels.length });
+    const released = await releaseLapsedHolds(tx, { showId, seatLabels: specificLabels, limit: specificLabels.length });
+    freedSeats = released.seats > 0;
   }
   const specificStarted = performance.now();
   const specific = new Map((await lockSeatsByLabel(tx, showId, specificLabels)).map((seat) => [seat.label, seat]));
   lockWait += specificLabels.length > 0 ? secondsSince(specificStarted) : 0;
   observer.lockWait?.(lockWait);
 
-  const claimer = new Claimer(tx, showId, [...specific.values()].map((seat) => seat.id));
+  // 3b. A show with a waiting list serves it first: its lapsed holds are released and every free
+  //     seat a waiting entry fits is offered (shared/booking/waitlist.ts), under the list's lock,
+  //     which this transaction then keeps. Only what fits no entry is left for new requests,
+  //     and this claim does not release lapsed holds itself (they would skip the list).
+  const listed = await hasWaitingEntries(tx, showId);
+  if (listed) await releaseLapsedHolds(tx, { showId, limit: CLAIM_RELEASE_LIMIT });
+  const claimer = new Claimer(tx, showId, [...specific.values()].map((seat) => seat.id), { releaseLapsed: !listed });
+  const waitlistSettings = { offerSeconds: settings.waitlistOfferSeconds };
+  if (listed) await offerFreedSeats(tx, showId, waitlistSettings, claimer);
   claimer.planSingles(fresh.filter((r) => !r.seats && r.seat_count === 1).map((r) => rankOf(layout, r.section)));
 
   // 4. Decide each request in arrival order.
-  const verdicts = new Map<string, Verdict>();
+  const verdicts = new Map<string, RequestVerdict>();
   for (const request of fresh) {
     const owned = seatsByCustomer.get(request.customer_email) ?? 0;
-    let verdict: Verdict;
+    let verdict: RequestVerdict;
     if (owned + request.seat_count > settings.maxSeatsPerCustomer) {
       verdict = { status: 'FAILED', reason: 'LIMIT_EXCEEDED' };
     } else if (request.seats) {
@@ -176,8 +195,57 @@ async function decideInTransaction(
     verdicts.set(request.id, verdict);
   }
 
-  return writeDecisions(tx, showId, fresh, verdicts, settings, decisions);
+  // 5. Sold out, and asked for the waiting list: join it.
+  await joinWaitlist(tx, showId, layout, fresh, verdicts, seatsByCustomer, claimer, settings);
+
+  const written = await writeDecisions(tx, showId, fresh, verdicts, settings, decisions);
+  // 6. This claim freed seats itself (lapsed holds) on a show it found without a list: a list may
+  //    have appeared meanwhile, and what is left of those seats goes to it.
+  if (!listed && (freedSeats || claimer.releasedLapsedHolds)) await offerFreedSeats(tx, showId, waitlistSettings);
+  return written;
 }
+
+/**
+ * Requests that asked for the waiting list and came out SOLD_OUT join it, unless the list is
+ * closed (they stay SOLD_OUT) or the cap forbids it. Under the list's lock, the committed supply
+ * is read again: a transaction that freed seats of the scope and committed before this one took
+ * the lock offered them to the entries it could see, not to these; if such seats are still free
+ * the request is CONTENDED (decided again, when it gets them) instead of waiting beside them.
+ * A freeing transaction that commits later takes the lock after this one and sees these entries.
+ */
+async function joinWaitlist(
+  tx: Executor,
+  showId: string,
+  layout: ShowLayout,
+  fresh: BookingJob[],
+  verdicts: Map<string, RequestVerdict>,
+  seatsByCustomer: Map<string, number>,
+  claimer: Claimer,
+  settings: DecideSettings,
+): Promise<void> {
+  const joining = fresh.filter((request) => {
+    const verdict = verdicts.get(request.id);
+    return request.waitlist && !request.seats && verdict?.status === 'FAILED' && verdict.reason === 'SOLD_OUT';
+  });
+  if (joining.length === 0) return;
+  await takeWaitlistLock(tx, showId);
+  if (!(await waitlistOpen(tx, showId, { offerSeconds: settings.waitlistOfferSeconds }))) return;
+  for (const request of joining) {
+    const supply = await countClaimable(tx, showId, rankOf(layout, request.section), claimer.spokenFor());
+    const owned = seatsByCustomer.get(request.customer_email) ?? 0;
+    let verdict: RequestVerdict;
+    if (supply.available >= request.seat_count || supply.lapsedHolds) verdict = { status: 'CONTENDED' };
+    else if (owned + request.seat_count > settings.maxSeatsPerCustomer) verdict = { status: 'FAILED', reason: 'LIMIT_EXCEEDED' };
+    else {
+      verdict = { status: 'WAITLISTED' };
+      seatsByCustomer.set(request.customer_email, owned + request.seat_count);
+    }
+    verdicts.set(request.id, verdict);
+  }
+}
+
+/** The outbox event of each decision. */
+const EVENT_OF = { HELD: 'booking.held', FAILED: 'booking.failed', WAITLISTED: 'booking.waitlisted' } as const;
 
 /**
  * Writes the decided bookings, then points their seats at them (the seats' foreign key needs
@@ -188,13 +256,13 @@ async function writeDecisions(
   tx: Executor,
   showId: string,
   fresh: BookingJob[],
-  verdicts: Map<string, Verdict>,
+  verdicts: Map<string, RequestVerdict>,
   settings: DecideSettings,
   decisions: Map<string, Decision>,
 ): Promise<Map<string, Decision>> {
   const decided = fresh.filter((request) => verdicts.get(request.id)?.status !== 'CONTENDED');
   const rows = decided.map((request): DecisionRow => {
-    const verdict = verdicts.get(request.id) as Exclude<Verdict, { status: 'CONTENDED' }>;
+    const verdict = verdicts.get(request.id) as Exclude<RequestVerdict, { status: 'CONTENDED' }>;
     const held = verdict.status === 'HELD' ? verdict.seats : [];
     return {
       id: request.id,
@@ -228,7 +296,7 @@ async function writeDecisions(
     // The batch's events, in one statement, after the bookings and seats they describe.
     await recordBookingEvents(
       tx,
-      rows.map((row) => ({ type: row.status === 'HELD' ? 'booking.held' : 'booking.failed', bookingId: row.id })),
+      rows.map((row) => ({ type: EVENT_OF[row.status], bookingId: row.id })),
     );
   }
   for (const request of fresh) {

@@ -104,11 +104,14 @@ export function effectiveSettings(overrides: SaleOverrides, defaults: DecideSett
   return {
     holdSeconds: overrides.holdSeconds ?? defaults.holdSeconds,
     maxSeatsPerCustomer: overrides.maxSeatsPerCustomer ?? defaults.maxSeatsPerCustomer,
+    // The show's own waitlist_offer_seconds is read where offers are made (shared/booking/waitlist.ts).
+    waitlistOfferSeconds: defaults.waitlistOfferSeconds,
   };
 }
 
 /** The environment's decision settings, what a show without overrides is decided with. */
-export const environmentSettings = (config: Pick<Config, 'HOLD_SECONDS' | 'MAX_SEATS_PER_CUSTOMER'>): DecideSettings => ({
+export const environmentSettings = (config: Pick<Config, 'HOLD_SECONDS' | 'MAX_SEATS_PER_CUSTOMER' | 'WAITLIST_OFFER_SECONDS'>): DecideSettings => ({
   holdSeconds: config.HOLD_SECONDS,
   maxSeatsPerCustomer: config.MAX_SEATS_PER_CUSTOMER,
+  waitlistOfferSeconds: config.WAITLIST_OFFER_SECONDS,
 });

@@ -5,6 +5,7 @@ import type { RequestIndex } from '../queue/request-index.js';
 import { bookingReader } from './find-bookings.js';
 import type { BookingStatus } from './statuses.js';
 import { bookingView, type BookingView } from './view.js';
+import { waitlistPosition } from './waitlist.js';
 
 /**
  * Where booking X stands, the one answer status polls, full reads, settles and (later) live
@@ -31,14 +32,25 @@ export type StatusView = {
   position?: number;
   /** In line and the show paused: nothing is decided until it resumes. */
   paused?: true;
+  /** In line, not paused, once a drain rate is measured: about how long until it is decided. */
+  estimated_wait_seconds?: number;
   hold_expires_at?: string;
   seats?: string[];
   reason?: string;
   updated_at: string;
+  /** Its place on the waiting list while WAITLISTED, 1 = next. */
+  waitlist_position?: number;
 };
 
 /** The whole booking; `phase` and `position` only while it is queued. */
-export type FullView = BookingView & Pick<StatusView, 'phase' | 'sales_open_at' | 'position' | 'paused'>;
+export type FullView = BookingView & Pick<StatusView, QueuedField>;
+
+type QueuedField = 'phase' | 'sales_open_at' | 'position' | 'paused' | 'estimated_wait_seconds';
+
+export type StandingOptions = {
+  /** Seconds until the request at a place in line is decided, from the measured drain rate; null when unknown. */
+  expectedWait?: (position: number) => number | null;
+};
 
 export type QueuedState =
   /** `data` is present only when asked for (`withData`). */
@@ -66,15 +78,23 @@ export class BookingStanding {
 
   constructor(
     private readonly index: RequestIndex,
-    db: Database,
+    private readonly db: Database,
+    private readonly options: StandingOptions = {},
   ) {
     this.read = bookingReader(db);
+  }
+
+  /** The booking's view, with its place on the waiting list while it waits there (a moving figure: always read now). */
+  private async viewOf(booking: Booking): Promise<BookingView> {
+    const view = bookingView(booking);
+    if (booking.status !== 'WAITLISTED') return view;
+    return { ...view, waitlist_position: await waitlistPosition(this.db, booking) };
   }
 
   /** The poll view. Redis answers alone for a queued request, a final failure and a fresh hold. */
   async status(id: string): Promise<StatusView | 'unknown'> {
     const queued = await this.inQueue(id);
-    if (queued.state === 'queued') return { id, status: 'QUEUED', ...queuedPlace(queued), updated_at: new Date(queued.acceptedAt).toISOString() };
+    if (queued.state === 'queued') return { id, status: 'QUEUED', ...this.queuedPlace(queued), updated_at: new Date(queued.acceptedAt).toISOString() };
     // A final failure (sold out, limits) never changes: the recorded result is enough.
     if (queued.state === 'finished' && queued.result?.status === 'FAILED') {
       return { id, status: 'FAILED', reason: queued.result.reason, seats: [], updated_at: queued.result.decided_at };
@@ -86,7 +106,7 @@ export class BookingStanding {
       }
     }
     const booking = await this.read(id);
-    if (booking) return statusOf(bookingView(booking));
+    if (booking) return statusOf(await this.viewOf(booking));
     if (queued.state === 'failed') return statusOf(processingFailure(queued.data, queued.finishedAt));
     if (queued.state === 'removed') return removedStatus(id);
     return 'unknown';
@@ -98,9 +118,9 @@ export class BookingStanding {
    */
   async booking(id: string): Promise<FullView | 'unknown'> {
     const booking = await this.read(id);
-    if (booking) return bookingView(booking);
+    if (booking) return this.viewOf(booking);
     const queued = await this.inQueue(id, { withData: true });
-    if (queued.state === 'queued' && queued.data) return { ...undecided(queued.data, queued.acceptedAt), ...queuedPlace(queued) };
+    if (queued.state === 'queued' && queued.data) return { ...undecided(queued.data, queued.acceptedAt), ...this.queuedPlace(queued) };
     if (queued.state === 'failed') return processingFailure(queued.data, queued.finishedAt);
     if (queued.state === 'removed') {
       // Agrees with the poll; the request comes from the copy the index keeps while undecided.
@@ -140,6 +160,19 @@ export class BookingStanding {
     return { state: 'queued', position: entry.position ?? 0, data, acceptedAt: entry.acceptedAt };
   }
 
+  /**
+   * A queued request's phase and place: no place in the undrawn room (its sale's opening
+   * instead); in line, its place, and while the line moves, the expected wait.
+   */
+  private queuedPlace(queued: Extract<QueuedState, { state: 'queued' }>): Pick<StatusView, QueuedField> {
+    if (queued.line?.room) {
+      return { phase: 'WAITING_ROOM', ...(queued.line.salesOpenAt !== null ? { sales_open_at: new Date(queued.line.salesOpenAt).toISOString() } : {}) };
+    }
+    if (queued.line?.paused) return { phase: 'IN_LINE', position: queued.position, paused: true };
+    const wait = this.options.expectedWait?.(queued.position) ?? null;
+    return { phase: 'IN_LINE', position: queued.position, ...(wait !== null ? { estimated_wait_seconds: wait } : {}) };
+  }
+
   /** Whether Postgres has a decision for the request. */
   async isDecided(id: string): Promise<boolean> {
     return (await this.read(id)) !== null;
@@ -154,14 +187,6 @@ export class BookingStanding {
   }
 }
 
-/** A queued request's phase and place: no place in the undrawn room, its sale's opening instead. */
-function queuedPlace(queued: Extract<QueuedState, { state: 'queued' }>): Pick<StatusView, 'phase' | 'sales_open_at' | 'position' | 'paused'> {
-  if (queued.line?.room) {
-    return { phase: 'WAITING_ROOM', ...(queued.line.salesOpenAt !== null ? { sales_open_at: new Date(queued.line.salesOpenAt).toISOString() } : {}) };
-  }
-  return { phase: 'IN_LINE', position: queued.position, ...(queued.line?.paused ? { paused: true } : {}) };
-}
-
 function statusOf(view: BookingView): StatusView {
   return {
     id: view.id,
@@ -170,6 +195,7 @@ function statusOf(view: BookingView): StatusView {
     updated_at: view.updated_at,
     ...(view.hold_expires_at ? { hold_expires_at: view.hold_expires_at } : {}),
     ...(view.reason ? { reason: view.reason } : {}),
+    ...(view.waitlist_position !== undefined ? { waitlist_position: view.waitlist_position } : {}),
   };
 }
 
@@ -191,6 +217,7 @@ function undecided(job: BookingJob, acceptedAt: number): BookingView {
     decided_at: null,
     confirmed_at: null,
     updated_at: new Date(acceptedAt).toISOString(),
+    from_waitlist: false,
   };
 }
 

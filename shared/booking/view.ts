@@ -19,6 +19,10 @@ export type BookingView = {
   decided_at: string | null;
   confirmed_at: string | null;
   updated_at: string;
+  /** The booking joined the show's waiting list: while WAITLISTED it waits there; a HELD one is an offer from it. */
+  from_waitlist: boolean;
+  /** Its place on the waiting list, 1 = next; only while WAITLISTED (shared/booking/standing.ts adds it). */
+  waitlist_position?: number;
 };
 
 const iso = (value: Date | null) => (value ? value.toISOString() : null);
@@ -56,5 +60,6 @@ export function bookingView(booking: Booking): BookingView {
     decided_at: iso(booking.decidedAt),
     confirmed_at: iso(booking.confirmedAt),
     updated_at: booking.updatedAt.toISOString(),
+    from_waitlist: booking.waitlistedAt !== null,
   };
 }

@@ -24,6 +24,9 @@ export const BookingJobSchema = z.object({
   accepted_at: z.iso.datetime(),
   idempotency_key: z.string().nullable(),
   request_id: z.string().max(128),
+  // Join the show's waiting list instead of failing SOLD_OUT (best available only). Absent in
+  // jobs queued before the waiting list existed.
+  waitlist: z.boolean().optional(),
 });
 export type BookingJob = z.infer<typeof BookingJobSchema>;
 
@@ -60,12 +63,14 @@ const recordedDecision = {
 
 /**
  * A request's decision as the worker records it in Redis, so polls of final failures skip
- * Postgres. A FAILED one always names its reason; anything else reads as HELD (polls check the
- * hold's expiry, then ask Postgres).
+ * Postgres. A FAILED one always names its reason; a HELD one is checked against its hold's
+ * expiry, then Postgres answers; a WAITLISTED one always reads Postgres.
  */
 export const BookingResultSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('HELD'), reason: z.null(), ...recordedDecision }),
   z.object({ status: z.literal('FAILED'), reason: z.enum(FAILURE_REASONS), ...recordedDecision }),
+  // On the waiting list: its position moves, so polls ask Postgres.
+  z.object({ status: z.literal('WAITLISTED'), reason: z.null(), ...recordedDecision }),
 ]);
 export type BookingResult = z.infer<typeof BookingResultSchema>;
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis.js';
 import type { BookingJob, BookingResult } from './catalog.js';
@@ -50,8 +51,14 @@ const SETTLED = 'settled';
  * KEYS: accepted, taken, lines:due, then one req key per request, then (when copies are kept)
  * one copy key per request, then five keys per show named in ARGV (gate, room, held, requests,
  * customers). ARGV: job id, TTL, the number of requests, '1' when copies are kept, then seven
- * per request: copy (JSON), request (JSON), show number (0: not line-aware), sales open at (ms),
- * accepted at (ms), lowercase email, show id.
+ * per request: copy (JSON), request (JSON, or '' when withheld), show number (0: not
+ * line-aware), sales open at (ms), accepted at (ms), customer key (SHA-256 of the lowercase
+ * email), show id.
+ *
+ * The request itself (its email included) is sent only when it may have to wait in the line:
+ * on the hot path (a show on sale, its line not held) the address travels inside the job alone,
+ * as before. A request the script finds must wait but was sent without it is left unregistered
+ * ('again'): the caller sends it again with the request.
  *
  * The room's opening is recorded by its first entry (HSETNX: an API whose plan of the show is
  * a few seconds stale must not move it back); a PATCHed opening moves it (ShowLine.rescheduleOpening).
@@ -63,7 +70,7 @@ const SETTLED = 'settled';
  *                 waits ahead of it;
  * and otherwise the batch job, taking the next sequence number of the queue (seq) as before.
  * Returns {taken, accepted, kinds, values}: per request 'job' (value: seq), 'room' (0), 'held' (its place
- * in the show's line) or 'dup' (0).
+ * in the show's line), 'dup' (0) or 'again' (0).
  */
 const ADMIT_SCRIPT = `
 local n = tonumber(ARGV[3])
@@ -86,13 +93,14 @@ for i = 1, n do
       kind = 'held'
     end
   end
+  if (kind == 'room' or kind == 'held') and ARGV[a + 1] == '' then kind = 'again' end
   kinds[i] = kind
   values[i] = 0
   if kind == 'job' then
     local seq = redis.call('INCR', KEYS[1])
     redis.call('SET', KEYS[3 + i], ARGV[1] .. ':' .. seq, 'EX', ARGV[2])
     values[i] = seq
-  elseif kind ~= 'dup' then
+  elseif kind == 'room' or kind == 'held' then
     local id = cjson.decode(ARGV[a + 1]).id
     local showId = ARGV[a + 6]
     redis.call('SET', KEYS[3 + i], 'line:' .. showId, 'EX', ARGV[2])
@@ -110,7 +118,7 @@ for i = 1, n do
       values[i] = place
     end
   end
-  if withCopies and kind ~= 'dup' then redis.call('SET', KEYS[3 + n + i], ARGV[a], 'EX', ARGV[2]) end
+  if withCopies and kind ~= 'dup' and kind ~= 'again' then redis.call('SET', KEYS[3 + n + i], ARGV[a], 'EX', ARGV[2]) end
 end
 return {tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(redis.call('GET', KEYS[1]) or '0'), kinds, values}
 `;
@@ -235,6 +243,9 @@ export type IndexedRequest =
   | { state: 'in-line'; standing: LineStanding }
   | { state: 'unknown' };
 
+/** A customer's key in a waiting room's one-entry-per-customer check: the address itself stays in the request. */
+const customerKey = (email: string) => createHash('sha256').update(email.toLowerCase()).digest('hex');
+
 /** A request to admit; `line` when its show's line may be held (the API's requests). */
 export type AdmissionItem = { id: string; copy: BookingJob | null; line: { request: BookingJob; salesOpenAt: number } | null };
 
@@ -296,6 +307,23 @@ export class RequestIndex {
    * request itself, kept while it waits in the line (it becomes a job's payload later).
    */
   async admit(jobId: string, items: readonly AdmissionItem[]): Promise<{ admitted: Admitted[]; waiting: number }> {
+    // The request (with its email) only where it may wait: bound for the waiting room.
+    const first = await this.admitOnce(jobId, items, (line) => Date.parse(line.request.accepted_at) < line.salesOpenAt);
+    const again = items.filter((_, index) => first.admitted[index]!.kind === 'again');
+    if (again.length === 0) return { admitted: first.admitted as Admitted[], waiting: first.waiting };
+    // Its show's line is held (paused, or being released): send those again, with the request.
+    const second = await this.admitOnce(jobId, again, () => true);
+    let next = 0;
+    // The second pass sends every request, so it never answers 'again'.
+    const admitted = first.admitted.map((outcome) => (outcome.kind === 'again' ? second.admitted[next++]! : outcome)) as Admitted[];
+    return { admitted, waiting: second.waiting };
+  }
+
+  private async admitOnce(
+    jobId: string,
+    items: readonly AdmissionItem[],
+    sendRequest: (line: NonNullable<AdmissionItem['line']>) => boolean,
+  ): Promise<{ admitted: Array<Admitted | { kind: 'again' }>; waiting: number }> {
     const withCopies = items.some((item) => item.copy !== null);
     const shows: string[] = [];
     const showNumber = (showId: string) => {
@@ -308,7 +336,15 @@ export class RequestIndex {
       const copy = item.copy ? JSON.stringify(item.copy) : '';
       if (!item.line) return [copy, '', 0, 0, 0, '', ''];
       const { request, salesOpenAt } = item.line;
-      return [copy, JSON.stringify(request), showNumber(request.show_id), salesOpenAt, Date.parse(request.accepted_at), request.customer_email.toLowerCase(), request.show_id];
+      return [
+        copy,
+        sendRequest(item.line) ? JSON.stringify(request) : '',
+        showNumber(request.show_id),
+        salesOpenAt,
+        Date.parse(request.accepted_at),
+        customerKey(request.customer_email),
+        request.show_id,
+      ];
     });
     const showKeys = shows.flatMap((showId) => {
       const keys = this.line.keysOf(showId);
@@ -330,8 +366,8 @@ export class RequestIndex {
       items.length,
       withCopies ? '1' : '0',
       ...args,
-    )) as [number, number, Array<Admitted['kind']>, number[]];
-    const admitted = kinds.map((kind, index): Admitted => {
+    )) as [number, number, Array<Admitted['kind'] | 'again'>, number[]];
+    const admitted = kinds.map((kind, index): Admitted | { kind: 'again' } => {
       const value = values[index]!;
       if (kind === 'job') return { kind, position: Math.max(1, value - taken) };
       if (kind === 'held') return { kind, position: value };
@@ -339,6 +375,7 @@ export class RequestIndex {
     });
     return { admitted, waiting: Math.max(0, accepted - taken) };
   }
+
 
   /** Undoes a registration whose job could not be added (best effort: Redis may be the reason). */
   async unregister(bookingIds: readonly string[]): Promise<void> {

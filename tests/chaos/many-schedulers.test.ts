@@ -88,7 +88,7 @@ describe('chaos: many schedulers', () => {
         if (!overlapping || !isSweep(jobId)) return;
         for (let sweeper = 0; sweeper < EXTRA_SWEEPERS; sweeper++) {
           extraRuns.push(
-            sweepLapsedHolds(ctx.db, 25).then((released) => {
+            sweepLapsedHolds(ctx.db, { offerSeconds: 900 }, 25).then((released) => {
               extra.bookings += released.bookings;
               extra.seats += released.seats;
             }),

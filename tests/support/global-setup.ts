@@ -2,11 +2,13 @@ import type { TestProject } from 'vitest/node';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { runMigrations } from '../../shared/db/migrate.js';
+import { buildWebPage } from '../../web/build.js';
 
 /**
  * Once per test run: find Postgres and Redis (the ones named by TEST_DATABASE_URL /
  * TEST_REDIS_URL, else the local defaults; containers via testcontainers only when neither is
- * reachable and Docker is), and build a migrated template database that each test file clones.
+ * reachable and Docker is), build a migrated template database that each test file clones,
+ * and build the web page the API serves (tests/web drive it in Chromium).
  */
 
 declare module 'vitest' {
@@ -76,6 +78,7 @@ export default async function setup(project: TestProject) {
   const templateUrl = new URL(postgresUrl);
   templateUrl.pathname = `/${TEMPLATE}`;
   await runMigrations(templateUrl.toString());
+  await buildWebPage();
 
   project.provide('postgresUrl', postgresUrl);
   project.provide('redisUrl', redisUrl);

@@ -4,13 +4,16 @@ import type { StatusView } from '../../../shared/booking/standing.js';
 /**
  * Event ids of the booking stream, and the Last-Event-ID rule. No replica keeps a history of
  * events, so an id describes the state it carries: `<stage>.<position>.<digest>`, where stage
- * orders the lifecycle (0 queued, 1 held, 2 final), position is the place in line (0 once
+ * orders the lifecycle (0 queued, 1 held or waitlisted, 2 final), position is the place in line (0 once
  * decided) and digest is a hash of the status without `updated_at` and `position` (two reads
  * of the same state from Redis and from Postgres give the same id). Any replica can then tell
  * whether what it reads now is newer than the event a client names, and never repeats it.
  */
 
-const stageOf = (view: StatusView): number => (view.status === 'QUEUED' ? 0 : view.status === 'HELD' ? 1 : 2);
+// WAITLISTED shares HELD's stage: it is not final (an offer makes it HELD), so an offer must read
+// as news after it, and the ids of every other state stay what they were.
+const stageOf = (view: StatusView): number =>
+  view.status === 'QUEUED' ? 0 : view.status === 'HELD' || view.status === 'WAITLISTED' ? 1 : 2;
 
 export function eventIdOf(view: StatusView): string {
   const { updated_at: _updated, position, ...state } = view;

@@ -35,6 +35,8 @@ const REJECTION_CODES: Record<string, string> = {
   FAILED: 'BOOKING_FAILED',
   CANCELLED: 'BOOKING_CANCELLED',
   CONFIRMED: 'BOOKING_CONFIRMED',
+  WAITLISTED: 'BOOKING_WAITLISTED',
+  REFUNDED: 'BOOKING_REFUNDED',
 };
 
 export const bookingRoutes =
@@ -43,6 +45,7 @@ export const bookingRoutes =
     const BookingBody = bookingBody(deps.config);
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!);
     const retryAfter = new RetryAfterAdvisor(() => line.taken());
+    const settleSettings = { offerSeconds: deps.config.WAITLIST_OFFER_SECONDS };
 
     app.post(
       '/booking',
@@ -51,6 +54,7 @@ export const bookingRoutes =
           summary: 'Request seats: queued at once, decided by a worker',
           description:
             'Either `seat_count` (best available, optionally in `section`) or `seats` (specific labels). ' +
+            'With `waitlist: true` (best available only), a sold-out request joins the show\'s waiting list (WAITLISTED) instead of failing SOLD_OUT. ' +
             'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe. ' +
             'Requests are taken from the show\'s `waiting_room_opens_at` (earlier: 409 `SALE_NOT_OPEN`) until its `sales_close_at` ' +
             '(by default its start; later: 409 `SALE_CLOSED`); both name the time in `details`. A schedule changed by PATCH reaches ' +
@@ -105,6 +109,7 @@ export const bookingRoutes =
           accepted_at: new Date().toISOString(),
           idempotency_key: request.headers['idempotency-key'] ?? null,
           request_id: String(request.id),
+          ...(body.waitlist ? { waitlist: true } : {}),
         };
         const salesOpenAt = layout.salesOpenAt.getTime();
         const { id, replayed, position, phase } = await deps.intake.submit(job, request.headers['idempotency-key'], { salesOpenAt });
@@ -210,8 +215,10 @@ export const bookingRoutes =
     function publishSettled(outcome: SettleOutcome): void {
       if (outcome.kind === 'not_found') return;
       const { booking } = outcome;
+      // The waiting list's entries that got the seats this settle freed: HELD now (offers).
+      const offers = (outcome.offers ?? []).map((offer) => ({ id: offer.bookingId, status: 'HELD' as const, showId: offer.showId, seats: offer.seats }));
       if (outcome.kind === 'rejected' && booking.status !== 'EXPIRED') return;
-      deps.changes.publishBookings([{ id: booking.id, status: booking.status, showId: booking.showId, seats: booking.seatLabels }]);
+      deps.changes.publishBookings([{ id: booking.id, status: booking.status, showId: booking.showId, seats: booking.seatLabels }, ...offers]);
     }
 
     /** Maps a settle outcome to HTTP: 200 with the booking, 409 naming why, 404 if unknown. */
@@ -242,7 +249,7 @@ export const bookingRoutes =
       async (request) => {
         const { id } = request.params;
         await markSettled(request, id);
-        const outcome = await confirmBooking(deps.db, id, request.body.payment === 'success');
+        const outcome = await confirmBooking(deps.db, id, request.body.payment === 'success', settleSettings);
         publishSettled(outcome);
         request.log.info({ bookingId: id, payment: request.body.payment, outcome: outcome.kind }, 'confirm');
         return answer(id, outcome, 'confirm');
@@ -253,10 +260,10 @@ export const bookingRoutes =
       '/booking/:id/cancel',
       {
         schema: {
-          summary: 'Cancel a held booking and release its seats, or leave the line',
+          summary: 'Cancel a held booking and release its seats, leave the line, or leave the waiting list',
           description:
             'A held booking is cancelled and its seats released. A request still QUEUED (in the waiting room or in line) leaves the line: ' +
-            'CANCELLED at once with no seats, never decided, and the requests behind it move up.',
+            'CANCELLED at once with no seats, never decided, and the requests behind it move up. A WAITLISTED booking leaves the waiting list: CANCELLED, no seats.',
           tags: ['bookings'],
           params: IdParams,
           response: { 200: BookingView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
@@ -265,7 +272,7 @@ export const bookingRoutes =
       async (request) => {
         const { id } = request.params;
         await markSettled(request, id);
-        let outcome = await cancelBooking(deps.db, id);
+        let outcome = await cancelBooking(deps.db, id, settleSettings);
         if (outcome.kind === 'not_found') {
           // Still queued (waiting room or in line): it leaves the line, never to be decided.
           const queued = await deps.standing.inQueue(id, { withData: true });
@@ -273,7 +280,7 @@ export const bookingRoutes =
             const left = await leaveLine(deps.db, line, queued.data);
             request.log.info({ bookingId: id, outcome: left.kind }, 'left the line');
             // Decided just before it could leave: that decision is what gets cancelled.
-            outcome = left.kind === 'left' ? await readBack(id) : await cancelBooking(deps.db, id);
+            outcome = left.kind === 'left' ? await readBack(id) : await cancelBooking(deps.db, id, settleSettings);
           }
         }
         publishSettled(outcome);

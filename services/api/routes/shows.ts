@@ -174,7 +174,8 @@ export const adminShowRoutes =
           ]);
         }
         deps.layouts.forget(id);
-        // A waiting room not drawn yet is drawn at the new opening.
+        // An undrawn waiting room is drawn at the new opening: its gate (what polls show) and its
+        // schedule move now; the keeper also checks the opening in Postgres before drawing.
         if (body.sales_open_at !== undefined) await line.rescheduleOpening(id, Date.parse(body.sales_open_at));
         request.log.info({ showId: id, changed: Object.keys(body) }, 'show updated');
         return showView(deps, id);

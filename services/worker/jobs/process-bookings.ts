@@ -66,6 +66,7 @@ export function toResult(booking: DecidedBooking): BookingResult {
   };
   // A FAILED booking always has its reason (CHECK bookings_failed_has_reason).
   if (booking.status === 'FAILED') return { status: 'FAILED', reason: booking.reason!, ...decision };
+  if (booking.status === 'WAITLISTED') return { status: 'WAITLISTED', reason: null, ...decision };
   return { status: 'HELD', reason: null, ...decision };
 }
 
@@ -124,9 +125,12 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
 
   /** `batch` is validated against the catalog by the worker's dispatcher. */
   async function processBookings({ requests: batch }: BookingBatch, job: Job): Promise<BatchSummary> {
-    // The first start of a batch moves the line on; a crashed worker's batch started again does not.
-    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch.length).catch(() => {});
+    // Parked first, so the line moves on (below) just before its requests are decided, as before.
     const requests = await withoutParked(batch, job.id!);
+    // The first start of a batch moves the line on (parked requests too: they left the queue for
+    // their show's line, and count in again when released); a crashed worker's batch started
+    // again does not.
+    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch.length).catch(() => {});
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
     const changed: ChangedBooking[] = [];

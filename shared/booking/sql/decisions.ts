@@ -34,14 +34,16 @@ export const lockCustomers = (showId: string, emails: string[]): SQL => sql`
   ) AS keys`;
 
 /**
- * Seats each of these customers holds or has booked for the show (lapsed holds excluded).
- * Served by bookings_customer_live_idx.
+ * Seats each of these customers holds or has booked for the show (lapsed holds excluded), and
+ * the seats their places on the waiting list wait for: an offer turns those into a hold without
+ * asking the cap again, so they count from the moment the customer joins. Served by
+ * bookings_customer_live_idx.
  */
 export const liveSeatsByCustomer = (showId: string, emails: string[]): SQL => sql`
-  SELECT customer_email, sum(cardinality(seat_ids))::int AS seats
+  SELECT customer_email, sum(CASE WHEN status = 'WAITLISTED' THEN seat_count ELSE cardinality(seat_ids) END)::int AS seats
   FROM bookings
   WHERE show_id = ${showId} AND customer_email = ANY(${sql.param(emails)}::text[])
-    AND (status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > ${STATEMENT_NOW}))
+    AND (status IN ('CONFIRMED', 'WAITLISTED') OR (status = 'HELD' AND hold_expires_at > ${STATEMENT_NOW}))
   GROUP BY customer_email`;
 
 /** A decided request as `insertDecisions` takes it. */
@@ -51,7 +53,7 @@ export type DecisionRow = {
   seat_count: number;
   requested_section: string | null;
   requested_seats: string[] | null;
-  status: 'HELD' | 'FAILED';
+  status: 'HELD' | 'FAILED' | 'WAITLISTED';
   failure_reason: string | null;
   idempotency_key: string | null;
   accepted_at: string;
@@ -68,13 +70,15 @@ export type DecisionRow = {
 export const insertDecisions = (showId: string, rows: DecisionRow[], holdSeconds: number): SQL => sql`
   INSERT INTO bookings (id, show_id, customer_email, seat_count, requested_section, requested_seats,
                         status, failure_reason, idempotency_key, accepted_at, decided_at, updated_at,
-                        hold_expires_at, seat_ids, seat_labels, total_cents)
+                        hold_expires_at, seat_ids, seat_labels, total_cents, waitlisted_at)
   SELECT r.id, ${showId}, r.customer_email, r.seat_count, r.requested_section, r.requested_seats,
          r.status, r.failure_reason, r.idempotency_key, r.accepted_at, clock.at, clock.at,
          CASE WHEN r.status = 'HELD' THEN clock.at + make_interval(secs => ${holdSeconds}) END,
          r.seat_ids, r.seat_labels,
          -- Priced here, from the seats this transaction has locked: no price travels in the job.
-         (SELECT coalesce(sum(price_cents), 0) FROM seats WHERE id = ANY(r.seat_ids))
+         (SELECT coalesce(sum(price_cents), 0) FROM seats WHERE id = ANY(r.seat_ids)),
+         -- Milliseconds, as the list's cursors carry them (pagination.ts), so a page never repeats an entry.
+         CASE WHEN r.status = 'WAITLISTED' THEN date_trunc('milliseconds', clock.at) END
   FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
     id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
     status text, failure_reason text, idempotency_key text, accepted_at timestamptz,

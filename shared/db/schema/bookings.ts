@@ -36,6 +36,9 @@ export const bookings = pgTable(
     // the booking keeps its price after the hold ends, like its seat list; 0 if it got no seats.
     // bigint: 100 seats at the highest section price overflow an integer.
     totalCents: bigint('total_cents', { mode: 'number' }).notNull().default(0),
+    // When the request joined the show's waiting list; kept after an offer (HELD from the list),
+    // so it also says "this hold came from the waiting list". Null for a booking that never waited.
+    waitlistedAt: timestamptz('waitlisted_at'),
   },
   (table) => [
     // Target of the seats' composite foreign key: a seat can only point at a booking of its own show.
@@ -46,14 +49,19 @@ export const bookings = pgTable(
     check('bookings_held_has_expiry', sql`${table.status} <> 'HELD' OR ${table.holdExpiresAt} IS NOT NULL`),
     check(
       'bookings_confirmed_consistent',
-      sql`(${table.status} = 'CONFIRMED') = (${table.confirmedAt} IS NOT NULL)`,
+      // A refunded booking was confirmed, and keeps when.
+      sql`(${table.status} IN ('CONFIRMED', 'REFUNDED')) = (${table.confirmedAt} IS NOT NULL)`,
     ),
-    // Every booking but a FAILED one holds (or held) exactly the seats it asked for, except a
-    // request that left the line before any decision (CANCELLED with no seats: it never held any).
+    // Every booking that got seats holds (or held) exactly the seats it asked for: all but a
+    // FAILED or WAITLISTED one, and a CANCELLED one that never held any (it left the line before
+    // any decision, or left the waiting list).
     check(
       'bookings_seats_match_count',
-      sql`${table.status} NOT IN (${literalList(DECIDED_STATUSES.filter((status) => status !== 'FAILED'))}) OR cardinality(${table.seatIds}) = ${table.seatCount} OR (${table.status} = 'CANCELLED' AND cardinality(${table.seatIds}) = 0)`,
+      sql`${table.status} NOT IN (${literalList(DECIDED_STATUSES.filter((status) => status !== 'FAILED' && status !== 'WAITLISTED'))}) OR cardinality(${table.seatIds}) = ${table.seatCount} OR (${table.status} = 'CANCELLED' AND cardinality(${table.seatIds}) = 0)`,
     ),
+    // A booking on the waiting list holds no seat (it is waiting for one) and knows since when.
+    check('bookings_waitlisted_no_seats', sql`${table.status} <> 'WAITLISTED' OR cardinality(${table.seatIds}) = 0`),
+    check('bookings_waitlisted_since', sql`${table.status} <> 'WAITLISTED' OR ${table.waitlistedAt} IS NOT NULL`),
     check('bookings_labels_match_ids', sql`cardinality(${table.seatIds}) = cardinality(${table.seatLabels})`),
     check('bookings_total_cents_non_negative', sql`${table.totalCents} >= 0`),
     // The expiry sweep scans only live holds, oldest first; a partial index keeps it tiny
@@ -66,10 +74,16 @@ export const bookings = pgTable(
     index('bookings_show_hold_expiry_idx')
       .on(table.showId, table.holdExpiresAt)
       .where(sql`${table.status} = 'HELD'`),
-    // The per-customer cap counts a customer's live seats for one show inside every claim.
+    // The per-customer cap counts a customer's live seats for one show inside every claim
+    // (a place on the waiting list counts as the seats it waits for).
     index('bookings_customer_live_idx')
       .on(table.showId, table.customerEmail)
-      .where(sql`${table.status} IN ('HELD', 'CONFIRMED')`),
+      .where(sql`${table.status} IN ('HELD', 'CONFIRMED', 'WAITLISTED')`),
+    // The waiting list of a show in order: offers walk it from the front, a position counts the
+    // entries ahead. Partial, so it holds only the entries still waiting.
+    index('bookings_waitlist_idx')
+      .on(table.showId, table.waitlistedAt, table.id)
+      .where(sql`${table.status} = 'WAITLISTED'`),
   ],
 );
 

@@ -33,9 +33,15 @@ export const shows = pgTable(
     seedSha256: text('seed_sha256')
       .notNull()
       .generatedAlwaysAs(sql`encode(sha256(draw_seed), 'hex')`),
+    // How long an offer from the waiting list holds its seats; null: WAITLIST_OFFER_SECONDS.
+    waitlistOfferSeconds: integer('waitlist_offer_seconds'),
+    // Set when an operator closed the waiting list (POST /admin/shows/:id/waitlist/close); the
+    // list also closes at sales_close_at.
+    waitlistClosedAt: timestamptz('waitlist_closed_at'),
   },
   (table) => [
     check('shows_total_seats_range', sql`${table.totalSeats} BETWEEN 1 AND 100000`),
+    check('shows_waitlist_offer_seconds_range', sql`${table.waitlistOfferSeconds} BETWEEN 1 AND 86400`),
     check('shows_seating_valid', sql`${table.seating} IN ('general', 'reserved')`),
     check(
       'shows_sale_schedule_order',
