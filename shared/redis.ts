@@ -53,14 +53,22 @@ function connect(target: RedisTarget | string, options: RedisOptions): RedisClie
 /**
  * Two kinds of connection, as BullMQ's production guide says:
  * - producers (the API) fail fast: with no offline queue a command fails at once while Redis
- *   is down, so the API answers 503 instead of holding a request it may never enqueue;
+ *   is down, so the API answers 503 instead of holding a request it may never enqueue. A
+ *   command in flight when its connection drops fails at once too, and is never sent again:
+ *   ioredis would otherwise keep it until a reconnect succeeds (however long Redis stays away,
+ *   maxRetriesPerRequest does not reach it) and then resend it, so the request that sent it
+ *   hangs, and its add or script runs a second time after its client was already answered.
+ *   Whether it ran the first time is unknown: the caller answers 503, and the idempotency key
+ *   makes the client's retry safe (services/api/booking-intake.ts);
  * - workers wait: `maxRetriesPerRequest: null` lets blocking commands ride out a restart.
  */
 export function createProducerConnection(target: RedisTarget | string, options: RedisOptions = {}): RedisClient {
   return connect(target, {
     ...namedAs(target, 'producer'),
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
+    // 0: the first drop fails the commands in flight (ioredis flushes them before it keeps them for a resend).
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     ...options,

@@ -5,7 +5,7 @@ import { HttpClient, JSON_HEADERS, networkErrorName, type HttpClientOptions } fr
 
 /**
  * The load generator's HTTP client (bench/lib/http.ts, undici underneath) against real node:http
- * servers: what the bench relies on, namely answers as {status, retryAfterMs, body}, exactly
+ * servers: what the bench relies on, namely answers as {status, retryAfterMs, preferenceApplied, body}, exactly
  * `connections` sockets spread over the replicas, openAll, failures named, and close. HTTP
  * framing itself is undici's and tested there. No Postgres or Redis.
  */
@@ -61,16 +61,16 @@ describe('HttpClient answers', () => {
     const { url } = await httpServer(async (req, res) => {
       seen.push({ method: req.method, url: req.url, headers: req.headers, body: await readBody(req) });
       if (req.method === 'POST') res.writeHead(429, { 'content-type': 'application/json', 'Retry-After': '7' }).end('{"error":"RATE_LIMITED","n":[1,2]}');
-      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      else res.writeHead(200, { 'content-type': 'application/json', 'Preference-Applied': 'wait=5' }).end('{"ok":true}');
     });
     const http = client(url, 1);
 
     await expect(http.send('POST', '/booking?x=1', '{"seats":2}', { ...JSON_HEADERS, 'idempotency-key': 'key-1' })).resolves.toEqual({
       status: 429,
-      retryAfterMs: 7_000,
+      retryAfterMs: 7_000, preferenceApplied: false,
       body: { error: 'RATE_LIMITED', n: [1, 2] },
     });
-    await expect(http.send('GET', '/shows/1')).resolves.toEqual({ status: 200, retryAfterMs: null, body: { ok: true } });
+    await expect(http.send('GET', '/shows/1')).resolves.toEqual({ status: 200, retryAfterMs: null, preferenceApplied: true, body: { ok: true } });
 
     const host = new URL(url).host;
     expect(seen[0]).toEqual({
@@ -82,9 +82,25 @@ describe('HttpClient answers', () => {
     expect(seen[1]).toEqual({ method: 'GET', url: '/shows/1', headers: { host, connection: 'keep-alive', 'content-type': 'application/json' }, body: '' });
   });
 
+  it('says whether the server applied a Prefer (Preference-Applied, RFC 7240)', async () => {
+    const { url } = await httpServer((req, res) => {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (typeof req.headers.prefer === 'string') headers['Preference-Applied'] = req.headers.prefer;
+      res.writeHead(200, headers).end('{"status":"QUEUED"}');
+    });
+    const http = client(url, 1);
+    await expect(http.send('GET', '/booking/1', undefined, { prefer: 'wait=25' })).resolves.toEqual({
+      status: 200,
+      retryAfterMs: null,
+      preferenceApplied: true,
+      body: { status: 'QUEUED' },
+    });
+    await expect(http.send('GET', '/booking/1')).resolves.toMatchObject({ preferenceApplied: false });
+  });
+
   it('returns a body that is not JSON as its text', async () => {
     const { url } = await httpServer((_req, res) => res.writeHead(502, { 'content-type': 'text/plain' }).end('Bad gateway: upstream {down'));
-    await expect(client(url, 1).send('GET', '/')).resolves.toEqual({ status: 502, retryAfterMs: null, body: 'Bad gateway: upstream {down' });
+    await expect(client(url, 1).send('GET', '/')).resolves.toEqual({ status: 502, retryAfterMs: null, preferenceApplied: false, body: 'Bad gateway: upstream {down' });
   });
 
   it('returns null for an empty body (204, and 200 with content-length 0) and keeps the socket', async () => {
@@ -93,8 +109,8 @@ describe('HttpClient answers', () => {
       else res.writeHead(200, { 'content-length': '0' }).end();
     });
     const http = client(url, 1);
-    await expect(http.send('POST', '/none')).resolves.toEqual({ status: 204, retryAfterMs: 2_000, body: null });
-    await expect(http.send('GET', '/zero')).resolves.toEqual({ status: 200, retryAfterMs: null, body: null });
+    await expect(http.send('POST', '/none')).resolves.toEqual({ status: 204, retryAfterMs: 2_000, preferenceApplied: false, body: null });
+    await expect(http.send('GET', '/zero')).resolves.toEqual({ status: 200, retryAfterMs: null, preferenceApplied: false, body: null });
     expect(stats.sockets).toBe(1);
   });
 
@@ -106,8 +122,8 @@ describe('HttpClient answers', () => {
       res.end('}');
     });
     const http = client(url, 1);
-    await expect(http.send('GET', '/a')).resolves.toEqual({ status: 200, retryAfterMs: null, body: { path: '/a' } });
-    await expect(http.send('GET', '/b')).resolves.toEqual({ status: 200, retryAfterMs: null, body: { path: '/b' } });
+    await expect(http.send('GET', '/a')).resolves.toEqual({ status: 200, retryAfterMs: null, preferenceApplied: false, body: { path: '/a' } });
+    await expect(http.send('GET', '/b')).resolves.toEqual({ status: 200, retryAfterMs: null, preferenceApplied: false, body: { path: '/b' } });
     expect(stats.sockets).toBe(1);
   });
 
@@ -120,7 +136,7 @@ describe('HttpClient answers', () => {
     expect(Buffer.byteLength(payload)).toBeGreaterThan(payload.length);
     await expect(client(url, 1).send('POST', '/echo', payload)).resolves.toEqual({
       status: 200,
-      retryAfterMs: null,
+      retryAfterMs: null, preferenceApplied: false,
       body: { contentLength: String(Buffer.byteLength(payload)), received: JSON.parse(payload) },
     });
   });
@@ -185,7 +201,7 @@ describe('HttpClient sockets', () => {
     });
     const http = client(url, 1);
     await expect(http.send('GET', '/')).rejects.toMatchObject({ code: 'UND_ERR_SOCKET' });
-    await expect(http.send('GET', '/')).resolves.toEqual({ status: 200, retryAfterMs: null, body: { whole: true } });
+    await expect(http.send('GET', '/')).resolves.toEqual({ status: 200, retryAfterMs: null, preferenceApplied: false, body: { whole: true } });
     expect(stats.sockets).toBe(2);
   });
 
