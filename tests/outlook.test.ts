@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import type { RunningWorker } from '../services/worker/worker.js';
+import { ShowLine } from '../shared/queue/show-line.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { SseStream } from './support/sse.js';
@@ -80,6 +81,9 @@ describe('seats_ahead and outlook in a paused line', () => {
     const show = await createShow(api.app, { total_seats: 3 });
     const held = await book(show.id, { seat_count: 2 });
     expect(await waitForDecision(api.app, held)).toMatchObject({ status: 'HELD' });
+    // The worker recounts after its decision batch, before anything else asks it to.
+    const counts = new ShowLine(ctx.redis, `${ctx.config.QUEUE_PREFIX}:intake:`).keysOf(show.id).available;
+    await waitFor(async () => ((await ctx.redis.hget(counts, '*')) === '1' ? true : undefined), 'the decision batch to recount the show', 10_000);
     await pause(show.id);
     const front = await book(show.id, { seat_count: 1 });
     const back = await book(show.id, { seat_count: 1 });
