@@ -175,6 +175,9 @@ const EnvSchema = z.object({
   // the machine during a sale (deliveries lag a burst rather than slow it).
   WEBHOOK_RELAY_INTERVAL_MS: int(50, 60_000).default(1_000),
   WEBHOOK_RELAY_BATCH: int(1, 10_000).default(500),
+  // ...and how many while booking requests are being decided (a sale is on): sending competes
+  // with deciding for the worker's event loop and the cores; 0 holds deliveries until it ends.
+  WEBHOOK_RELAY_BUSY_BATCH: int(0, 10_000).default(20),
   // Webhook requests one batch has in flight at once (a worker process runs two batches at once).
   WEBHOOK_CONCURRENCY: int(1, 1_000).default(16),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -7,6 +7,9 @@ import { createShow, generalAdmission, loadLayout } from '../shared/booking/show
 import { webhooks } from '../shared/db/schema/index.js';
 import type { BookingJob } from '../shared/queue/catalog.js';
 import { BOOKING_EVENT_TYPES, type BookingEventType } from '../shared/webhooks/events.js';
+import { createRelayWebhooksProcessor } from '../services/worker/jobs/relay-webhooks.js';
+import { QUEUES } from '../shared/queue/catalog.js';
+import { openQueue } from '../shared/queue/queues.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { waitFor } from './support/wait.js';
 
@@ -141,5 +144,25 @@ describe('the outbox writer', () => {
     expect(await events()).toEqual([]);
     const { rows } = await ctx.pool.query<{ status: string }>('SELECT status FROM bookings WHERE id = $1', [held.id]);
     expect(rows[0]!.status).toBe('HELD');
+  });
+
+  it('the relay takes a small batch while bookings are being decided, a full one otherwise', async () => {
+    await subscribe(['booking.held']);
+    const showId = await newShow(5);
+    await decide(showId, [request(showId), request(showId), request(showId), request(showId), request(showId)]);
+    const queue = openQueue(QUEUES.webhooks, ctx.redis, ctx.config.QUEUE_PREFIX);
+    try {
+      let busy = true;
+      const tick = createRelayWebhooksProcessor({ db: ctx.db, queue, batch: 10, busyBatch: 2, bookingsBusy: async () => busy, leaseMs: 60_000 });
+      expect(await tick()).toEqual({ queued: 2 });
+      busy = false;
+      expect(await tick()).toEqual({ queued: 3 });
+      expect(await tick()).toEqual({ queued: 0 }); // all leased
+      const jobs = await queue.getJobs(['waiting']);
+      expect(jobs.map((job) => job.data.deliveries.length).sort()).toEqual([2, 3]);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
   });
 });

@@ -230,7 +230,10 @@ export type OpeningScope = {
 
 export type OpeningAudit = {
   checks: AuditCheck[];
+  /** Pairs (earlier refused, later seated), as issue 13 counts them. */
   overtakes: number;
+  /** Refused entries that at least one later entry overtook. */
+  overtaken: number;
   /** Over every show: from its sales_open_at to its first and last decision. */
   openingToFirstDecisionMs: number | null;
   openingToLastDecisionMs: number | null;
@@ -291,6 +294,7 @@ export async function auditOpening(db: Queryable, scope: OpeningScope): Promise<
   const drawProblems: string[] = [];
   const overtakeExamples: string[] = [];
   let overtakes = 0;
+  const overtakenIds = new Set<string>();
   let first: number | null = null;
   let last: number | null = null;
   for (const opening of scope.openings) {
@@ -341,17 +345,25 @@ export async function auditOpening(db: Queryable, scope: OpeningScope): Promise<
     const releasedAt = firstRelease.get(opening.showId) ?? Infinity;
     // Per section asked for: refused entries so far, by seat count asked.
     const refusedSoFar = new Map<string, number[]>();
+    // The refused entries not overtaken yet, to count each overtaken entry once.
+    const refusedEntries = new Map<string, Array<{ id: string; seatCount: number }>>();
     for (const row of line) {
       if (!row.best_available || row.decided_ms >= releasedAt) continue;
       const scopeKey = row.requested_section ?? '';
       const refused = refusedSoFar.get(scopeKey) ?? [];
       refusedSoFar.set(scopeKey, refused);
+      const entries = refusedEntries.get(scopeKey) ?? [];
+      refusedEntries.set(scopeKey, entries);
       if (row.status === 'FAILED' && (row.failure_reason === 'SOLD_OUT' || row.failure_reason === 'SEATS_UNAVAILABLE')) {
         refused[row.seat_count] = (refused[row.seat_count] ?? 0) + 1;
+        entries.push({ id: row.id, seatCount: row.seat_count });
       } else if (row.seats > 0) {
         const earlier = refused.reduce((sum, count, seatCount) => sum + (seatCount >= row.seat_count ? (count ?? 0) : 0), 0);
         if (earlier > 0) {
           overtakes += earlier;
+          const stillWaiting = entries.filter((entry) => entry.seatCount < row.seat_count);
+          for (const entry of entries) if (entry.seatCount >= row.seat_count) overtakenIds.add(entry.id);
+          entries.splice(0, entries.length, ...stillWaiting);
           overtakeExamples.push(`request ${row.id} (${row.seat_count} seat(s)${row.requested_section ? ` in ${row.requested_section}` : ''}) got seats after ${earlier} earlier entr(ies) were refused`);
         }
       }
@@ -365,7 +377,7 @@ export async function auditOpening(db: Queryable, scope: OpeningScope): Promise<
       ok: overtakes <= scope.maxOvertakes,
     },
   ];
-  return { checks, overtakes, openingToFirstDecisionMs: first, openingToLastDecisionMs: last };
+  return { checks, overtakes, overtaken: overtakenIds.size, openingToFirstDecisionMs: first, openingToLastDecisionMs: last };
 }
 
 async function availableWhileWaitlisted(db: Queryable, shows: string[]): Promise<AuditCheck> {

@@ -124,6 +124,19 @@ function scenarioTable(results: ScenarioResult[], pgbench: PgbenchResult | null)
     row('audit', (r) => (r.report.audit?.ok ? 'PASS' : `**FAIL**: ${(r.report.audit?.checks ?? []).filter((c) => !c.ok).map((c) => `${c.title} (${c.violations})`).join('; ')}`)),
     row('generator CPU (% of one core)', (r) => `${n(r.report.generator.cpuPercentOfOneCore)}%`),
     row('max queue depth (requests waiting)', (r) => n(Math.max(0, ...r.report.timeline.map((s) => s.queueDepth ?? 0)))),
+    ...openingRows(results, row),
+  ];
+}
+
+/** A scheduled opening's figures (sale-opening.ts), when a scenario has one. */
+function openingRows(results: ScenarioResult[], row: (name: string, cell: (r: ScenarioResult) => string) => string): string[] {
+  if (!results.some((r) => r.report.opening)) return [];
+  const of = (cell: (opening: NonNullable<ScenarioResult['report']['opening']>) => string) => (r: ScenarioResult) => (r.report.opening ? cell(r.report.opening) : '');
+  const seconds = (value: number | null) => (value === null ? 'n/a' : n(value / 1_000, 2));
+  return [
+    row('waiting room (entries drawn / accepted after the opening)', of((o) => `${n(o.waitingRoom)} / ${n(o.acceptedAfterOpening)}`)),
+    row('opening → first / last decision (s)', of((o) => `${seconds(o.openingToFirstDecisionMs)} / ${seconds(o.openingToLastDecisionMs)}`)),
+    row('overtakes: pairs (bound) / entries overtaken', of((o) => `${n(o.overtakes)} (${n(o.maxOvertakes)}) / ${n(o.overtaken)}`)),
   ];
 }
 

@@ -137,6 +137,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
             openingToFirstDecisionMs: checked.openingToFirstDecisionMs,
             openingToLastDecisionMs: checked.openingToLastDecisionMs,
             overtakes: checked.overtakes,
+            overtaken: checked.overtaken,
             maxOvertakes: options.sale.maxOvertakes,
           };
         }

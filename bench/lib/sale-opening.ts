@@ -58,6 +58,8 @@ export type OpeningReport = {
   openingToFirstDecisionMs: number | null;
   openingToLastDecisionMs: number | null;
   overtakes: number;
+  /** Refused entries some later entry overtook. */
+  overtaken: number;
   maxOvertakes: number;
 };
 
@@ -68,6 +70,6 @@ export function formatOpening(opening: OpeningReport): string {
     `Scheduled sale: opened ${opening.salesOpenAt}${opening.drawnAt ? `, drawn ${opening.drawnAt}` : ''}`,
     `  waiting room   ${n(opening.waitingRoom)} entries in the draw (${n(opening.acceptedBeforeOpening)} accepted before the opening, ${n(opening.acceptedAfterOpening)} after)`,
     `  opening →      first decision ${ms(opening.openingToFirstDecisionMs)}, last decision ${ms(opening.openingToLastDecisionMs)}`,
-    `  overtakes      ${n(opening.overtakes)} (bound ${n(opening.maxOvertakes)})`,
+    `  overtakes      ${n(opening.overtakes)} pair(s), ${n(opening.overtaken)} entr(ies) overtaken (bound ${n(opening.maxOvertakes)} pairs)`,
   ].join('\n');
 }

@@ -20,7 +20,7 @@ import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
 import { startLineKeeper } from './line-keeper.js';
 import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
-import { createRelayWebhooksProcessor } from './jobs/relay-webhooks.js';
+import { createRelayWebhooksProcessor, saleActivityProbe } from './jobs/relay-webhooks.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
 
@@ -128,6 +128,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     db,
     queue: webhookQueue,
     batch: config.WEBHOOK_RELAY_BATCH,
+    busyBatch: config.WEBHOOK_RELAY_BUSY_BATCH,
+    bookingsBusy: saleActivityProbe(bookingQueue, connection, config.QUEUE_PREFIX),
     // Outlasts a batch sent WEBHOOK_CONCURRENCY at a time with every receiver timing out, plus
     // its wait in the queue; a delivery whose attempt never recorded (a lost job) is leased
     // again after it.

@@ -2,7 +2,8 @@ import type { Queue } from 'bullmq';
 import type { BookingBatch } from './catalog.js';
 
 /** Job states whose requests are not decided yet (a failed job's requests are: PROCESSING_ERROR). */
-const UNDECIDED = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+export const UNDECIDED_JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+const UNDECIDED = UNDECIDED_JOB_STATES;
 const PAGE = 500;
 
 /**

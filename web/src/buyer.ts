@@ -453,7 +453,8 @@ function renderBooking(id: string, view: BookingStatus, actions: { settle: (acti
   // The 202 names the phase but not the opening; the show does.
   const opensAt = view.sales_open_at ?? current?.show.sales_open_at;
   if (view.status === 'QUEUED' && view.phase === 'WAITING_ROOM' && opensAt) facts.push(['Sales open', countdown(opensAt, 'in ', 'now')]);
-  if (view.position !== undefined) facts.push(['Place in line', String(view.position)]);
+  // 0: a worker has the request now.
+  if (view.position !== undefined) facts.push(['Place in line', view.position === 0 ? 'next: being decided now' : String(view.position)]);
   if (view.seats_ahead !== undefined) facts.push(['Seats ahead of you', String(view.seats_ahead)]);
   if (view.estimated_wait_seconds !== undefined) facts.push(['Estimated wait', `about ${formatDuration(view.estimated_wait_seconds)}`]);
   if (view.outlook) facts.push(['Outlook', OUTLOOK[view.outlook] ?? view.outlook]);

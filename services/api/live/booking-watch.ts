@@ -56,18 +56,24 @@ export class BookingWatch {
 
   /**
    * Calls `listener` with every new answer for `id` (an answer equal to the last is not
-   * repeated). `known` is the answer the caller has just read itself, so the watch starts from
-   * it instead of reading again. Returns the unwatch function.
+   * repeated). A new entry reads once right after subscribing: a change made between the
+   * caller's own read and the subscription sent its message to nobody, and this read finds it.
+   * Returns the unwatch function.
    */
-  watch(id: string, listener: StandingListener, known?: Standing): () => void {
+  watch(id: string, listener: StandingListener): () => void {
     let entry = this.entries.get(id);
     if (!entry) {
-      const created: Entry = { id, listeners: new Set(), view: known, readAt: Date.now(), reading: false, again: false, unsubscribe: () => {} };
+      const created: Entry = { id, listeners: new Set(), view: undefined, readAt: Date.now(), reading: false, again: false, unsubscribe: () => {} };
       created.unsubscribe = this.deps.subscriber.onBooking(id, () => this.read(created));
       this.entries.set(id, created);
       entry = created;
-      // Nothing known yet: read now, so this listener gets a first answer.
-      if (known === undefined) this.read(entry);
+      this.read(entry);
+    } else if (entry.view !== undefined) {
+      // An entry watched already: its last answer may be newer than the caller's own read.
+      const { view } = entry;
+      queueMicrotask(() => {
+        if (entry?.listeners.has(listener)) listener(view);
+      });
     }
     entry.listeners.add(listener);
     this.timer ??= setInterval(() => void this.tick(), TICK_MS).unref();

@@ -77,14 +77,10 @@ export class LiveUpdates {
         return;
       }
       const timer = setTimeout(finish, ms);
-      const unwatch = this.bookings.watch(
-        id,
-        (view) => {
-          latest = view;
-          if (view === 'unknown' || view.status !== 'QUEUED') finish();
-        },
-        known,
-      );
+      const unwatch = this.bookings.watch(id, (view) => {
+        latest = view;
+        if (view === 'unknown' || view.status !== 'QUEUED') finish();
+      });
       abandoned.addEventListener('abort', finish);
     });
   }

@@ -63,6 +63,12 @@ export const liveRoutes =
             '(the place in line at most once a second); after a final state (CONFIRMED, FAILED, CANCELLED, EXPIRED) it closes. ' +
             'A reconnect with `Last-Event-ID` gets only what is newer; 204 when the booking is final and the client has seen it (EventSource then stops).',
           params: IdParams,
+          headers: z.object({
+            'last-event-id': z
+              .string()
+              .optional()
+              .describe('The id of the last event the client got (EventSource sends it when it reconnects): only newer states are sent'),
+          }),
           response: {
             200: EventStream('An event stream: `retry:` first, then `event: status` events; `: heartbeat` comments keep it open'),
             204: z.null().describe('Final, and the client has seen that state (its Last-Event-ID): nothing more will come, and EventSource stops'),
@@ -137,7 +143,7 @@ export const liveRoutes =
         await reply.sse.send({ data: undefined, retry: retryHintMs() });
         if (isNewer(first, lastId)) await emit(first);
         if (!reply.sse.isConnected) return;
-        unwatch = live.bookings.watch(id, onView, first);
+        unwatch = live.bookings.watch(id, onView);
       },
     );
 
