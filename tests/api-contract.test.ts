@@ -158,6 +158,7 @@ describe('shows', () => {
       seed_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
       hold_seconds: ctx.config.HOLD_SECONDS,
       max_seats_per_customer: ctx.config.MAX_SEATS_PER_CUSTOMER,
+      waitlist_offer_seconds: ctx.config.WAITLIST_OFFER_SECONDS,
     });
     expect(byId.get(reservedId)).toMatchObject({ id: reservedId, name: 'Reserved', total_seats: 60, available_seats: 60 });
   });

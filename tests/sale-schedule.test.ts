@@ -35,7 +35,7 @@ function expectFieldError(reply: { status: number; body: any }, field: string, p
 describe('POST /admin/shows with a schedule', () => {
   it('stores the times and overrides, and every view carries them with the commitment', async () => {
     const times = { waiting_room_opens_at: at(HOUR), sales_open_at: at(2 * HOUR), sales_close_at: at(3 * HOUR) };
-    const created = await postShow({ ...times, hold_seconds: 45, max_seats_per_customer: 2 });
+    const created = await postShow({ ...times, hold_seconds: 45, max_seats_per_customer: 2, waitlist_offer_seconds: 90 });
     expect(created.status).toBe(201);
     const expected = {
       ...times,
@@ -44,6 +44,7 @@ describe('POST /admin/shows with a schedule', () => {
       seed_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
       hold_seconds: 45,
       max_seats_per_customer: 2,
+      waitlist_offer_seconds: 90,
     };
     expect(created.body).toMatchObject(expected);
     expect((await call(api.app, 'GET', `/shows/${created.body.id}`)).body).toMatchObject(expected);
@@ -67,7 +68,12 @@ describe('POST /admin/shows with a schedule', () => {
     expect(Date.parse(show.sales_open_at)).toBeGreaterThanOrEqual(before - 1_000);
     expect(show.waiting_room_opens_at).toBe(show.sales_open_at);
     expect(show.sales_close_at).toBe(START);
-    expect(show).toMatchObject({ sales_state: 'ON_SALE', hold_seconds: ctx.config.HOLD_SECONDS, max_seats_per_customer: ctx.config.MAX_SEATS_PER_CUSTOMER });
+    expect(show).toMatchObject({
+      sales_state: 'ON_SALE',
+      hold_seconds: ctx.config.HOLD_SECONDS,
+      max_seats_per_customer: ctx.config.MAX_SEATS_PER_CUSTOMER,
+      waitlist_offer_seconds: ctx.config.WAITLIST_OFFER_SECONDS,
+    });
   });
 
   it('a show created after its start is CLOSED, its schedule in order', async () => {
@@ -91,6 +97,9 @@ describe('POST /admin/shows with a schedule', () => {
     ['hold_seconds', { hold_seconds: 86_401 }, undefined],
     ['max_seats_per_customer', { max_seats_per_customer: 0 }, undefined],
     ['max_seats_per_customer', { max_seats_per_customer: '3' }, undefined],
+    ['waitlist_offer_seconds', { waitlist_offer_seconds: 0 }, undefined],
+    ['waitlist_offer_seconds', { waitlist_offer_seconds: 2.5 }, undefined],
+    ['waitlist_offer_seconds', { waitlist_offer_seconds: 86_401 }, undefined],
   ])('refuses a bad %s: %j', async (field, body, problem) => {
     expectFieldError(await postShow(body), field, problem);
   });
@@ -169,12 +178,23 @@ describe('PATCH /admin/shows/:id', () => {
   it('changes the name, future times and overrides, and answers the show', async () => {
     const show = (await postShow({ waiting_room_opens_at: at(HOUR), sales_open_at: at(2 * HOUR), sales_close_at: at(3 * HOUR) })).body;
     const times = { waiting_room_opens_at: at(4 * HOUR), sales_open_at: at(5 * HOUR), sales_close_at: at(6 * HOUR) };
-    const reply = await patchShow(show.id, { name: 'Renamed', ...times, hold_seconds: 30, max_seats_per_customer: 4 });
+    const reply = await patchShow(show.id, { name: 'Renamed', ...times, hold_seconds: 30, max_seats_per_customer: 4, waitlist_offer_seconds: 120 });
     expect(reply.status, JSON.stringify(reply.body)).toBe(200);
-    expect(reply.body).toMatchObject({ id: show.id, name: 'Renamed', ...times, hold_seconds: 30, max_seats_per_customer: 4, sales_state: 'SCHEDULED' });
+    expect(reply.body).toMatchObject({
+      id: show.id,
+      name: 'Renamed',
+      ...times,
+      hold_seconds: 30,
+      max_seats_per_customer: 4,
+      waitlist_offer_seconds: 120,
+      sales_state: 'SCHEDULED',
+    });
     // null puts the environment's value back.
-    const reset = await patchShow(show.id, { hold_seconds: null });
-    expect(reset.body).toMatchObject({ hold_seconds: ctx.config.HOLD_SECONDS, max_seats_per_customer: 4 });
+    const reset = await patchShow(show.id, { hold_seconds: null, waitlist_offer_seconds: null });
+    expect(reset.body).toMatchObject({ hold_seconds: ctx.config.HOLD_SECONDS, max_seats_per_customer: 4, waitlist_offer_seconds: ctx.config.WAITLIST_OFFER_SECONDS });
+    const stored = await ctx.pool.query<{ waitlist_offer_seconds: number | null }>('SELECT waitlist_offer_seconds FROM shows WHERE id = $1', [show.id]);
+    expect(stored.rows[0]!.waitlist_offer_seconds).toBeNull();
+    expectFieldError(await patchShow(show.id, { waitlist_offer_seconds: 0 }), 'waitlist_offer_seconds');
   });
 
   it('refuses to move a time that has passed: 409 SCHEDULE_TIME_PASSED naming the field and when', async () => {

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
 import type { LayoutCache } from '../../shared/booking/shows.js';
+import type { AvailableSeats } from '../../shared/booking/available-seats.js';
 import type { BookingStanding } from '../../shared/booking/standing.js';
 import type { Config } from '../../shared/config.js';
 import type { Database } from '../../shared/db/client.js';
@@ -30,6 +31,8 @@ export type AppDeps = {
   lines: LineSizes;
   /** Publishes the changes this process makes (settles) for every replica's live streams. */
   changes: ChangePublisher;
+  /** The seats AVAILABLE per show in Redis (queued requests' outlook): recounted after changes the fan-out does not carry. */
+  availableSeats: AvailableSeats;
   /** This process's live streams: what they watch, their cap, the subscriber they ride on. */
   live: LiveUpdates;
   logger: Logger;

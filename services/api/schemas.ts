@@ -65,6 +65,8 @@ const saleTime = startTime;
 /** A show's overrides of the environment's HOLD_SECONDS and MAX_SEATS_PER_CUSTOMER (same ranges). */
 const holdSeconds = z.number().int().min(1).max(86_400);
 const maxSeatsPerCustomer = z.number().int().min(1).max(1_000);
+/** The range CHECK shows_waitlist_offer_seconds_range allows. */
+const waitlistOfferSeconds = z.number().int().min(1).max(86_400);
 
 /**
  * Checks a schedule's order once its defaults are filled in (scheduleWithDefaults), naming the
@@ -111,6 +113,9 @@ export const CreateShowBody = z
     max_seats_per_customer: maxSeatsPerCustomer
       .optional()
       .describe("Seats one customer may hold or own in this show; default: the environment's MAX_SEATS_PER_CUSTOMER"),
+    waitlist_offer_seconds: waitlistOfferSeconds
+      .optional()
+      .describe("How long a waiting-list offer stays open; default: the environment's WAITLIST_OFFER_SECONDS"),
   })
   .strict()
   .superRefine((body, ctx) => {
@@ -148,6 +153,10 @@ export const UpdateShowBody = z
       .nullable()
       .optional()
       .describe("For decisions from now on; null: the environment's MAX_SEATS_PER_CUSTOMER"),
+    waitlist_offer_seconds: waitlistOfferSeconds
+      .nullable()
+      .optional()
+      .describe("For offers made from now on; null: the environment's WAITLIST_OFFER_SECONDS"),
   })
   .strict()
   .refine((body) => Object.values(body).some((value) => value !== undefined), 'give at least one field to change');
@@ -182,6 +191,7 @@ export const ShowSummary = z.object({
   seed_sha256: z.string().describe("Lowercase hex SHA-256 of the draw's secret 32-byte seed: the commitment, published before the draw"),
   hold_seconds: z.number().describe("How long this show's holds last (its override, else the environment's)"),
   max_seats_per_customer: z.number().describe('Seats one customer may hold or own in this show (its override, else the environment\'s)'),
+  waitlist_offer_seconds: z.number().describe("How long this show's waiting-list offers stay open (its override, else the environment's)"),
 });
 
 export const ShowListQuery = z.object({
@@ -293,6 +303,17 @@ const queuedFields = {
     .number()
     .optional()
     .describe("IN_LINE: the place in the show's held line while it is held (paused, or behind a draw being released), else in the queue; 0 once a worker has it"),
+  seats_ahead: z
+    .number()
+    .optional()
+    .describe("IN_LINE in the show's held line (paused, or behind a draw being released): seats asked for by the requests ahead of it there"),
+  outlook: z
+    .enum(['GOOD', 'UNLIKELY'])
+    .optional()
+    .describe(
+      'With seats_ahead: GOOD when seats_ahead plus its own seats fit in the seats AVAILABLE now in its scope (its section, else the show), ' +
+        'UNLIKELY otherwise (holds may still lapse: not a refusal). Counted in Redis after each change, so it may lag a change by a moment',
+    ),
   paused: z.literal(true).optional().describe('IN_LINE in a paused sale: nothing is decided until it resumes'),
   estimated_wait_seconds: z
     .number()

@@ -5,6 +5,7 @@ import { environmentSettings } from '../../shared/booking/sale-schedule.js';
 import { BookingStanding } from '../../shared/booking/standing.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb } from '../../shared/db/client.js';
+import { AvailableSeats } from '../../shared/booking/available-seats.js';
 import { ChangePublisher, ChangeSubscriber } from '../../shared/live/changes.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
@@ -111,7 +112,14 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   // Live updates: settles are published on the producer connection (pipelined with the rest),
   // and one subscriber connection per process feeds every stream it serves.
   const liveError = (what: string) => (error: unknown) => logger.debug({ err: error instanceof Error ? error.message : error }, what);
-  const changes = new ChangePublisher(redis, config.QUEUE_PREFIX, liveError('could not publish a live update'));
+  // The seats AVAILABLE per show, in Redis for the outlook of queued requests: recounted after
+  // every change this process publishes (settles, refunds), when a show is created and paused.
+  const availableSeats = new AvailableSeats(redis, db, index.line, (error) =>
+    logger.warn({ err: error instanceof Error ? error.message : error }, 'could not recount available seats'),
+  );
+  const changes = new ChangePublisher(redis, config.QUEUE_PREFIX, liveError('could not publish a live update'), (showIds) =>
+    availableSeats.refresh(showIds),
+  );
   const live = new LiveUpdates(ChangeSubscriber.open(target, config.QUEUE_PREFIX, liveError('live updates subscriber')), {
     standing,
     lineTaken: () => index.taken(),
@@ -121,7 +129,22 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     maxStreams: config.SSE_MAX_STREAMS,
     logger,
   });
-  const app = await buildApp({ config, adminToken, db, pool, redis, intake, standing, layouts: new LayoutCache(db), lines, changes, live, logger, queues });
+  const app = await buildApp({
+    config,
+    adminToken,
+    db,
+    pool,
+    redis,
+    intake,
+    standing,
+    layouts: new LayoutCache(db),
+    lines,
+    changes,
+    availableSeats,
+    live,
+    logger,
+    queues,
+  });
 
   let url = '';
   if (options.listen !== false) url = await app.listen({ port: config.PORT, host: config.HOST });
@@ -129,6 +152,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     [
       { name: 'http server', close: () => app.close() },
       { name: 'live updates', close: () => live.close() },
+      { name: 'available seat recounts', close: () => availableSeats.settled() },
       { name: 'booking queue', close: () => bookingQueue.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
       { name: 'webhook queue', close: () => webhookQueue.close() },

@@ -32,6 +32,8 @@ export type LineKeeperDeps = {
    * last wrote (its plan cache may be up to PLAN_MAX_AGE_MS stale).
    */
   salesOpenAtOf: (showId: string) => Promise<Date | null>;
+  /** The show's room was just drawn: its line now has places, and their outlook needs the seats counted. */
+  onDrawn?: (showId: string) => void;
   /** Requests per released batch job (ENQUEUE_BATCH_SIZE: the API's batches are no larger). */
   batchSize: number;
   logger: Logger;
@@ -93,6 +95,7 @@ export function startLineKeeper(deps: LineKeeperDeps): LineKeeper {
       const entries = drawOrder(seed, await line.roomIds(showId));
       if ((await line.draw(showId, new Date(), entries)) === 'drawn') {
         deps.logger.info({ showId, entries: entries.length }, 'waiting room drawn');
+        deps.onDrawn?.(showId);
         return;
       }
     }

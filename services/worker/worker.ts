@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
+import { AvailableSeats } from '../../shared/booking/available-seats.js';
 import { environmentSettings } from '../../shared/booking/sale-schedule.js';
 import { drawSeedOf } from '../../shared/booking/show-draw.js';
 import { LayoutCache, salesOpenAtOf } from '../../shared/booking/shows.js';
@@ -87,8 +88,16 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const bookingQueue = openQueue(QUEUES.bookings, connection, config.QUEUE_PREFIX);
   const index = new RequestIndex(connection, bookingQueue);
   // Live updates of decisions and expiries (fire and forget: a lost publish fails nothing).
-  const changes = new ChangePublisher(connection, config.QUEUE_PREFIX, (error) =>
-    logger.debug({ err: error instanceof Error ? error.message : error }, 'could not publish a live update'),
+  // The seats AVAILABLE per show, in Redis for the outlook of queued requests: recounted after
+  // every change this process publishes (decision batches, the expiry sweep, offers).
+  const availableSeats = new AvailableSeats(connection, db, index.line, (error) =>
+    logger.warn({ err: error instanceof Error ? error.message : error }, 'could not recount available seats'),
+  );
+  const changes = new ChangePublisher(
+    connection,
+    config.QUEUE_PREFIX,
+    (error) => logger.debug({ err: error instanceof Error ? error.message : error }, 'could not publish a live update'),
+    (showIds) => availableSeats.refresh(showIds),
   );
   const { processBookings } = createBookingProcessor({
     db,
@@ -204,6 +213,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     queue: bookingQueue,
     seedOf: (showId) => drawSeedOf(db, showId),
     salesOpenAtOf: (showId) => salesOpenAtOf(db, showId),
+    onDrawn: (showId) => availableSeats.refresh([showId]),
     batchSize: config.ENQUEUE_BATCH_SIZE,
     logger,
   });
@@ -221,6 +231,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       { name: 'webhook sender', close: () => sender.close() },
       { name: 'webhook queue', close: () => webhookQueue.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
+      { name: 'available seat recounts', close: () => availableSeats.settled() },
       { name: 'booking queue', close: () => bookingQueue.close() },
       { name: 'outcome counts', close: () => metrics.flush() },
       // Kept until the drain is done, so a scrape can watch it.

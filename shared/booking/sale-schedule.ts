@@ -97,15 +97,15 @@ export function salesState(show: SaleFacts, now: Date): SalesState {
 }
 
 /** A show's overrides of the environment's decision settings (null: the environment's). */
-export type SaleOverrides = { holdSeconds: number | null; maxSeatsPerCustomer: number | null };
+export type SaleOverrides = { holdSeconds: number | null; maxSeatsPerCustomer: number | null; waitlistOfferSeconds: number | null };
 
 /** The settings a show's requests are decided with: its overrides, else the environment's. */
 export function effectiveSettings(overrides: SaleOverrides, defaults: DecideSettings): DecideSettings {
   return {
     holdSeconds: overrides.holdSeconds ?? defaults.holdSeconds,
     maxSeatsPerCustomer: overrides.maxSeatsPerCustomer ?? defaults.maxSeatsPerCustomer,
-    // The show's own waitlist_offer_seconds is read where offers are made (shared/booking/waitlist.ts).
-    waitlistOfferSeconds: defaults.waitlistOfferSeconds,
+    // The SQL that makes offers (shared/booking/sql/waitlist.ts) applies the same override itself.
+    waitlistOfferSeconds: overrides.waitlistOfferSeconds ?? defaults.waitlistOfferSeconds,
   };
 }
 

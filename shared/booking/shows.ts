@@ -49,6 +49,7 @@ export type ShowSummary = {
   /** Effective values: the show's override, else the environment's. */
   hold_seconds: number;
   max_seats_per_customer: number;
+  waitlist_offer_seconds: number;
 };
 
 export type ShowDetail = ShowSummary & {
@@ -95,6 +96,7 @@ export async function createShow(db: Database, show: NewShow): Promise<{ id: str
         ...schedule,
         holdSeconds: show.overrides?.holdSeconds ?? null,
         maxSeatsPerCustomer: show.overrides?.maxSeatsPerCustomer ?? null,
+        waitlistOfferSeconds: show.overrides?.waitlistOfferSeconds ?? null,
         // The draw's secret: 32 bytes from the OS's generator, never shown before the draw.
         drawSeed: randomBytes(32),
       })
@@ -141,6 +143,7 @@ const saleColumns = {
   seedSha256: shows.seedSha256,
   holdSeconds: shows.holdSeconds,
   maxSeatsPerCustomer: shows.maxSeatsPerCustomer,
+  waitlistOfferSeconds: shows.waitlistOfferSeconds,
 };
 type SaleRow = Pick<Show, keyof typeof saleColumns>;
 
@@ -155,6 +158,7 @@ function saleView(row: SaleRow, unsoldSeats: number, defaults: DecideSettings, n
     seed_sha256: row.seedSha256,
     hold_seconds: settings.holdSeconds,
     max_seats_per_customer: settings.maxSeatsPerCustomer,
+    waitlist_offer_seconds: settings.waitlistOfferSeconds,
   };
 }
 
@@ -242,6 +246,20 @@ export async function getShow(db: Executor, showId: string, defaults: DecideSett
   };
 }
 
+/**
+ * Seats AVAILABLE now (a lapsed hold counts, as listings count it) in each section of a show:
+ * what the available-seat counts in Redis are recounted from (shared/booking/available-seats.ts).
+ * Empty for an unknown show.
+ */
+export async function availableBySection(db: Executor, showId: string): Promise<Array<{ section: string; available: number }>> {
+  return db
+    .select({ section: showSections.name, available: sql<number>`count(*) FILTER (WHERE ${AVAILABLE_NOW})::int` })
+    .from(showSections)
+    .innerJoin(seats, sql`${seats.showId} = ${showSections.showId} AND ${seats.sectionRank} = ${showSections.rank}`)
+    .where(eq(showSections.showId, showId))
+    .groupBy(showSections.rank, showSections.name);
+}
+
 export async function listSeats(db: Executor, showId: string): Promise<SeatView[]> {
   const rows = await db
     .select({
@@ -316,6 +334,7 @@ export async function loadLayout(db: Executor, showId: string): Promise<ShowPlan
       salesCloseAt: shows.salesCloseAt,
       holdSeconds: shows.holdSeconds,
       maxSeatsPerCustomer: shows.maxSeatsPerCustomer,
+      waitlistOfferSeconds: shows.waitlistOfferSeconds,
     })
     .from(shows)
     .where(eq(shows.id, showId));

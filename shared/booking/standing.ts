@@ -21,6 +21,13 @@ import { waitlistPosition } from './waitlist.js';
  */
 export type QueuePhase = 'WAITING_ROOM' | 'IN_LINE';
 
+/**
+ * GOOD: the seats asked for ahead plus this request's fit in the seats AVAILABLE now in its scope
+ * (its section, or the show for best available); UNLIKELY: they do not (holds may still lapse,
+ * so it is not a refusal).
+ */
+export type Outlook = 'GOOD' | 'UNLIKELY';
+
 /** What a poll shows: the queue position while queued, then the decision. */
 export type StatusView = {
   id: string;
@@ -30,6 +37,10 @@ export type StatusView = {
   sales_open_at?: string;
   /** In line: the place in the show's held line while held (paused, or behind a draw), else in the queue. */
   position?: number;
+  /** In the show's held line: seats asked for by the requests ahead of it there. */
+  seats_ahead?: number;
+  /** In the show's held line, once its seats are counted: whether the seats ahead and its own fit in what is AVAILABLE now. */
+  outlook?: Outlook;
   /** In line and the show paused: nothing is decided until it resumes. */
   paused?: true;
   /** In line, not paused, once a drain rate is measured: about how long until it is decided. */
@@ -45,16 +56,19 @@ export type StatusView = {
 /** The whole booking; `phase` and `position` only while it is queued. */
 export type FullView = BookingView & Pick<StatusView, QueuedField>;
 
-type QueuedField = 'phase' | 'sales_open_at' | 'position' | 'paused' | 'estimated_wait_seconds';
+type QueuedField = 'phase' | 'sales_open_at' | 'position' | 'seats_ahead' | 'outlook' | 'paused' | 'estimated_wait_seconds';
 
 export type StandingOptions = {
   /** Seconds until the request at a place in line is decided, from the measured drain rate; null when unknown. */
   expectedWait?: (position: number) => number | null;
 };
 
+/** A request in its show's held line (shared/queue/show-line.ts). */
+type LinePlace = { room: boolean; salesOpenAt: number | null; paused: boolean; seatsAhead: number; seatCount: number; availableInScope: number | null };
+
 export type QueuedState =
   /** `data` is present only when asked for (`withData`). */
-  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number; line?: { room: boolean; salesOpenAt: number | null; paused: boolean } }
+  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number; line?: LinePlace }
   /** `result` is null when the recorded one does not parse: Postgres answers. */
   | { state: 'finished'; result: BookingResult | null }
   /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
@@ -141,13 +155,13 @@ export class BookingStanding {
     if (entry.state === 'job-gone') return { state: 'removed' };
     if (entry.state === 'decided') return { state: 'finished', result: recordedResult(entry.result) };
     if (entry.state === 'in-line') {
-      const { phase, position, salesOpenAt, paused, request } = entry.standing;
+      const { phase, position, salesOpenAt, paused, request, seatsAhead, availableInScope } = entry.standing;
       return {
         state: 'queued',
         position,
         data: request,
         acceptedAt: Date.parse(request.accepted_at),
-        line: { room: phase === 'room', salesOpenAt, paused },
+        line: { room: phase === 'room', salesOpenAt, paused, seatsAhead, seatCount: request.seat_count, availableInScope },
       };
     }
     const data = entry.batch?.find((request) => request.id === id) ?? null;
@@ -168,9 +182,10 @@ export class BookingStanding {
     if (queued.line?.room) {
       return { phase: 'WAITING_ROOM', ...(queued.line.salesOpenAt !== null ? { sales_open_at: new Date(queued.line.salesOpenAt).toISOString() } : {}) };
     }
-    if (queued.line?.paused) return { phase: 'IN_LINE', position: queued.position, paused: true };
+    const chances = queued.line ? lineChances(queued.line) : {};
+    if (queued.line?.paused) return { phase: 'IN_LINE', position: queued.position, ...chances, paused: true };
     const wait = this.options.expectedWait?.(queued.position) ?? null;
-    return { phase: 'IN_LINE', position: queued.position, ...(wait !== null ? { estimated_wait_seconds: wait } : {}) };
+    return { phase: 'IN_LINE', position: queued.position, ...chances, ...(wait !== null ? { estimated_wait_seconds: wait } : {}) };
   }
 
   /** Whether Postgres has a decision for the request. */
@@ -185,6 +200,12 @@ export class BookingStanding {
   async beforeSettle(id: string): Promise<void> {
     await this.index.markSettled(id);
   }
+}
+
+/** seats_ahead, and the outlook once the show's available seats have been counted. */
+function lineChances(line: LinePlace): Pick<StatusView, 'seats_ahead' | 'outlook'> {
+  if (line.availableInScope === null) return { seats_ahead: line.seatsAhead };
+  return { seats_ahead: line.seatsAhead, outlook: line.seatsAhead + line.seatCount <= line.availableInScope ? 'GOOD' : 'UNLIKELY' };
 }
 
 function statusOf(view: BookingView): StatusView {

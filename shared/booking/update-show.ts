@@ -55,6 +55,7 @@ export async function updateShow(db: Database, showId: string, changes: ShowChan
       ...given,
       ...(overrides.holdSeconds !== undefined ? { holdSeconds: overrides.holdSeconds } : {}),
       ...(overrides.maxSeatsPerCustomer !== undefined ? { maxSeatsPerCustomer: overrides.maxSeatsPerCustomer } : {}),
+      ...(overrides.waitlistOfferSeconds !== undefined ? { waitlistOfferSeconds: overrides.waitlistOfferSeconds } : {}),
     };
     if (Object.keys(values).length > 0) await tx.update(shows).set(values).where(eq(shows.id, showId));
     return { kind: 'updated' };

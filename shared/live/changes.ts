@@ -56,16 +56,22 @@ export function changesOf(bookings: readonly ChangedBooking[]): Changes {
 export class ChangePublisher {
   private readonly channel: string;
 
+  /**
+   * `onSeatsChanged` hears the shows whose seats changed, from the same call: the writer's
+   * process recounts their available seats (shared/booking/available-seats.ts).
+   */
   constructor(
     private readonly redis: RedisClient,
     queuePrefix: string,
     private readonly onError: (error: unknown) => void = () => {},
+    private readonly onSeatsChanged: (showIds: string[]) => void = () => {},
   ) {
     this.channel = liveChannel(queuePrefix);
   }
 
   publish(changes: Changes): void {
     if (!changes.bookings?.length && !changes.shows?.length) return;
+    if (changes.shows?.length) this.onSeatsChanged(changes.shows.map((show) => show.show_id));
     try {
       this.redis.publish(this.channel, JSON.stringify(changes)).catch(this.onError);
     } catch (error) {

@@ -23,6 +23,8 @@ import type { BookingJob } from './catalog.js';
  *   <ns>line:<show>:customers  hash: lowercase email -> booking id of its waiting-room entry
  *   <ns>line:<show>:draw       the draw's keys in draw order (JSON), kept for the proof
  *   <ns>line:<show>:keeper     the lease of the keeper working on the show (line-keeper.ts)
+ *   <ns>line:<show>:available  hash: seats AVAILABLE now, `*` in the show, `s:<section>` in a
+ *                              section (written by shared/booking/available-seats.ts)
  *   <ns>lines:due              zset: show ids with a line to draw or release (score: when, ms)
  *
  * Scores of `held`, ascending: requests parked back by a worker (PARKED_BASE + their original
@@ -114,22 +116,45 @@ return parked
 `;
 
 /**
- * KEYS: gate, room, held, requests. ARGV: the booking id. Where a request in the held line
- * stands: {phase, position, open_at, paused, request}; phase 'room' (undrawn, position 0) or
- * 'held'. A late arrival waiting for the draw stands behind the whole room. nil: not in the
- * line (released or left meanwhile: read its entry again).
+ * KEYS: gate, room, held, requests, available. ARGV: the booking id. Where a request in the held
+ * line stands: {phase, position, open_at, paused, request, seats ahead, available}; phase 'room'
+ * (undrawn, position 0, nothing ahead yet) or 'held'. A late arrival waiting for the draw stands
+ * behind the whole room. nil: not in the line (released or left meanwhile: read its entry again).
+ *
+ * Seats ahead: the seat_count of every request ahead of it in the line, read from their JSON
+ * (HMGET in chunks, so unpack stays within Lua's limits). O(position): a poll from the back of
+ * a line of 20,000 reads 20,000 short fields, a few milliseconds of Redis time. Available: the
+ * count of its scope (its section's, or the show's for best available) as last written, false
+ * before any count was written.
  */
 const STATE_SCRIPT = `
 local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at')
 local request = redis.call('HGET', KEYS[4], ARGV[1])
 if not request then return nil end
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  return {'room', 0, g[1] or false, g[2] or false, request}
+  return {'room', 0, g[1] or false, g[2] or false, request, 0, false}
 end
 local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
 if not rank then return nil end
-if not g[3] then rank = rank + redis.call('ZCARD', KEYS[2]) end
-return {'held', rank + 1, g[1] or false, g[2] or false, request}
+local ahead = {}
+if not g[3] then ahead = redis.call('ZRANGE', KEYS[2], 0, -1) end
+local seats = 0
+local function add(ids)
+  for i = 1, #ids, 500 do
+    local chunk = redis.call('HMGET', KEYS[4], unpack(ids, i, math.min(i + 499, #ids)))
+    for _, json in ipairs(chunk) do
+      if json then seats = seats + tonumber(string.match(json, '"seat_count":(%d+)') or '0') end
+    end
+  end
+end
+add(ahead)
+if rank > 0 then add(redis.call('ZRANGE', KEYS[3], 0, rank - 1)) end
+local position = rank + 1 + #ahead
+local section = cjson.decode(request).section
+local scope = '*'
+if type(section) == 'string' then scope = 's:' .. section end
+local available = redis.call('HGET', KEYS[5], scope)
+return {'held', position, g[1] or false, g[2] or false, request, seats, available or false}
 `;
 
 /**
@@ -210,7 +235,7 @@ function defineScripts(redis: RedisClient): ScriptCommands {
   return redis as unknown as ScriptCommands;
 }
 
-export type LineKeys = { gate: string; room: string; held: string; requests: string; customers: string; draw: string };
+export type LineKeys = { gate: string; room: string; held: string; requests: string; customers: string; draw: string; available: string };
 
 export type LineStanding = {
   phase: 'room' | 'held';
@@ -219,6 +244,10 @@ export type LineStanding = {
   salesOpenAt: number | null;
   paused: boolean;
   request: BookingJob;
+  /** Seats asked for by the requests ahead of it in the show's line (0 in the room). */
+  seatsAhead: number;
+  /** Seats AVAILABLE in its scope (its section, else the show) as last counted; null before any count. */
+  availableInScope: number | null;
 };
 
 export type DrawRecord = { drawnAt: string; entries: number; keys: string[] };
@@ -245,18 +274,27 @@ export class ShowLine {
       requests: `${base}requests`,
       customers: `${base}customers`,
       draw: `${base}draw`,
+      available: `${base}available`,
     };
   }
 
   /** Where a request in the line stands; null when it is not (or no longer) there. */
   async standing(showId: string, bookingId: string): Promise<LineStanding | null> {
     const keys = this.keysOf(showId);
-    const reply = (await this.scripts.showLineState(4, keys.gate, keys.room, keys.held, keys.requests, bookingId)) as
-      | ['room' | 'held', number, string | null, string | null, string]
+    const reply = (await this.scripts.showLineState(5, keys.gate, keys.room, keys.held, keys.requests, keys.available, bookingId)) as
+      | ['room' | 'held', number, string | null, string | null, string, number, string | null]
       | null;
     if (!reply) return null;
-    const [phase, position, openAt, paused, request] = reply;
-    return { phase, position, salesOpenAt: openAt ? Number(openAt) : null, paused: paused !== null, request: JSON.parse(request) as BookingJob };
+    const [phase, position, openAt, paused, request, seatsAhead, available] = reply;
+    return {
+      phase,
+      position,
+      salesOpenAt: openAt ? Number(openAt) : null,
+      paused: paused !== null,
+      request: JSON.parse(request) as BookingJob,
+      seatsAhead,
+      availableInScope: available !== null ? Number(available) : null,
+    };
   }
 
   /** Requests waiting in the show's line (room and held), for the show views' `in_line`. */

@@ -43,7 +43,7 @@ export const drawRoutes =
   };
 
 export const adminLineRoutes =
-  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'redis' | 'queues'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'redis' | 'queues' | 'availableSeats'>): FastifyPluginAsyncZod =>
   async (app) => {
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!).line;
     for (const action of ['pause', 'resume'] as const) {
@@ -66,6 +66,8 @@ export const adminLineRoutes =
           const { id } = request.params;
           const found = action === 'pause' ? await pauseSale(deps.db, line, id) : await resumeSale(deps.db, line, id);
           if (!found) throw notFound('Show');
+          // While held, the line's outlook is read against these counts: make sure they are there and fresh.
+          if (action === 'pause') await deps.availableSeats.recount(id);
           request.log.info({ showId: id }, action === 'pause' ? 'sale paused' : 'sale resumed');
           return showView(deps, id);
         },

@@ -53,7 +53,7 @@ export async function showView(deps: ShowViewDeps, showId: string): Promise<z.in
 }
 
 export const adminShowRoutes =
-  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues' | 'redis'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'db' | 'config' | 'lines' | 'layouts' | 'queues' | 'redis' | 'availableSeats'>): FastifyPluginAsyncZod =>
   async (app) => {
     // The shows' held lines (waiting room, pause): a PATCHed opening moves its draw, a delete counts them.
     const line = new RequestIndex(deps.redis, deps.queues[QUEUES.bookings]!).line;
@@ -94,8 +94,14 @@ export const adminShowRoutes =
             salesOpenAt: instant(body.sales_open_at),
             salesCloseAt: instant(body.sales_close_at),
           }),
-          overrides: { holdSeconds: body.hold_seconds ?? null, maxSeatsPerCustomer: body.max_seats_per_customer ?? null },
+          overrides: {
+            holdSeconds: body.hold_seconds ?? null,
+            maxSeatsPerCustomer: body.max_seats_per_customer ?? null,
+            waitlistOfferSeconds: body.waitlist_offer_seconds ?? null,
+          },
         });
+        // Its first count of available seats, for the outlook of its line (no change will announce it).
+        deps.availableSeats.refresh([id]);
         const show = await showView(deps, id);
         request.log.info({ showId: show.id, seats: show.total_seats, salesOpenAt: show.sales_open_at }, 'show created');
         return reply.status(201).header('Location', `/shows/${show.id}`).send(show);
@@ -139,8 +145,8 @@ export const adminShowRoutes =
           description:
             'A time can be moved only while its current value is still ahead, and only to a time ahead: 409 `SCHEDULE_TIME_PASSED` ' +
             'naming the field and when it passed otherwise (an opening that happened, with its draw, cannot be undone). The order ' +
-            '`waiting_room_opens_at ≤ sales_open_at < sales_close_at` is checked again (400 naming the field). `hold_seconds` and ' +
-            '`max_seats_per_customer` apply to decisions from then on (null: the environment default). Other API and worker ' +
+            '`waiting_room_opens_at ≤ sales_open_at < sales_close_at` is checked again (400 naming the field). `hold_seconds`, ' +
+            '`max_seats_per_customer` and `waitlist_offer_seconds` apply to decisions and offers from then on (null: the environment default). Other API and worker ' +
             `processes see the change within ${PLAN_MAX_AGE_MS / 1_000} s.`,
           security: [{ adminToken: [] }],
           params: IdParams,
@@ -161,7 +167,11 @@ export const adminShowRoutes =
               salesOpenAt: instant(body.sales_open_at),
               salesCloseAt: instant(body.sales_close_at),
             }),
-            overrides: definedOnly({ holdSeconds: body.hold_seconds, maxSeatsPerCustomer: body.max_seats_per_customer }),
+            overrides: definedOnly({
+              holdSeconds: body.hold_seconds,
+              maxSeatsPerCustomer: body.max_seats_per_customer,
+              waitlistOfferSeconds: body.waitlist_offer_seconds,
+            }),
           },
           new Date(),
         );
