@@ -82,22 +82,6 @@ describe('HttpClient answers', () => {
     expect(seen[1]).toEqual({ method: 'GET', url: '/shows/1', headers: { host, connection: 'keep-alive', 'content-type': 'application/json' }, body: '' });
   });
 
-  it('says whether the server applied a Prefer (Preference-Applied, RFC 7240)', async () => {
-    const { url } = await httpServer((req, res) => {
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (typeof req.headers.prefer === 'string') headers['Preference-Applied'] = req.headers.prefer;
-      res.writeHead(200, headers).end('{"status":"QUEUED"}');
-    });
-    const http = client(url, 1);
-    await expect(http.send('GET', '/booking/1', undefined, { prefer: 'wait=25' })).resolves.toEqual({
-      status: 200,
-      retryAfterMs: null,
-      preferenceApplied: true,
-      body: { status: 'QUEUED' },
-    });
-    await expect(http.send('GET', '/booking/1')).resolves.toMatchObject({ preferenceApplied: false });
-  });
-
   it('returns a body that is not JSON as its text', async () => {
     const { url } = await httpServer((_req, res) => res.writeHead(502, { 'content-type': 'text/plain' }).end('Bad gateway: upstream {down'));
     await expect(client(url, 1).send('GET', '/')).resolves.toEqual({ status: 502, retryAfterMs: null, preferenceApplied: false, body: 'Bad gateway: upstream {down' });

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import { startWorker, type RunningWorker } from '../services/worker/worker.js';
+import { LayoutCache } from '../shared/booking/shows.js';
+import { createDb } from '../shared/db/client.js';
 import { createLogger } from '../shared/logger.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
@@ -76,6 +78,32 @@ describe('Postgres outage at the edge', () => {
       expect((await book(cached.id)).status).toBe(202);
     } finally {
       proxy.restore();
+    }
+  });
+});
+
+describe('a cached show plan through an outage', () => {
+  it('every request that arrives while a re-read fails gets the known plan, not only the first', async () => {
+    const show = await createShow(api.app, { total_seats: 10 });
+    const { db, pool } = createDb({ connectionString: proxy.route(ctx.databaseUrl), max: 2, applicationName: 'layout-cache-test' });
+    try {
+      // Trusted for 0 ms: every get after the first re-reads, as every plan does once PLAN_MAX_AGE_MS old.
+      const layouts = new LayoutCache(db, 10, 0);
+      const known = await layouts.get(show.id);
+      expect(known).toMatchObject({ salesOpenAt: expect.any(Date) });
+      const readAt = Date.now();
+      await waitFor(async () => (Date.now() > readAt ? true : undefined), 'the clock to pass the read');
+      proxy.cut();
+      try {
+        // Requests that arrive together (a burst) while the re-read fails: the first starts it,
+        // the others wait on that same read.
+        const plans = await Promise.all(Array.from({ length: 8 }, () => layouts.get(show.id)));
+        expect(plans).toEqual(Array.from({ length: 8 }, () => known));
+      } finally {
+        proxy.restore();
+      }
+    } finally {
+      await pool.end();
     }
   });
 });

@@ -3,6 +3,8 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import type { RunningWorker } from '../services/worker/worker.js';
+import { QUEUES } from '../shared/queue/catalog.js';
+import { openQueue } from '../shared/queue/queues.js';
 import { claimDueDeliveries } from '../shared/webhooks/relay.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
@@ -227,11 +229,22 @@ describe('webhook delivery', () => {
     const hook = await registerWebhook(receiver.url, ['booking.held']);
     const show = await createShow(api.app, { total_seats: 1 });
     const accepted = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'lost@example.com', seat_count: 1 } });
-    const worker = await startWorker({ WEBHOOK_RELAY_INTERVAL_MS: '60000' });
-    await waitForDecision(api.app, accepted.body.id);
-    // A tick's lease taken and its job never queued: what a Redis that restarted without the job leaves.
-    await waitFor(async () => ((await claimDueDeliveries(ctx.db, 10, 1_500)).length === 1 ? true : undefined), 'the lease');
-    await worker.close();
+    // No relay tick may run while the first worker decides: one that ran after the decision (a
+    // worker's first tick comes at once, and a loaded machine decides first) would deliver the
+    // event, and the lease below would never be found. Maintenance is paused, not raced.
+    const maintenance = openQueue(QUEUES.maintenance, ctx.redis, ctx.config.QUEUE_PREFIX);
+    await maintenance.pause();
+    try {
+      const worker = await startWorker();
+      await waitForDecision(api.app, accepted.body.id);
+      // A tick's lease taken and its job never queued: what a Redis that restarted without the job leaves.
+      await waitFor(async () => ((await claimDueDeliveries(ctx.db, 10, 1_500)).length === 1 ? true : undefined), 'the lease');
+      await worker.close();
+      expect(receiver.received).toEqual([]);
+    } finally {
+      await maintenance.resume();
+      await maintenance.close();
+    }
     await startWorker();
     await waitForReceived('the event, once the lease ran out', (received) => received.length === 1);
     expect(receiver.received[0]!.bookingId).toBe(accepted.body.id);

@@ -381,6 +381,8 @@ export async function auditOpening(db: Queryable, scope: OpeningScope): Promise<
 }
 
 async function availableWhileWaitlisted(db: Queryable, shows: string[]): Promise<AuditCheck> {
+  // Only columns every build has (a --baseline build may predate the waiting list): an entry
+  // joined the list when it was decided, so decided_at orders the examples as the list does.
   const { rows } = await db.query(
     `SELECT w.show_id::text AS show_id, w.id::text AS id, w.seat_count, w.requested_section, free.seats AS free
      FROM bookings w
@@ -389,7 +391,7 @@ async function availableWhileWaitlisted(db: Queryable, shows: string[]): Promise
        WHERE s.show_id = w.show_id AND s.status = 'AVAILABLE' AND (w.requested_section IS NULL OR s.section = w.requested_section)
      ) AS free
      WHERE w.show_id = ANY($1::uuid[]) AND w.status = 'WAITLISTED' AND free.seats >= w.seat_count
-     ORDER BY w.show_id, w.waitlisted_at, w.id`,
+     ORDER BY w.show_id, w.decided_at, w.id`,
     [shows],
   );
   return check(

@@ -374,6 +374,15 @@ export async function salesOpenAtOf(db: Executor, showId: string): Promise<Date 
  */
 export const PLAN_MAX_AGE_MS = 5_000;
 
+/** A show's entry in a LayoutCache. */
+type CachedPlan = {
+  /** The read in progress or done. */
+  plan: Promise<ShowPlan | null>;
+  loadedAt: number;
+  /** The newest plan a read returned, kept across re-reads: what a failed re-read falls back to. */
+  lastKnown: ShowPlan | null;
+};
+
 /**
  * Each process keeps the plans (ShowPlan) of the shows it has seen, re-read once older than
  * `maxAgeMs`: the API validates a booking for a known show without touching Postgres. Unknown
@@ -381,7 +390,7 @@ export const PLAN_MAX_AGE_MS = 5_000;
  * (Postgres down), the known plan is kept: bookings keep being accepted through an outage.
  */
 export class LayoutCache {
-  private readonly layouts = new Map<string, { layout: Promise<ShowPlan | null>; loadedAt: number }>();
+  private readonly layouts = new Map<string, CachedPlan>();
 
   constructor(
     private readonly db: Executor,
@@ -391,28 +400,36 @@ export class LayoutCache {
 
   async get(showId: string): Promise<ShowPlan | null> {
     let entry = this.layouts.get(showId);
-    const stale = entry !== undefined && Date.now() - entry.loadedAt > this.maxAgeMs ? entry : undefined;
-    if (!entry || stale) {
-      entry = { layout: loadLayout(this.db, showId), loadedAt: Date.now() };
-      this.layouts.set(showId, entry);
-      if (this.layouts.size > this.maxEntries) this.layouts.delete(this.layouts.keys().next().value!);
-    }
+    if (!entry || Date.now() - entry.loadedAt > this.maxAgeMs) entry = this.load(showId, entry?.lastKnown ?? null);
     try {
-      const layout = await entry.layout;
-      if (!layout) this.layouts.delete(showId);
+      const layout = await entry.plan;
+      if (!layout && this.layouts.get(showId) === entry) this.layouts.delete(showId);
       return layout;
     } catch (error) {
-      if (stale) {
-        const previous = await stale.layout.catch(() => null);
-        if (previous) {
-          // Try Postgres again after another maxAgeMs, not on every request of the outage.
-          this.layouts.set(showId, { layout: stale.layout, loadedAt: Date.now() });
-          return previous;
-        }
+      // Every request that waited on this re-read falls back, not only the one that started it:
+      // under load many arrive while it fails.
+      if (entry.lastKnown) {
+        // Try Postgres again after another maxAgeMs, not on every request of the outage.
+        if (this.layouts.get(showId) === entry) this.layouts.set(showId, { plan: Promise.resolve(entry.lastKnown), loadedAt: Date.now(), lastKnown: entry.lastKnown });
+        return entry.lastKnown;
       }
-      this.layouts.delete(showId);
+      if (this.layouts.get(showId) === entry) this.layouts.delete(showId);
       throw error;
     }
+  }
+
+  /** Starts reading a show's plan; `lastKnown` is what a failed read falls back to. */
+  private load(showId: string, lastKnown: ShowPlan | null): CachedPlan {
+    const entry: CachedPlan = { plan: loadLayout(this.db, showId), loadedAt: Date.now(), lastKnown };
+    entry.plan.then(
+      (plan) => {
+        if (plan) entry.lastKnown = plan;
+      },
+      () => {},
+    );
+    this.layouts.set(showId, entry);
+    if (this.layouts.size > this.maxEntries) this.layouts.delete(this.layouts.keys().next().value!);
+    return entry;
   }
 
   /** Drops a show at once in this process (the one that changed or deleted it). */
