@@ -219,3 +219,19 @@ export async function deleteKeysMatching(redis: Redis, pattern: string): Promise
     if (keys.length > 0) await redis.del(...keys);
   } while (cursor !== '0');
 }
+
+/** A Lua script defined as a command: its keys first (numberOfKeys, then keys, then arguments). */
+export type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>;
+
+/**
+ * Defines each script as a command on the connection, once (ioredis defineCommand: EVALSHA,
+ * falling back to EVAL when Redis does not know the script yet; on a Cluster too), and returns
+ * the connection typed with them. Names must not clash with Redis commands or other scripts.
+ */
+export function defineScripts<Name extends string>(redis: RedisClient, scripts: Record<Name, string>): Record<Name, ScriptCommand> {
+  const commands = redis as unknown as Partial<Record<Name, ScriptCommand>>;
+  for (const [name, lua] of Object.entries(scripts) as Array<[Name, string]>) {
+    if (typeof commands[name] !== 'function') redis.defineCommand(name, { lua });
+  }
+  return redis as unknown as Record<Name, ScriptCommand>;
+}

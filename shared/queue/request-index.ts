@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { RedisClient } from '../redis.js';
+import { defineScripts, type RedisClient, type ScriptCommand } from '../redis.js';
 import type { BookingJob, BookingResult } from './catalog.js';
 import { LINE_ENTRY, ShowLine, type LineStanding } from './show-line.js';
 
@@ -219,16 +219,7 @@ const SCRIPTS = {
   requestIndexSettle: SETTLE_SCRIPT,
   requestIndexReconcile: RECONCILE_SCRIPT,
 } as const;
-type ScriptName = keyof typeof SCRIPTS;
-type ScriptCommands = Record<ScriptName, (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>>;
-
-function defineScripts(redis: RedisClient): ScriptCommands {
-  const commands = redis as unknown as Partial<ScriptCommands>;
-  for (const [name, lua] of Object.entries(SCRIPTS)) {
-    if (typeof commands[name as ScriptName] !== 'function') redis.defineCommand(name, { lua });
-  }
-  return redis as unknown as ScriptCommands;
-}
+type ScriptCommands = Record<keyof typeof SCRIPTS, ScriptCommand>;
 
 /** A queued entry: "<jobId>:<seq>", with ":settled" once a settle has started. */
 const QUEUED_ENTRY = /^([^:]+):(\d+)(:settled)?$/;
@@ -270,7 +261,7 @@ export class RequestIndex {
     this.acceptedKey = `${this.namespace}accepted`;
     this.takenKey = `${this.namespace}taken`;
     this.unstartedKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((state) => queue.toKey(state));
-    this.scripts = defineScripts(redis);
+    this.scripts = defineScripts(redis, SCRIPTS);
     this.line = new ShowLine(redis, this.namespace);
   }
 

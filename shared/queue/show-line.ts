@@ -1,4 +1,4 @@
-import type { RedisClient } from '../redis.js';
+import { defineScripts, type RedisClient, type ScriptCommand } from '../redis.js';
 import type { BookingJob } from './catalog.js';
 
 /**
@@ -224,16 +224,7 @@ const SCRIPTS = {
   showLineResume: RESUME_SCRIPT,
   showLineUnschedule: UNSCHEDULE_SCRIPT,
 } as const;
-type ScriptName = keyof typeof SCRIPTS;
-type ScriptCommands = Record<ScriptName, (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>>;
-
-function defineScripts(redis: RedisClient): ScriptCommands {
-  const commands = redis as unknown as Partial<ScriptCommands>;
-  for (const [name, lua] of Object.entries(SCRIPTS)) {
-    if (typeof commands[name as ScriptName] !== 'function') redis.defineCommand(name, { lua });
-  }
-  return redis as unknown as ScriptCommands;
-}
+type ScriptCommands = Record<keyof typeof SCRIPTS, ScriptCommand>;
 
 export type LineKeys = { gate: string; room: string; held: string; requests: string; customers: string; draw: string; available: string };
 
@@ -261,7 +252,7 @@ export class ShowLine {
     private readonly redis: RedisClient,
     private readonly namespace: string,
   ) {
-    this.scripts = defineScripts(redis);
+    this.scripts = defineScripts(redis, SCRIPTS);
     this.dueKey = `${namespace}lines:due`;
   }
 
