@@ -8,7 +8,8 @@ import type { PublishedDraw, ShowOpening } from '../bench/lib/sale-opening.js';
 import { scenarios } from '../bench/lib/scenarios.js';
 import { startApi, type RunningApi } from '../services/api/server.js';
 import { createLogger } from '../shared/logger.js';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
+import { burstOptions } from './support/burst.js';
+import { createTestContext, type TestContext } from './support/context.js';
 
 /**
  * The burst tool's scheduled sale (`--sales-open-in`): scenario (e) at a small size against a
@@ -34,18 +35,7 @@ afterAll(async () => {
 });
 
 function options(...extra: string[]): BurstOptions {
-  const parsed = parseBurstArgs([
-    '--url', api.url,
-    '--admin-token', TEST_ADMIN_TOKEN,
-    '--database-url', ctx.databaseUrl,
-    '--redis-url', ctx.config.REDIS_URL,
-    '--queue-prefix', ctx.config.QUEUE_PREFIX,
-    '--no-progress',
-    '--seed', '13',
-    ...extra,
-  ]);
-  if (parsed === 'help') throw new Error('unexpected help');
-  return parsed;
+  return burstOptions(api.url, ctx, 13, ...extra);
 }
 
 const SEATS = 50;

@@ -4,6 +4,7 @@ import { parseBurstArgs, UsageError, type BurstOptions } from '../bench/lib/opti
 import { runBurst } from '../bench/lib/run-burst.js';
 import { startApi, type RunningApi } from '../services/api/server.js';
 import { createLogger } from '../shared/logger.js';
+import { burstOptions } from './support/burst.js';
 import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
 
 /**
@@ -27,18 +28,7 @@ afterAll(async () => {
 });
 
 function options(...extra: string[]): BurstOptions {
-  const parsed = parseBurstArgs([
-    '--url', api.url,
-    '--admin-token', TEST_ADMIN_TOKEN,
-    '--database-url', ctx.databaseUrl,
-    '--redis-url', ctx.config.REDIS_URL,
-    '--queue-prefix', ctx.config.QUEUE_PREFIX,
-    '--no-progress',
-    '--seed', '42',
-    ...extra,
-  ]);
-  if (parsed === 'help') throw new Error('unexpected help');
-  return parsed;
+  return burstOptions(api.url, ctx, 42, ...extra);
 }
 
 describe('burst tool', () => {

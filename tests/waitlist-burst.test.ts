@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditBookings } from '../bench/lib/audit.js';
-import { parseBurstArgs } from '../bench/lib/options.js';
 import { runBurst } from '../bench/lib/run-burst.js';
 import { startApi, type RunningApi } from '../services/api/server.js';
 import { createLogger } from '../shared/logger.js';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
+import { burstOptions } from './support/burst.js';
+import { createTestContext, type TestContext } from './support/context.js';
 import { ProcessRegistry, serviceEnv } from './support/processes.js';
 
 /**
@@ -37,19 +37,14 @@ afterAll(async () => {
 
 describe('the waiting list under a burst with three worker processes', () => {
   it('joins, offers and passes on seats without ever leaving one AVAILABLE beside a fitting entry', async () => {
-    const parsed = parseBurstArgs([
-      '--url', api.url,
-      '--admin-token', TEST_ADMIN_TOKEN,
-      '--database-url', ctx.databaseUrl,
-      '--redis-url', ctx.config.REDIS_URL,
-      '--queue-prefix', ctx.config.QUEUE_PREFIX,
-      '--no-progress',
-      '--seed', '15',
+    const parsed = burstOptions(
+      api.url,
+      ctx,
+      15,
       '--create-show', '--sections', 'VIP:2x5:9900,Floor:4x10:4900',
       '--requests', '400', '--concurrency', '40', '--seat-count', '1-3',
       '--waitlist-ratio', '0.5', '--confirm-ratio', '0.3', '--cancel-share', '0.5',
-    ]);
-    if (parsed === 'help') throw new Error('unexpected help');
+    );
     const report = await runBurst(parsed);
 
     expect(report.requests).toMatchObject({ accepted: 400, undecided: 0 });
