@@ -69,4 +69,18 @@ describe('Bull Board at /admin/queues', () => {
     expect(reply.statusCode).toBeLessThan(500);
     expect(reply.body).not.toMatch(/at .*\.js:\d+/);
   });
+
+  it('answers 400, not 500, when a field holds a NUL character (the board splits its messages on NUL)', async () => {
+    const authorization = `Bearer ${TEST_ADMIN_TOKEN}`;
+    const attempts = [
+      { method: 'PATCH' as const, url: '/admin/queues/api/queues/maintenance/job-schedulers/expire-holds', payload: JSON.stringify('\u0000') },
+      { method: 'PATCH' as const, url: '/admin/queues/api/queues/maintenance/job-schedulers/expire-holds', payload: JSON.stringify({ every: 'a\u0000b' }) },
+      { method: 'GET' as const, url: '/admin/queues/api/job-schedulers?queueName=%00' },
+    ];
+    for (const attempt of attempts) {
+      const reply = await api.app.inject({ ...attempt, headers: { authorization, 'content-type': 'application/json' } });
+      expect(reply.statusCode, `${attempt.method} ${attempt.url} ${attempt.payload ?? ''}`).toBe(400);
+      expect(reply.json()).toMatchObject({ error: { code: 'INVALID_REQUEST', message: expect.stringContaining('NUL') } });
+    }
+  });
 });

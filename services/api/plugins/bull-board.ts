@@ -108,10 +108,30 @@ function guardReadOnlyQueues(queues: Record<string, Queue>) {
   };
 }
 
+/** True when a NUL character is anywhere in a parsed query or JSON body. */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (value && typeof value === 'object') return Object.entries(value).some(([name, inner]) => name.includes('\u0000') || holdsNul(inner));
+  return false;
+}
+
+/**
+ * The board's validator joins a message key and its options with a NUL character and splits
+ * them again (@bull-board/api 9.10.1, schemas/support.js `decodeKey`); when a refused value
+ * itself holds a NUL, the split breaks and the board answers 500. No board input has a use for
+ * NUL, so it is refused here, before the board sees it.
+ */
+async function refuseNulCharacters(request: FastifyRequest, reply: FastifyReply) {
+  if (!holdsNul(request.query) && !holdsNul(request.body)) return;
+  return reply.status(400).send({ error: { code: 'INVALID_REQUEST', message: 'The request holds a NUL character, which no queue board field accepts' } });
+}
+
 export const bullBoardRoutes =
   (deps: BullBoardDeps): FastifyPluginAsync =>
   async (scope) => {
     scope.addHook('onRequest', boardAuth(deps.adminToken));
+    scope.addHook('preValidation', refuseNulCharacters);
     scope.addHook('preHandler', guardReadOnlyQueues(deps.queues));
     scope.addHook('onSend', withErrorCode);
     const serverAdapter = new FastifyAdapter();
