@@ -76,6 +76,8 @@ describe('Bull Board at /admin/queues', () => {
       { method: 'PATCH' as const, url: '/admin/queues/api/queues/maintenance/job-schedulers/expire-holds', payload: JSON.stringify('\u0000') },
       { method: 'PATCH' as const, url: '/admin/queues/api/queues/maintenance/job-schedulers/expire-holds', payload: JSON.stringify({ every: 'a\u0000b' }) },
       { method: 'GET' as const, url: '/admin/queues/api/job-schedulers?queueName=%00' },
+      // Nested thousands deep, as a 16 KB body can be: refused by the board, not by a stack overflow.
+      { method: 'PUT' as const, url: '/admin/queues/api/queues/maintenance/no-such-job/retry', payload: `${'['.repeat(6000)}"\\u0000"${']'.repeat(6000)}` },
     ];
     for (const attempt of attempts) {
       const reply = await api.app.inject({ ...attempt, headers: { authorization, 'content-type': 'application/json' } });

@@ -108,11 +108,22 @@ function guardReadOnlyQueues(queues: Record<string, Queue>) {
   };
 }
 
-/** True when a NUL character is anywhere in a parsed query or JSON body. */
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(holdsNul);
-  if (value && typeof value === 'object') return Object.entries(value).some(([name, inner]) => name.includes('\u0000') || holdsNul(inner));
+/**
+ * True when a NUL character is anywhere in a parsed query or JSON body. A walk with its own
+ * stack, not recursion: a 16 KB body can nest arrays thousands deep.
+ */
+function holdsNul(root: unknown): boolean {
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return true;
+    } else if (Array.isArray(value)) {
+      pending.push(...value);
+    } else if (value && typeof value === 'object') {
+      for (const [name, inner] of Object.entries(value)) pending.push(name, inner);
+    }
+  }
   return false;
 }
 
