@@ -5,6 +5,7 @@ import type { RunningWorker } from '../services/worker/worker.js';
 import { drawKey, drawOrder, lineOrder, seedCommitment, verifyDraw } from '../shared/booking/draw.js';
 import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
+import { releasedJobId } from '../shared/queue/show-line.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitFor, waitUntil } from './support/wait.js';
@@ -227,7 +228,7 @@ describe('pause and resume', () => {
     // line (the first two), and nothing recorded.
     const head: BookingJob[] = await index.line.head(show.id, 2);
     expect(head.map((request) => request.id)).toEqual(ids.slice(0, 2));
-    await queue.add('process-bookings', { requests: head }, { ...JOBS['process-bookings'].options, jobId: `line-${show.id}-0` });
+    await queue.add('process-bookings', { requests: head }, { ...JOBS['process-bookings'].options, jobId: releasedJobId(show.id, 0) });
     await startWorker();
     const decided = await Promise.all(ids.map((id) => waitForDecision(api.app, id)));
     expect(decided.map((booking) => booking.status)).toEqual(['HELD', 'HELD', 'HELD', 'HELD']);

@@ -66,8 +66,9 @@ const SETTLED = 'settled';
  * A line-aware request joins the show's
  *   waiting room  when accepted before sales_open_at and the room is not drawn yet; a second
  *                 entry of the same customer while the first still waits is refused ('dup');
- *   held line     when the show is paused, or its held line is not empty, or an undrawn room
- *                 waits ahead of it;
+ *   held line     when the show is paused, or its held line is not empty, or a batch released
+ *                 from it is not decided yet (a newcomer's job could be decided beside it), or
+ *                 an undrawn room waits ahead of it;
  * and otherwise the batch job, taking the next sequence number of the queue (seq) as before.
  * Returns {taken, accepted, kinds, values}: per request 'job' (value: seq), 'room' (0), 'held' (its place
  * in the show's line), 'dup' (0) or 'again' (0).
@@ -84,12 +85,12 @@ for i = 1, n do
   local k = showBase + (s - 1) * 5
   if s > 0 then
     local openAt, acceptedAt = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-    local g = redis.call('HMGET', KEYS[k + 1], 'drawn_at', 'paused')
+    local g = redis.call('HMGET', KEYS[k + 1], 'drawn_at', 'paused', 'inflight')
     if not g[1] and acceptedAt < openAt then
       local other = redis.call('HGET', KEYS[k + 5], ARGV[a + 5])
       local id = cjson.decode(ARGV[a + 1]).id
       if other and other ~= id and redis.call('ZSCORE', KEYS[k + 2], other) then kind = 'dup' else kind = 'room' end
-    elseif g[2] or redis.call('ZCARD', KEYS[k + 3]) > 0 or (not g[1] and redis.call('ZCARD', KEYS[k + 2]) > 0) then
+    elseif g[2] or g[3] or redis.call('ZCARD', KEYS[k + 3]) > 0 or (not g[1] and redis.call('ZCARD', KEYS[k + 2]) > 0) then
       kind = 'held'
     end
   end

@@ -16,7 +16,9 @@ import type { BookingJob } from './catalog.js';
  * Keys, in the request index's namespace (same QUEUE_PREFIX hash tag on Redis Cluster):
  *
  *   <ns>line:<show>:gate       hash: open_at (ms, once anyone waited), drawn_at (ISO), entries,
- *                              paused (ms), seq (a counter: a newcomer's place at the end)
+ *                              paused (ms), seq (a counter: a newcomer's place at the end),
+ *                              batches (releases done), inflight (the released batch job not
+ *                              decided yet) with its inflight_requests and inflight_seats
  *   <ns>line:<show>:room       zset: the waiting room, undrawn (score: accepted at, ms)
  *   <ns>line:<show>:held       zset: the held line in line order (scores below)
  *   <ns>line:<show>:requests   hash: booking id -> the request (JSON) while in room or held
@@ -37,6 +39,17 @@ const DRAWN_BASE = -1e15;
 /** A request index entry of a request in a show's held line. */
 export const LINE_ENTRY = /^line:([0-9a-f-]{36})$/;
 export const lineEntry = (showId: string) => `line:${showId}`;
+
+/**
+ * The id of a show's `batch`-th released batch job: named by the show and the gate's count, so
+ * a keeper that died after adding it adds the same id again (BullMQ keeps the first).
+ */
+export const releasedJobId = (showId: string, batch: number) => `line-${showId}-${batch}`;
+const RELEASED_JOB = /^line-([0-9a-f-]{36})-\d+$/;
+/** The show whose held line a batch job was released from; null for any other job. */
+export function showOfReleasedJob(jobId: string): string | null {
+  return RELEASED_JOB.exec(jobId)?.[1] ?? null;
+}
 
 /**
  * KEYS: gate, room, held, draw, due. ARGV: drawn at (ISO), the keys (JSON), show id, then the
@@ -61,40 +74,62 @@ return 1
 `;
 
 /**
- * KEYS: accepted, held, requests, due, gate, then the req keys of the released requests. ARGV:
- * the batch job's id, the show id, then the released ids. Runs after the job was added: each
+ * KEYS: accepted, held, requests, gate, then the req keys of the released requests. ARGV: the
+ * batch job's id, the show id, then the released ids. Runs after the job was added: each
  * request still held leaves the line, takes the next sequence number of the queue (its place in
  * BullMQ's line) and its entry points at the job. The gate's count of released batches moves
- * on (the next batch's job id). When the held line is empty, the show is no longer due.
+ * on (the next batch's job id) and the job is the show's one batch in flight: nothing more is
+ * released, and newcomers join the held line, until it is decided (RELEASE_DECIDED_SCRIPT).
+ * The show stays due meanwhile, so a keeper finds a batch whose worker died before handing on.
  * Returns how many left the line.
  */
 const RELEASE_SCRIPT = `
-redis.call('HINCRBY', KEYS[5], 'batches', 1)
-local released = 0
+redis.call('HINCRBY', KEYS[4], 'batches', 1)
+local released, seats = 0, 0
 local line = 'line:' .. ARGV[2]
 for i = 3, #ARGV do
   if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
+    local json = redis.call('HGET', KEYS[3], ARGV[i])
+    if json then seats = seats + tonumber(string.match(json, '"seat_count":(%d+)') or '0') end
     redis.call('HDEL', KEYS[3], ARGV[i])
     local seq = redis.call('INCR', KEYS[1])
-    if redis.call('GET', KEYS[i + 3]) == line then
-      redis.call('SET', KEYS[i + 3], ARGV[1] .. ':' .. seq, 'KEEPTTL')
+    if redis.call('GET', KEYS[i + 2]) == line then
+      redis.call('SET', KEYS[i + 2], ARGV[1] .. ':' .. seq, 'KEEPTTL')
     end
     released = released + 1
   end
 end
-if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('ZREM', KEYS[4], ARGV[2]) end
+-- A release that moved nothing (its requests left meanwhile, or a stale redo) keeps the batch
+-- in flight it found: losing track of that one would let the next overtake it.
+if released > 0 or not redis.call('HGET', KEYS[4], 'inflight') then
+  redis.call('HSET', KEYS[4], 'inflight', ARGV[1], 'inflight_requests', released, 'inflight_seats', seats)
+end
 return released
+`;
+
+/**
+ * KEYS: gate. ARGV: a released batch job's id. The job is decided (or will never be): it is no
+ * longer the show's batch in flight, and the next may be released. A job that is not the one
+ * in flight (a redelivery of an older one) changes nothing. Returns 1 when it was.
+ */
+const RELEASE_DECIDED_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'inflight') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'inflight', 'inflight_requests', 'inflight_seats')
+return 1
 `;
 
 /**
  * KEYS: gate, held, requests, then one req key per request. ARGV: the batch job's id, the show
  * id, then each request (JSON). When the show is paused, each request still pointing at this
  * job goes back into the held line at its original sequence (ahead of everything held: it was
- * released first). Returns 1 per request parked, 0 per request to decide.
+ * released first), and no longer counts in the batch in flight (positions stay exact). Returns
+ * 1 per request parked, 0 per request to decide.
  */
 const PARK_SCRIPT = `
 local parked = {}
-local paused = redis.call('HEXISTS', KEYS[1], 'paused') == 1
+local g = redis.call('HMGET', KEYS[1], 'paused', 'inflight')
+local paused = g[1] ~= false
+local inflight = g[2] == ARGV[1]
 local prefix = ARGV[1] .. ':'
 for i = 3, #ARGV do
   parked[i - 2] = 0
@@ -107,6 +142,10 @@ for i = 3, #ARGV do
         redis.call('ZADD', KEYS[2], ${PARKED_BASE} + seq, request.id)
         redis.call('HSET', KEYS[3], request.id, ARGV[i])
         redis.call('SET', KEYS[i + 1], 'line:' .. ARGV[2], 'KEEPTTL')
+        if inflight then
+          redis.call('HINCRBY', KEYS[1], 'inflight_requests', -1)
+          redis.call('HINCRBY', KEYS[1], 'inflight_seats', -request.seat_count)
+        end
         parked[i - 2] = 1
       end
     end
@@ -119,7 +158,9 @@ return parked
  * KEYS: gate, room, held, requests, available. ARGV: the booking id. Where a request in the held
  * line stands: {phase, position, open_at, paused, request, seats ahead, available}; phase 'room'
  * (undrawn, position 0, nothing ahead yet) or 'held'. A late arrival waiting for the draw stands
- * behind the whole room. nil: not in the line (released or left meanwhile: read its entry again).
+ * behind the whole room; every held request stands behind the released batch in flight (the
+ * gate counts its requests and seats). nil: not in the line (released or left meanwhile: read
+ * its entry again).
  *
  * Seats ahead: the seat_count of every request ahead of it in the line, read from their JSON
  * (HMGET in chunks, so unpack stays within Lua's limits). O(position): a poll from the back of
@@ -128,7 +169,7 @@ return parked
  * before any count was written.
  */
 const STATE_SCRIPT = `
-local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at')
+local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at', 'inflight_requests', 'inflight_seats')
 local request = redis.call('HGET', KEYS[4], ARGV[1])
 if not request then return nil end
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
@@ -138,7 +179,7 @@ local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
 if not rank then return nil end
 local ahead = {}
 if not g[3] then ahead = redis.call('ZRANGE', KEYS[2], 0, -1) end
-local seats = 0
+local seats = tonumber(g[5] or '0')
 local function add(ids)
   for i = 1, #ids, 500 do
     local chunk = redis.call('HMGET', KEYS[4], unpack(ids, i, math.min(i + 499, #ids)))
@@ -149,7 +190,7 @@ local function add(ids)
 end
 add(ahead)
 if rank > 0 then add(redis.call('ZRANGE', KEYS[3], 0, rank - 1)) end
-local position = rank + 1 + #ahead
+local position = rank + 1 + #ahead + tonumber(g[4] or '0')
 local section = cjson.decode(request).section
 local scope = '*'
 if type(section) == 'string' then scope = 's:' .. section end
@@ -180,9 +221,14 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 `;
 
-/** KEYS: gate, held, room, due. ARGV: show id. Unschedules a show that is paused or has nothing left to draw or release. */
+/**
+ * KEYS: gate, held, room, due. ARGV: show id. Unschedules a show that is paused or has nothing
+ * left to draw or release and no released batch in flight (a keeper must keep looking at that
+ * one until it is decided: its worker may die before handing on). A paused show's batch in
+ * flight is looked at again on resume.
+ */
 const UNSCHEDULE_SCRIPT = `
-local idle = redis.call('ZCARD', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[3]) == 0
+local idle = redis.call('ZCARD', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[3]) == 0 and redis.call('HEXISTS', KEYS[1], 'inflight') == 0
 if redis.call('HEXISTS', KEYS[1], 'paused') == 1 or idle then
   redis.call('ZREM', KEYS[4], ARGV[1])
   return 1
@@ -218,6 +264,7 @@ const SCRIPTS = {
   showLineUnlease: UNLEASE_SCRIPT,
   showLineDraw: DRAW_SCRIPT,
   showLineRelease: RELEASE_SCRIPT,
+  showLineReleaseDecided: RELEASE_DECIDED_SCRIPT,
   showLinePark: PARK_SCRIPT,
   showLineState: STATE_SCRIPT,
   showLineLeave: LEAVE_SCRIPT,
@@ -313,10 +360,13 @@ export class ShowLine {
     return this.redis.zrangebyscore(this.dueKey, '-inf', now, 'LIMIT', 0, limit);
   }
 
-  /** The gate as the keeper reads it before acting; `batches` names the next release's job. */
-  async gate(showId: string): Promise<{ openAt: number | null; drawnAt: string | null; paused: boolean; batches: number }> {
-    const [openAt, drawnAt, paused, batches] = await this.redis.hmget(this.keysOf(showId).gate, 'open_at', 'drawn_at', 'paused', 'batches');
-    return { openAt: openAt ? Number(openAt) : null, drawnAt: drawnAt ?? null, paused: paused !== null, batches: Number(batches ?? 0) };
+  /**
+   * The gate as the keeper reads it before acting; `batches` names the next release's job,
+   * `inflight` the released batch job not decided yet (null: the next may be released).
+   */
+  async gate(showId: string): Promise<{ openAt: number | null; drawnAt: string | null; paused: boolean; batches: number; inflight: string | null }> {
+    const [openAt, drawnAt, paused, batches, inflight] = await this.redis.hmget(this.keysOf(showId).gate, 'open_at', 'drawn_at', 'paused', 'batches', 'inflight');
+    return { openAt: openAt ? Number(openAt) : null, drawnAt: drawnAt ?? null, paused: paused !== null, batches: Number(batches ?? 0), inflight: inflight ?? null };
   }
 
   /**
@@ -384,10 +434,15 @@ export class ShowLine {
     return requests.flatMap((json) => (json ? [JSON.parse(json) as BookingJob] : []));
   }
 
-  /** After the batch job carrying `requests` was added: they leave the line (see RELEASE_SCRIPT). */
+  /** After the batch job carrying `requests` was added: they leave the line, and it is the show's batch in flight (see RELEASE_SCRIPT). */
   async released(showId: string, jobId: string, acceptedKey: string, reqKeys: readonly string[], ids: readonly string[]): Promise<number> {
     const keys = this.keysOf(showId);
-    return (await this.scripts.showLineRelease(5 + reqKeys.length, acceptedKey, keys.held, keys.requests, this.dueKey, keys.gate, ...reqKeys, jobId, showId, ...ids)) as number;
+    return (await this.scripts.showLineRelease(4 + reqKeys.length, acceptedKey, keys.held, keys.requests, keys.gate, ...reqKeys, jobId, showId, ...ids)) as number;
+  }
+
+  /** The released batch `jobId` is decided (or never will be): the next may be released. False when it was not the one in flight. */
+  async releaseDecided(showId: string, jobId: string): Promise<boolean> {
+    return (await this.scripts.showLineReleaseDecided(1, this.keysOf(showId).gate, jobId)) === 1;
   }
 
   /** Unschedules the show if it is paused or has nothing left (atomic with the check). */
