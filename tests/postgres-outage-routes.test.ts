@@ -70,6 +70,16 @@ describe('Postgres outage at the edge', () => {
         'POST /admin/shows',
         () => call(api.app, 'POST', '/admin/shows', { body: { name: 'Outage', start_time: '2030-01-01T20:00:00Z', total_seats: 5 }, admin: true }),
       ],
+      // The sale schedule, the line, the waiting list, refunds and webhooks read or write Postgres too.
+      ['PATCH /admin/shows/:id', () => call(api.app, 'PATCH', `/admin/shows/${uncached.id}`, { body: { name: 'Renamed' }, admin: true })],
+      ['GET /shows/:id/draw', () => call(api.app, 'GET', `/shows/${uncached.id}/draw`)],
+      ['POST /admin/shows/:id/pause', () => call(api.app, 'POST', `/admin/shows/${uncached.id}/pause`, { admin: true })],
+      ['GET /admin/shows/:id/waitlist', () => call(api.app, 'GET', `/admin/shows/${uncached.id}/waitlist`, { admin: true })],
+      ['POST /admin/shows/:id/waitlist/close', () => call(api.app, 'POST', `/admin/shows/${uncached.id}/waitlist/close`, { admin: true })],
+      ['POST /admin/bookings/:id/refund', () => call(api.app, 'POST', `/admin/bookings/${bookingId}/refund`, { admin: true })],
+      ['GET /admin/bookings', () => call(api.app, 'GET', '/admin/bookings', { admin: true })],
+      ['POST /admin/webhooks', () => call(api.app, 'POST', '/admin/webhooks', { body: { url: 'http://127.0.0.1:9/hooks' }, admin: true })],
+      ['GET /admin/webhooks', () => call(api.app, 'GET', '/admin/webhooks', { admin: true })],
     ];
     proxy.cut();
     try {
