@@ -107,7 +107,7 @@ export function startLineKeeper(deps: LineKeeperDeps): LineKeeper {
     // The job a keeper killed after its add left behind keeps its own requests: release those.
     const stored = (await Job.fromId<BookingBatch>(deps.queue, jobId))?.data.requests ?? head;
     const ids = stored.map((request) => request.id);
-    const released = await line.released(showId, jobId, deps.index.acceptedCounterKey, ids.map((id) => deps.index.keyOf(id)), ids);
+    const released = await deps.index.released(showId, jobId, ids);
     deps.logger.debug({ showId, jobId, released }, 'held line released');
   }
 

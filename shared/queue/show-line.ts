@@ -16,7 +16,8 @@ import type { BookingJob } from './catalog.js';
  * Keys, in the request index's namespace (same QUEUE_PREFIX hash tag on Redis Cluster):
  *
  *   <ns>line:<show>:gate       hash: open_at (ms, once anyone waited), drawn_at (ISO), entries,
- *                              paused (ms), seq (a counter: a newcomer's place at the end)
+ *                              paused (ms), seq (a counter: a newcomer's place at the end), and
+ *                              the show's flowing-queue counters (below)
  *   <ns>line:<show>:room       zset: the waiting room, undrawn (score: accepted at, ms)
  *   <ns>line:<show>:held       zset: the held line in line order (scores below)
  *   <ns>line:<show>:requests   hash: booking id -> the request (JSON) while in room or held
@@ -26,6 +27,14 @@ import type { BookingJob } from './catalog.js';
  *   <ns>line:<show>:available  hash: seats AVAILABLE now, `*` in the show, `s:<section>` in a
  *                              section (written by shared/booking/available-seats.ts)
  *   <ns>lines:due              zset: show ids with a line to draw or release (score: when, ms)
+ *
+ * The flowing queue (requests of the show in batch jobs no worker has started) is counted per
+ * show in the gate, so a poll finds what is ahead of a request there in O(1):
+ * `flow_in`/`flow_seats_in` grow as requests of the show enter batch jobs (admission in
+ * request-index.ts, a release here), `flow_out`/`flow_seats_out` as workers take them (the
+ * request index's markTaken) or a failed add gives them back. Each request entering records the
+ * show's counts before it (its flow place, request-index.ts), so what is still ahead of it is
+ * its count before minus what has gone out since.
  *
  * Scores of `held`, ascending: requests parked back by a worker (PARKED_BASE + their original
  * sequence: they were released first, so they stand first), then the drawn room (DRAWN_BASE +
@@ -37,6 +46,12 @@ const DRAWN_BASE = -1e15;
 /** A request index entry of a request in a show's held line. */
 export const LINE_ENTRY = /^line:([0-9a-f-]{36})$/;
 export const lineEntry = (showId: string) => `line:${showId}`;
+
+/**
+ * A request's scope for its outlook: its section's seats (`s:<name>`), or the show's (`*`) for
+ * best available. The fields of the `available` hash; the scripts below build the same in Lua.
+ */
+export const scopeOf = (section: string | null) => (section === null ? '*' : `s:${section}`);
 
 /**
  * KEYS: gate, room, held, draw, due. ARGV: drawn at (ISO), the keys (JSON), show id, then the
@@ -61,23 +76,37 @@ return 1
 `;
 
 /**
- * KEYS: accepted, held, requests, due, gate, then the req keys of the released requests. ARGV:
- * the batch job's id, the show id, then the released ids. Runs after the job was added: each
- * request still held leaves the line, takes the next sequence number of the queue (its place in
- * BullMQ's line) and its entry points at the job. The gate's count of released batches moves
- * on (the next batch's job id). When the held line is empty, the show is no longer due.
- * Returns how many left the line.
+ * KEYS: accepted, held, requests, due, gate, then the req keys of the released requests, then
+ * their flow-place keys. ARGV: the batch job's id, the show id, the flow place's TTL, then the
+ * released ids. Runs after the job was added: each request still held leaves the line, takes
+ * the next sequence number of the queue (its place in BullMQ's line) and its entry points at
+ * the job; it enters the show's flowing queue (the gate's flow counters) and records its place
+ * there, as admission does for a request that goes straight into a job. The gate's count of
+ * released batches moves on (the next batch's job id). When the held line is empty, the show is
+ * no longer due. Returns how many left the line.
  */
 const RELEASE_SCRIPT = `
 redis.call('HINCRBY', KEYS[5], 'batches', 1)
 local released = 0
 local line = 'line:' .. ARGV[2]
-for i = 3, #ARGV do
+local m = #ARGV - 3
+for i = 4, #ARGV do
+  local r = i - 3
+  local json = redis.call('HGET', KEYS[3], ARGV[i])
   if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
     redis.call('HDEL', KEYS[3], ARGV[i])
     local seq = redis.call('INCR', KEYS[1])
-    if redis.call('GET', KEYS[i + 3]) == line then
-      redis.call('SET', KEYS[i + 3], ARGV[1] .. ':' .. seq, 'KEEPTTL')
+    if redis.call('GET', KEYS[r + 5]) == line then
+      redis.call('SET', KEYS[r + 5], ARGV[1] .. ':' .. seq, 'KEEPTTL')
+    end
+    if json then
+      local seats = tonumber(string.match(json, '"seat_count":(%d+)') or '0')
+      local section = cjson.decode(json).section
+      local scope = '*'
+      if type(section) == 'string' then scope = 's:' .. section end
+      local before = redis.call('HINCRBY', KEYS[5], 'flow_in', 1) - 1
+      local seatsBefore = redis.call('HINCRBY', KEYS[5], 'flow_seats_in', seats) - seats
+      redis.call('SET', KEYS[r + 5 + m], ARGV[2] .. ':' .. before .. ':' .. seatsBefore .. ':' .. seats .. ':' .. scope, 'EX', ARGV[3])
     end
     released = released + 1
   end
@@ -117,28 +146,33 @@ return parked
 
 /**
  * KEYS: gate, room, held, requests, available. ARGV: the booking id. Where a request in the held
- * line stands: {phase, position, open_at, paused, request, seats ahead, available}; phase 'room'
- * (undrawn, position 0, nothing ahead yet) or 'held'. A late arrival waiting for the draw stands
- * behind the whole room. nil: not in the line (released or left meanwhile: read its entry again).
+ * line stands: {phase, position, open_at, paused, request, seats ahead, available, requests of
+ * the show ahead}; phase 'room' (undrawn, position 0, nothing ahead yet) or 'held'. A late
+ * arrival waiting for the draw stands behind the whole room. nil: not in the line (released or
+ * left meanwhile: read its entry again).
  *
  * Seats ahead: the seat_count of every request ahead of it in the line, read from their JSON
- * (HMGET in chunks, so unpack stays within Lua's limits). O(position): a poll from the back of
- * a line of 20,000 reads 20,000 short fields, a few milliseconds of Redis time. Available: the
- * count of its scope (its section's, or the show's for best available) as last written, false
- * before any count was written.
+ * (HMGET in chunks, so unpack stays within Lua's limits), plus the show's flowing queue (its
+ * requests released or admitted into batch jobs no worker has started: all ahead of the held
+ * line), from the gate's counters. The held part is exact and O(position): a poll from the back
+ * of a line of 20,000 reads 20,000 short fields, a few milliseconds of Redis time; the flowing
+ * part is O(1) and as close as its counters (docs/ARCHITECTURE.md). Available: the count of its
+ * scope (its section's, or the show's for best available) as last written, false before any
+ * count was written.
  */
 const STATE_SCRIPT = `
-local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at')
+local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at', 'flow_in', 'flow_seats_in', 'flow_out', 'flow_seats_out')
 local request = redis.call('HGET', KEYS[4], ARGV[1])
 if not request then return nil end
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  return {'room', 0, g[1] or false, g[2] or false, request, 0, false}
+  return {'room', 0, g[1] or false, g[2] or false, request, 0, false, 0}
 end
 local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
 if not rank then return nil end
 local ahead = {}
 if not g[3] then ahead = redis.call('ZRANGE', KEYS[2], 0, -1) end
-local seats = 0
+local flowing = math.max(0, tonumber(g[4] or '0') - tonumber(g[6] or '0'))
+local seats = math.max(0, tonumber(g[5] or '0') - tonumber(g[7] or '0'))
 local function add(ids)
   for i = 1, #ids, 500 do
     local chunk = redis.call('HMGET', KEYS[4], unpack(ids, i, math.min(i + 499, #ids)))
@@ -154,7 +188,7 @@ local section = cjson.decode(request).section
 local scope = '*'
 if type(section) == 'string' then scope = 's:' .. section end
 local available = redis.call('HGET', KEYS[5], scope)
-return {'held', position, g[1] or false, g[2] or false, request, seats, available or false}
+return {'held', position, g[1] or false, g[2] or false, request, seats, available or false, flowing + position - 1}
 `;
 
 /**
@@ -235,8 +269,10 @@ export type LineStanding = {
   salesOpenAt: number | null;
   paused: boolean;
   request: BookingJob;
-  /** Seats asked for by the requests ahead of it in the show's line (0 in the room). */
+  /** Seats asked for by the requests ahead of it in the show's line and its flowing queue (0 in the room). */
   seatsAhead: number;
+  /** Requests of the show ahead of it: its flowing queue, then the line ahead (0 in the room). */
+  requestsAhead: number;
   /** Seats AVAILABLE in its scope (its section, else the show) as last counted; null before any count. */
   availableInScope: number | null;
 };
@@ -273,10 +309,10 @@ export class ShowLine {
   async standing(showId: string, bookingId: string): Promise<LineStanding | null> {
     const keys = this.keysOf(showId);
     const reply = (await this.scripts.showLineState(5, keys.gate, keys.room, keys.held, keys.requests, keys.available, bookingId)) as
-      | ['room' | 'held', number, string | null, string | null, string, number, string | null]
+      | ['room' | 'held', number, string | null, string | null, string, number, string | null, number]
       | null;
     if (!reply) return null;
-    const [phase, position, openAt, paused, request, seatsAhead, available] = reply;
+    const [phase, position, openAt, paused, request, seatsAhead, available, requestsAhead] = reply;
     return {
       phase,
       position,
@@ -284,6 +320,7 @@ export class ShowLine {
       paused: paused !== null,
       request: JSON.parse(request) as BookingJob,
       seatsAhead,
+      requestsAhead,
       availableInScope: available !== null ? Number(available) : null,
     };
   }
@@ -302,6 +339,11 @@ export class ShowLine {
 
   async resume(showId: string, now = Date.now()): Promise<void> {
     await this.scripts.showLineResume(2, this.keysOf(showId).gate, this.dueKey, showId, now);
+  }
+
+  /** Requests of the show workers have taken from its flowing queue so far (a counter that only grows: its rate is the show's decision rate). */
+  async taken(showId: string): Promise<number> {
+    return Number((await this.redis.hget(this.keysOf(showId).gate, 'flow_out')) ?? 0);
   }
 
   async isPaused(showId: string): Promise<boolean> {
@@ -384,10 +426,32 @@ export class ShowLine {
     return requests.flatMap((json) => (json ? [JSON.parse(json) as BookingJob] : []));
   }
 
-  /** After the batch job carrying `requests` was added: they leave the line (see RELEASE_SCRIPT). */
-  async released(showId: string, jobId: string, acceptedKey: string, reqKeys: readonly string[], ids: readonly string[]): Promise<number> {
+  /**
+   * After the batch job carrying `requests` was added: they leave the line (see RELEASE_SCRIPT).
+   * `reqKeys` and `flowKeys` are the request index's entry and flow-place keys of `ids`.
+   */
+  async released(
+    showId: string,
+    jobId: string,
+    index: { acceptedKey: string; reqKeys: readonly string[]; flowKeys: readonly string[]; ttlSeconds: number },
+    ids: readonly string[],
+  ): Promise<number> {
     const keys = this.keysOf(showId);
-    return (await this.scripts.showLineRelease(5 + reqKeys.length, acceptedKey, keys.held, keys.requests, this.dueKey, keys.gate, ...reqKeys, jobId, showId, ...ids)) as number;
+    const { acceptedKey, reqKeys, flowKeys, ttlSeconds } = index;
+    return (await this.scripts.showLineRelease(
+      5 + reqKeys.length + flowKeys.length,
+      acceptedKey,
+      keys.held,
+      keys.requests,
+      this.dueKey,
+      keys.gate,
+      ...reqKeys,
+      ...flowKeys,
+      jobId,
+      showId,
+      ttlSeconds,
+      ...ids,
+    )) as number;
   }
 
   /** Unschedules the show if it is paused or has nothing left (atomic with the check). */
