@@ -6,7 +6,7 @@ import { environmentSettings } from '../shared/booking/sale-schedule.js';
 import { LayoutCache } from '../shared/booking/shows.js';
 import { ChangePublisher } from '../shared/live/changes.js';
 import { createLogger } from '../shared/logger.js';
-import { QUEUES, type BookingBatch } from '../shared/queue/catalog.js';
+import { QUEUES, type BookingBatch, type BookingJob } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
 import { createBookingProcessor } from '../services/worker/jobs/process-bookings.js';
@@ -70,7 +70,7 @@ describe('seats_ahead, outlook and estimated wait in the flowing queue', () => {
   it("estimated_wait_seconds follows the show's own decision rate, once one is measured", async () => {
     const show = await createShow(api.app, { total_seats: 200 });
     const line: string[] = [];
-    for (let at = 0; at < 120; at++) line.push(await book(show.id, { seat_count: 1 }));
+    for (let at = 0; at < 60; at++) line.push(await book(show.id, { seat_count: 1 }));
     const back = line.at(-1)!;
     // First in the file: nothing has drained the queue yet, so neither the show's rate nor the
     // queue's (the fallback, for a show whose own requests do not move) is known: no estimate.
@@ -134,6 +134,33 @@ describe('seats_ahead, outlook and estimated wait in the flowing queue', () => {
     expect(decided.map((booking) => booking.status)).toEqual(['HELD', 'HELD', 'FAILED']);
     expect(decided[0]).not.toHaveProperty('seats_ahead');
     expect(decided[0]).not.toHaveProperty('outlook');
+  });
+
+  it('a batch whose add failed gives its seats back: requests admitted behind it do not count them', async () => {
+    const show = await createShow(api.app, { total_seats: 10 });
+    // As the API's intake does when queue.add fails: admitted into a job, then unregistered.
+    const lost: BookingJob = {
+      id: randomUUID(),
+      show_id: show.id,
+      customer_email: 'lost@example.com',
+      seat_count: 4,
+      section: null,
+      seats: null,
+      accepted_at: new Date().toISOString(),
+      idempotency_key: null,
+      request_id: 'test',
+    };
+    const { admitted } = await index.admit(randomUUID(), [{ id: lost.id, copy: lost, line: { request: lost, salesOpenAt: 0 } }]);
+    expect(admitted).toEqual([{ kind: 'job', position: expect.any(Number) }]);
+    const ahead = await book(show.id, { seat_count: 1 });
+    await index.unregister([lost]);
+    const behind = await book(show.id, { seat_count: 2 });
+    await counted(behind);
+    // Admitted behind the lost batch, before its unregister: counted it, and no longer does.
+    expect(await poll(ahead)).toMatchObject({ seats_ahead: 0, outlook: 'GOOD' });
+    expect(await poll(behind)).toMatchObject({ seats_ahead: 1, outlook: 'GOOD' });
+    await decideNextBatch();
+    await decideNextBatch();
   });
 
   it('a section is weighed against its own seats', async () => {
