@@ -359,10 +359,13 @@ async function main(): Promise<number> {
     if (readersSummary) say(formatSeatReaders(readersSummary));
     if (explain && name === 'a') plans['after the burst (sold out)'] = await explainClaims(build.db, shows[0]!.id);
     if (sink) {
-      const { rows } = await build.db.query<{ pending: number; events: number }>(
-        `SELECT (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'PENDING') AS pending, (SELECT count(*)::int FROM webhook_events) AS events`,
+      const { rows } = await build.db.query<{ pending: number; events: number; unfanned: number }>(
+        `SELECT (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'PENDING') AS pending, (SELECT count(*)::int FROM webhook_events) AS events,
+                (SELECT count(*)::int FROM webhook_events WHERE fanned_out_at IS NULL) AS unfanned`,
       );
-      say(`webhook: ${rows[0]!.events} events in the outbox, ${sink.received()} received by the sink, ${rows[0]!.pending} deliveries pending`);
+      say(
+        `webhook: ${rows[0]!.events} events in the outbox (${rows[0]!.unfanned} not fanned out yet), ${sink.received()} received by the sink, ${rows[0]!.pending} deliveries pending`,
+      );
     }
     await writeReportFiles(report, options);
     process.stdout.write(`${formatReport(report)}\n`);

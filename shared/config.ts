@@ -180,6 +180,9 @@ const EnvSchema = z.object({
   WEBHOOK_RELAY_BUSY_BATCH: int(0, 10_000).default(20),
   // Webhook requests one batch has in flight at once (a worker process runs two batches at once).
   WEBHOOK_CONCURRENCY: int(1, 1_000).default(16),
+  // Outbox events whose deliveries are all settled are deleted this long after the event (with
+  // their deliveries); longer than the retry window, so nothing is pruned while still retried.
+  WEBHOOK_RETENTION_HOURS: int(1, 24 * 366).default(72),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

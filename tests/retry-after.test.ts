@@ -27,7 +27,7 @@ describe('Retry-After for queued requests', () => {
 
     // Workers take 200 requests a second for 3 seconds.
     for (let second = 0; second < 3; second++) {
-      await line.markTaken(Array.from({ length: 200 }, () => ({ id: randomUUID(), show_id: show.id, seat_count: 1 })));
+      await line.markTaken(Array.from({ length: 200 }, () => ({ id: randomUUID(), show_id: show.id, seat_count: 1 })), randomUUID());
       clock += 1_000;
       advisor.secondsFor(0);
       await advisor.settled();
@@ -69,7 +69,7 @@ describe('Retry-After for queued requests', () => {
     expect(await ask()).toEqual([null, null]);
     // Workers take 100 of one show a second and 10 of the other, from the same queue.
     for (let second = 0; second < 3; second++) {
-      await line.markTaken([...taken(fast.id, 100), ...taken(slow.id, 10)]);
+      await line.markTaken([...taken(fast.id, 100), ...taken(slow.id, 10)], randomUUID());
       clock += 1_000;
       await ask();
     }

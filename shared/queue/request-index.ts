@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { defineScripts, type RedisClient, type ScriptCommand } from '../redis.js';
 import type { BookingJob, BookingResult } from './catalog.js';
-import { LINE_ENTRY, ShowLine, scopeOf, type LineStanding } from './show-line.js';
+import { LINE_ENTRY, ShowLine, scopeOf, showOfReleasedJob, type LineStanding } from './show-line.js';
 
 /**
  * Finds a booking request inside the batch jobs that carry it (see BookingBatchSchema), gives
@@ -17,9 +17,9 @@ import { LINE_ENTRY, ShowLine, scopeOf, type LineStanding } from './show-line.js
  *                                     masks the email), until decided, so a removed job's
  *                                     requests can still be shown in full
  *   <prefix>:intake:flow:<id>         "<showId>:<requests before>:<seats before>:<seat count>:<scope>"
- *                                     from entering a batch job until a worker takes it: the show's
- *                                     flowing-queue counts (show-line.ts) when it entered, so its
- *                                     seats ahead in the show are O(1) to read
+ *                                     from its admission into a batch job until a worker takes it:
+ *                                     the show's flowing-queue counts (show-line.ts) when it
+ *                                     entered, so its seats ahead in the show are O(1) to read
  *   <prefix>:intake:accepted          requests ever enqueued: the newest request's sequence number
  *   <prefix>:intake:taken             requests whose batch a worker has started
  *
@@ -53,8 +53,8 @@ const SETTLED = 'settled';
  * arrival can never overtake a line being drawn or released.
  *
  * KEYS: accepted, taken, lines:due, then one req key per request, then one flow-place key per
- * request, then (when copies are kept) one copy key per request, then five keys per show named
- * in ARGV (gate, room, held, requests, customers). ARGV: job id, TTL, the number of requests,
+ * request, then (when copies are kept) one copy key per request, then six keys per show named
+ * in ARGV (gate, room, held, requests, customers, cum). ARGV: job id, TTL, the number of requests,
  * '1' when copies are kept, then nine per request: copy (JSON), request (JSON, or '' when
  * withheld), show number (0: not line-aware), sales open at (ms), accepted at (ms), customer key
  * (SHA-256 of the lowercase email), show id, seat count, scope (show-line.ts scopeOf).
@@ -70,8 +70,9 @@ const SETTLED = 'settled';
  * A line-aware request joins the show's
  *   waiting room  when accepted before sales_open_at and the room is not drawn yet; a second
  *                 entry of the same customer while the first still waits is refused ('dup');
- *   held line     when the show is paused, or its held line is not empty, or an undrawn room
- *                 waits ahead of it;
+ *   held line     when the show is paused, or its held line is not empty, or a batch released
+ *                 from it is not decided yet (a newcomer's job could be decided beside it), or
+ *                 an undrawn room waits ahead of it;
  * and otherwise the batch job, taking the next sequence number of the queue (seq) as before, and
  * entering its show's flowing queue: the gate's flow counters grow by it, and its flow place
  * records them as they stood before it (two HINCRBYs and a SET, in this same script).
@@ -87,15 +88,15 @@ for i = 1, n do
   local a = 5 + (i - 1) * 9
   local s = tonumber(ARGV[a + 2])
   local kind = 'job'
-  local k = showBase + (s - 1) * 5
+  local k = showBase + (s - 1) * 6
   if s > 0 then
     local openAt, acceptedAt = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-    local g = redis.call('HMGET', KEYS[k + 1], 'drawn_at', 'paused')
+    local g = redis.call('HMGET', KEYS[k + 1], 'drawn_at', 'paused', 'inflight')
     if not g[1] and acceptedAt < openAt then
       local other = redis.call('HGET', KEYS[k + 5], ARGV[a + 5])
       local id = cjson.decode(ARGV[a + 1]).id
       if other and other ~= id and redis.call('ZSCORE', KEYS[k + 2], other) then kind = 'dup' else kind = 'room' end
-    elseif g[2] or redis.call('ZCARD', KEYS[k + 3]) > 0 or (not g[1] and redis.call('ZCARD', KEYS[k + 2]) > 0) then
+    elseif g[2] or g[3] or redis.call('ZCARD', KEYS[k + 3]) > 0 or (not g[1] and redis.call('ZCARD', KEYS[k + 2]) > 0) then
       kind = 'held'
     end
   end
@@ -126,8 +127,13 @@ for i = 1, n do
       redis.call('ZADD', KEYS[k + 3], redis.call('HINCRBY', KEYS[k + 1], 'seq', 1), id)
       redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 4], showId)
       local place = redis.call('ZCARD', KEYS[k + 3])
-      if not redis.call('HGET', KEYS[k + 1], 'drawn_at') then place = place + redis.call('ZCARD', KEYS[k + 2]) end
-      values[i] = place
+      local undrawn = 0
+      if not redis.call('HGET', KEYS[k + 1], 'drawn_at') then undrawn = redis.call('ZCARD', KEYS[k + 2]) end
+      if undrawn == 0 then
+        -- Its place for seats ahead (show-line.ts); behind an undrawn room the draw numbers it.
+        redis.call('HSET', KEYS[k + 6], id, redis.call('HINCRBY', KEYS[k + 1], 'seats_in', cjson.decode(ARGV[a + 1]).seat_count))
+      end
+      values[i] = place + undrawn + tonumber(redis.call('HGET', KEYS[k + 1], 'inflight_requests') or '0')
     end
   end
   if withCopies and kind ~= 'dup' and kind ~= 'again' then redis.call('SET', KEYS[3 + 2 * n + i], ARGV[a], 'EX', ARGV[2]) end
@@ -283,6 +289,16 @@ const customerKey = (email: string) => createHash('sha256').update(email.toLower
 /** What the flowing-queue counters need of a request leaving a batch job's line. */
 export type FlowItem = Pick<BookingJob, 'id' | 'show_id' | 'seat_count'>;
 
+/** Requests and seats per show. */
+function byShow(requests: readonly FlowItem[]): Map<string, { count: number; seats: number }> {
+  const shows = new Map<string, { count: number; seats: number }>();
+  for (const request of requests) {
+    const show = shows.get(request.show_id) ?? { count: 0, seats: 0 };
+    shows.set(request.show_id, { count: show.count + 1, seats: show.seats + request.seat_count });
+  }
+  return shows;
+}
+
 /** A request to admit; `line` when its show's line may be held (the API's requests). */
 export type AdmissionItem = { id: string; copy: BookingJob | null; line: { request: BookingJob; salesOpenAt: number } | null };
 
@@ -314,6 +330,10 @@ export class RequestIndex {
   /** The key of a request's entry (tests and diagnostics read it as is). */
   keyOf(bookingId: string): string {
     return `${this.namespace}req:${bookingId}`;
+  }
+
+  get acceptedCounterKey(): string {
+    return this.acceptedKey;
   }
 
   private copyKeyOf(bookingId: string): string {
@@ -387,7 +407,7 @@ export class RequestIndex {
     });
     const showKeys = shows.flatMap((showId) => {
       const keys = this.line.keysOf(showId);
-      return [keys.gate, keys.room, keys.held, keys.requests, keys.customers];
+      return [keys.gate, keys.room, keys.held, keys.requests, keys.customers, keys.cum];
     });
     const keys = [
       this.acceptedKey,
@@ -500,39 +520,25 @@ export class RequestIndex {
   }
 
   /**
-   * A worker started a batch for the first time: the requests in it leave the line, and their
-   * shows' flowing queues (one MULTI: the queue's counter, two counters per show, the flow places).
+   * A worker started batch job `jobId` for the first time: the requests in it leave the line.
+   * One MULTI: the queue's counter; per show, the gate's `taken` (its decision rate, releases
+   * included); and when the API admitted them (not a release from a held line, which the gate's
+   * inflight fields count), their shows' flowing queues and flow places.
    */
-  async markTaken(requests: readonly FlowItem[]): Promise<void> {
-    await this.outOfFlow(requests, this.redis.multi().incrby(this.takenKey, requests.length)).exec();
+  async markTaken(requests: readonly FlowItem[], jobId: string): Promise<void> {
+    const multi = this.redis.multi().incrby(this.takenKey, requests.length);
+    for (const [showId, { count }] of byShow(requests)) multi.hincrby(this.line.keysOf(showId).gate, 'taken', count);
+    await (showOfReleasedJob(jobId) === null ? this.outOfFlow(requests, multi) : multi).exec();
   }
 
   /** Adds to `multi` what takes `requests` out of their shows' flowing queues. */
   private outOfFlow(requests: readonly FlowItem[], multi: ReturnType<RedisClient['multi']>): ReturnType<RedisClient['multi']> {
-    const byShow = new Map<string, { count: number; seats: number }>();
-    for (const request of requests) {
-      const show = byShow.get(request.show_id) ?? { count: 0, seats: 0 };
-      byShow.set(request.show_id, { count: show.count + 1, seats: show.seats + request.seat_count });
-    }
-    for (const [showId, { count, seats }] of byShow) {
+    for (const [showId, { count, seats }] of byShow(requests)) {
       const gate = this.line.keysOf(showId).gate;
       multi.hincrby(gate, 'flow_out', count).hincrby(gate, 'flow_seats_out', seats);
     }
     if (requests.length > 0) multi.del(...requests.map((request) => this.flowKeyOf(request.id)));
     return multi;
-  }
-
-  /**
-   * After the keeper added the batch job carrying `ids` from a show's held line: they leave the
-   * line for the job and enter the show's flowing queue (ShowLine.released).
-   */
-  async released(showId: string, jobId: string, ids: readonly string[]): Promise<number> {
-    return this.line.released(
-      showId,
-      jobId,
-      { acceptedKey: this.acceptedKey, reqKeys: ids.map((id) => this.keyOf(id)), flowKeys: ids.map((id) => this.flowKeyOf(id)), ttlSeconds: QUEUED_TTL_SECONDS },
-      ids,
-    );
   }
 
   /**

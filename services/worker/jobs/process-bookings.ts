@@ -48,6 +48,11 @@ export type ProcessBookingDeps = {
   /** Live updates: the job's fresh decisions, published once they are recorded. */
   changes?: ChangePublisher;
   observer?: BookingObserver;
+  /**
+   * Every request of the job is decided (none left to retry): a show's released batch hands its
+   * line on here (the line keeper's batchDecided). Must not throw.
+   */
+  onBatchDecided?: (jobId: string) => Promise<void>;
 };
 
 /** What the worker's metrics watch; plain callbacks so this module knows no metrics library. */
@@ -130,7 +135,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     // The first start of a batch moves the line on (parked requests too: they left the queue for
     // their show's line, and count in again when released); a crashed worker's batch started
     // again does not.
-    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch).catch(() => {});
+    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch, job.id!).catch(() => {});
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
     const changed: ChangedBooking[] = [];
@@ -162,6 +167,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
       deps.changes?.publishBookings(changed);
     }
     if (failure !== undefined) throw failure;
+    await deps.onBatchDecided?.(job.id!);
     return { decided, held, failed: decided - held };
   }
 
