@@ -228,10 +228,13 @@ describe('bookings', () => {
     expect(await queue.getWaitingCount()).toBe(3);
   });
 
-  it('GET /booking/:id/status while QUEUED gives the position and Retry-After', async () => {
+  it('GET /booking/:id/status while QUEUED gives the position, the seats ahead in its show and Retry-After', async () => {
     const reply = await call(api.app, 'GET', `/booking/${second.id}/status`);
     expect(reply.status).toBe(200);
-    expect(reply.body).toEqual({ id: second.id, status: 'QUEUED', phase: 'IN_LINE', position: 2, updated_at: expect.stringMatching(ISO) });
+    // The outlook once the show's seats are counted (in the background since its creation): two ahead and one fit.
+    const { outlook, ...place } = reply.body;
+    expect(place).toEqual({ id: second.id, status: 'QUEUED', phase: 'IN_LINE', position: 2, seats_ahead: 2, updated_at: expect.stringMatching(ISO) });
+    expect([undefined, 'GOOD']).toContain(outlook);
     expect(Number(reply.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MAX_RETRY_AFTER_SECONDS, RetryAfterAdvisor } from '../services/api/retry-after.js';
+import { MAX_RETRY_AFTER_SECONDS, RetryAfterAdvisor, ShowDrainRates } from '../services/api/retry-after.js';
 import { QUEUES } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
@@ -26,7 +27,7 @@ describe('Retry-After for queued requests', () => {
 
     // Workers take 200 requests a second for 3 seconds.
     for (let second = 0; second < 3; second++) {
-      await line.markTaken(200);
+      await line.markTaken(Array.from({ length: 200 }, () => ({ id: randomUUID(), show_id: show.id, seat_count: 1 })), randomUUID());
       clock += 1_000;
       advisor.secondsFor(0);
       await advisor.settled();
@@ -49,6 +50,32 @@ describe('Retry-After for queued requests', () => {
     expect(advisor.drainRate()).toBe(0);
     expect(advisor.secondsFor(2_000)).toBe(1);
     expect(advisor.expectedWaitSeconds(2_000)).toBeNull(); // unknown: absent from the poll
+    await queue.close();
+  });
+
+  it("a show's expected wait follows that show's own decision rate, not the queue's", async () => {
+    const queue = openQueue(QUEUES.bookings, ctx.redis, ctx.config.QUEUE_PREFIX);
+    const line = new RequestIndex(ctx.redis, queue);
+    const [fast, slow] = [await createShow(api.app, { total_seats: 10 }), await createShow(api.app, { total_seats: 10 })];
+    let clock = 5_000_000;
+    const rates = new ShowDrainRates((showId) => line.line.taken(showId), () => clock);
+    const ask = async () => {
+      const waits = [rates.expectedWaitSeconds(fast.id, 99), rates.expectedWaitSeconds(slow.id, 99)];
+      await rates.settled();
+      return waits;
+    };
+    const taken = (showId: string, count: number) => Array.from({ length: count }, () => ({ id: randomUUID(), show_id: showId, seat_count: 1 }));
+    // Unknown before any sample spans time: absent from the poll.
+    expect(await ask()).toEqual([null, null]);
+    // Workers take 100 of one show a second and 10 of the other, from the same queue.
+    for (let second = 0; second < 3; second++) {
+      await line.markTaken([...taken(fast.id, 100), ...taken(slow.id, 10)], randomUUID());
+      clock += 1_000;
+      await ask();
+    }
+    // 100 requests ahead and this one: one second at 100/s, ten at 10/s.
+    expect(rates.expectedWaitSeconds(fast.id, 99)).toBe(1);
+    expect(rates.expectedWaitSeconds(slow.id, 99)).toBe(10);
     await queue.close();
   });
 

@@ -95,7 +95,7 @@ export class BookingIntake {
       return { id: job.id, replayed: false, ...place };
     }
     const previous = await this.settledClaim(key);
-    if (!previous) return this.submit(job, idempotencyKey); // expired meanwhile
+    if (!previous) return this.submit(job, idempotencyKey, sale); // expired meanwhile
     if (previous.fingerprint !== fingerprint) {
       throw new AppError(422, 'IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body', [
         { field: 'Idempotency-Key', problem: 'already used with a different body' },
@@ -163,7 +163,7 @@ export class BookingIntake {
       try {
         await this.queue.add('process-bookings', { requests: direct }, { ...spec.options, jobId });
       } catch (error) {
-        await this.index.unregister(direct.map((job) => job.id)).catch(() => {});
+        await this.index.unregister(direct).catch(() => {});
         addError = error;
       }
     }

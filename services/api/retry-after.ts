@@ -10,6 +10,9 @@
  * have started, shared/queue/request-index.ts) sampled about once a second over the last
  * few seconds. Sampling happens in the background; a Retry-After is computed from the last
  * estimate without a round trip to Redis.
+ *
+ * A poll's estimated_wait_seconds prefers its show's own decision rate (ShowDrainRates): the
+ * queue is shared by every show, and a show's requests leave it at that show's pace.
  */
 
 export const MIN_RETRY_AFTER_SECONDS = 1;
@@ -85,5 +88,52 @@ export class RetryAfterAdvisor {
   /** Waits for a sample in progress (tests). */
   async settled(): Promise<void> {
     await this.sampling;
+  }
+}
+
+/** A show's advisor is dropped once no poll has asked about the show for this long. */
+const SHOW_IDLE_MS = 60_000;
+
+/**
+ * The decision rate of each show polled lately, measured like the queue's (a RetryAfterAdvisor
+ * per show over the show's own taken counter, `flow_out` in shared/queue/show-line.ts), so
+ * only shows someone polls are sampled: one HGET a second per show and API process.
+ */
+export class ShowDrainRates {
+  private readonly shows = new Map<string, { advisor: RetryAfterAdvisor; askedAt: number }>();
+  private sweptAt: number;
+
+  constructor(
+    private readonly readTaken: (showId: string) => Promise<number>,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.sweptAt = now();
+  }
+
+  /**
+   * Seconds until a request with `requestsAhead` of its show ahead of it is decided, from the
+   * show's measured rate; null while none is measured (just asked, or nothing of it drains).
+   */
+  expectedWaitSeconds(showId: string, requestsAhead: number): number | null {
+    const now = this.now();
+    this.sweepIdle(now);
+    let show = this.shows.get(showId);
+    if (!show) {
+      show = { advisor: new RetryAfterAdvisor(() => this.readTaken(showId), this.now), askedAt: now };
+      this.shows.set(showId, show);
+    }
+    show.askedAt = now;
+    return show.advisor.expectedWaitSeconds(requestsAhead + 1);
+  }
+
+  /** Waits for the samples in progress (tests). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.shows.values()].map((show) => show.advisor.settled()));
+  }
+
+  private sweepIdle(now: number): void {
+    if (now - this.sweptAt < SHOW_IDLE_MS) return;
+    this.sweptAt = now;
+    for (const [showId, show] of this.shows) if (now - show.askedAt > SHOW_IDLE_MS) this.shows.delete(showId);
   }
 }

@@ -307,7 +307,10 @@ const queuedFields = {
   seats_ahead: z
     .number()
     .optional()
-    .describe("IN_LINE in the show's held line (paused, or behind a draw being released): seats asked for by the requests ahead of it there"),
+    .describe(
+      'IN_LINE: seats asked for by the requests of the same show ahead of it (other shows\' requests never count). Exact in the show\'s held line; ' +
+        'in the queue all shows share, from per-show counters, approximate while batches are decided out of order (docs/ARCHITECTURE.md); absent once a worker has it',
+    ),
   outlook: z
     .enum(['GOOD', 'UNLIKELY'])
     .optional()
@@ -319,7 +322,10 @@ const queuedFields = {
   estimated_wait_seconds: z
     .number()
     .optional()
-    .describe('IN_LINE and not paused: about how long until it is decided (its place ÷ the rate the queue is drained at now); absent until that rate is known'),
+    .describe(
+      "IN_LINE and not paused: about how long until it is decided: the show's requests ahead of it ÷ the show's measured decision rate, " +
+        "or while the show's own requests do not move, its place ÷ the rate the queue drains at; absent while neither rate is known",
+    ),
 };
 
 export const BookingAccepted = z.object({

@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { LayoutCache } from '../../shared/booking/shows.js';
 import { environmentSettings } from '../../shared/booking/sale-schedule.js';
-import { BookingStanding } from '../../shared/booking/standing.js';
+import { BookingStanding, type WaitPlace } from '../../shared/booking/standing.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createDb } from '../../shared/db/client.js';
 import { AvailableSeats } from '../../shared/booking/available-seats.js';
@@ -26,7 +26,7 @@ import {
 import { closeInOrder, exitOnSignals, runMain } from '../lifecycle.js';
 import { resolveAdminToken, shareGeneratedToken } from './admin-token.js';
 import { buildApp } from './app.js';
-import { RetryAfterAdvisor } from './retry-after.js';
+import { RetryAfterAdvisor, ShowDrainRates } from './retry-after.js';
 import { BookingIntake } from './booking-intake.js';
 import { LiveUpdates } from './live/live-updates.js';
 
@@ -98,7 +98,10 @@ export async function startApi(config: Config, logger: Logger, options: { listen
   const webhookQueue = openQueue(QUEUES.webhooks, redis, config.QUEUE_PREFIX);
   const index = new RequestIndex(redis, bookingQueue);
   const drain = new RetryAfterAdvisor(() => index.taken());
-  const standing = new BookingStanding(index, db, { expectedWait: (position) => drain.expectedWaitSeconds(position) });
+  const showDrains = new ShowDrainRates((showId) => index.line.taken(showId));
+  // The show's own rate when measured; else the queue's, over the place in the shared queue.
+  const expectedWait = ({ position, show }: WaitPlace) => (show ? showDrains.expectedWaitSeconds(show.showId, show.requestsAhead) : null) ?? drain.expectedWaitSeconds(position);
+  const standing = new BookingStanding(index, db, { expectedWait });
   const intake = new BookingIntake(bookingQueue, redis, {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     keyPrefix: config.QUEUE_PREFIX,

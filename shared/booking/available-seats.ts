@@ -1,6 +1,6 @@
 import type { Database } from '../db/client.js';
 import type { RedisClient } from '../redis.js';
-import type { ShowLine } from '../queue/show-line.js';
+import { scopeOf, type ShowLine } from '../queue/show-line.js';
 import { availableBySection } from './shows.js';
 
 /**
@@ -70,7 +70,7 @@ export class AvailableSeats {
     const sections = await availableBySection(this.db, showId);
     if (sections.length === 0) return;
     const total = sections.reduce((sum, section) => sum + section.available, 0);
-    const fields = ['*', total, ...sections.flatMap((section) => [`s:${section.section}`, section.available])];
+    const fields = [scopeOf(null), total, ...sections.flatMap((section) => [scopeOf(section.section), section.available])];
     const write = (this.redis as unknown as { availableSeatsWrite: (keys: number, ...args: Array<string | number>) => Promise<unknown> }).availableSeatsWrite;
     await write.call(this.redis, 1, this.line.keysOf(showId).available, startedAt, ...fields);
   }

@@ -37,13 +37,13 @@ export type StatusView = {
   sales_open_at?: string;
   /** In line: the place in the show's held line while held (paused, or behind a draw), else in the queue. */
   position?: number;
-  /** In the show's held line: seats asked for by the requests ahead of it there. */
+  /** In line: seats asked for by the requests of the same show ahead of it (held line exact, flowing queue approximate). */
   seats_ahead?: number;
-  /** In the show's held line, once its seats are counted: whether the seats ahead and its own fit in what is AVAILABLE now. */
+  /** In line, once its show's seats are counted: whether the seats ahead and its own fit in what is AVAILABLE now. */
   outlook?: Outlook;
   /** In line and the show paused: nothing is decided until it resumes. */
   paused?: true;
-  /** In line, not paused, once a drain rate is measured: about how long until it is decided. */
+  /** In line, not paused, once a decision rate is measured (its show's, else the queue's): about how long until it is decided. */
   estimated_wait_seconds?: number;
   hold_expires_at?: string;
   seats?: string[];
@@ -58,17 +58,27 @@ export type FullView = BookingView & Pick<StatusView, QueuedField>;
 
 type QueuedField = 'phase' | 'sales_open_at' | 'position' | 'seats_ahead' | 'outlook' | 'paused' | 'estimated_wait_seconds';
 
+/** What an expected wait is estimated from: the place in line, and what is ahead of it in its show when known. */
+export type WaitPlace = { position: number; show: { showId: string; requestsAhead: number } | null };
+
 export type StandingOptions = {
-  /** Seconds until the request at a place in line is decided, from the measured drain rate; null when unknown. */
-  expectedWait?: (position: number) => number | null;
+  /** Seconds until the request at a place in line is decided, from a measured decision rate; null when unknown. */
+  expectedWait?: (place: WaitPlace) => number | null;
 };
 
 /** A request in its show's held line (shared/queue/show-line.ts). */
-type LinePlace = { room: boolean; salesOpenAt: number | null; paused: boolean; seatsAhead: number; seatCount: number; availableInScope: number | null };
+type LinePlace = { room: boolean; salesOpenAt: number | null; paused: boolean };
+
+/**
+ * What is ahead of a request in its show, from Redis alone: the held line's exact count
+ * (show-line.ts STATE_SCRIPT) or the flowing queue's counters (request-index.ts), and the seats
+ * AVAILABLE in its scope as last counted (null before any count).
+ */
+type ShowAhead = { showId: string; requestsAhead: number; seatsAhead: number; seatCount: number; availableInScope: number | null };
 
 export type QueuedState =
   /** `data` is present only when asked for (`withData`). */
-  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number; line?: LinePlace }
+  | { state: 'queued'; position: number; data: BookingJob | null; acceptedAt: number; line?: LinePlace; ahead?: ShowAhead }
   /** `result` is null when the recorded one does not parse: Postgres answers. */
   | { state: 'finished'; result: BookingResult | null }
   /** Exhausted its retries (an outage that outlasted them); an operator can retry it. */
@@ -155,13 +165,14 @@ export class BookingStanding {
     if (entry.state === 'job-gone') return { state: 'removed' };
     if (entry.state === 'decided') return { state: 'finished', result: recordedResult(entry.result) };
     if (entry.state === 'in-line') {
-      const { phase, position, salesOpenAt, paused, request, seatsAhead, availableInScope } = entry.standing;
+      const { phase, position, salesOpenAt, paused, request, seatsAhead, requestsAhead, availableInScope } = entry.standing;
       return {
         state: 'queued',
         position,
         data: request,
         acceptedAt: Date.parse(request.accepted_at),
-        line: { room: phase === 'room', salesOpenAt, paused, seatsAhead, seatCount: request.seat_count, availableInScope },
+        line: { room: phase === 'room', salesOpenAt, paused },
+        ...(phase === 'held' ? { ahead: { showId: request.show_id, requestsAhead, seatsAhead, seatCount: request.seat_count, availableInScope } } : {}),
       };
     }
     const data = entry.batch?.find((request) => request.id === id) ?? null;
@@ -171,7 +182,7 @@ export class BookingStanding {
       if (entry.failedReason !== null && data) return { state: 'failed', data, finishedAt: entry.finishedAt };
       return { state: 'absent' };
     }
-    return { state: 'queued', position: entry.position ?? 0, data, acceptedAt: entry.acceptedAt };
+    return { state: 'queued', position: entry.position ?? 0, data, acceptedAt: entry.acceptedAt, ...(entry.flow ? { ahead: entry.flow } : {}) };
   }
 
   /**
@@ -182,9 +193,11 @@ export class BookingStanding {
     if (queued.line?.room) {
       return { phase: 'WAITING_ROOM', ...(queued.line.salesOpenAt !== null ? { sales_open_at: new Date(queued.line.salesOpenAt).toISOString() } : {}) };
     }
-    const chances = queued.line ? lineChances(queued.line) : {};
+    const ahead = queued.ahead;
+    const chances = ahead ? chancesOf(ahead) : {};
     if (queued.line?.paused) return { phase: 'IN_LINE', position: queued.position, ...chances, paused: true };
-    const wait = this.options.expectedWait?.(queued.position) ?? null;
+    const show = ahead ? { showId: ahead.showId, requestsAhead: ahead.requestsAhead } : null;
+    const wait = this.options.expectedWait?.({ position: queued.position, show }) ?? null;
     return { phase: 'IN_LINE', position: queued.position, ...chances, ...(wait !== null ? { estimated_wait_seconds: wait } : {}) };
   }
 
@@ -203,9 +216,9 @@ export class BookingStanding {
 }
 
 /** seats_ahead, and the outlook once the show's available seats have been counted. */
-function lineChances(line: LinePlace): Pick<StatusView, 'seats_ahead' | 'outlook'> {
-  if (line.availableInScope === null) return { seats_ahead: line.seatsAhead };
-  return { seats_ahead: line.seatsAhead, outlook: line.seatsAhead + line.seatCount <= line.availableInScope ? 'GOOD' : 'UNLIKELY' };
+function chancesOf(ahead: ShowAhead): Pick<StatusView, 'seats_ahead' | 'outlook'> {
+  if (ahead.availableInScope === null) return { seats_ahead: ahead.seatsAhead };
+  return { seats_ahead: ahead.seatsAhead, outlook: ahead.seatsAhead + ahead.seatCount <= ahead.availableInScope ? 'GOOD' : 'UNLIKELY' };
 }
 
 function statusOf(view: BookingView): StatusView {

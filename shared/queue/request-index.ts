@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { defineScripts, type RedisClient, type ScriptCommand } from '../redis.js';
 import type { BookingJob, BookingResult } from './catalog.js';
-import { LINE_ENTRY, ShowLine, type LineStanding } from './show-line.js';
+import { LINE_ENTRY, ShowLine, scopeOf, showOfReleasedJob, type LineStanding } from './show-line.js';
 
 /**
  * Finds a booking request inside the batch jobs that carry it (see BookingBatchSchema), gives
@@ -16,6 +16,10 @@ import { LINE_ENTRY, ShowLine, type LineStanding } from './show-line.js';
  *   <prefix>:intake:request:<id>      the request as accepted (as the caller gives it: the API
  *                                     masks the email), until decided, so a removed job's
  *                                     requests can still be shown in full
+ *   <prefix>:intake:flow:<id>         "<showId>:<requests before>:<seats before>:<seat count>:<scope>"
+ *                                     from its admission into a batch job until a worker takes it:
+ *                                     the show's flowing-queue counts (show-line.ts) when it
+ *                                     entered, so its seats ahead in the show are O(1) to read
  *   <prefix>:intake:accepted          requests ever enqueued: the newest request's sequence number
  *   <prefix>:intake:taken             requests whose batch a worker has started
  *
@@ -48,12 +52,12 @@ const SETTLED = 'settled';
  * into its show's held line (shared/queue/show-line.ts), decided here, atomically, so a late
  * arrival can never overtake a line being drawn or released.
  *
- * KEYS: accepted, taken, lines:due, then one req key per request, then (when copies are kept)
- * one copy key per request, then six keys per show named in ARGV (gate, room, held, requests,
- * customers, cum). ARGV: job id, TTL, the number of requests, '1' when copies are kept, then seven
- * per request: copy (JSON), request (JSON, or '' when withheld), show number (0: not
- * line-aware), sales open at (ms), accepted at (ms), customer key (SHA-256 of the lowercase
- * email), show id.
+ * KEYS: accepted, taken, lines:due, then one req key per request, then one flow-place key per
+ * request, then (when copies are kept) one copy key per request, then six keys per show named
+ * in ARGV (gate, room, held, requests, customers, cum). ARGV: job id, TTL, the number of requests,
+ * '1' when copies are kept, then nine per request: copy (JSON), request (JSON, or '' when
+ * withheld), show number (0: not line-aware), sales open at (ms), accepted at (ms), customer key
+ * (SHA-256 of the lowercase email), show id, seat count, scope (show-line.ts scopeOf).
  *
  * The request itself (its email included) is sent only when it may have to wait in the line:
  * on the hot path (a show on sale, its line not held) the address travels inside the job alone,
@@ -69,17 +73,19 @@ const SETTLED = 'settled';
  *   held line     when the show is paused, or its held line is not empty, or a batch released
  *                 from it is not decided yet (a newcomer's job could be decided beside it), or
  *                 an undrawn room waits ahead of it;
- * and otherwise the batch job, taking the next sequence number of the queue (seq) as before.
+ * and otherwise the batch job, taking the next sequence number of the queue (seq) as before, and
+ * entering its show's flowing queue: the gate's flow counters grow by it, and its flow place
+ * records them as they stood before it (two HINCRBYs and a SET, in this same script).
  * Returns {taken, accepted, kinds, values}: per request 'job' (value: seq), 'room' (0), 'held' (its place
  * in the show's line), 'dup' (0) or 'again' (0).
  */
 const ADMIT_SCRIPT = `
 local n = tonumber(ARGV[3])
 local withCopies = ARGV[4] == '1'
-local showBase = 3 + n + (withCopies and n or 0)
+local showBase = 3 + 2 * n + (withCopies and n or 0)
 local kinds, values = {}, {}
 for i = 1, n do
-  local a = 5 + (i - 1) * 7
+  local a = 5 + (i - 1) * 9
   local s = tonumber(ARGV[a + 2])
   local kind = 'job'
   local k = showBase + (s - 1) * 6
@@ -101,6 +107,12 @@ for i = 1, n do
     local seq = redis.call('INCR', KEYS[1])
     redis.call('SET', KEYS[3 + i], ARGV[1] .. ':' .. seq, 'EX', ARGV[2])
     values[i] = seq
+    if s > 0 then
+      local seats = tonumber(ARGV[a + 7])
+      local before = redis.call('HINCRBY', KEYS[k + 1], 'flow_in', 1) - 1
+      local seatsBefore = redis.call('HINCRBY', KEYS[k + 1], 'flow_seats_in', seats) - seats
+      redis.call('SET', KEYS[3 + n + i], ARGV[a + 6] .. ':' .. before .. ':' .. seatsBefore .. ':' .. seats .. ':' .. ARGV[a + 8], 'EX', ARGV[2])
+    end
   elseif kind == 'room' or kind == 'held' then
     local id = cjson.decode(ARGV[a + 1]).id
     local showId = ARGV[a + 6]
@@ -124,37 +136,50 @@ for i = 1, n do
       values[i] = place + undrawn + tonumber(redis.call('HGET', KEYS[k + 1], 'inflight_requests') or '0')
     end
   end
-  if withCopies and kind ~= 'dup' and kind ~= 'again' then redis.call('SET', KEYS[3 + n + i], ARGV[a], 'EX', ARGV[2]) end
+  if withCopies and kind ~= 'dup' and kind ~= 'again' then redis.call('SET', KEYS[3 + 2 * n + i], ARGV[a], 'EX', ARGV[2]) end
 end
 return {tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(redis.call('GET', KEYS[1]) or '0'), kinds, values}
 `;
 
 /**
- * KEYS: the batch job's hash, taken. ARGV: the request's sequence number, '1' to also return
- * the batch's data. Replies:
+ * KEYS: the batch job's hash, taken, and with a flow place: its show's gate and available
+ * counts. ARGV: the request's sequence number, '1' to also return the batch's data, and with a
+ * flow place: its requests before, seats before and scope. Replies:
  *   nil                                     the job is gone: decided (Postgres has it), or
  *                                           removed undecided, or its add failed
- *   {timestamp, finishedOn, failedReason, position, data}
+ *   {timestamp, finishedOn, failedReason, position, data, show}
  * A job a worker has started (processedOn) is next up: position 0. The data of a job that
- * failed for good without a return value comes back unasked: its requests read FAILED.
+ * failed for good without a return value comes back unasked: its requests read FAILED. `show`
+ * (while waiting, with a flow place): {requests of the show ahead, seats ahead, available in
+ * scope or false before any count}, what entered the show's flowing queue before it less what
+ * has gone out since (show-line.ts), two reads of hashes.
  */
 const JOB_STATE_SCRIPT = `
 local f = redis.call('HMGET', KEYS[1], 'timestamp', 'finishedOn', 'failedReason', 'processedOn', 'returnvalue')
 if not f[1] then return nil end
 local position = false
+local show = false
 if not f[2] then
   if f[4] then
     position = 0
   else
     local taken = tonumber(redis.call('GET', KEYS[2]) or '0')
     position = math.max(1, tonumber(ARGV[1]) - taken)
+    if #KEYS == 4 then
+      local out = redis.call('HMGET', KEYS[3], 'flow_out', 'flow_seats_out')
+      show = {
+        math.max(0, tonumber(ARGV[3]) - tonumber(out[1] or '0')),
+        math.max(0, tonumber(ARGV[4]) - tonumber(out[2] or '0')),
+        redis.call('HGET', KEYS[4], ARGV[5]) or false,
+      }
+    end
   end
 end
 local data = false
 if ARGV[2] == '1' or (f[2] and f[3] and not f[5]) then
   data = redis.call('HGET', KEYS[1], 'data')
 end
-return {f[1], f[2] or false, f[3] or false, position, data}
+return {f[1], f[2] or false, f[3] or false, position, data, show}
 `;
 
 /**
@@ -229,19 +254,50 @@ type ScriptCommands = Record<keyof typeof SCRIPTS, ScriptCommand>;
 
 /** A queued entry: "<jobId>:<seq>", with ":settled" once a settle has started. */
 const QUEUED_ENTRY = /^([^:]+):(\d+)(:settled)?$/;
+/** A flow place (see the keys above); the scope is last, as a section's name may hold a colon. */
+const FLOW_PLACE = /^([0-9a-f-]{36}):(\d+):(\d+):(\d+):(.+)$/;
+
+/**
+ * Where a request waiting in a batch job stands in its show's flowing queue: the show's
+ * requests and seats ahead of it there, approximately (docs/ARCHITECTURE.md gives the bound),
+ * and the seats AVAILABLE in its scope as last counted (null before any count).
+ */
+export type FlowStanding = { showId: string; requestsAhead: number; seatsAhead: number; seatCount: number; availableInScope: number | null };
 
 export type IndexedRequest =
   | { state: 'decided'; result: string }
   /** The entry names a batch job that no longer exists (see JOB_STATE_SCRIPT). */
   | { state: 'job-gone' }
   /** `position` is null once the job has finished (completed or failed). */
-  | { state: 'in-job'; acceptedAt: number; finishedAt: number | null; failedReason: string | null; position: number | null; batch: BookingJob[] | null }
+  /** `flow` while its job waits, when it entered through a show's counters (every request the API admits). */
+  | {
+      state: 'in-job';
+      acceptedAt: number;
+      finishedAt: number | null;
+      failedReason: string | null;
+      position: number | null;
+      batch: BookingJob[] | null;
+      flow: FlowStanding | null;
+    }
   /** Waiting in its show's held line (shared/queue/show-line.ts), outside any job. */
   | { state: 'in-line'; standing: LineStanding }
   | { state: 'unknown' };
 
 /** A customer's key in a waiting room's one-entry-per-customer check: the address itself stays in the request. */
 const customerKey = (email: string) => createHash('sha256').update(email.toLowerCase()).digest('hex');
+
+/** What the flowing-queue counters need of a request leaving a batch job's line. */
+export type FlowItem = Pick<BookingJob, 'id' | 'show_id' | 'seat_count'>;
+
+/** Requests and seats per show. */
+function byShow(requests: readonly FlowItem[]): Map<string, { count: number; seats: number }> {
+  const shows = new Map<string, { count: number; seats: number }>();
+  for (const request of requests) {
+    const show = shows.get(request.show_id) ?? { count: 0, seats: 0 };
+    shows.set(request.show_id, { count: show.count + 1, seats: show.seats + request.seat_count });
+  }
+  return shows;
+}
 
 /** A request to admit; `line` when its show's line may be held (the API's requests). */
 export type AdmissionItem = { id: string; copy: BookingJob | null; line: { request: BookingJob; salesOpenAt: number } | null };
@@ -271,17 +327,21 @@ export class RequestIndex {
     this.line = new ShowLine(redis, this.namespace);
   }
 
-  get acceptedCounterKey(): string {
-    return this.acceptedKey;
-  }
-
   /** The key of a request's entry (tests and diagnostics read it as is). */
   keyOf(bookingId: string): string {
     return `${this.namespace}req:${bookingId}`;
   }
 
+  get acceptedCounterKey(): string {
+    return this.acceptedKey;
+  }
+
   private copyKeyOf(bookingId: string): string {
     return `${this.namespace}request:${bookingId}`;
+  }
+
+  private flowKeyOf(bookingId: string): string {
+    return `${this.namespace}flow:${bookingId}`;
   }
 
   /**
@@ -331,7 +391,7 @@ export class RequestIndex {
     };
     const args = items.flatMap((item) => {
       const copy = item.copy ? JSON.stringify(item.copy) : '';
-      if (!item.line) return [copy, '', 0, 0, 0, '', ''];
+      if (!item.line) return [copy, '', 0, 0, 0, '', '', 0, ''];
       const { request, salesOpenAt } = item.line;
       return [
         copy,
@@ -341,6 +401,8 @@ export class RequestIndex {
         Date.parse(request.accepted_at),
         customerKey(request.customer_email),
         request.show_id,
+        request.seat_count,
+        scopeOf(request.section),
       ];
     });
     const showKeys = shows.flatMap((showId) => {
@@ -352,6 +414,7 @@ export class RequestIndex {
       this.takenKey,
       this.line.dueKey,
       ...items.map((item) => this.keyOf(item.id)),
+      ...items.map((item) => this.flowKeyOf(item.id)),
       ...(withCopies ? items.map((item) => this.copyKeyOf(item.id)) : []),
       ...showKeys,
     ];
@@ -374,10 +437,14 @@ export class RequestIndex {
   }
 
 
-  /** Undoes a registration whose job could not be added (best effort: Redis may be the reason). */
-  async unregister(bookingIds: readonly string[]): Promise<void> {
-    await this.redis.del(...bookingIds.flatMap((id) => [this.keyOf(id), this.copyKeyOf(id)]));
-    await this.redis.decrby(this.acceptedKey, bookingIds.length);
+  /**
+   * Undoes a registration whose job could not be added (best effort: Redis may be the reason).
+   * Their shows' flowing queues let them go as a worker's take would: the requests admitted
+   * behind them no longer count them ahead.
+   */
+  async unregister(requests: readonly FlowItem[]): Promise<void> {
+    const ids = requests.map((request) => request.id);
+    await this.outOfFlow(requests, this.redis.multi().del(...ids.flatMap((id) => [this.keyOf(id), this.copyKeyOf(id)])).decrby(this.acceptedKey, ids.length)).exec();
   }
 
   /**
@@ -386,7 +453,8 @@ export class RequestIndex {
    * job may finish between the two: that reads as finished, and Postgres has the decision.
    */
   async lookup(bookingId: string, withBatch = false, again = true): Promise<IndexedRequest> {
-    const entry = await this.redis.get(this.keyOf(bookingId));
+    // The flow place in the same round trip: a queued request's show keys are named by it.
+    const [entry, flowPlace] = await this.redis.mget(this.keyOf(bookingId), this.flowKeyOf(bookingId));
     if (!entry || entry === SETTLED) return { state: 'unknown' };
     if (entry.startsWith('{')) return { state: 'decided', result: entry };
     const held = LINE_ENTRY.exec(entry);
@@ -399,12 +467,24 @@ export class RequestIndex {
     const queued = QUEUED_ENTRY.exec(entry);
     if (!queued) return { state: 'unknown' };
     const [, jobId, seq, settled] = queued;
-    const reply = (await this.scripts.requestIndexJobState(2, this.queue.toKey(jobId!), this.takenKey, seq!, withBatch ? '1' : '0')) as
-      | [string, string | null, string | null, number | null, string | null]
-      | null;
+    const place = flowPlace ? FLOW_PLACE.exec(flowPlace) : null;
+    const showKeys = place ? [this.line.keysOf(place[1]!).gate, this.line.keysOf(place[1]!).available] : [];
+    const reply = (await this.scripts.requestIndexJobState(
+      2 + showKeys.length,
+      this.queue.toKey(jobId!),
+      this.takenKey,
+      ...showKeys,
+      seq!,
+      withBatch ? '1' : '0',
+      ...(place ? [place[2]!, place[3]!, place[5]!] : []),
+    )) as [string, string | null, string | null, number | null, string | null, [number, number, string | null] | null] | null;
     // A settle started on it, so Postgres knew it; with its job gone, Postgres answers.
     if (!reply) return settled ? { state: 'unknown' } : { state: 'job-gone' };
-    const [timestamp, finishedOn, failedReason, position, data] = reply;
+    const [timestamp, finishedOn, failedReason, position, data, show] = reply;
+    const flow =
+      place && show
+        ? { showId: place[1]!, requestsAhead: show[0], seatsAhead: show[1], seatCount: Number(place[4]), availableInScope: show[2] !== null ? Number(show[2]) : null }
+        : null;
     return {
       state: 'in-job',
       acceptedAt: Number(timestamp),
@@ -412,6 +492,7 @@ export class RequestIndex {
       failedReason,
       position: finishedOn ? null : (position ?? 0),
       batch: data ? (JSON.parse(data) as { requests: BookingJob[] }).requests : null,
+      flow,
     };
   }
 
@@ -438,9 +519,26 @@ export class RequestIndex {
     return Number((await this.redis.get(this.takenKey)) ?? 0);
   }
 
-  /** A worker started a batch for the first time: the requests in it leave the line. */
-  async markTaken(count: number): Promise<void> {
-    await this.redis.incrby(this.takenKey, count);
+  /**
+   * A worker started batch job `jobId` for the first time: the requests in it leave the line.
+   * One MULTI: the queue's counter; per show, the gate's `taken` (its decision rate, releases
+   * included); and when the API admitted them (not a release from a held line, which the gate's
+   * inflight fields count), their shows' flowing queues and flow places.
+   */
+  async markTaken(requests: readonly FlowItem[], jobId: string): Promise<void> {
+    const multi = this.redis.multi().incrby(this.takenKey, requests.length);
+    for (const [showId, { count }] of byShow(requests)) multi.hincrby(this.line.keysOf(showId).gate, 'taken', count);
+    await (showOfReleasedJob(jobId) === null ? this.outOfFlow(requests, multi) : multi).exec();
+  }
+
+  /** Adds to `multi` what takes `requests` out of their shows' flowing queues. */
+  private outOfFlow(requests: readonly FlowItem[], multi: ReturnType<RedisClient['multi']>): ReturnType<RedisClient['multi']> {
+    for (const [showId, { count, seats }] of byShow(requests)) {
+      const gate = this.line.keysOf(showId).gate;
+      multi.hincrby(gate, 'flow_out', count).hincrby(gate, 'flow_seats_out', seats);
+    }
+    if (requests.length > 0) multi.del(...requests.map((request) => this.flowKeyOf(request.id)));
+    return multi;
   }
 
   /**

@@ -18,7 +18,9 @@ import type { BookingJob } from './catalog.js';
  *   <ns>line:<show>:gate       hash: open_at (ms, once anyone waited), drawn_at (ISO), entries,
  *                              paused (ms), seq (a counter: a newcomer's place at the end),
  *                              batches (releases done), inflight (the released batch job not
- *                              decided yet) with its inflight_requests and inflight_seats
+ *                              decided yet) with its inflight_requests and inflight_seats,
+ *                              taken (requests of the show workers took: its decision rate),
+ *                              and the show's flowing-queue counters (below)
  *   <ns>line:<show>:room       zset: the waiting room, undrawn (score: accepted at, ms)
  *   <ns>line:<show>:held       zset: the held line in line order (scores below)
  *   <ns>line:<show>:requests   hash: booking id -> the request (JSON) while in room or held
@@ -46,6 +48,15 @@ import type { BookingJob } from './catalog.js';
  * and have no cum (their few seats are summed one by one), and the released batch in flight
  * stands ahead of all (the gate's inflight_seats). A request without a cum (parked, or a late
  * arrival before the draw numbered it) is summed one by one over the line ahead of it.
+ *
+ * The flowing queue (requests of the show the API admitted straight into batch jobs, not yet
+ * taken by a worker) is counted per show in the gate, so a poll of one of them finds what is
+ * ahead of it there in O(1): `flow_in`/`flow_seats_in` grow as the admission script
+ * (request-index.ts) puts a request of the show into a job, `flow_out`/`flow_seats_out` as
+ * workers take those jobs (the request index's markTaken) or a failed add gives them back. Each
+ * request entering records the show's counts before it (its flow place, request-index.ts), so
+ * what is still ahead of it is its count before less what has gone out since. Released batches
+ * are not in these counters: the gate's inflight fields count the one in flight.
  */
 
 const PARKED_BASE = -2e15;
@@ -53,6 +64,12 @@ const DRAWN_BASE = -1e15;
 /** A request index entry of a request in a show's held line. */
 export const LINE_ENTRY = /^line:([0-9a-f-]{36})$/;
 export const lineEntry = (showId: string) => `line:${showId}`;
+
+/**
+ * A request's scope for its outlook: its section's seats (`s:<name>`), or the show's (`*`) for
+ * best available. The fields of the `available` hash; the scripts below build the same in Lua.
+ */
+export const scopeOf = (section: string | null) => (section === null ? '*' : `s:${section}`);
 
 /**
  * The id of a show's `batch`-th released batch job: named by the show and the gate's count, so
@@ -203,31 +220,33 @@ return parked
 
 /**
  * KEYS: gate, room, held, requests, available, cum, left. ARGV: the booking id. Where a request in the held
- * line stands: {phase, position, open_at, paused, request, seats ahead, available}; phase 'room'
- * (undrawn, position 0, nothing ahead yet) or 'held'. A late arrival waiting for the draw stands
+ * line stands: {phase, position, open_at, paused, request, seats ahead, available, requests of
+ * the show ahead}; phase 'room' (undrawn, position 0, nothing ahead yet) or 'held'. A late arrival waiting for the draw stands
  * behind the whole room; every held request stands behind the released batch in flight (the
  * gate counts its requests and seats). nil: not in the line (released or left meanwhile: read
  * its entry again).
  *
- * Seats ahead: the seat_count of every request ahead of it in the line, read from their JSON
- * (HMGET in chunks, so unpack stays within Lua's limits). O(position): a poll from the back of
- * a line of 20,000 reads 20,000 short fields, a few milliseconds of Redis time. Available: the
- * count of its scope (its section's, or the show's for best available) as last written, false
- * before any count was written.
+ * Seats ahead: from its cum (see above), or the seat_count of every request ahead of it in the
+ * line, read from their JSON (HMGET in chunks, so unpack stays within Lua's limits); plus the
+ * show's flowing queue (its requests admitted into batch jobs no worker has taken yet: all ahead
+ * of the held line), from the gate's flow counters. Available: the count of its scope (its
+ * section's, or the show's for best available) as last written, false before any count was
+ * written. Requests ahead: the flowing queue's and its position's.
  */
 const STATE_SCRIPT = `
 ${SEAT_COUNT_LUA}
-local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at', 'inflight_requests', 'inflight_seats', 'seats_out')
+local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at', 'inflight_requests', 'inflight_seats', 'seats_out', 'flow_in', 'flow_seats_in', 'flow_out', 'flow_seats_out')
 local request = redis.call('HGET', KEYS[4], ARGV[1])
 if not request then return nil end
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  return {'room', 0, g[1] or false, g[2] or false, request, 0, false}
+  return {'room', 0, g[1] or false, g[2] or false, request, 0, false, 0}
 end
 local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
 if not rank then return nil end
 local ahead = {}
 if not g[3] then ahead = redis.call('ZRANGE', KEYS[2], 0, -1) end
-local seats = tonumber(g[5] or '0')
+local flowing = math.max(0, tonumber(g[7] or '0') - tonumber(g[9] or '0'))
+local seats = tonumber(g[5] or '0') + math.max(0, tonumber(g[8] or '0') - tonumber(g[10] or '0'))
 local function add(ids)
   for i = 1, #ids, 500 do
     local chunk = redis.call('HMGET', KEYS[4], unpack(ids, i, math.min(i + 499, #ids)))
@@ -251,7 +270,7 @@ local section = cjson.decode(request).section
 local scope = '*'
 if type(section) == 'string' then scope = 's:' .. section end
 local available = redis.call('HGET', KEYS[5], scope)
-return {'held', position, g[1] or false, g[2] or false, request, seats, available or false}
+return {'held', position, g[1] or false, g[2] or false, request, seats, available or false, flowing + position - 1}
 `;
 
 /**
@@ -347,6 +366,8 @@ export type LineStanding = {
   request: BookingJob;
   /** Seats asked for by the requests ahead of it in the show's line (0 in the room). */
   seatsAhead: number;
+  /** Requests of the show ahead of it: its flowing queue, then its place's (0 in the room). */
+  requestsAhead: number;
   /** Seats AVAILABLE in its scope (its section, else the show) as last counted; null before any count. */
   availableInScope: number | null;
 };
@@ -385,10 +406,10 @@ export class ShowLine {
   async standing(showId: string, bookingId: string): Promise<LineStanding | null> {
     const keys = this.keysOf(showId);
     const reply = (await this.scripts.showLineState(7, keys.gate, keys.room, keys.held, keys.requests, keys.available, keys.cum, keys.left, bookingId)) as
-      | ['room' | 'held', number, string | null, string | null, string, number, string | null]
+      | ['room' | 'held', number, string | null, string | null, string, number, string | null, number]
       | null;
     if (!reply) return null;
-    const [phase, position, openAt, paused, request, seatsAhead, available] = reply;
+    const [phase, position, openAt, paused, request, seatsAhead, available, requestsAhead] = reply;
     return {
       phase,
       position,
@@ -396,6 +417,7 @@ export class ShowLine {
       paused: paused !== null,
       request: JSON.parse(request) as BookingJob,
       seatsAhead,
+      requestsAhead,
       availableInScope: available !== null ? Number(available) : null,
     };
   }
@@ -414,6 +436,11 @@ export class ShowLine {
 
   async resume(showId: string, now = Date.now()): Promise<void> {
     await this.scripts.showLineResume(2, this.keysOf(showId).gate, this.dueKey, showId, now);
+  }
+
+  /** Requests of the show workers have taken so far, released batches included (a counter that only grows: its rate is the show's decision rate). */
+  async taken(showId: string): Promise<number> {
+    return Number((await this.redis.hget(this.keysOf(showId).gate, 'taken')) ?? 0);
   }
 
   async isPaused(showId: string): Promise<boolean> {

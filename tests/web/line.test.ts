@@ -5,7 +5,6 @@ import { launchChromium, openPage, PHONE, screenshot, type WatchedPage } from '.
 import { createTestContext, type TestContext } from '../support/context.js';
 import { call, createShow, waitForDecision } from '../support/http.js';
 import { routeTable } from '../support/route-table.js';
-import { BookingStatusView } from '../../services/api/schemas.js';
 
 /**
  * The buyer's live panel while the line moves: a small burst queued ahead of the buyer with no
@@ -59,13 +58,10 @@ describe("the buyer's place in line", () => {
     const place = async () => Number(/Place in line\s*(\d+)/.exec((await panel.textContent()) ?? '')?.[1] ?? NaN);
     await expect.poll(place, LIVE).toBe(BURST + 1);
     expect(await panel.textContent()).toContain('QUEUED');
-    // Seats ahead and the outlook (issue 13, "telling buyers where they stand") are in the
-    // status schema, but the API gives them only in a show's held line (paused, or a drawn room
-    // being released: tests/outlook.test.ts); this burst waits in the flowing queue, where they
-    // are not computed yet (docs/ARCHITECTURE.md, "Where a buyer stands"). When they are, this
-    // fails: then check "Seats ahead of you ${BURST}" and the GOOD outlook here instead.
-    expect('seats_ahead' in BookingStatusView.shape && 'outlook' in BookingStatusView.shape).toBe(true);
-    expect(await panel.textContent()).not.toContain('Seats ahead of you');
+    // Seats ahead and the outlook (issue 13, "telling buyers where they stand"): the burst's
+    // seats are all ahead, in the same show, and 100 seats cover them and the buyer's one.
+    await expect.poll(async () => (await panel.textContent()) ?? '', LIVE).toMatch(new RegExp(`Seats ahead of you\\s*${BURST}(?!\\d)`));
+    expect(await panel.textContent()).toContain('Good: the seats left cover everyone ahead of you');
     await screenshot(page, '09-in-line');
 
     // A worker takes part of the line and stops; the page sees the line move by itself.

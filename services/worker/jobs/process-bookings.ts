@@ -135,7 +135,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     // The first start of a batch moves the line on (parked requests too: they left the queue for
     // their show's line, and count in again when released); a crashed worker's batch started
     // again does not.
-    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch.length).catch(() => {});
+    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch, job.id!).catch(() => {});
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
     const changed: ChangedBooking[] = [];
