@@ -63,6 +63,15 @@ describe('security headers', () => {
       expect(directives(page.headers['content-security-policy']).get('script-src')).toBe("'self'");
       for (const name of pageOnly) expect(page.headers[name]).toBeDefined();
     }
+
+    // A reload revalidates the buyer's page: the 304 has no content type, and its headers
+    // replace the cached page's, so it must carry the page's whole policy (images from data:).
+    const first = await api.app.inject({ method: 'GET', url: '/' });
+    const validator = first.headers.etag ? { 'if-none-match': String(first.headers.etag) } : { 'if-modified-since': String(first.headers['last-modified']) };
+    const revalidated = await api.app.inject({ method: 'GET', url: '/', headers: validator });
+    expect(revalidated.statusCode).toBe(304);
+    expect(directives(revalidated.headers['content-security-policy']).get('img-src')).toBe("'self' data:");
+    for (const name of pageOnly) expect(revalidated.headers[name]).toBeDefined();
   });
 
   it("the pages' own assets are allowed: Swagger UI's and the queue board's scripts are same-origin, their styles permitted", async () => {

@@ -92,7 +92,7 @@ const isJson = (contentType: unknown) => typeof contentType === 'string' && /^ap
 
 /**
  * Puts the JSON answers' security headers on an answer; an answer that turns out not to be
- * JSON gets the rest in onSend (registerBrowserSecurity). Routes can still override them.
+ * known to be JSON gets the rest in onSend (registerBrowserSecurity). Routes can still override them.
  */
 export function setSecurityHeaders(reply: FastifyReply): void {
   reply.headers(JSON_ANSWER_HEADERS);
@@ -109,8 +109,10 @@ export async function registerBrowserSecurity(app: FastifyInstance, config: Pick
     done();
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
-    const type = reply.getHeader('content-type');
-    if (type !== undefined && !isJson(type)) reply.headers(PAGE_ONLY_HEADERS);
+    // Only an answer known to be JSON keeps the short set. One without a type gets the whole
+    // of it: a 304 has none, and a browser revalidating a page replaces the cached page's
+    // headers with the 304's, so the short policy would then govern the page.
+    if (!isJson(reply.getHeader('content-type'))) reply.headers(PAGE_ONLY_HEADERS);
     done(null, payload);
   });
   if (config.CORS_ORIGINS.length === 0) return;
