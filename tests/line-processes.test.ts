@@ -8,7 +8,8 @@ import { waitFor, waitUntil } from './support/wait.js';
  * The draw across processes: two API and two worker processes, a waiting room filled through
  * both APIs, and one worker killed (SIGKILL) the moment the sale opens, whatever it was doing
  * (taking the lease, drawing, releasing). The draw happens once, in HMAC order, and every
- * request is decided exactly once, in line order.
+ * request is decided exactly once, in line order. Then a sold-out opening released in many
+ * small batches to two live workers: no entry is overtaken.
  */
 
 let ctx: TestContext;
@@ -78,5 +79,49 @@ describe('the draw with two API and two worker processes', () => {
     expect(rows.rows[0]).toEqual({ n: 40, ids: 40 });
     const drawn = processes.services.flatMap((service) => service.linesMatching('"msg":"waiting room drawn"'));
     expect(drawn.length).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('a sold-out opening released in many batches to two worker processes', () => {
+  it('holds exactly the first N of the line: no overtakes, whichever of the two workers takes each batch', async () => {
+    // Batches of 10 make the 300 entries 30 released jobs. Released all at once, the workers
+    // decided them side by side and an earlier batch near the sell-out lost seats to a later
+    // one (this failed so: places 51-59 refused, 70-78 held). Whichever worker takes each batch,
+    // the next is released only once it is decided.
+    const small = { ENQUEUE_BATCH_SIZE: '10', LINE_RELEASE_BATCH_SIZE: '10', WORKER_BATCH_SIZE: '10' };
+    const api = await processes.startApi(small);
+    await Promise.all([processes.startWorker(small), processes.startWorker(small)]);
+    const seats = 60;
+    const openAt = Date.now() + 6_000;
+    const created = await send(api, 'POST', '/admin/shows', { name: 'Sold out at the opening', start_time: '2030-01-01T20:00:00Z', total_seats: seats, sales_open_at: new Date(openAt).toISOString() }, true);
+    expect(created.status).toBe(201);
+    const showId: string = created.body.id;
+
+    const room: string[] = [];
+    const late: string[] = [];
+    for (let wave = 0; wave < 10; wave++) {
+      const accepted = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => send(api, 'POST', '/booking', { show_id: showId, customer_email: `opening${wave * 30 + i}@example.com`, seat_count: 1 })),
+      );
+      for (const answer of accepted) {
+        expect(answer.status).toBe(202);
+        (answer.body.phase === 'WAITING_ROOM' ? room : late).push(answer.body.id);
+      }
+    }
+    expect(room.length).toBeGreaterThan(seats);
+
+    const decided = await waitFor(
+      async () => {
+        const rows = await ctx.pool.query<{ id: string; status: string }>('SELECT id::text, status FROM bookings WHERE show_id = $1', [showId]);
+        return rows.rows.length === room.length + late.length ? new Map(rows.rows.map((row) => [row.id, row.status])) : undefined;
+      },
+      'every request decided',
+      60_000,
+    );
+    const draw = await send(api, 'GET', `/shows/${showId}/draw`);
+    const line = [...drawOrder(Buffer.from(draw.body.seed, 'hex'), room).map((entry) => entry.id), ...late];
+    const statuses = line.map((id) => decided.get(id));
+    const held = statuses.flatMap((status, place) => (status === 'HELD' ? [place] : []));
+    expect(held).toEqual(Array.from({ length: seats }, (_, place) => place));
   });
 });

@@ -5,6 +5,7 @@ import type { RunningWorker } from '../services/worker/worker.js';
 import { drawKey, drawOrder, lineOrder, seedCommitment, verifyDraw } from '../shared/booking/draw.js';
 import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
+import { releasedJobId } from '../shared/queue/show-line.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitFor, waitUntil } from './support/wait.js';
@@ -187,8 +188,8 @@ describe('pause and resume', () => {
     const left = await call(api.app, 'POST', `/booking/${line[1]}/cancel`);
     expect(left.status).toBe(200);
     expect(left.body).toMatchObject({ id: line[1], status: 'CANCELLED', seats: [], total_cents: 0 });
-    expect(await poll(line[2]!)).toMatchObject({ phase: 'IN_LINE', position: 2 });
-    expect(await poll(line[4]!)).toMatchObject({ phase: 'IN_LINE', position: 4 });
+    expect(await poll(line[2]!)).toMatchObject({ phase: 'IN_LINE', position: 2, seats_ahead: 1 });
+    expect(await poll(line[4]!)).toMatchObject({ phase: 'IN_LINE', position: 4, seats_ahead: 3 });
     expect((await call(api.app, 'POST', `/booking/${line[1]}/cancel`)).body.error.code).toBe('BOOKING_CANCELLED');
 
     const resumed = await call(api.app, 'POST', `/admin/shows/${show.id}/resume`, { admin: true });
@@ -227,7 +228,7 @@ describe('pause and resume', () => {
     // line (the first two), and nothing recorded.
     const head: BookingJob[] = await index.line.head(show.id, 2);
     expect(head.map((request) => request.id)).toEqual(ids.slice(0, 2));
-    await queue.add('process-bookings', { requests: head }, { ...JOBS['process-bookings'].options, jobId: `line-${show.id}-0` });
+    await queue.add('process-bookings', { requests: head }, { ...JOBS['process-bookings'].options, jobId: releasedJobId(show.id, 0) });
     await startWorker();
     const decided = await Promise.all(ids.map((id) => waitForDecision(api.app, id)));
     expect(decided.map((booking) => booking.status)).toEqual(['HELD', 'HELD', 'HELD', 'HELD']);
@@ -258,5 +259,65 @@ describe('pause and resume', () => {
       expect(bad.body.error.details[0].field).toBe('id');
       expect((await call(api.app, 'POST', `/admin/shows/00000000-0000-4000-8000-000000000000/${action}`)).status).toBe(401);
     }
+  });
+});
+
+describe('seats ahead along a line being released', () => {
+  it('stays exact through the draw, a release of the head, a leave from the middle and a release past it', async () => {
+    // No worker runs: the draw and the releases are done here, one step at a time, as a keeper does.
+    const openAt = Date.now() + 1_500;
+    const show = await createShow(api.app, { total_seats: 40, sales_open_at: new Date(openAt).toISOString() });
+    const seatsOf = new Map<string, number>();
+    for (let i = 0; i < 8; i++) {
+      const seatCount = (i % 3) + 1;
+      const accepted = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: `ahead${i}@example.com`, seat_count: seatCount } });
+      expect(accepted.body.phase).toBe('WAITING_ROOM');
+      seatsOf.set(accepted.body.id, seatCount);
+    }
+    await waitUntil('the sale to open', () => Date.now() >= openAt, 10_000, 5);
+    const late = (await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'ahead-late@example.com', seat_count: 2 } })).body.id as string;
+    seatsOf.set(late, 2);
+
+    const seed = (await ctx.pool.query<{ draw_seed: Buffer }>('SELECT draw_seed FROM shows WHERE id = $1', [show.id])).rows[0]!.draw_seed;
+    const room = [...seatsOf.keys()].filter((id) => id !== late);
+    expect(await index.line.draw(show.id, new Date(), drawOrder(seed, room))).toBe('drawn');
+    let line = [...drawOrder(seed, room).map((entry) => entry.id), late];
+    // Every place is numbered, so a poll reads its seats ahead in O(1), not summed over the line.
+    expect(await ctx.redis.hlen(index.line.keysOf(show.id).cum)).toBe(line.length);
+
+    // Each request still in line: its position and the seats asked ahead of it, the batch in flight included.
+    const expectStandings = async (inFlight: string[]) => {
+      const flying = inFlight.reduce((sum, id) => sum + seatsOf.get(id)!, 0);
+      for (const [at, id] of line.entries()) {
+        const ahead = line.slice(0, at).reduce((sum, other) => sum + seatsOf.get(other)!, 0);
+        expect(await poll(id), `place ${at}`).toMatchObject({ position: inFlight.length + at + 1, seats_ahead: flying + ahead });
+      }
+    };
+    const release = async (count: number, batch: number) => {
+      const head = line.slice(0, count);
+      const jobId = releasedJobId(show.id, batch);
+      expect(await index.line.released(show.id, jobId, index.acceptedCounterKey, head.map((id) => index.keyOf(id)), head)).toBe(count);
+      line = line.slice(count);
+      await index.line.releaseDecided(show.id, jobId);
+    };
+    await expectStandings([]);
+
+    const head = line.slice(0, 2);
+    const jobId = releasedJobId(show.id, 0);
+    await index.line.released(show.id, jobId, index.acceptedCounterKey, head.map((id) => index.keyOf(id)), head);
+    line = line.slice(2);
+    await expectStandings(head); // released, not decided yet: still ahead of everyone
+    await index.line.releaseDecided(show.id, jobId);
+    await expectStandings([]);
+
+    const leaver = line[2]!;
+    expect((await call(api.app, 'POST', `/booking/${leaver}/cancel`)).body.status).toBe('CANCELLED');
+    line = line.filter((id) => id !== leaver);
+    await expectStandings([]);
+    await release(3, 1); // passes the leaver's place
+    await expectStandings([]);
+    await release(line.length - 1, 2);
+    await expectStandings([]);
+    expect(line).toEqual([late]);
   });
 });

@@ -19,8 +19,9 @@ import { createSender } from '../../shared/webhooks/send.js';
 import { createDeliverWebhooksProcessor } from './jobs/deliver-webhooks.js';
 import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
-import { startLineKeeper } from './line-keeper.js';
+import { startLineKeeper, type LineKeeper } from './line-keeper.js';
 import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
+import { createPruneWebhooksProcessor, PRUNE_CHUNK, PRUNE_MAX_CHUNKS, PRUNE_WEBHOOKS_EVERY_MS } from './jobs/prune-webhooks.js';
 import { createRelayWebhooksProcessor, saleActivityProbe } from './jobs/relay-webhooks.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
@@ -99,6 +100,9 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     (error) => logger.debug({ err: error instanceof Error ? error.message : error }, 'could not publish a live update'),
     (showIds) => availableSeats.refresh(showIds),
   );
+  // Started once the workers are ready (below); a batch decided before that hands on through
+  // the keepers' ticks instead.
+  const lines: { keeper?: LineKeeper } = {};
   const { processBookings } = createBookingProcessor({
     db,
     layouts,
@@ -108,6 +112,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     index,
     changes,
     observer: metrics.bookings,
+    onBatchDecided: async (jobId) => lines.keeper?.batchDecided(jobId),
   });
   const workerOptions = {
     connection,
@@ -152,6 +157,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         'expire-holds': expireHolds,
         'reconcile-intake': createReconcileIntakeProcessor({ index, logger }),
         'relay-webhooks': relayWebhooks,
+        'prune-webhooks': createPruneWebhooksProcessor({
+          db,
+          logger,
+          limits: { retentionHours: config.WEBHOOK_RETENTION_HOURS, chunk: PRUNE_CHUNK, maxChunks: PRUNE_MAX_CHUNKS },
+        }),
       }),
     ),
     { ...workerOptions, concurrency: 1 },
@@ -206,23 +216,29 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     { every: config.WEBHOOK_RELAY_INTERVAL_MS },
     { name: 'relay-webhooks', opts: JOBS['relay-webhooks'].options },
   );
+  await maintenanceQueue.upsertJobScheduler(
+    'prune-webhooks',
+    { every: PRUNE_WEBHOOKS_EVERY_MS },
+    { name: 'prune-webhooks', opts: JOBS['prune-webhooks'].options },
+  );
   await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady(), webhookWorker.waitUntilReady()]);
   // Draws waiting rooms at their opening and releases held lines (waiting room, pause) in order.
-  const lineKeeper = startLineKeeper({
+  const keeper = startLineKeeper({
     index,
     queue: bookingQueue,
     seedOf: (showId) => drawSeedOf(db, showId),
     salesOpenAtOf: (showId) => salesOpenAtOf(db, showId),
     onDrawn: (showId) => availableSeats.refresh([showId]),
-    batchSize: config.ENQUEUE_BATCH_SIZE,
+    batchSize: config.LINE_RELEASE_BATCH_SIZE,
     logger,
   });
+  lines.keeper = keeper;
   logger.info({ concurrency: config.WORKER_CONCURRENCY, batchSize: config.WORKER_BATCH_SIZE, pool: poolSize }, 'worker started');
 
   let metricsServer: MetricsServer | null = null;
   const close = closeInOrder(
     [
-      { name: 'line keeper', close: () => lineKeeper.close() },
+      { name: 'line keeper', close: () => keeper.close() },
       // close() stops taking jobs and waits for the in-flight ones to finish.
       { name: 'booking worker', close: () => bookingWorker.close() },
       { name: 'maintenance worker', close: () => maintenanceWorker.close() },

@@ -49,8 +49,8 @@ const SETTLED = 'settled';
  * arrival can never overtake a line being drawn or released.
  *
  * KEYS: accepted, taken, lines:due, then one req key per request, then (when copies are kept)
- * one copy key per request, then five keys per show named in ARGV (gate, room, held, requests,
- * customers). ARGV: job id, TTL, the number of requests, '1' when copies are kept, then seven
+ * one copy key per request, then six keys per show named in ARGV (gate, room, held, requests,
+ * customers, cum). ARGV: job id, TTL, the number of requests, '1' when copies are kept, then seven
  * per request: copy (JSON), request (JSON, or '' when withheld), show number (0: not
  * line-aware), sales open at (ms), accepted at (ms), customer key (SHA-256 of the lowercase
  * email), show id.
@@ -66,8 +66,9 @@ const SETTLED = 'settled';
  * A line-aware request joins the show's
  *   waiting room  when accepted before sales_open_at and the room is not drawn yet; a second
  *                 entry of the same customer while the first still waits is refused ('dup');
- *   held line     when the show is paused, or its held line is not empty, or an undrawn room
- *                 waits ahead of it;
+ *   held line     when the show is paused, or its held line is not empty, or a batch released
+ *                 from it is not decided yet (a newcomer's job could be decided beside it), or
+ *                 an undrawn room waits ahead of it;
  * and otherwise the batch job, taking the next sequence number of the queue (seq) as before.
  * Returns {taken, accepted, kinds, values}: per request 'job' (value: seq), 'room' (0), 'held' (its place
  * in the show's line), 'dup' (0) or 'again' (0).
@@ -81,15 +82,15 @@ for i = 1, n do
   local a = 5 + (i - 1) * 7
   local s = tonumber(ARGV[a + 2])
   local kind = 'job'
-  local k = showBase + (s - 1) * 5
+  local k = showBase + (s - 1) * 6
   if s > 0 then
     local openAt, acceptedAt = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-    local g = redis.call('HMGET', KEYS[k + 1], 'drawn_at', 'paused')
+    local g = redis.call('HMGET', KEYS[k + 1], 'drawn_at', 'paused', 'inflight')
     if not g[1] and acceptedAt < openAt then
       local other = redis.call('HGET', KEYS[k + 5], ARGV[a + 5])
       local id = cjson.decode(ARGV[a + 1]).id
       if other and other ~= id and redis.call('ZSCORE', KEYS[k + 2], other) then kind = 'dup' else kind = 'room' end
-    elseif g[2] or redis.call('ZCARD', KEYS[k + 3]) > 0 or (not g[1] and redis.call('ZCARD', KEYS[k + 2]) > 0) then
+    elseif g[2] or g[3] or redis.call('ZCARD', KEYS[k + 3]) > 0 or (not g[1] and redis.call('ZCARD', KEYS[k + 2]) > 0) then
       kind = 'held'
     end
   end
@@ -114,8 +115,13 @@ for i = 1, n do
       redis.call('ZADD', KEYS[k + 3], redis.call('HINCRBY', KEYS[k + 1], 'seq', 1), id)
       redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 4], showId)
       local place = redis.call('ZCARD', KEYS[k + 3])
-      if not redis.call('HGET', KEYS[k + 1], 'drawn_at') then place = place + redis.call('ZCARD', KEYS[k + 2]) end
-      values[i] = place
+      local undrawn = 0
+      if not redis.call('HGET', KEYS[k + 1], 'drawn_at') then undrawn = redis.call('ZCARD', KEYS[k + 2]) end
+      if undrawn == 0 then
+        -- Its place for seats ahead (show-line.ts); behind an undrawn room the draw numbers it.
+        redis.call('HSET', KEYS[k + 6], id, redis.call('HINCRBY', KEYS[k + 1], 'seats_in', cjson.decode(ARGV[a + 1]).seat_count))
+      end
+      values[i] = place + undrawn + tonumber(redis.call('HGET', KEYS[k + 1], 'inflight_requests') or '0')
     end
   end
   if withCopies and kind ~= 'dup' and kind ~= 'again' then redis.call('SET', KEYS[3 + n + i], ARGV[a], 'EX', ARGV[2]) end
@@ -339,7 +345,7 @@ export class RequestIndex {
     });
     const showKeys = shows.flatMap((showId) => {
       const keys = this.line.keysOf(showId);
-      return [keys.gate, keys.room, keys.held, keys.requests, keys.customers];
+      return [keys.gate, keys.room, keys.held, keys.requests, keys.customers, keys.cum];
     });
     const keys = [
       this.acceptedKey,

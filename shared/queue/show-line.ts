@@ -16,11 +16,17 @@ import type { BookingJob } from './catalog.js';
  * Keys, in the request index's namespace (same QUEUE_PREFIX hash tag on Redis Cluster):
  *
  *   <ns>line:<show>:gate       hash: open_at (ms, once anyone waited), drawn_at (ISO), entries,
- *                              paused (ms), seq (a counter: a newcomer's place at the end)
+ *                              paused (ms), seq (a counter: a newcomer's place at the end),
+ *                              batches (releases done), inflight (the released batch job not
+ *                              decided yet) with its inflight_requests and inflight_seats
  *   <ns>line:<show>:room       zset: the waiting room, undrawn (score: accepted at, ms)
  *   <ns>line:<show>:held       zset: the held line in line order (scores below)
  *   <ns>line:<show>:requests   hash: booking id -> the request (JSON) while in room or held
  *   <ns>line:<show>:customers  hash: lowercase email -> booking id of its waiting-room entry
+ *   <ns>line:<show>:cum        hash: booking id -> the seats of the held line up to and including
+ *                              it, counted from the gate's seats_in (see "Seats ahead" below)
+ *   <ns>line:<show>:left       zset: `<seats>:<id>` of requests that left the held line from
+ *                              the middle, scored by their cum (until a release passes them)
  *   <ns>line:<show>:draw       the draw's keys in draw order (JSON), kept for the proof
  *   <ns>line:<show>:keeper     the lease of the keeper working on the show (line-keeper.ts)
  *   <ns>line:<show>:available  hash: seats AVAILABLE now, `*` in the show, `s:<section>` in a
@@ -30,6 +36,16 @@ import type { BookingJob } from './catalog.js';
  * Scores of `held`, ascending: requests parked back by a worker (PARKED_BASE + their original
  * sequence: they were released first, so they stand first), then the drawn room (DRAWN_BASE +
  * draw rank), then newcomers (the gate's seq, from 1). Doubles hold these exactly.
+ *
+ * Seats ahead, in O(1) per poll however long the line: a held request's `cum` is the seats
+ * given a place before it and with it (the gate's `seats_in`, a running total, when it joined
+ * the end; the draw numbers the room, then the late arrivals behind it). The seats ahead of it
+ * are then its cum, less its own seats, less the seats that have gone from ahead of it since:
+ * released (the gate's `seats_out`, as a release always takes the head) and left from the middle
+ * (the `left` zset, summed up to its cum: few). Requests parked back stand ahead of every other
+ * and have no cum (their few seats are summed one by one), and the released batch in flight
+ * stands ahead of all (the gate's inflight_seats). A request without a cum (parked, or a late
+ * arrival before the draw numbered it) is summed one by one over the line ahead of it.
  */
 
 const PARKED_BASE = -2e15;
@@ -39,21 +55,49 @@ export const LINE_ENTRY = /^line:([0-9a-f-]{36})$/;
 export const lineEntry = (showId: string) => `line:${showId}`;
 
 /**
- * KEYS: gate, room, held, draw, due. ARGV: drawn at (ISO), the keys (JSON), show id, then the
- * room's ids in draw order. Draws once: a gate with drawn_at is left alone (0). A room that
- * does not hold exactly these ids (a request joined or left since they were read) answers -1:
- * read it again. Otherwise the room moves into the held line ahead of every newcomer (1).
+ * The id of a show's `batch`-th released batch job: named by the show and the gate's count, so
+ * a keeper that died after adding it adds the same id again (BullMQ keeps the first).
+ */
+export const releasedJobId = (showId: string, batch: number) => `line-${showId}-${batch}`;
+const RELEASED_JOB = /^line-([0-9a-f-]{36})-\d+$/;
+/** The show whose held line a batch job was released from; null for any other job. */
+export function showOfReleasedJob(jobId: string): string | null {
+  return RELEASED_JOB.exec(jobId)?.[1] ?? null;
+}
+
+/** Lua: the seat_count of a request's JSON (0 when it has none). */
+const SEAT_COUNT_LUA = `local function seatCount(json) return tonumber(string.match(json or '', '"seat_count":(%d+)') or '0') end`;
+
+/**
+ * KEYS: gate, room, held, draw, due, requests, cum, left. ARGV: drawn at (ISO), the keys
+ * (JSON), show id, then the room's ids in draw order. Draws once: a gate with drawn_at is left
+ * alone (0). A room that does not hold exactly these ids (a request joined or left since they
+ * were read) answers -1: read it again. Otherwise the room moves into the held line ahead of
+ * every newcomer (1), and the line is numbered for seats ahead from here: every seat numbered
+ * before counts as gone (seats_out), the room in draw order, then the late arrivals behind it.
  */
 const DRAW_SCRIPT = `
+${SEAT_COUNT_LUA}
 if redis.call('HEXISTS', KEYS[1], 'drawn_at') == 1 then return 0 end
 local n = #ARGV - 3
 if redis.call('ZCARD', KEYS[2]) ~= n then return -1 end
 for i = 1, n do
   if not redis.call('ZSCORE', KEYS[2], ARGV[i + 3]) then return -1 end
 end
+local late = redis.call('ZRANGEBYSCORE', KEYS[3], '(${DRAWN_BASE}', '+inf')
 for i = 1, n do
   redis.call('ZADD', KEYS[3], ${DRAWN_BASE} + i, ARGV[i + 3])
 end
+local cum = tonumber(redis.call('HGET', KEYS[1], 'seats_in') or '0')
+redis.call('HSET', KEYS[1], 'seats_out', cum)
+redis.call('DEL', KEYS[8])
+local function number(id)
+  cum = cum + seatCount(redis.call('HGET', KEYS[6], id))
+  redis.call('HSET', KEYS[7], id, cum)
+end
+for i = 1, n do number(ARGV[i + 3]) end
+for _, id in ipairs(late) do number(id) end
+redis.call('HSET', KEYS[1], 'seats_in', cum)
 redis.call('SET', KEYS[4], ARGV[2])
 redis.call('HSET', KEYS[1], 'drawn_at', ARGV[1], 'entries', n)
 redis.call('DEL', KEYS[2])
@@ -61,40 +105,78 @@ return 1
 `;
 
 /**
- * KEYS: accepted, held, requests, due, gate, then the req keys of the released requests. ARGV:
- * the batch job's id, the show id, then the released ids. Runs after the job was added: each
+ * KEYS: accepted, held, requests, gate, cum, left, then the req keys of the released requests. ARGV: the
+ * batch job's id, the show id, then the released ids. Runs after the job was added: each
  * request still held leaves the line, takes the next sequence number of the queue (its place in
  * BullMQ's line) and its entry points at the job. The gate's count of released batches moves
- * on (the next batch's job id). When the held line is empty, the show is no longer due.
+ * on (the next batch's job id) and the job is the show's one batch in flight: nothing more is
+ * released, and newcomers join the held line, until it is decided (RELEASE_DECIDED_SCRIPT).
+ * The show stays due meanwhile, so a keeper finds a batch whose worker died before handing on.
+ * The seats released count as gone from ahead of everyone (seats_out), and so do those of the
+ * requests that left from the part of the line this release passed.
  * Returns how many left the line.
  */
 const RELEASE_SCRIPT = `
-redis.call('HINCRBY', KEYS[5], 'batches', 1)
-local released = 0
+${SEAT_COUNT_LUA}
+redis.call('HINCRBY', KEYS[4], 'batches', 1)
+local released, seats, out, passed = 0, 0, 0, nil
 local line = 'line:' .. ARGV[2]
 for i = 3, #ARGV do
   if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
+    local own = seatCount(redis.call('HGET', KEYS[3], ARGV[i]))
+    seats = seats + own
+    local cum = tonumber(redis.call('HGET', KEYS[5], ARGV[i]) or '')
+    if cum then
+      out = out + own
+      if not passed or cum > passed then passed = cum end
+      redis.call('HDEL', KEYS[5], ARGV[i])
+    end
     redis.call('HDEL', KEYS[3], ARGV[i])
     local seq = redis.call('INCR', KEYS[1])
-    if redis.call('GET', KEYS[i + 3]) == line then
-      redis.call('SET', KEYS[i + 3], ARGV[1] .. ':' .. seq, 'KEEPTTL')
+    if redis.call('GET', KEYS[i + 4]) == line then
+      redis.call('SET', KEYS[i + 4], ARGV[1] .. ':' .. seq, 'KEEPTTL')
     end
     released = released + 1
   end
 end
-if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('ZREM', KEYS[4], ARGV[2]) end
+if passed then
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', passed)) do
+    out = out + tonumber(string.match(member, '^(%d+):'))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', passed)
+end
+if out > 0 then redis.call('HINCRBY', KEYS[4], 'seats_out', out) end
+-- A release that moved nothing (its requests left meanwhile, or a stale redo) keeps the batch
+-- in flight it found: losing track of that one would let the next overtake it.
+if released > 0 or not redis.call('HGET', KEYS[4], 'inflight') then
+  redis.call('HSET', KEYS[4], 'inflight', ARGV[1], 'inflight_requests', released, 'inflight_seats', seats)
+end
 return released
+`;
+
+/**
+ * KEYS: gate. ARGV: a released batch job's id. The job is decided (or will never be): it is no
+ * longer the show's batch in flight, and the next may be released. A job that is not the one
+ * in flight (a redelivery of an older one) changes nothing. Returns 1 when it was.
+ */
+const RELEASE_DECIDED_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'inflight') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'inflight', 'inflight_requests', 'inflight_seats')
+return 1
 `;
 
 /**
  * KEYS: gate, held, requests, then one req key per request. ARGV: the batch job's id, the show
  * id, then each request (JSON). When the show is paused, each request still pointing at this
  * job goes back into the held line at its original sequence (ahead of everything held: it was
- * released first). Returns 1 per request parked, 0 per request to decide.
+ * released first), and no longer counts in the batch in flight (positions stay exact). Returns
+ * 1 per request parked, 0 per request to decide.
  */
 const PARK_SCRIPT = `
 local parked = {}
-local paused = redis.call('HEXISTS', KEYS[1], 'paused') == 1
+local g = redis.call('HMGET', KEYS[1], 'paused', 'inflight')
+local paused = g[1] ~= false
+local inflight = g[2] == ARGV[1]
 local prefix = ARGV[1] .. ':'
 for i = 3, #ARGV do
   parked[i - 2] = 0
@@ -107,6 +189,10 @@ for i = 3, #ARGV do
         redis.call('ZADD', KEYS[2], ${PARKED_BASE} + seq, request.id)
         redis.call('HSET', KEYS[3], request.id, ARGV[i])
         redis.call('SET', KEYS[i + 1], 'line:' .. ARGV[2], 'KEEPTTL')
+        if inflight then
+          redis.call('HINCRBY', KEYS[1], 'inflight_requests', -1)
+          redis.call('HINCRBY', KEYS[1], 'inflight_seats', -request.seat_count)
+        end
         parked[i - 2] = 1
       end
     end
@@ -116,10 +202,12 @@ return parked
 `;
 
 /**
- * KEYS: gate, room, held, requests, available. ARGV: the booking id. Where a request in the held
+ * KEYS: gate, room, held, requests, available, cum, left. ARGV: the booking id. Where a request in the held
  * line stands: {phase, position, open_at, paused, request, seats ahead, available}; phase 'room'
  * (undrawn, position 0, nothing ahead yet) or 'held'. A late arrival waiting for the draw stands
- * behind the whole room. nil: not in the line (released or left meanwhile: read its entry again).
+ * behind the whole room; every held request stands behind the released batch in flight (the
+ * gate counts its requests and seats). nil: not in the line (released or left meanwhile: read
+ * its entry again).
  *
  * Seats ahead: the seat_count of every request ahead of it in the line, read from their JSON
  * (HMGET in chunks, so unpack stays within Lua's limits). O(position): a poll from the back of
@@ -128,7 +216,8 @@ return parked
  * before any count was written.
  */
 const STATE_SCRIPT = `
-local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at')
+${SEAT_COUNT_LUA}
+local g = redis.call('HMGET', KEYS[1], 'open_at', 'paused', 'drawn_at', 'inflight_requests', 'inflight_seats', 'seats_out')
 local request = redis.call('HGET', KEYS[4], ARGV[1])
 if not request then return nil end
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
@@ -138,18 +227,26 @@ local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
 if not rank then return nil end
 local ahead = {}
 if not g[3] then ahead = redis.call('ZRANGE', KEYS[2], 0, -1) end
-local seats = 0
+local seats = tonumber(g[5] or '0')
 local function add(ids)
   for i = 1, #ids, 500 do
     local chunk = redis.call('HMGET', KEYS[4], unpack(ids, i, math.min(i + 499, #ids)))
-    for _, json in ipairs(chunk) do
-      if json then seats = seats + tonumber(string.match(json, '"seat_count":(%d+)') or '0') end
-    end
+    for _, json in ipairs(chunk) do seats = seats + seatCount(json) end
   end
 end
-add(ahead)
-if rank > 0 then add(redis.call('ZRANGE', KEYS[3], 0, rank - 1)) end
-local position = rank + 1 + #ahead
+local cum = tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '')
+if cum then
+  local before = cum - seatCount(request)
+  seats = seats + before - tonumber(g[6] or '0')
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', before)) do
+    seats = seats - tonumber(string.match(member, '^(%d+):'))
+  end
+  add(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(${DRAWN_BASE}'))
+else
+  add(ahead)
+  if rank > 0 then add(redis.call('ZRANGE', KEYS[3], 0, rank - 1)) end
+end
+local position = rank + 1 + #ahead + tonumber(g[4] or '0')
 local section = cjson.decode(request).section
 local scope = '*'
 if type(section) == 'string' then scope = 's:' .. section end
@@ -158,12 +255,19 @@ return {'held', position, g[1] or false, g[2] or false, request, seats, availabl
 `;
 
 /**
- * KEYS: the request's req key, room, held, requests. ARGV: the booking id. Takes a request out
- * of the line (it will never be released) and marks its entry settled: Postgres, which has its
- * CANCELLED row already, answers polls from now on. Returns 1 when it was still in the line.
+ * KEYS: the request's req key, room, held, requests, cum, left. ARGV: the booking id. Takes a
+ * request out of the line (it will never be released) and marks its entry settled: Postgres,
+ * which has its CANCELLED row already, answers polls from now on. Its seats are gone from
+ * ahead of those behind it (the `left` zset). Returns 1 when it was still in the line.
  */
 const LEAVE_SCRIPT = `
+${SEAT_COUNT_LUA}
 local left = redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('ZREM', KEYS[3], ARGV[1])
+local cum = redis.call('HGET', KEYS[5], ARGV[1])
+if cum then
+  redis.call('ZADD', KEYS[6], cum, seatCount(redis.call('HGET', KEYS[4], ARGV[1])) .. ':' .. ARGV[1])
+  redis.call('HDEL', KEYS[5], ARGV[1])
+end
 redis.call('HDEL', KEYS[4], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], 'settled', 'KEEPTTL') end
 return left
@@ -180,9 +284,14 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 `;
 
-/** KEYS: gate, held, room, due. ARGV: show id. Unschedules a show that is paused or has nothing left to draw or release. */
+/**
+ * KEYS: gate, held, room, due. ARGV: show id. Unschedules a show that is paused or has nothing
+ * left to draw or release and no released batch in flight (a keeper must keep looking at that
+ * one until it is decided: its worker may die before handing on). A paused show's batch in
+ * flight is looked at again on resume.
+ */
 const UNSCHEDULE_SCRIPT = `
-local idle = redis.call('ZCARD', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[3]) == 0
+local idle = redis.call('ZCARD', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[3]) == 0 and redis.call('HEXISTS', KEYS[1], 'inflight') == 0
 if redis.call('HEXISTS', KEYS[1], 'paused') == 1 or idle then
   redis.call('ZREM', KEYS[4], ARGV[1])
   return 1
@@ -218,6 +327,7 @@ const SCRIPTS = {
   showLineUnlease: UNLEASE_SCRIPT,
   showLineDraw: DRAW_SCRIPT,
   showLineRelease: RELEASE_SCRIPT,
+  showLineReleaseDecided: RELEASE_DECIDED_SCRIPT,
   showLinePark: PARK_SCRIPT,
   showLineState: STATE_SCRIPT,
   showLineLeave: LEAVE_SCRIPT,
@@ -226,7 +336,7 @@ const SCRIPTS = {
 } as const;
 type ScriptCommands = Record<keyof typeof SCRIPTS, ScriptCommand>;
 
-export type LineKeys = { gate: string; room: string; held: string; requests: string; customers: string; draw: string; available: string };
+export type LineKeys = { gate: string; room: string; held: string; requests: string; customers: string; cum: string; left: string; draw: string; available: string };
 
 export type LineStanding = {
   phase: 'room' | 'held';
@@ -264,6 +374,8 @@ export class ShowLine {
       held: `${base}held`,
       requests: `${base}requests`,
       customers: `${base}customers`,
+      cum: `${base}cum`,
+      left: `${base}left`,
       draw: `${base}draw`,
       available: `${base}available`,
     };
@@ -272,7 +384,7 @@ export class ShowLine {
   /** Where a request in the line stands; null when it is not (or no longer) there. */
   async standing(showId: string, bookingId: string): Promise<LineStanding | null> {
     const keys = this.keysOf(showId);
-    const reply = (await this.scripts.showLineState(5, keys.gate, keys.room, keys.held, keys.requests, keys.available, bookingId)) as
+    const reply = (await this.scripts.showLineState(7, keys.gate, keys.room, keys.held, keys.requests, keys.available, keys.cum, keys.left, bookingId)) as
       | ['room' | 'held', number, string | null, string | null, string, number, string | null]
       | null;
     if (!reply) return null;
@@ -313,10 +425,13 @@ export class ShowLine {
     return this.redis.zrangebyscore(this.dueKey, '-inf', now, 'LIMIT', 0, limit);
   }
 
-  /** The gate as the keeper reads it before acting; `batches` names the next release's job. */
-  async gate(showId: string): Promise<{ openAt: number | null; drawnAt: string | null; paused: boolean; batches: number }> {
-    const [openAt, drawnAt, paused, batches] = await this.redis.hmget(this.keysOf(showId).gate, 'open_at', 'drawn_at', 'paused', 'batches');
-    return { openAt: openAt ? Number(openAt) : null, drawnAt: drawnAt ?? null, paused: paused !== null, batches: Number(batches ?? 0) };
+  /**
+   * The gate as the keeper reads it before acting; `batches` names the next release's job,
+   * `inflight` the released batch job not decided yet (null: the next may be released).
+   */
+  async gate(showId: string): Promise<{ openAt: number | null; drawnAt: string | null; paused: boolean; batches: number; inflight: string | null }> {
+    const [openAt, drawnAt, paused, batches, inflight] = await this.redis.hmget(this.keysOf(showId).gate, 'open_at', 'drawn_at', 'paused', 'batches', 'inflight');
+    return { openAt: openAt ? Number(openAt) : null, drawnAt: drawnAt ?? null, paused: paused !== null, batches: Number(batches ?? 0), inflight: inflight ?? null };
   }
 
   /**
@@ -344,12 +459,15 @@ export class ShowLine {
   async draw(showId: string, drawnAt: Date, entries: ReadonlyArray<{ id: string; key: string }>): Promise<'drawn' | 'changed'> {
     const keys = this.keysOf(showId);
     const outcome = (await this.scripts.showLineDraw(
-      5,
+      8,
       keys.gate,
       keys.room,
       keys.held,
       keys.draw,
       this.dueKey,
+      keys.requests,
+      keys.cum,
+      keys.left,
       drawnAt.toISOString(),
       JSON.stringify(entries.map((entry) => entry.key)),
       showId,
@@ -384,10 +502,15 @@ export class ShowLine {
     return requests.flatMap((json) => (json ? [JSON.parse(json) as BookingJob] : []));
   }
 
-  /** After the batch job carrying `requests` was added: they leave the line (see RELEASE_SCRIPT). */
+  /** After the batch job carrying `requests` was added: they leave the line, and it is the show's batch in flight (see RELEASE_SCRIPT). */
   async released(showId: string, jobId: string, acceptedKey: string, reqKeys: readonly string[], ids: readonly string[]): Promise<number> {
     const keys = this.keysOf(showId);
-    return (await this.scripts.showLineRelease(5 + reqKeys.length, acceptedKey, keys.held, keys.requests, this.dueKey, keys.gate, ...reqKeys, jobId, showId, ...ids)) as number;
+    return (await this.scripts.showLineRelease(6 + reqKeys.length, acceptedKey, keys.held, keys.requests, keys.gate, keys.cum, keys.left, ...reqKeys, jobId, showId, ...ids)) as number;
+  }
+
+  /** The released batch `jobId` is decided (or never will be): the next may be released. False when it was not the one in flight. */
+  async releaseDecided(showId: string, jobId: string): Promise<boolean> {
+    return (await this.scripts.showLineReleaseDecided(1, this.keysOf(showId).gate, jobId)) === 1;
   }
 
   /** Unschedules the show if it is paused or has nothing left (atomic with the check). */
@@ -432,6 +555,6 @@ export class ShowLine {
   /** Takes a request out of the line for good (its CANCELLED row is in Postgres already). */
   async leave(showId: string, bookingId: string, reqKey: string): Promise<boolean> {
     const keys = this.keysOf(showId);
-    return ((await this.scripts.showLineLeave(4, reqKey, keys.room, keys.held, keys.requests, bookingId)) as number) > 0;
+    return ((await this.scripts.showLineLeave(6, reqKey, keys.room, keys.held, keys.requests, keys.cum, keys.left, bookingId)) as number) > 0;
   }
 }

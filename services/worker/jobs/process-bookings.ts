@@ -48,6 +48,11 @@ export type ProcessBookingDeps = {
   /** Live updates: the job's fresh decisions, published once they are recorded. */
   changes?: ChangePublisher;
   observer?: BookingObserver;
+  /**
+   * Every request of the job is decided (none left to retry): a show's released batch hands its
+   * line on here (the line keeper's batchDecided). Must not throw.
+   */
+  onBatchDecided?: (jobId: string) => Promise<void>;
 };
 
 /** What the worker's metrics watch; plain callbacks so this module knows no metrics library. */
@@ -162,6 +167,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
       deps.changes?.publishBookings(changed);
     }
     if (failure !== undefined) throw failure;
+    await deps.onBatchDecided?.(job.id!);
     return { decided, held, failed: decided - held };
   }
 
