@@ -14,7 +14,7 @@ import { registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
 import { registerWebPage } from './plugins/web-page.js';
 import { requestLoggerFactory } from './request-logger.js';
-import { serializerCompiler, validatorCompiler } from './schema-compilers.js';
+import { serializeEventData, serializerCompiler, validatorCompiler } from './schema-compilers.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
 import { adminWaitlistRoutes } from './routes/admin-waitlist.js';
 import { adminWebhookRoutes } from './routes/admin-webhooks.js';
@@ -131,7 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(compress);
   // Server-sent events' framing and heartbeat comments (routes/live.ts); the heartbeat keeps
   // proxies from closing a quiet stream.
-  await app.register(fastifySSE, { heartbeatInterval: deps.config.SSE_HEARTBEAT_SECONDS * 1_000 });
+  await app.register(fastifySSE, { heartbeatInterval: deps.config.SSE_HEARTBEAT_SECONDS * 1_000, serializer: serializeEventData });
   // Open streams would hold the server's close open: end them first (clients reconnect to
   // another replica after their retry hint), and answer polls waiting under Prefer: wait.
   app.addHook('preClose', (done) => {

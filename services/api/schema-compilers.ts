@@ -24,12 +24,28 @@ import { z } from 'zod';
  * (the handlers' TypeScript types check those at compile time); fast-json-stringify coerces
  * rather than refuses.
  */
-export const serializerCompiler: FastifySerializerCompiler<z.ZodType | { properties: z.ZodType }> = ({ schema }) => {
-  const zodSchema = schema instanceof z.ZodType ? schema : schema.properties;
+export const serializerCompiler: FastifySerializerCompiler<z.ZodType | { properties: z.ZodType }> = ({ schema }) =>
+  jsonWriter(schema instanceof z.ZodType ? schema : schema.properties);
+
+/** The JSON text of a value of `schema`, written as a route's answer of that schema is (keys in the schema's order). */
+export function jsonWriter<Schema extends z.ZodType>(schema: Schema): (value: z.output<Schema>) => string {
   // `output`: the shape a handler returns. Unrepresentable parts (none today) are written as they are.
-  const jsonSchema = z.toJSONSchema(zodSchema, { io: 'output', target: 'draft-7', unrepresentable: 'any' });
+  const jsonSchema = z.toJSONSchema(schema, { io: 'output', target: 'draft-7', unrepresentable: 'any' });
   return fastJson(jsonSchema as Parameters<typeof fastJson>[0]);
-};
+}
+
+/** JSON written already (by a jsonWriter): a server-sent event's data passed through as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * @fastify/sse's serializer: an event's data is the same text as the answer it mirrors (a
+ * status event is GET /booking/:id/status's body, byte for byte) when it comes as JsonText.
+ */
+export function serializeEventData(data: unknown): string {
+  return data instanceof JsonText ? data.text : JSON.stringify(data);
+}
 
 type ValidationResult = { value?: unknown; error?: Error | FastifySchemaValidationError[] };
 

@@ -9,6 +9,7 @@ import type { Standing } from '../live/booking-watch.js';
 import type { ShowUpdate } from '../live/show-watch.js';
 import type { StreamKind } from '../live/stream-slots.js';
 import { eventIdOf, isNewer, retryAfterSeconds, retryHintMs } from '../live/status-events.js';
+import { JsonText, jsonWriter } from '../schema-compilers.js';
 import { BookingStatusView, ErrorBody, IdParams } from '../schemas.js';
 
 /**
@@ -28,6 +29,8 @@ const EventStream = (description: string) => ({
 export const liveRoutes =
   (deps: Pick<AppDeps, 'standing' | 'live'>): FastifyPluginAsyncZod =>
   async (app) => {
+    // A status event's data is the poll's body, written by the same compiled writer.
+    const writeStatus = jsonWriter(BookingStatusView);
     const { live } = deps;
 
     /** A stream's slot under SSE_MAX_STREAMS, or 503 + Retry-After (spread) at the cap or while shutting down. */
@@ -114,7 +117,7 @@ export const liveRoutes =
           const eventId = eventIdOf(view);
           lastId = eventId;
           lastSentAt = Date.now();
-          await send(reply, 'status', eventId, BookingStatusView.parse(view));
+          await send(reply, 'status', eventId, new JsonText(writeStatus(view)));
           if (isFinal(view.status)) reply.sse.close();
         };
         const onView = (view: Standing) => {
