@@ -17,8 +17,8 @@ import { prepareShows } from './lib/plan.js';
 import { formatProfile, summariseProfile } from './lib/profile.js';
 import { formatReport } from './lib/report.js';
 import { writeResults, type BenchSettings, type ScenarioResult } from './lib/results-md.js';
-import { runBurst } from './lib/run-burst.js';
-import { SCENARIO_NAMES, scenarios, type Scenario } from './lib/scenarios.js';
+import { runBurst, type BurstHooks } from './lib/run-burst.js';
+import { SCENARIO_NAMES, scenarios, type Scenario, type ScenarioName } from './lib/scenarios.js';
 import { SeatMapReaders, formatSeatReaders } from './lib/seat-readers.js';
 import { freePort, migrateWith, startServices, type RunningServices } from './lib/services.js';
 import { startWebhookSink } from './lib/webhook-sink.js';
@@ -40,7 +40,8 @@ import { SystemMonitor } from './lib/system-monitor.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --scenario a|b|c|d|e run only these scenarios (repeat; default all five)
+  --scenario a|b|c|d|e|drain  run only these scenarios (repeat; default all six). drain: the requests of (a)
+                       queued with no worker running, then the workers start (on services of its own)
   --apis N             API replicas, each on its own port; the generator spreads its connections over them (default 1)
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
   --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 16, as the service)
@@ -339,6 +340,16 @@ async function main(): Promise<number> {
     services.pids.apis.forEach((pid, i) => (processes[flags.apis === 1 ? 'api' : `api ${i + 1}`] = pid));
     services.pids.workers.forEach((pid, i) => (processes[`worker ${i + 1}`] = pid));
     const monitor = new SystemMonitor(build.db, redis, build.database, processes);
+    if (scenario.workersAfterAccepting && services.workersStarted) throw new Error(`scenario (${name}) needs services whose workers have not started`);
+    const hooks: BurstHooks = scenario.workersAfterAccepting
+      ? {
+          beforeDecisions: async () => {
+            say(`all ${options.requests.toLocaleString('en-US')} requests answered with no worker running; starting the workers`);
+            await services.startWorkers();
+            services.pids.workers.forEach((pid, i) => monitor.watch(`worker ${i + 1}`, pid));
+          },
+        }
+      : {};
     if (flags.seatReaders > 0 && !build.seatMapShow) {
       say('creating the 100,000-seat show the seat-map readers read');
       const [big] = await prepareShows(admin, { kind: 'create', count: 1, seats: 100_000 }, adminToken);
@@ -348,39 +359,57 @@ async function main(): Promise<number> {
     await monitor.start();
     readers?.start();
     let lastPrinted = 0;
-    const report = await runBurst(options, (line, final) => {
-      if (final || Date.now() - lastPrinted >= 5_000) {
-        lastPrinted = Date.now();
-        say(line);
-      }
-    });
+    const report = await runBurst(
+      options,
+      (line, final) => {
+        if (final || Date.now() - lastPrinted >= 5_000) {
+          lastPrinted = Date.now();
+          say(line);
+        }
+      },
+      hooks,
+    );
     const readersSummary = await readers?.stop();
     const monitored = await monitor.stop();
     if (readersSummary) say(formatSeatReaders(readersSummary));
     if (explain && name === 'a') plans['after the burst (sold out)'] = await explainClaims(build.db, shows[0]!.id);
     if (sink) {
-      const { rows } = await build.db.query<{ pending: number; events: number }>(
-        `SELECT (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'PENDING') AS pending, (SELECT count(*)::int FROM webhook_events) AS events`,
+      const { rows } = await build.db.query<{ pending: number; events: number; unfanned: number }>(
+        `SELECT (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'PENDING') AS pending, (SELECT count(*)::int FROM webhook_events) AS events,
+                (SELECT count(*)::int FROM webhook_events WHERE fanned_out_at IS NULL) AS unfanned`,
       );
-      say(`webhook: ${rows[0]!.events} events in the outbox, ${sink.received()} received by the sink, ${rows[0]!.pending} deliveries pending`);
+      say(
+        `webhook: ${rows[0]!.events} events in the outbox (${rows[0]!.unfanned} not fanned out yet), ${sink.received()} received by the sink, ${rows[0]!.pending} deliveries pending`,
+      );
     }
     await writeReportFiles(report, options);
     process.stdout.write(`${formatReport(report)}\n`);
     return { scenario, inFlight, report, monitor: monitored };
   };
 
-  const start = async (build: Build, dir: string, profileDir: string | null) => {
-    say(`starting ${flags.apis} API and ${flags.workers} worker process(es) of ${build.root ?? 'this tree'} (logs in ${path.relative(process.cwd(), dir)})`);
+  const start = async (build: Build, dir: string, profileDir: string | null, deferWorkers = false) => {
+    say(`starting ${flags.apis} API and ${flags.workers} worker process(es)${deferWorkers ? ' (the workers once the queue is full)' : ''} of ${build.root ?? 'this tree'} (logs in ${path.relative(process.cwd(), dir)})`);
     await mkdir(dir, { recursive: true });
-    const services = await startServices({ env: { ...env, DATABASE_URL: build.databaseUrl }, apis: flags.apis, workers: flags.workers, logDir: dir, profileDir, root: build.root });
+    const services = await startServices({ env: { ...env, DATABASE_URL: build.databaseUrl }, apis: flags.apis, workers: flags.workers, logDir: dir, profileDir, root: build.root, deferWorkers });
     if (sink) {
       const headers = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
       const answer = await admin.send('POST', '/admin/webhooks', JSON.stringify({ url: sink.url }), headers);
       if (answer.status !== 201) throw new Error(`registering the webhook answered ${answer.status}`);
       say(`webhook registered: every event type to ${sink.url}`);
     }
-    if (flags.warmup > 0) await warmUp(services.urls, flags.warmup, build.databaseUrl);
+    // The warm-up needs workers; the drain's services have none until its queue is full.
+    if (flags.warmup > 0 && !deferWorkers) await warmUp(services.urls, flags.warmup, build.databaseUrl);
     return services;
+  };
+
+  /**
+   * The services for scenario `name`: those running, or for the drain fresh ones whose workers
+   * start once its requests are all queued (later scenarios keep them, workers and all).
+   */
+  const servicesFor = async (name: ScenarioName, running: RunningServices | null, build: Build, dir: string, profileDir: string | null) => {
+    if (!scenarios(flags.quick)[name].workersAfterAccepting) return running ?? (await start(build, dir, profileDir));
+    if (running) await running.stop();
+    return start(build, path.join(dir, `services-${name}`), profileDir, true);
   };
 
   const results: ScenarioResult[] = [];
@@ -408,10 +437,13 @@ async function main(): Promise<number> {
           const measured: Partial<Record<Build['label'], ScenarioResult[]>> = {};
           for (const build of [current, other]) {
             const dir = path.join(logDir, `round-${round}-${build.label}`);
-            services = await start(build, dir, null);
             measured[build.label] = [];
-            for (const name of flags.scenarios) measured[build.label]!.push(await runScenario(name, build, services, path.join(dir, `scenario-${name}`), false));
-            await services.stop();
+            for (const name of flags.scenarios) {
+              const ready: RunningServices = await servicesFor(name, services, build, dir, null);
+              services = ready;
+              measured[build.label]!.push(await runScenario(name, build, ready, path.join(dir, `scenario-${name}`), false));
+            }
+            await services?.stop();
             services = null;
           }
           measured.A!.forEach((result, i) => pairs.push({ round, load, current: result, baseline: measured.B![i]! }));
@@ -436,8 +468,9 @@ async function main(): Promise<number> {
     } else {
       // With --profile each scenario gets fresh services, so each profile covers one scenario.
       for (const name of flags.scenarios) {
-        services ??= await start(current, logDir, profileDir ? path.join(profileDir, name) : null);
-        const result = await runScenario(name, current, services, path.join(logDir, `scenario-${name}`), true);
+        const ready: RunningServices = await servicesFor(name, services, current, logDir, profileDir ? path.join(profileDir, name) : null);
+        services = ready;
+        const result = await runScenario(name, current, ready, path.join(logDir, `scenario-${name}`), true);
         if (result.report.verdict !== 'pass') exitCode = 1;
         results.push(result);
         if (profileDir) {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { HOLD_SECONDS_RANGE, MAX_SEATS_PER_CUSTOMER_RANGE, WAITLIST_OFFER_SECONDS_RANGE, type IntRange } from './booking/limits.js';
 
 /**
  * The one place configuration is read. Every process parses the environment once at startup
@@ -7,6 +8,8 @@ import { z } from 'zod';
  */
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A setting whose range is shared with the show's own value and Postgres (shared/booking/limits.ts). */
+const intIn = (range: IntRange) => int(range.min, range.max);
 
 /** proxy-addr's named ranges, accepted in a TRUST_PROXY list like addresses. */
 const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
@@ -130,14 +133,14 @@ const EnvSchema = z.object({
   // decided one such batch at a time (no overtakes across worker processes), so each costs a
   // hand-off; larger batches mean fewer (the worker still decides WORKER_BATCH_SIZE at a time).
   LINE_RELEASE_BATCH_SIZE: int(1, 1_000).default(1_000),
-  HOLD_SECONDS: int(1, 86_400).default(120),
+  HOLD_SECONDS: intIn(HOLD_SECONDS_RANGE).default(120),
   // How long an offer from a show's waiting list holds its seats, unless the show sets its own.
-  WAITLIST_OFFER_SECONDS: int(1, 86_400).default(900),
+  WAITLIST_OFFER_SECONDS: intIn(WAITLIST_OFFER_SECONDS_RANGE).default(900),
   EXPIRY_INTERVAL_SECONDS: int(1, 3_600).default(15),
   // How often the intake's line length (load shedding, positions) is set from the queue itself.
   INTAKE_RECONCILE_SECONDS: int(1, 3_600).default(30),
   MAX_SEATS_PER_BOOKING: int(1, 100).default(10),
-  MAX_SEATS_PER_CUSTOMER: int(1, 1_000).default(10),
+  MAX_SEATS_PER_CUSTOMER: intIn(MAX_SEATS_PER_CUSTOMER_RANGE).default(10),
   MAX_QUEUE_DEPTH: int(1, 10_000_000).default(200_000),
   RATE_LIMIT_PER_MINUTE: int(0, 10_000_000).default(600),
   // GET /booking/:id/status counts here instead, per client IP (only while RATE_LIMIT_PER_MINUTE > 0).
@@ -184,6 +187,9 @@ const EnvSchema = z.object({
   WEBHOOK_RELAY_BUSY_BATCH: int(0, 10_000).default(20),
   // Webhook requests one batch has in flight at once (a worker process runs two batches at once).
   WEBHOOK_CONCURRENCY: int(1, 1_000).default(16),
+  // Outbox events whose deliveries are all settled are deleted this long after the event (with
+  // their deliveries); longer than the retry window, so nothing is pruned while still retried.
+  WEBHOOK_RETENTION_HOURS: int(1, 24 * 366).default(72),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

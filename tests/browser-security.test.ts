@@ -48,6 +48,23 @@ describe('security headers', () => {
     expect(response.headers['x-powered-by']).toBeUndefined();
   });
 
+  it('JSON answers carry the short set, pages and their assets the whole of it', async () => {
+    const pageOnly = ['cross-origin-opener-policy', 'origin-agent-cluster', 'x-xss-protection', 'x-download-options', 'x-dns-prefetch-control', 'x-permitted-cross-domain-policies'];
+    const json = await api.app.inject({ method: 'GET', url: '/shows' });
+    expect(json.headers['content-type']).toMatch(/^application\/json/);
+    expect(directives(json.headers['content-security-policy'])).toEqual(new Map([['default-src', "'self'"], ['frame-ancestors', "'none'"], ['object-src', "'none'"]]));
+    expect(json.headers['cross-origin-resource-policy']).toBe('same-origin');
+    for (const name of pageOnly) expect(json.headers[name]).toBeUndefined();
+
+    for (const url of ['/docs/', '/docs/static/swagger-ui.css']) {
+      const page = await api.app.inject({ method: 'GET', url });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-type']).not.toMatch(/json/);
+      expect(directives(page.headers['content-security-policy']).get('script-src')).toBe("'self'");
+      for (const name of pageOnly) expect(page.headers[name]).toBeDefined();
+    }
+  });
+
   it("the pages' own assets are allowed: Swagger UI's and the queue board's scripts are same-origin, their styles permitted", async () => {
     const docs = await api.app.inject({ method: 'GET', url: '/docs/' });
     const boardPage = await api.app.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: board } });

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import { startWorker, type RunningWorker } from '../services/worker/worker.js';
 import { LayoutCache } from '../shared/booking/shows.js';
-import { createDb } from '../shared/db/client.js';
+import { createDb, isTransientDbError } from '../shared/db/client.js';
 import { createLogger } from '../shared/logger.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
@@ -70,6 +72,16 @@ describe('Postgres outage at the edge', () => {
         'POST /admin/shows',
         () => call(api.app, 'POST', '/admin/shows', { body: { name: 'Outage', start_time: '2030-01-01T20:00:00Z', total_seats: 5 }, admin: true }),
       ],
+      // The sale schedule, the line, the waiting list, refunds and webhooks read or write Postgres too.
+      ['PATCH /admin/shows/:id', () => call(api.app, 'PATCH', `/admin/shows/${uncached.id}`, { body: { name: 'Renamed' }, admin: true })],
+      ['GET /shows/:id/draw', () => call(api.app, 'GET', `/shows/${uncached.id}/draw`)],
+      ['POST /admin/shows/:id/pause', () => call(api.app, 'POST', `/admin/shows/${uncached.id}/pause`, { admin: true })],
+      ['GET /admin/shows/:id/waitlist', () => call(api.app, 'GET', `/admin/shows/${uncached.id}/waitlist`, { admin: true })],
+      ['POST /admin/shows/:id/waitlist/close', () => call(api.app, 'POST', `/admin/shows/${uncached.id}/waitlist/close`, { admin: true })],
+      ['POST /admin/bookings/:id/refund', () => call(api.app, 'POST', `/admin/bookings/${bookingId}/refund`, { admin: true })],
+      ['GET /admin/bookings', () => call(api.app, 'GET', '/admin/bookings', { admin: true })],
+      ['POST /admin/webhooks', () => call(api.app, 'POST', '/admin/webhooks', { body: { url: 'http://127.0.0.1:9/hooks' }, admin: true })],
+      ['GET /admin/webhooks', () => call(api.app, 'GET', '/admin/webhooks', { admin: true })],
     ];
     proxy.cut();
     try {
@@ -104,6 +116,49 @@ describe('a cached show plan through an outage', () => {
       }
     } finally {
       await pool.end();
+    }
+  });
+});
+
+describe('a transaction on a connection the outage reset', () => {
+  /** A pool through the proxy holding `idle` open connections, as the API's does between requests. */
+  async function poolWithIdle(idle: number) {
+    const handle = createDb({ connectionString: proxy.route(ctx.databaseUrl), max: 3, applicationName: 'dead-idle-test' });
+    const clients = await Promise.all(Array.from({ length: idle }, () => handle.pool.connect()));
+    for (const client of clients) client.release();
+    expect(handle.pool.idleCount).toBe(idle);
+    return handle;
+  }
+  /** pool.end() waits for every checked-out client: after a leak it would never return and hide the failure behind a timeout. */
+  async function endUnlessLeaked(pool: pg.Pool): Promise<void> {
+    if (pool.totalCount === pool.idleCount) await pool.end();
+  }
+
+  it('runs once Postgres is back, though the pool still holds the connections the cut reset', async () => {
+    const { db, pool } = await poolWithIdle(2);
+    try {
+      // Back at once: the pool reads the resets only at its sockets' next poll, after it has handed one out.
+      proxy.cut();
+      proxy.restore();
+      const [row] = await db.transaction(async (tx) => (await tx.execute(sql`select 1 as one`)).rows);
+      expect(row).toEqual({ one: 1 });
+    } finally {
+      await endUnlessLeaked(pool);
+    }
+  });
+
+  it('leaves no client checked out when it fails during the outage', async () => {
+    const { db, pool } = await poolWithIdle(2);
+    try {
+      proxy.cut();
+      try {
+        await expect(db.transaction((tx) => tx.execute(sql`select 1`))).rejects.toSatisfy(isTransientDbError);
+      } finally {
+        proxy.restore();
+      }
+      expect(pool.totalCount - pool.idleCount).toBe(0);
+    } finally {
+      await endUnlessLeaked(pool);
     }
   });
 });

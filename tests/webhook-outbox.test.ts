@@ -8,6 +8,8 @@ import { webhooks } from '../shared/db/schema/index.js';
 import type { BookingJob } from '../shared/queue/catalog.js';
 import { BOOKING_EVENT_TYPES, type BookingEventType } from '../shared/webhooks/events.js';
 import { createRelayWebhooksProcessor } from '../services/worker/jobs/relay-webhooks.js';
+import { FAN_OUT_LOCK_KEY, fanOutEvents } from '../shared/webhooks/relay.js';
+import { sql } from 'drizzle-orm';
 import { QUEUES } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
 import { createTestContext, type TestContext } from './support/context.js';
@@ -57,7 +59,9 @@ async function subscribe(events: readonly BookingEventType[] = BOOKING_EVENT_TYP
 }
 
 type EventRow = { type: string; booking_id: string; data: Record<string, unknown>; deliveries: number };
+/** The outbox's events, oldest first, each with its deliveries once the relay has fanned them out. */
 async function events(): Promise<EventRow[]> {
+  await fanOutEvents(ctx.db, 1_000);
   const { rows } = await ctx.pool.query<EventRow>(
     `SELECT e.type, e.booking_id, e.data, (SELECT count(*)::int FROM webhook_deliveries d WHERE d.event_id = e.id) AS deliveries
      FROM webhook_events e ORDER BY e.id`,
@@ -144,6 +148,36 @@ describe('the outbox writer', () => {
     expect(await events()).toEqual([]);
     const { rows } = await ctx.pool.query<{ status: string }>('SELECT status FROM bookings WHERE id = $1', [held.id]);
     expect(rows[0]!.status).toBe('HELD');
+  });
+
+  it('writes only the event on the booking path; the relay fans it out, oldest first, once, to the webhooks subscribed then', async () => {
+    await subscribe();
+    const showId = await newShow(1);
+    const [held, soldOut] = [request(showId), request(showId)];
+    await decide(showId, [held, soldOut]);
+    const count = async (table: 'webhook_events' | 'webhook_deliveries') =>
+      (await ctx.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
+    expect([await count('webhook_events'), await count('webhook_deliveries')]).toEqual([2, 0]);
+
+    await subscribe(['booking.failed']); // registered before the fan-out: it hears of the failure
+    expect(await fanOutEvents(ctx.db, 1)).toBe(1);
+    expect((await events()).map((event) => [event.type, event.booking_id, event.deliveries])).toEqual([
+      ['booking.held', held.id, 1],
+      ['booking.failed', soldOut.id, 2],
+    ]);
+    expect(await fanOutEvents(ctx.db, 10)).toBe(0);
+    expect(await count('webhook_deliveries')).toBe(3);
+  });
+
+  it('fans out one relay at a time: a tick that finds another fanning out leaves the events to it', async () => {
+    await subscribe();
+    const showId = await newShow(1);
+    await decide(showId, [request(showId)]);
+    await ctx.db.transaction(async (tx) => {
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(${FAN_OUT_LOCK_KEY})`);
+      expect(await fanOutEvents(ctx.db, 10)).toBe(0);
+    });
+    expect(await fanOutEvents(ctx.db, 10)).toBe(1);
   });
 
   it('the relay takes a small batch while bookings are being decided, a full one otherwise', async () => {

@@ -65,9 +65,24 @@ export type BurstReport = {
   audit: AuditReport | null;
   /** A scheduled sale's opening (--sales-open-in); null otherwise, or without a database. */
   opening: OpeningReport | null;
+  /** The drain (bench scenario drain: workers started once every request was accepted); null otherwise, or without a database. */
+  drain: DrainReport | null;
   verdict: 'pass' | 'fail' | 'not-audited';
   /** Request ids accepted (for the audit); kept out of the JSON file unless asked for. */
   acceptedIds?: string[];
+};
+
+export type DrainReport = {
+  /** When the workers were started (their processes spawned), every request accepted by then. */
+  workersStartedAt: string;
+  /** Decisions recorded before that (database decided_at): the premise needs 0. */
+  decidedBeforeWorkers: number;
+  /** From the workers' start to the first decision: process start-up and their first batch. */
+  startToFirstDecisionMs: number;
+  /** From the first decision to the last (database decided_at). */
+  firstToLastDecisionMs: number;
+  /** Decisions over that span: the workers' rate with the whole queue ahead of them. */
+  decisionsPerSecond: number;
 };
 
 const fmt = (value: number, digits = 1) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
@@ -113,6 +128,11 @@ export function formatReport(report: BurstReport): string {
     lines.push(`Decisions per second, queue never empty  ${fmt(report.rates.decisionsPerSecondBacklogged)}`);
   }
   lines.push(`Decisions per second (polled)    ${fmt(report.rates.decisionsPerSecondObserved)}`);
+  if (report.drain) {
+    const d = report.drain;
+    lines.push(`Drain: ${fmt(d.decisionsPerSecond)} decisions/s from the first decision to the last (${fmt(d.firstToLastDecisionMs / 1_000, 2)} s), ` +
+      `first ${fmt(d.startToFirstDecisionMs / 1_000, 2)} s after the workers started; decided before them: ${d.decidedBeforeWorkers}`);
+  }
   if (report.timeToDecisionMs.server) lines.push(latencyLine('Time to decision (database)', report.timeToDecisionMs.server));
   lines.push(latencyLine('Time to decision (polled)', report.timeToDecisionMs.observedByPolling));
   lines.push(latencyLine('Poll lag (generator)', report.pollLagMs));

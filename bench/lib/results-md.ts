@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { MachineInfo } from './machine.js';
 import type { PgbenchResult } from './pgbench.js';
 import type { BurstReport } from './report.js';
-import type { Scenario } from './scenarios.js';
+import { DRAIN_TARGET_PGBENCH_RATIO, type Scenario } from './scenarios.js';
 import type { MonitorResult } from './system-monitor.js';
 
 /**
@@ -125,7 +125,38 @@ function scenarioTable(results: ScenarioResult[], pgbench: PgbenchResult | null)
     row('generator CPU (% of one core)', (r) => `${n(r.report.generator.cpuPercentOfOneCore)}%`),
     row('max queue depth (requests waiting)', (r) => n(Math.max(0, ...r.report.timeline.map((s) => s.queueDepth ?? 0)))),
     ...openingRows(results, row),
+    ...drainRows(results, row),
   ];
+}
+
+/** The drain's figures (run-burst.ts), when a scenario has them. */
+function drainRows(results: ScenarioResult[], row: (name: string, cell: (r: ScenarioResult) => string) => string): string[] {
+  if (!results.some((r) => r.report.drain)) return [];
+  const of = (cell: (drain: NonNullable<ScenarioResult['report']['drain']>) => string) => (r: ScenarioResult) => (r.report.drain ? cell(r.report.drain) : '');
+  return [
+    row('drain: decisions/s, first to last decision', of((d) => n(d.decisionsPerSecond))),
+    row('drain: workers started → first decision / first → last (s)', of((d) => `${n(d.startToFirstDecisionMs / 1_000, 2)} / ${n(d.firstToLastDecisionMs / 1_000, 2)}`)),
+    row('drain: decided before the workers started', of((d) => n(d.decidedBeforeWorkers))),
+  ];
+}
+
+/** Issue 16's target: the drain's rate at least DRAIN_TARGET_PGBENCH_RATIO times pgbench -N's TPS of the same run. */
+function drainTargets(result: ScenarioResult, pgbench: PgbenchResult | null): string[] {
+  const drain = result.report.drain;
+  if (!drain) return [];
+  const lines = ['| Target (drain) | Verdict | Measured |', '| --- | --- | --- |'];
+  lines.push(check('nothing decided before the workers started', drain.decidedBeforeWorkers === 0, `${drain.decidedBeforeWorkers} decisions before`));
+  if (pgbench) {
+    const ratio = drain.decisionsPerSecond / pgbench.tps;
+    lines.push(
+      check(
+        `decisions/s ≥ ${DRAIN_TARGET_PGBENCH_RATIO} × pgbench -N TPS`,
+        ratio >= DRAIN_TARGET_PGBENCH_RATIO,
+        `${n(drain.decisionsPerSecond)} decisions/s (first to last decision, database) vs ${n(pgbench.tps)} TPS = ${n(ratio, 2)}x`,
+      ),
+    );
+  }
+  return lines;
 }
 
 /** A scheduled opening's figures (sale-opening.ts), when a scenario has one. */
@@ -230,6 +261,8 @@ export function renderResults(results: BenchResults): string {
   ];
   const a = results.results.find((r) => r.scenario.name === 'a');
   if (a) lines.push('### Targets', '', ...targets(a, pgbench), '');
+  const drain = results.results.find((r) => r.report.drain);
+  if (drain) lines.push('### Drain target', '', ...drainTargets(drain, pgbench), '');
   lines.push('### Where the time goes (measured during each scenario)', '', ...results.results.flatMap(whereTimeGoes));
   if (results.profiles.length > 0) lines.push('### CPU profiles (`--cpu-prof`)', '', ...results.profiles);
   const plans = Object.entries(results.plans);

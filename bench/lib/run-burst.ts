@@ -8,9 +8,10 @@ import { prepareShows, RequestPlan } from './plan.js';
 import { Poller } from './poller.js';
 import { ApiPositionProbe, RedisDepthProbe, type DepthProbe } from './queue-depth.js';
 import { Random } from './random.js';
-import type { BurstReport } from './report.js';
+import type { BurstReport, DrainReport } from './report.js';
 import { fetchDraw, type OpeningReport, type PublishedDraw } from './sale-opening.js';
 import { readServerTimings, type ServerTimings } from './server-stats.js';
+import type { Queryable } from './audit.js';
 import { RunStats, type Sample } from './stats.js';
 import { waitlistFigures, type WaitlistFigures } from './waitlist-figures.js';
 
@@ -24,7 +25,15 @@ const SAMPLE_MS = 500;
 
 export type ProgressSink = (line: string, final: boolean) => void;
 
-export async function runBurst(options: BurstOptions, progress: ProgressSink | null = null): Promise<BurstReport> {
+export type BurstHooks = {
+  /**
+   * Called once every request has its answer (all accepted ones queued), before the run waits
+   * for decisions: the drain starts its workers here. Its time is the drain's start.
+   */
+  beforeDecisions?: () => Promise<void>;
+};
+
+export async function runBurst(options: BurstOptions, progress: ProgressSink | null = null, hooks: BurstHooks = {}): Promise<BurstReport> {
   const submitHttp = new HttpClient(options.urls, options.concurrency);
   const pollHttp = new HttpClient(options.urls, options.pollConcurrency);
   const stats = new RunStats();
@@ -88,6 +97,11 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
     let acceptedBeforeOpening: number | null = null;
     const atOpening = opensAt ? setTimeout(() => (acceptedBeforeOpening = stats.accepted), opensAt.getTime() - Date.now()) : undefined;
     await generator.run();
+    let workersStartedAtMs: number | null = null;
+    if (hooks.beforeDecisions) {
+      workersStartedAtMs = Date.now();
+      await hooks.beforeDecisions();
+    }
     if (opensAt && Date.now() < opensAt.getTime()) {
       clearTimeout(atOpening);
       acceptedBeforeOpening = stats.accepted;
@@ -107,11 +121,13 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
     let audit: AuditReport | null = null;
     let opening: OpeningReport | null = null;
     let waitlist: WaitlistFigures | null = null;
+    let drain: DrainReport | null = null;
     if (options.databaseUrl) {
       const db = new pg.Pool({ connectionString: options.databaseUrl, max: 2, application_name: 'ticket-rush-burst-audit' });
       try {
         server = await readServerTimings(db, stats.acceptedIds, startedAtEpoch);
         if (options.waitlistRatio > 0) waitlist = await waitlistFigures(db, stats.acceptedIds);
+        if (workersStartedAtMs !== null && server) drain = await drainFigures(db, stats.acceptedIds, workersStartedAtMs, server);
         if (options.audit) {
           audit = await auditBookings(db, { showIds: shows.map((s) => s.id), acceptedIds: stats.acceptedIds, graceSeconds: options.auditGraceSeconds });
         }
@@ -205,6 +221,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
       },
       audit,
       opening,
+      drain,
       verdict: audit ? (audit.ok ? 'pass' : 'fail') : 'not-audited',
       acceptedIds: stats.acceptedIds,
     };
@@ -212,6 +229,22 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
     clearInterval(sampler);
     await Promise.allSettled([submitHttp.close(), pollHttp.close(), probe.close()]);
   }
+}
+
+/** The drain's figures from the database timestamps: the rate first to last decision, and none decided before the workers. */
+async function drainFigures(db: Queryable, acceptedIds: string[], workersStartedAtMs: number, server: ServerTimings): Promise<DrainReport> {
+  const { rows } = await db.query(`SELECT count(*)::int AS early FROM bookings WHERE id = ANY($1::uuid[]) AND decided_at < to_timestamp($2 / 1000.0)`, [
+    acceptedIds,
+    workersStartedAtMs,
+  ]);
+  const span = Math.max(0.001, (server.lastDecidedAtMs - server.firstDecidedAtMs) / 1_000);
+  return {
+    workersStartedAt: new Date(workersStartedAtMs).toISOString(),
+    decidedBeforeWorkers: (rows[0] as { early: number }).early,
+    startToFirstDecisionMs: server.firstDecidedAtMs - workersStartedAtMs,
+    firstToLastDecisionMs: server.lastDecidedAtMs - server.firstDecidedAtMs,
+    decisionsPerSecond: server.decided / span,
+  };
 }
 
 /**

@@ -6,13 +6,19 @@ import { spreadOverWait } from './sale-opening.js';
  * steady rate the machine sustains, which shows the accept latency a client sees when the
  * pipeline is not driven past its capacity (a closed loop of 500 always is: its latency is
  * 500 ÷ throughput). (e) is issue 13's opening: the buyers of (a) arrive in the waiting room of
- * a show whose sale opens while they wait, and the draw decides their order. `quick` divides
+ * a show whose sale opens while they wait, and the draw decides their order. `drain` is issue
+ * 16's: the requests of (a) all queued while no worker runs, then the workers start and empty
+ * the queue, so the decision rate is the workers' alone, never waiting for requests to arrive
+ * (group commit: a batch of the show's requests decided in one transaction). `quick` divides
  * every size by ten, for smoke tests.
  */
 
-export type ScenarioName = 'a' | 'b' | 'c' | 'd' | 'e';
+export type ScenarioName = 'a' | 'b' | 'c' | 'd' | 'e' | 'drain';
 
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['a', 'b', 'c', 'd', 'e'];
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['a', 'b', 'c', 'd', 'e', 'drain'];
+
+/** The drain's target (issue 16): decisions per second, first to last, at least this many times pgbench -N's TPS. */
+export const DRAIN_TARGET_PGBENCH_RATIO = 3;
 
 /** Scenario (e)'s wait from the show's creation to its opening: the buyers arrive during it. */
 const OPENING_IN_SECONDS = 30;
@@ -34,6 +40,8 @@ export type Scenario = {
   cancelShare: number;
   /** A scheduled sale: the show opens this long after its creation, the requests wait in its waiting room. */
   salesOpenInSeconds?: number;
+  /** The drain: the services start without workers, which start once every request is accepted. */
+  workersAfterAccepting?: boolean;
 };
 
 export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
@@ -108,6 +116,13 @@ export function scenarios(quick: boolean): Record<ScenarioName, Scenario> {
       confirmRatio: 0,
       cancelShare: 0,
       salesOpenInSeconds: OPENING_IN_SECONDS,
+    },
+    drain: {
+      ...hot,
+      name: 'drain',
+      title: 'drain',
+      description: `the requests of (a) (${scale(20_000).toLocaleString('en-US')} single-seat requests on ${scale(5_000).toLocaleString('en-US')} seats, ${scale(500)} in flight) all queued while no worker runs; then the workers start; decisions/s from the first decision to the last; holds left in place`,
+      workersAfterAccepting: true,
     },
   };
 }

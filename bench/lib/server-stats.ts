@@ -15,6 +15,7 @@ export type ServerTimings = {
   /** The busiest whole second. */
   peakDecisionsPerSecond: number;
   firstAcceptedAtMs: number;
+  firstDecidedAtMs: number;
   lastDecidedAtMs: number;
   timeToDecisionMs: LatencySummary;
   timeToDecisionHistogram: LatencyBucket[];
@@ -33,10 +34,12 @@ export async function readServerTimings(db: Queryable, acceptedIds: string[], or
   const latency = new Latency();
   const bins = new Map<number, number>();
   let first = Infinity;
+  let firstDecided = Infinity;
   let last = -Infinity;
   for (const row of rows as Array<{ accepted: number; decided: number }>) {
     latency.record(Math.max(0, row.decided - row.accepted));
     first = Math.min(first, row.accepted);
+    firstDecided = Math.min(firstDecided, row.decided);
     last = Math.max(last, row.decided);
     const second = Math.floor((row.decided - originMs) / 1_000);
     bins.set(second, (bins.get(second) ?? 0) + 1);
@@ -52,6 +55,7 @@ export async function readServerTimings(db: Queryable, acceptedIds: string[], or
     decisionsPerSecond: rows.length / span,
     peakDecisionsPerSecond: Math.max(...perSecond.map((bin) => bin.decided)),
     firstAcceptedAtMs: first,
+    firstDecidedAtMs: firstDecided,
     lastDecidedAtMs: last,
     timeToDecisionMs: latency.summary(),
     timeToDecisionHistogram: latency.histogram(),

@@ -24,12 +24,18 @@ export type ServiceSettings = {
   profileDir: string | null;
   /** The checkout to run (default this one; --baseline runs another commit's). */
   root?: string;
+  /** Start no worker yet: `startWorkers()` does, later (the drain fills the queue first). */
+  deferWorkers?: boolean;
 };
 
 export type RunningServices = {
   /** One base URL per API replica. */
   urls: string[];
   pids: { apis: number[]; workers: number[] };
+  /** Whether the workers run (false until `startWorkers()` with `deferWorkers`). */
+  readonly workersStarted: boolean;
+  /** Starts the workers and resolves once BullMQ counts them all; nothing when they run already. */
+  startWorkers: () => Promise<void>;
   stop: () => Promise<void>;
 };
 
@@ -52,8 +58,32 @@ export async function startServices(settings: ServiceSettings): Promise<RunningS
     await Promise.all(workers.map((worker) => worker.stop('SIGTERM', 30_000)));
     await registry.stopAll();
   };
-  const redis = new Redis(settings.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
-  const queue = openQueue(QUEUES.bookings, redis, settings.env.QUEUE_PREFIX!);
+  const pids: RunningServices['pids'] = { apis: [], workers: [] };
+  // Each worker serves its metrics on its own port (0: the OS picks), as on a host with several workers;
+  // the bench's log level hides "worker started", so readiness is BullMQ's count of registered workers.
+  const startWorkers = async () => {
+    if (workers.length > 0) return;
+    const redis = new Redis(settings.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
+    const queue = openQueue(QUEUES.bookings, redis, settings.env.QUEUE_PREFIX!);
+    try {
+      for (let i = 0; i < settings.workers; i++) {
+        workers.push(registry.spawn('worker', { WORKER_METRICS_PORT: String(await freePort()) }, options(`worker-${i + 1}`, i === 0)));
+      }
+      pids.workers.push(...workers.map((w) => w.pid));
+      await waitUntil(
+        'workers registered',
+        async () => {
+          const dead = [...apis, ...workers].find((service) => !service.running);
+          if (dead) throw new Error(`${dead.name} exited early (${JSON.stringify(dead.exit)})`);
+          return (await queue.getWorkersCount()) >= settings.workers;
+        },
+        READY_MS,
+      );
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
+  };
   try {
     // Replicas behind a balancer in production; here the generator spreads its connections over them.
     for (let i = 0; i < settings.apis; i++) {
@@ -61,28 +91,27 @@ export async function startServices(settings: ServiceSettings): Promise<RunningS
       const port: Record<string, string> = i === 0 ? { PORT: settings.env.PORT! } : {};
       apis.push(await registry.startApi(port, READY_MS, { ...options(name, i === 0), readyPath: '/ready' }));
     }
-    // Each worker serves its metrics on its own port (0: the OS picks), as on a host with several workers;
-    // the bench's log level hides "worker started", so readiness is BullMQ's count of registered workers.
-    for (let i = 0; i < settings.workers; i++) {
-      workers.push(registry.spawn('worker', { WORKER_METRICS_PORT: String(await freePort()) }, options(`worker-${i + 1}`, i === 0)));
-    }
-    await waitUntil(
-      'workers registered',
-      async () => {
-        const dead = [...apis, ...workers].find((service) => !service.running);
-        if (dead) throw new Error(`${dead.name} exited early (${JSON.stringify(dead.exit)})`);
-        return (await queue.getWorkersCount()) >= settings.workers;
-      },
-      READY_MS,
-    );
+    pids.apis.push(...apis.map((api) => api.pid));
+    if (!settings.deferWorkers) await startWorkers();
   } catch (error) {
     await stop();
     throw new Error(`${(error as Error).message}\n${registry.tails()}`, { cause: error });
-  } finally {
-    await queue.close();
-    redis.disconnect();
   }
-  return { urls: apis.map((api) => api.url!), pids: { apis: apis.map((api) => api.pid), workers: workers.map((w) => w.pid) }, stop };
+  return {
+    urls: apis.map((api) => api.url!),
+    pids,
+    get workersStarted() {
+      return workers.length > 0;
+    },
+    startWorkers: async () => {
+      try {
+        await startWorkers();
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\n${registry.tails()}`, { cause: error });
+      }
+    },
+    stop,
+  };
 }
 
 /** Runs the migrations of the checkout at `root` (`services/migrate.ts`, as `npm run migrate` does) with `env`. */

@@ -139,6 +139,12 @@ export class SystemMonitor {
     private readonly processes: Record<string, number>,
   ) {}
 
+  /** A process started after `start()` (the drain's workers): its CPU counts from its birth. */
+  watch(name: string, pid: number): void {
+    this.processes[name] = pid;
+    this.before.ours.set(name, 0);
+  }
+
   async start(): Promise<void> {
     const usage = process.cpuUsage();
     this.before = {

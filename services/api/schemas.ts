@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../../shared/config.js';
 import { MAX_SEATS_PER_SHOW } from '../../shared/booking/layout.js';
+import { HOLD_SECONDS_RANGE, MAX_SEATS_PER_CUSTOMER_RANGE, WAITLIST_OFFER_SECONDS_RANGE, type IntRange } from '../../shared/booking/limits.js';
 import { BOOKING_STATUSES, type DecidedStatus } from '../../shared/booking/statuses.js';
 import { SALES_STATES, scheduleOrderProblem, scheduleWithDefaults } from '../../shared/booking/sale-schedule.js';
 import { BOOKING_EVENT_TYPES, DELIVERY_STATUSES } from '../../shared/webhooks/events.js';
@@ -62,11 +63,11 @@ const priceCents = z.number().int().min(0).max(100_000_000);
 /** The times of a sale schedule: the same instants a show may start at. */
 const saleTime = startTime;
 
-/** A show's overrides of the environment's HOLD_SECONDS and MAX_SEATS_PER_CUSTOMER (same ranges). */
-const holdSeconds = z.number().int().min(1).max(86_400);
-const maxSeatsPerCustomer = z.number().int().min(1).max(1_000);
-/** The range CHECK shows_waitlist_offer_seconds_range allows. */
-const waitlistOfferSeconds = z.number().int().min(1).max(86_400);
+/** A show's overrides of the environment's HOLD_SECONDS, MAX_SEATS_PER_CUSTOMER and WAITLIST_OFFER_SECONDS: the same ranges. */
+const intIn = (range: IntRange) => z.number().int().min(range.min).max(range.max);
+const holdSeconds = intIn(HOLD_SECONDS_RANGE);
+const maxSeatsPerCustomer = intIn(MAX_SEATS_PER_CUSTOMER_RANGE);
+const waitlistOfferSeconds = intIn(WAITLIST_OFFER_SECONDS_RANGE);
 
 /**
  * Checks a schedule's order once its defaults are filled in (scheduleWithDefaults), naming the

@@ -21,6 +21,7 @@ import { createExpireHoldsProcessor } from './jobs/expire-holds.js';
 import { createBookingProcessor, SeatsLockedError } from './jobs/process-bookings.js';
 import { startLineKeeper, type LineKeeper } from './line-keeper.js';
 import { createReconcileIntakeProcessor } from './jobs/reconcile-intake.js';
+import { createPruneWebhooksProcessor, PRUNE_CHUNK, PRUNE_MAX_CHUNKS, PRUNE_WEBHOOKS_EVERY_MS } from './jobs/prune-webhooks.js';
 import { createRelayWebhooksProcessor, saleActivityProbe } from './jobs/relay-webhooks.js';
 import { createWorkerMetrics } from './metrics.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
@@ -156,6 +157,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         'expire-holds': expireHolds,
         'reconcile-intake': createReconcileIntakeProcessor({ index, logger }),
         'relay-webhooks': relayWebhooks,
+        'prune-webhooks': createPruneWebhooksProcessor({
+          db,
+          logger,
+          limits: { retentionHours: config.WEBHOOK_RETENTION_HOURS, chunk: PRUNE_CHUNK, maxChunks: PRUNE_MAX_CHUNKS },
+        }),
       }),
     ),
     { ...workerOptions, concurrency: 1 },
@@ -209,6 +215,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     'relay-webhooks',
     { every: config.WEBHOOK_RELAY_INTERVAL_MS },
     { name: 'relay-webhooks', opts: JOBS['relay-webhooks'].options },
+  );
+  await maintenanceQueue.upsertJobScheduler(
+    'prune-webhooks',
+    { every: PRUNE_WEBHOOKS_EVERY_MS },
+    { name: 'prune-webhooks', opts: JOBS['prune-webhooks'].options },
   );
   await Promise.all([bookingWorker.waitUntilReady(), maintenanceWorker.waitUntilReady(), webhookWorker.waitUntilReady()]);
   // Draws waiting rooms at their opening and releases held lines (waiting room, pause) in order.

@@ -46,7 +46,57 @@ export function createDb(options: PoolOptions): DbHandle {
   // emit 'error', which would crash the process. The error also fails the client's query,
   // which is what the caller handles, and the pool discards the dead client on release.
   pool.on('connect', (client) => client.on('error', () => {}));
-  return { db: drizzle(pool, { schema }), pool };
+  const db = drizzle(pool, { schema });
+  db.transaction = transactionsOnOwnCheckout(pool, options.max);
+  return { db, pool };
+}
+
+/**
+ * `db.transaction` with the pool client checked out and released here, for two things an
+ * outage does to the first transactions after it. The pool hands out an idle client whose
+ * socket the outage reset (pg-pool does not check idle clients, and the reset is noticed only
+ * when the socket is next read or written), so its BEGIN fails ("write ECONNRESET"):
+ * - drizzle-orm 0.45's pooled transaction sends BEGIN before the try whose finally releases
+ *   its client (drizzle-team/drizzle-orm#6023, open), so that client stayed checked out for
+ *   the life of the process: enough of them and every checkout waits, and pool.end() (graceful
+ *   close) never returns. Drizzle run on one checked-out client releases nothing itself, so the
+ *   release below covers every way out, BEGIN included.
+ * - The request got a 503 although Postgres was back. A BEGIN that failed on a dead connection
+ *   did nothing, so it is tried again on another client: the failed one is destroyed, so after
+ *   at most `poolSize` tries the pool opens a new connection, and if Postgres is really down
+ *   that checkout fails and the caller sees it (a 503, a retried job).
+ * One drizzle instance per pooled connection (they live as long as it does), not one per
+ * transaction.
+ */
+function transactionsOnOwnCheckout(pool: pg.Pool, poolSize: number): Database['transaction'] {
+  const onClient = new WeakMap<pg.PoolClient, Database>();
+  const drizzleOn = (client: pg.PoolClient): Database => {
+    let db = onClient.get(client);
+    if (!db) {
+      db = drizzle(client, { schema });
+      onClient.set(client, db);
+    }
+    return db;
+  };
+  return async (work, config) => {
+    for (let attempt = 1; ; attempt++) {
+      const client = await pool.connect();
+      let began = false;
+      let deadConnection: Error | undefined;
+      try {
+        return await drizzleOn(client).transaction((tx) => {
+          began = true;
+          return work(tx);
+        }, config);
+      } catch (error) {
+        if (began || !isTransientDbError(error)) throw error;
+        deadConnection = error as Error;
+        if (attempt > poolSize) throw error;
+      } finally {
+        client.release(deadConnection);
+      }
+    }
+  };
 }
 
 /** SQLSTATEs that mean "try again": the same work can succeed later without changes. */

@@ -44,6 +44,7 @@ export type BookingBatch = z.infer<typeof BookingBatchSchema>;
 export const ExpireHoldsJobSchema = z.object({}).passthrough();
 export const ReconcileIntakeJobSchema = z.object({}).passthrough();
 export const RelayWebhooksJobSchema = z.object({}).passthrough();
+export const PruneWebhooksJobSchema = z.object({}).passthrough();
 
 /**
  * One attempt of each of a batch of webhook deliveries (shared/webhooks/relay.ts), as one relay
@@ -117,6 +118,12 @@ export const JOBS = {
   'relay-webhooks': {
     queue: QUEUES.maintenance,
     schema: RelayWebhooksJobSchema,
+    options: SCHEDULED_JOB_OPTIONS,
+  },
+  // Retention: settled outbox events older than WEBHOOK_RETENTION_HOURS are deleted.
+  'prune-webhooks': {
+    queue: QUEUES.maintenance,
+    schema: PruneWebhooksJobSchema,
     options: SCHEDULED_JOB_OPTIONS,
   },
   'deliver-webhooks': {

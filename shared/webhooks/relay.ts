@@ -6,14 +6,16 @@ import type { Sender } from './send.js';
 /**
  * The relay: from the outbox to the receivers, at least once, in order per booking.
  *
- * The delivery rows are the truth; the queue only carries work. `claimDueDeliveries` finds the
- * deliveries that are due (PENDING, their time come, and no earlier event of the same booking
- * still pending for the same webhook) and leases each for `leaseMs` by moving its
- * next_attempt_at ahead, so no other tick takes it meanwhile; the caller then queues the batch
- * as one job. `attemptDeliveries` sends them and records the outcomes. If the attempt never
- * records (a worker killed mid-request, a Redis that lost the job), the lease runs out and the
- * next tick claims the delivery again: nothing is lost, and a receiver may see an event twice
- * (with the same webhook-id, to deduplicate).
+ * The booking path writes only the event (one row per event, record_booking_events); the relay
+ * writes its deliveries (one per subscribed webhook) when it picks the event up, off the booking
+ * path (`fanOutEvents`). The delivery rows are the truth from then on; the queue only carries
+ * work. `claimDueDeliveries` fans out what is new, then finds the deliveries that are due
+ * (PENDING, their time come, and no earlier event of the same booking still pending for the same
+ * webhook) and leases each for `leaseMs` by moving its next_attempt_at ahead, so no other tick
+ * takes it meanwhile; the caller then queues the batch as one job. `attemptDeliveries` sends them
+ * and records the outcomes. If the attempt never records (a worker killed mid-request, a Redis
+ * that lost the job), the lease runs out and the next tick claims the delivery again: nothing is
+ * lost, and a receiver may see an event twice (with the same webhook-id, to deduplicate).
  */
 
 export type RetryPolicy = {
@@ -28,12 +30,52 @@ export type RetryPolicy = {
 export type DueDelivery = { id: string; attempt: number };
 
 /**
- * Leases up to `limit` due deliveries, soonest due first. SKIP LOCKED lets several workers'
- * ticks run at once without taking the same rows or waiting on each other. The chain condition
- * keeps order per booking: the next event of a booking becomes due only once the one before it
- * is DELIVERED or FAILED (webhook_deliveries_chain_idx).
+ * Writes the deliveries of up to `limit` events not fanned out yet, oldest first: one per webhook
+ * that subscribes to the event's type now (a webhook deleted since the event gets none, one
+ * registered since it may get it). Returns the number of events fanned out.
+ *
+ * One fan-out at a time (a transaction-scoped advisory lock; a tick that finds it taken skips
+ * fanning out): that keeps order per booking. A booking's later event always has the larger id
+ * and commits after the earlier one, so a fan-out that sees the later event sees the earlier
+ * one too and, going by id, writes its deliveries first or in the same statement; two fan-outs
+ * at once could otherwise commit a later event's delivery before an earlier one's existed, and
+ * the claim's chain condition would let it go first. The lock is taken in its own statement so
+ * that the fan-out's statement, which comes after, sees what the previous holder committed.
+ */
+export async function fanOutEvents(db: Executor, limit: number): Promise<number> {
+  return db.transaction(async (tx) => {
+    const { rows: lock } = await tx.execute<{ taken: boolean }>(sql`SELECT pg_try_advisory_xact_lock(${FAN_OUT_LOCK_KEY}) AS taken`);
+    if (!lock[0]?.taken) return 0;
+    const { rows } = await tx.execute<{ events: number }>(sql`
+      WITH picked AS (
+        SELECT id FROM webhook_events WHERE fanned_out_at IS NULL ORDER BY id LIMIT ${limit}
+      ), marked AS (
+        UPDATE webhook_events e SET fanned_out_at = clock_timestamp()
+        FROM picked WHERE e.id = picked.id
+        RETURNING e.id, e.type, e.booking_id
+      ), fanned AS (
+        -- Runs although nothing reads it: a data-modifying WITH always runs to completion.
+        INSERT INTO webhook_deliveries (webhook_id, event_id, booking_id)
+        SELECT w.id, m.id, m.booking_id FROM marked m JOIN webhooks w ON m.type = ANY(w.events)
+        ORDER BY m.id
+      )
+      SELECT count(*)::int AS events FROM marked`);
+    return rows[0]?.events ?? 0;
+  });
+}
+
+/** The fan-out's advisory lock: one key, in a namespace of its own. */
+export const FAN_OUT_LOCK_KEY = sql`hashtextextended('webhook-fan-out', 0)`;
+
+/**
+ * Fans out new events (`fanOutEvents`, up to `limit`), then leases up to `limit` due
+ * deliveries, soonest due first. SKIP LOCKED lets several workers' ticks run at once without
+ * taking the same rows or waiting on each other. The chain condition keeps order per booking:
+ * the next event of a booking becomes due only once the one before it is DELIVERED or FAILED
+ * (webhook_deliveries_chain_idx).
  */
 export async function claimDueDeliveries(db: Executor, limit: number, leaseMs: number): Promise<DueDelivery[]> {
+  await fanOutEvents(db, limit);
   const { rows } = await db.execute<{ id: string; attempts: number }>(sql`
     WITH due AS (
       SELECT d.id FROM webhook_deliveries d

@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { bigint, check, index, integer, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
 import { DECIDED_STATUSES, FAILURE_REASONS } from '../../booking/statuses.js';
-import { literalList, timestamptz, updatedAt } from './columns.js';
+import { MAX_SEATS_PER_CUSTOMER_RANGE } from '../../booking/limits.js';
+import { between, literalList, timestamptz, updatedAt } from './columns.js';
 import { shows } from './shows.js';
 
 /**
@@ -44,7 +45,7 @@ export const bookings = pgTable(
     // Target of the seats' composite foreign key: a seat can only point at a booking of its own show.
     unique('bookings_id_show_unique').on(table.id, table.showId),
     check('bookings_status_valid', sql`${table.status} IN (${literalList(DECIDED_STATUSES)})`),
-    check('bookings_seat_count_positive', sql`${table.seatCount} BETWEEN 1 AND 1000`),
+    check('bookings_seat_count_positive', between(table.seatCount, { min: 1, max: MAX_SEATS_PER_CUSTOMER_RANGE.max })),
     check('bookings_failed_has_reason', sql`(${table.status} = 'FAILED') = (${table.failureReason} IS NOT NULL)`),
     check('bookings_held_has_expiry', sql`${table.status} <> 'HELD' OR ${table.holdExpiresAt} IS NOT NULL`),
     check(

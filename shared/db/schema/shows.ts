@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { check, customType, integer, pgTable, primaryKey, smallint, text, unique, uuid } from 'drizzle-orm/pg-core';
-import { createdAt, timestamptz } from './columns.js';
+import { HOLD_SECONDS_RANGE, MAX_SEATS_PER_CUSTOMER_RANGE, WAITLIST_OFFER_SECONDS_RANGE } from '../../booking/limits.js';
+import { MAX_SEATS_PER_SHOW } from '../../booking/layout.js';
+import { between, createdAt, timestamptz } from './columns.js';
 
 /** Raw bytes (the draw seed), read and written as a Buffer. */
 const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
@@ -40,15 +42,15 @@ export const shows = pgTable(
     waitlistClosedAt: timestamptz('waitlist_closed_at'),
   },
   (table) => [
-    check('shows_total_seats_range', sql`${table.totalSeats} BETWEEN 1 AND 100000`),
-    check('shows_waitlist_offer_seconds_range', sql`${table.waitlistOfferSeconds} BETWEEN 1 AND 86400`),
+    check('shows_total_seats_range', between(table.totalSeats, { min: 1, max: MAX_SEATS_PER_SHOW })),
+    check('shows_waitlist_offer_seconds_range', between(table.waitlistOfferSeconds, WAITLIST_OFFER_SECONDS_RANGE)),
     check('shows_seating_valid', sql`${table.seating} IN ('general', 'reserved')`),
     check(
       'shows_sale_schedule_order',
       sql`${table.waitingRoomOpensAt} <= ${table.salesOpenAt} AND ${table.salesOpenAt} < ${table.salesCloseAt}`,
     ),
-    check('shows_hold_seconds_range', sql`${table.holdSeconds} BETWEEN 1 AND 86400`),
-    check('shows_max_seats_per_customer_range', sql`${table.maxSeatsPerCustomer} BETWEEN 1 AND 1000`),
+    check('shows_hold_seconds_range', between(table.holdSeconds, HOLD_SECONDS_RANGE)),
+    check('shows_max_seats_per_customer_range', between(table.maxSeatsPerCustomer, MAX_SEATS_PER_CUSTOMER_RANGE)),
     check('shows_draw_seed_length', sql`octet_length(${table.drawSeed}) = 32`),
   ],
 );

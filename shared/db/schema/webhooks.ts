@@ -12,9 +12,9 @@ const createdAtMs = () => timestamp('created_at', { withTimezone: true, mode: 'd
 /**
  * Webhooks and their transactional outbox (docs/ARCHITECTURE.md, "The outbox"). An event row is
  * written by the same transaction as the booking change it reports (record_booking_events,
- * drizzle/0009_record_booking_events.sql), together with one delivery row per webhook that
- * subscribes to it; the worker's relay then sends the deliveries. A rolled-back change leaves
- * neither, and a committed one cannot lose its rows.
+ * drizzle/0013_outbox_fan_out.sql); the worker's relay later fans it out into one delivery row
+ * per webhook that subscribes to it, and sends the deliveries. A rolled-back change leaves no
+ * event, and a committed one cannot lose it.
  */
 export const webhooks = pgTable(
   'webhooks',
@@ -52,8 +52,20 @@ export const webhookEvents = pgTable(
     // the booking path), and only ever read back whole.
     data: json('data').notNull(),
     occurredAt: timestamptz('occurred_at').notNull(),
+    // When the relay wrote the event's deliveries (shared/webhooks/relay.ts, fanOutEvents); null
+    // while it has not. Not done by the booking's transaction: one row per event is all the
+    // booking path pays.
+    fannedOutAt: timestamptz('fanned_out_at'),
   },
-  (table) => [check('webhook_events_type_valid', sql`${table.type} IN (${literalList(BOOKING_EVENT_TYPES)})`)],
+  (table) => [
+    check('webhook_events_type_valid', sql`${table.type} IN (${literalList(BOOKING_EVENT_TYPES)})`),
+    // The relay's fan-out scan, oldest first. Partial: it holds only the few events a burst has
+    // written and the relay not yet fanned out, so the booking path's insert into it is cheap
+    // and fanned-out history costs the scan nothing.
+    index('webhook_events_unfanned_idx')
+      .on(table.id)
+      .where(sql`${table.fannedOutAt} IS NULL`),
+  ],
 );
 
 /** One event for one webhook: what the relay sends, retries and reports. */
@@ -96,6 +108,9 @@ export const webhookDeliveries = pgTable(
       .where(sql`${table.status} = 'PENDING'`),
     // GET /admin/webhooks/:id/deliveries, newest first; also the cascade of a webhook's delete.
     index('webhook_deliveries_webhook_idx').on(table.webhookId, table.createdAt, table.id),
+    // Pruning (shared/webhooks/prune.ts): "is a delivery of this event still pending", and the
+    // cascade that deletes a pruned event's deliveries.
+    index('webhook_deliveries_event_idx').on(table.eventId),
   ],
 );
 
