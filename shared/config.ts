@@ -129,6 +129,10 @@ const EnvSchema = z.object({
   // show into transactions of up to WORKER_BATCH_SIZE.
   WORKER_CONCURRENCY: int(1, 5_000).default(16),
   WORKER_BATCH_SIZE: int(1, 1_000).default(200),
+  // Requests per batch job released from a held line (waiting room, resume). A show's line is
+  // decided one such batch at a time (no overtakes across worker processes), so each costs a
+  // hand-off; larger batches mean fewer (the worker still decides WORKER_BATCH_SIZE at a time).
+  LINE_RELEASE_BATCH_SIZE: int(1, 1_000).default(1_000),
   HOLD_SECONDS: intIn(HOLD_SECONDS_RANGE).default(120),
   // How long an offer from a show's waiting list holds its seats, unless the show sets its own.
   WAITLIST_OFFER_SECONDS: intIn(WAITLIST_OFFER_SECONDS_RANGE).default(900),

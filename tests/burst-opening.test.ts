@@ -24,9 +24,8 @@ beforeAll(async () => {
   ctx = await createTestContext();
   const config = ctx.configWith({ PORT: '0' });
   api = await startApi(config, createLogger(config, 'burst-opening-test'), { listen: true });
-  // One worker process: there the line is strict (no overtake at all). Several measure their
-  // overtakes instead (bench/RESULTS.md, scenario e): two transactions of one show in two
-  // processes can claim seats side by side.
+  // One worker process. The line is strict with several too (one released batch per show in
+  // flight): tests/line-processes.test.ts decides a sold-out opening with two.
   await ctx.startWorker();
 });
 afterAll(async () => {

@@ -16,6 +16,7 @@ describe('configuration', () => {
       ENQUEUE_BATCH_SIZE: 100,
       WORKER_CONCURRENCY: 16,
       WORKER_BATCH_SIZE: 200,
+      LINE_RELEASE_BATCH_SIZE: 1_000,
       REDIS_URL: 'redis://127.0.0.1:6379',
     });
     expect(Object.isFrozen(config)).toBe(true);

@@ -88,7 +88,7 @@ describe('a sold-out opening released in many batches to two worker processes', 
     // decided them side by side and an earlier batch near the sell-out lost seats to a later
     // one (this failed so: places 51-59 refused, 70-78 held). Whichever worker takes each batch,
     // the next is released only once it is decided.
-    const small = { ENQUEUE_BATCH_SIZE: '10', WORKER_BATCH_SIZE: '10' };
+    const small = { ENQUEUE_BATCH_SIZE: '10', LINE_RELEASE_BATCH_SIZE: '10', WORKER_BATCH_SIZE: '10' };
     const api = await processes.startApi(small);
     await Promise.all([processes.startWorker(small), processes.startWorker(small)]);
     const seats = 60;

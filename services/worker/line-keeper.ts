@@ -40,7 +40,7 @@ export type LineKeeperDeps = {
   salesOpenAtOf: (showId: string) => Promise<Date | null>;
   /** The show's room was just drawn: its line now has places, and their outlook needs the seats counted. */
   onDrawn?: (showId: string) => void;
-  /** Requests per released batch job (ENQUEUE_BATCH_SIZE: the API's batches are no larger). */
+  /** Requests per released batch job (LINE_RELEASE_BATCH_SIZE). */
   batchSize: number;
   logger: Logger;
   /** How often due lines are looked for: the draw starts within this of sales_open_at. */
@@ -159,9 +159,20 @@ export function startLineKeeper(deps: LineKeeperDeps): LineKeeper {
     deps.logger.debug({ showId, jobId, released }, 'held line released');
   }
 
+  /**
+   * A released batch of the show is still being decided (or waits for its retry): nothing to do
+   * until it hands on. Looked at without the lease, so keepers polling a show mid-drain do not
+   * hold the lease its worker's hand-off needs.
+   */
+  async function deciding(showId: string): Promise<boolean> {
+    const { inflight } = await line.gate(showId);
+    return inflight !== null && !FINISHED_STATES.has(await deps.queue.getJobState(inflight));
+  }
+
   async function tick(): Promise<void> {
     for (const showId of await line.due(Date.now(), SHOWS_PER_TICK)) {
       if (closed) return;
+      if (await deciding(showId)) continue;
       if (!(await line.lease(showId, owner, LEASE_MS))) continue;
       try {
         await keep(showId);

@@ -229,7 +229,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     seedOf: (showId) => drawSeedOf(db, showId),
     salesOpenAtOf: (showId) => salesOpenAtOf(db, showId),
     onDrawn: (showId) => availableSeats.refresh([showId]),
-    batchSize: config.ENQUEUE_BATCH_SIZE,
+    batchSize: config.LINE_RELEASE_BATCH_SIZE,
     logger,
   });
   lines.keeper = keeper;
