@@ -623,7 +623,9 @@ describe('SKIP LOCKED is never a false SOLD_OUT', () => {
       const batchIds = new Set(await Promise.all(waiting.map(async (id) => (await index.jobIdOf(id))!)));
       await waitFor(async () => {
         const jobs = await Promise.all([...batchIds].map((id) => queue.getJob(id)));
-        return jobs.every((queued) => queued && queued.attemptsMade >= 1) ? true : undefined;
+        // The worker's 'failed' event comes a moment after Redis counts the attempt: wait for both.
+        const retried = jobs.every((queued) => queued && queued.attemptsMade >= 1);
+        return retried && failures.length >= batchIds.size ? true : undefined;
       }, 'contended jobs to be retried');
       const decidedMeanwhile = await ctx.pool.query('SELECT id, status, failure_reason FROM bookings WHERE id = ANY($1::uuid[])', [waiting]);
       expect(decidedMeanwhile.rows).toEqual([]);
