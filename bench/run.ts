@@ -66,6 +66,8 @@ const HELP = `Usage: npm run bench -- [options]
   --baseline REF       A/B: check REF out under .bench/ (its own database, migrated by its own code) and run the
                        scenarios on this tree (A) and REF (B) in turn, --rounds times, each run on fresh services;
                        reports each figure's ratio A/B (median, min-max). Writes no RESULTS.md section
+  --candidate REF      with --baseline: A is REF's product instead of this tree's (both checked out under .bench/),
+                       to measure one past change against its parent: --candidate C --baseline C^
   --rounds N           A B rounds with --baseline (default 3)
   --results FILE       where to write the results (default bench/RESULTS.md; bench/out/RESULTS.quick.md with --quick;
                        with --baseline, baseline.md in the run's folder under bench/out/)
@@ -96,6 +98,7 @@ const FLAGS = {
   'redis-url': { type: 'string' },
   'log-level': { type: 'string' },
   baseline: { type: 'string' },
+  candidate: { type: 'string' },
   rounds: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -127,9 +130,12 @@ const BenchFlags = z.object({
   'redis-url': z.string().default('redis://127.0.0.1:6379'),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: (issue) => `"${String(issue.input)}" is not a pino level` }).default('warn'),
   baseline: z.string().min(1).optional(),
+  candidate: z.string().min(1).optional(),
   rounds: whole(1, 50).default(3),
   help: z.boolean().default(false),
-}).refine((flags) => !(flags.baseline && flags.profile), { message: '--profile and --baseline: profile one build at a time', path: ['profile'] });
+})
+  .refine((flags) => !(flags.baseline && flags.profile), { message: '--profile and --baseline: profile one build at a time', path: ['profile'] })
+  .refine((flags) => !flags.candidate || flags.baseline, { message: '--candidate needs --baseline: it names the A of an A/B', path: ['candidate'] });
 
 function parse(argv: string[]) {
   const flags = parseFlags(argv, FLAGS, BenchFlags);
@@ -156,6 +162,7 @@ function parse(argv: string[]) {
     redisUrl: flags['redis-url'],
     logLevel: flags['log-level'],
     baseline: flags.baseline ?? null,
+    candidate: flags.candidate ?? null,
     rounds: flags.rounds,
   };
 }
@@ -207,12 +214,19 @@ async function main(): Promise<number> {
   const profileDir = flags.profile ? path.join(logDir, 'profiles') : null;
   await mkdir(profileDir ?? logDir, { recursive: true });
 
-  say(`recreating ${flags.databaseUrl}`);
-  const database = await recreateDatabase(flags.databaseUrl);
+  const adminToken = randomBytes(24).toString('base64url');
+  // --candidate: A is another commit's product, so A's database gets that commit's migrations.
+  const candidate = flags.candidate ? await checkoutBaseline(flags.candidate) : null;
+  say(`recreating ${flags.databaseUrl}${candidate ? ` with the migrations of ${candidate.commit.slice(0, 12)} (--candidate)` : ''}`);
+  const database = await recreateDatabase(
+    flags.databaseUrl,
+    candidate
+      ? (url) => migrateWith(candidate.root, { NODE_ENV: 'production', DATABASE_URL: url, REDIS_URL: flags.redisUrl, ADMIN_TOKEN: adminToken, LOG_LEVEL: flags.logLevel }, logDir)
+      : undefined,
+  );
   const db = new pg.Pool({ connectionString: flags.databaseUrl, max: 3, application_name: 'ticket-rush-bench' });
   const redis = new Redis(flags.redisUrl, { maxRetriesPerRequest: 1 });
   const queuePrefix = `bench-${randomBytes(4).toString('hex')}`;
-  const adminToken = randomBytes(24).toString('base64url');
   const machine = await describeMachine(db, redis);
 
   let pgbench: PgbenchResult | null = null;
@@ -311,7 +325,7 @@ async function main(): Promise<number> {
 
   /** A product to measure: this checkout, or with --baseline another commit's, each on its own database. */
   type Build = { label: 'A' | 'B'; root: string | undefined; databaseUrl: string; database: string; db: pg.Pool; seatMapShow: string | null };
-  const current: Build = { label: 'A', root: undefined, databaseUrl: flags.databaseUrl, database, db, seatMapShow: null };
+  const current: Build = { label: 'A', root: candidate?.root, databaseUrl: flags.databaseUrl, database, db, seatMapShow: null };
 
   const plans: Record<string, string> = {};
   const admin = new HttpClient(`http://127.0.0.1:${port}`, 2);
@@ -454,7 +468,7 @@ async function main(): Promise<number> {
       }
       const comparison = renderComparison(
         {
-          current: machine.commit,
+          current: candidate ? `${flags.candidate} (${candidate.commit.slice(0, 12)})` : machine.commit,
           baseline: `${flags.baseline} (${baseline.commit.slice(0, 12)})`,
           command: settings.command,
           machine: `${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' / ')} at the start`,

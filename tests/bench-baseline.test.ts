@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,16 @@ describe('checkoutBaseline', () => {
 
   it('refuses what is not a commit, naming the flag', async () => {
     await expect(checkoutBaseline('no-such-ref', repo)).rejects.toThrow('--baseline: "no-such-ref" is not a commit');
+  });
+});
+
+describe('the --candidate flag', () => {
+  it('is refused without --baseline, before any service or database is touched', async () => {
+    const failure = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--candidate', 'HEAD'], { encoding: 'utf8' }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr).toContain('--candidate needs --baseline');
   });
 });
 
