@@ -218,6 +218,41 @@ describe('pause and resume', () => {
     await stopWorkers();
   });
 
+  it('a released batch in flight taken while paused: parked at its place, out of the in-flight counts, taken once (one script)', async () => {
+    const show = await createShow(api.app, { total_seats: 5 });
+    const jobId = releasedJobId(show.id, 7);
+    const keys = index.line.keysOf(show.id);
+    const requests: BookingJob[] = [1, 2].map((seq) => ({
+      id: crypto.randomUUID(),
+      request_id: `req-${seq}`,
+      show_id: show.id,
+      customer_email: `inflight${seq}@example.com`,
+      seat_count: seq,
+      section: null,
+      seats: null,
+      waitlist: false,
+      idempotency_key: null,
+      accepted_at: new Date().toISOString(),
+    }));
+    // What a keeper leaves behind a release: the gate counts the batch in flight, each entry names the job.
+    await ctx.redis.hset(keys.gate, { paused: Date.now(), inflight: jobId, inflight_requests: 2, inflight_seats: 3 });
+    for (const [at, request] of requests.entries()) await ctx.redis.set(index.keyOf(request.id), `${jobId}:${at + 1}`);
+    const taken = await index.taken();
+
+    expect(await index.startBatch(requests, jobId, true)).toEqual([true, true]);
+    expect(await ctx.redis.zrange(keys.held, '0', '-1', 'WITHSCORES')).toEqual([requests[0]!.id, '-1999999999999999', requests[1]!.id, '-1999999999999998']);
+    expect(JSON.parse((await ctx.redis.hget(keys.requests, requests[1]!.id))!)).toEqual(requests[1]);
+    expect(await ctx.redis.get(index.keyOf(requests[0]!.id))).toBe(`line:${show.id}`);
+    expect(await ctx.redis.hmget(keys.gate, 'inflight_requests', 'inflight_seats', 'taken', 'flow_out')).toEqual(['0', '0', '2', null]);
+    expect(await index.taken()).toBe(taken + 2);
+
+    // Started again (a retry): nothing left to park, nothing counted twice.
+    expect(await index.startBatch(requests, jobId, false)).toEqual([false, false]);
+    expect(await index.taken()).toBe(taken + 2);
+    expect(await ctx.redis.hget(keys.gate, 'inflight_requests')).toBe('0');
+    await ctx.redis.del(keys.gate, keys.held, keys.requests, ...requests.map((request) => index.keyOf(request.id)));
+  });
+
   it('a keeper killed between adding a released batch and recording it: the next one finishes the same release, each request decided once', async () => {
     const show = await createShow(api.app, { total_seats: 5 });
     await call(api.app, 'POST', `/admin/shows/${show.id}/pause`, { admin: true });

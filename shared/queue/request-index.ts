@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { defineScripts, type RedisClient, type ScriptCommand } from '../redis.js';
 import type { BookingJob, BookingResult } from './catalog.js';
-import { LINE_ENTRY, ShowLine, scopeOf, showOfReleasedJob, type LineStanding } from './show-line.js';
+import { LINE_ENTRY, PARK_LUA, ShowLine, scopeOf, showOfReleasedJob, type LineStanding } from './show-line.js';
 
 /**
  * Finds a booking request inside the batch jobs that carry it (see BookingBatchSchema), gives
@@ -183,6 +183,62 @@ return {f[1], f[2] or false, f[3] or false, position, data, show}
 `;
 
 /**
+ * A worker starts a batch job, in one round trip: the requests of a paused show go back into
+ * its held line (show-line.ts, PARK_LUA), and on the job's first start the batch leaves the
+ * line (markTaken: the queue's taken, per show the gate's taken and, for requests the API
+ * admitted, the flowing-queue counters and flow places). A script, not a MULTI: ioredis copies
+ * every script defined on the connection (BullMQ's too) into each MULTI it builds, which cost
+ * more than the commands themselves.
+ *
+ * KEYS: taken, then three per show (gate, held, requests), then one req key per request, then
+ * (when they leave the flow) one flow-place key per request. ARGV: job id, '1' to park the
+ * requests of paused shows, '1' to count the batch taken, '1' to take it out of the flow, the
+ * number of shows S, the number of requests n, then per show its id, requests and seats, then
+ * per request its show's number (1..S) and its JSON, or '' when not sent.
+ *
+ * The requests' JSON is needed only to park, so it is sent only when asked: a paused show's
+ * request sent without it answers 'again' before anything is written, and the caller sends
+ * the batch again with it. Otherwise returns one flag per request, 1 when parked. Parked
+ * requests count as taken too: they left the queue for their show's line, and count in again
+ * when released.
+ */
+const TAKE_SCRIPT = `
+${PARK_LUA}
+local S, n = tonumber(ARGV[5]), tonumber(ARGV[6])
+local reqBase, r = 1 + 3 * S, 7 + 3 * S
+local flags, gates = {}, {}
+if ARGV[2] == '1' then
+  for j = 1, S do gates[j] = redis.call('HMGET', KEYS[3 * j - 1], 'paused', 'inflight') end
+  for i = 1, n do
+    if gates[tonumber(ARGV[r + 2 * i - 2])][1] and ARGV[r + 2 * i - 1] == '' then return 'again' end
+  end
+end
+for i = 1, n do
+  flags[i] = 0
+  local j = tonumber(ARGV[r + 2 * i - 2])
+  local g = gates[j]
+  if g and g[1] then
+    flags[i] = parkRequest(KEYS[3 * j - 1], KEYS[3 * j], KEYS[3 * j + 1], g[2] == ARGV[1], KEYS[reqBase + i], ARGV[1], ARGV[4 + 3 * j], ARGV[r + 2 * i - 1])
+  end
+end
+if ARGV[3] == '1' then
+  redis.call('INCRBY', KEYS[1], n)
+  for j = 1, S do
+    local gate, count, seats = KEYS[3 * j - 1], ARGV[5 + 3 * j], ARGV[6 + 3 * j]
+    redis.call('HINCRBY', gate, 'taken', count)
+    if ARGV[4] == '1' then
+      redis.call('HINCRBY', gate, 'flow_out', count)
+      redis.call('HINCRBY', gate, 'flow_seats_out', seats)
+    end
+  end
+  if ARGV[4] == '1' then
+    for i = 1, n do redis.call('DEL', KEYS[reqBase + n + i]) end
+  end
+end
+return flags
+`;
+
+/**
  * KEYS: req keys, then the same requests' copy keys. ARGV: TTL, then one result per request.
  * A result is written only over a plain queued entry: never over a settled mark (a confirm or
  * cancel that raced ahead of this write, reading the decision from Postgres, must not be
@@ -247,6 +303,7 @@ const SCRIPTS = {
   requestIndexAdmit: ADMIT_SCRIPT,
   requestIndexJobState: JOB_STATE_SCRIPT,
   requestIndexRecord: RECORD_SCRIPT,
+  requestIndexTake: TAKE_SCRIPT,
   requestIndexSettle: SETTLE_SCRIPT,
   requestIndexReconcile: RECONCILE_SCRIPT,
 } as const;
@@ -521,14 +578,52 @@ export class RequestIndex {
 
   /**
    * A worker started batch job `jobId` for the first time: the requests in it leave the line.
-   * One MULTI: the queue's counter; per show, the gate's `taken` (its decision rate, releases
-   * included); and when the API admitted them (not a release from a held line, which the gate's
-   * inflight fields count), their shows' flowing queues and flow places.
+   * The queue's counter; per show, the gate's `taken` (its decision rate, releases included);
+   * and when the API admitted them (not a release from a held line, which the gate's inflight
+   * fields count), their shows' flowing queues and flow places. One script (TAKE_SCRIPT).
    */
   async markTaken(requests: readonly FlowItem[], jobId: string): Promise<void> {
-    const multi = this.redis.multi().incrby(this.takenKey, requests.length);
-    for (const [showId, { count }] of byShow(requests)) multi.hincrby(this.line.keysOf(showId).gate, 'taken', count);
-    await (showOfReleasedJob(jobId) === null ? this.outOfFlow(requests, multi) : multi).exec();
+    await this.take(requests, jobId, { park: false, taken: true });
+  }
+
+  /**
+   * A worker starts batch job `jobId` (any attempt): the requests of paused shows go back into
+   * their held lines, and with `firstStart` the whole batch is marked taken (markTaken), in one
+   * round trip. Returns, per request, whether it was parked.
+   */
+  async startBatch(requests: readonly BookingJob[], jobId: string, firstStart: boolean): Promise<boolean[]> {
+    const parked = await this.take(requests, jobId, { park: true, taken: firstStart });
+    if (parked !== 'again') return parked;
+    // A show is paused: its requests go back into its line as they came.
+    const again = await this.take(requests, jobId, { park: true, taken: firstStart, requests });
+    if (again === 'again') throw new Error('the batch was sent with its requests and still asked for them');
+    return again;
+  }
+
+  private async take(
+    items: readonly FlowItem[],
+    jobId: string,
+    options: { park: boolean; taken: boolean; requests?: readonly BookingJob[] },
+  ): Promise<boolean[] | 'again'> {
+    if (items.length === 0) return [];
+    const shows = byShow(items);
+    const numberOf = new Map([...shows.keys()].map((showId, index) => [showId, index + 1]));
+    const outOfFlow = options.taken && showOfReleasedJob(jobId) === null;
+    const keys = [this.takenKey];
+    const args: Array<string | number> = [jobId, options.park ? '1' : '0', options.taken ? '1' : '0', outOfFlow ? '1' : '0', shows.size, items.length];
+    for (const [showId, { count, seats }] of shows) {
+      const line = this.line.keysOf(showId);
+      keys.push(line.gate, line.held, line.requests);
+      args.push(showId, count, seats);
+    }
+    for (const [at, item] of items.entries()) {
+      keys.push(this.keyOf(item.id));
+      const request = options.requests?.[at];
+      args.push(numberOf.get(item.show_id)!, request ? JSON.stringify(request) : '');
+    }
+    if (outOfFlow) for (const item of items) keys.push(this.flowKeyOf(item.id));
+    const reply = (await this.scripts.requestIndexTake(keys.length, ...keys, ...args)) as number[] | 'again';
+    return reply === 'again' ? reply : reply.map((flag) => flag === 1);
   }
 
   /** Adds to `multi` what takes `requests` out of their shows' flowing queues. */

@@ -183,39 +183,30 @@ return 1
 `;
 
 /**
- * KEYS: gate, held, requests, then one req key per request. ARGV: the batch job's id, the show
- * id, then each request (JSON). When the show is paused, each request still pointing at this
- * job goes back into the held line at its original sequence (ahead of everything held: it was
- * released first), and no longer counts in the batch in flight (positions stay exact). Returns
- * 1 per request parked, 0 per request to decide.
+ * Lua: parks one request of a batch job back into its show's held line, the show being paused
+ * (the request index's TAKE_SCRIPT calls it for every request of a paused show when a worker
+ * starts the job). A request whose entry still points at this job goes back at its original
+ * sequence (ahead of everything held: it was released first), and no longer counts in the
+ * batch in flight when the job is the show's released batch (`inflight`), so positions stay
+ * exact. Returns 1 when parked, 0 when the request is to be decided.
  */
-const PARK_SCRIPT = `
-local parked = {}
-local g = redis.call('HMGET', KEYS[1], 'paused', 'inflight')
-local paused = g[1] ~= false
-local inflight = g[2] == ARGV[1]
-local prefix = ARGV[1] .. ':'
-for i = 3, #ARGV do
-  parked[i - 2] = 0
-  if paused then
-    local entry = redis.call('GET', KEYS[i + 1])
-    if entry and string.sub(entry, 1, #prefix) == prefix then
-      local seq = tonumber(string.sub(entry, #prefix + 1))
-      if seq then
-        local request = cjson.decode(ARGV[i])
-        redis.call('ZADD', KEYS[2], ${PARKED_BASE} + seq, request.id)
-        redis.call('HSET', KEYS[3], request.id, ARGV[i])
-        redis.call('SET', KEYS[i + 1], 'line:' .. ARGV[2], 'KEEPTTL')
-        if inflight then
-          redis.call('HINCRBY', KEYS[1], 'inflight_requests', -1)
-          redis.call('HINCRBY', KEYS[1], 'inflight_seats', -request.seat_count)
-        end
-        parked[i - 2] = 1
-      end
-    end
+export const PARK_LUA = `
+local function parkRequest(gate, held, requests, inflight, reqKey, jobId, showId, json)
+  local prefix = jobId .. ':'
+  local entry = redis.call('GET', reqKey)
+  if not entry or string.sub(entry, 1, #prefix) ~= prefix then return 0 end
+  local seq = tonumber(string.sub(entry, #prefix + 1))
+  if not seq then return 0 end
+  local request = cjson.decode(json)
+  redis.call('ZADD', held, ${PARKED_BASE} + seq, request.id)
+  redis.call('HSET', requests, request.id, json)
+  redis.call('SET', reqKey, 'line:' .. showId, 'KEEPTTL')
+  if inflight then
+    redis.call('HINCRBY', gate, 'inflight_requests', -1)
+    redis.call('HINCRBY', gate, 'inflight_seats', -request.seat_count)
   end
+  return 1
 end
-return parked
 `;
 
 /**
@@ -347,7 +338,6 @@ const SCRIPTS = {
   showLineDraw: DRAW_SCRIPT,
   showLineRelease: RELEASE_SCRIPT,
   showLineReleaseDecided: RELEASE_DECIDED_SCRIPT,
-  showLinePark: PARK_SCRIPT,
   showLineState: STATE_SCRIPT,
   showLineLeave: LEAVE_SCRIPT,
   showLineResume: RESUME_SCRIPT,
@@ -558,25 +548,6 @@ export class ShowLine {
   /** Reschedules a show for later (its room opens at `at`). */
   async scheduleAt(showId: string, at: number): Promise<void> {
     await this.redis.zadd(this.dueKey, at, showId);
-  }
-
-  /**
-   * A worker took a batch job: requests of this show go back into the held line if the show is
-   * paused. Returns, per request, whether it was parked.
-   */
-  async parkIfPaused(showId: string, jobId: string, reqKeys: readonly string[], requests: readonly BookingJob[]): Promise<boolean[]> {
-    const keys = this.keysOf(showId);
-    const parked = (await this.scripts.showLinePark(
-      3 + reqKeys.length,
-      keys.gate,
-      keys.held,
-      keys.requests,
-      ...reqKeys,
-      jobId,
-      showId,
-      ...requests.map((request) => JSON.stringify(request)),
-    )) as number[];
-    return parked.map((flag) => flag === 1);
   }
 
   /** Takes a request out of the line for good (its CANCELLED row is in Postgres already). */

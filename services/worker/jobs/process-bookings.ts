@@ -130,12 +130,11 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
 
   /** `batch` is validated against the catalog by the worker's dispatcher. */
   async function processBookings({ requests: batch }: BookingBatch, job: Job): Promise<BatchSummary> {
-    // Parked first, so the line moves on (below) just before its requests are decided, as before.
-    const requests = await withoutParked(batch, job.id!);
     // The first start of a batch moves the line on (parked requests too: they left the queue for
     // their show's line, and count in again when released); a crashed worker's batch started
-    // again does not.
-    if (job.attemptsStarted <= 1) await deps.index?.markTaken(batch, job.id!).catch(() => {});
+    // again does not. Parked first, in the same script, so the line moves on just before its
+    // requests are decided.
+    const requests = await withoutParked(batch, job.id!, job.attemptsStarted <= 1);
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
     const changed: ChangedBooking[] = [];
@@ -174,19 +173,17 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
   /**
    * A batch taken for a show that was paused since it was queued: its requests go back into the
    * show's held line at their original place (shared/queue/show-line.ts) and resume decides
-   * them in line order. One script per show in the batch; the rest is decided now.
+   * them in line order. One script for the job (RequestIndex.startBatch), which also marks a
+   * first start taken; the rest is decided now.
    */
-  async function withoutParked(requests: BookingJob[], jobId: string): Promise<BookingJob[]> {
+  async function withoutParked(requests: BookingJob[], jobId: string, firstStart: boolean): Promise<BookingJob[]> {
     const index = deps.index;
     if (!index) return requests;
-    const parked = new Set<string>();
-    for (const showId of new Set(requests.map((request) => request.show_id))) {
-      const ofShow = requests.filter((request) => request.show_id === showId);
-      const flags = await index.line.parkIfPaused(showId, jobId, ofShow.map((request) => index.keyOf(request.id)), ofShow);
-      ofShow.forEach((request, at) => flags[at] && parked.add(request.id));
-    }
-    if (parked.size > 0) deps.logger.info({ jobId, parked: parked.size }, 'show paused: requests parked back in its line');
-    return requests.filter((request) => !parked.has(request.id));
+    const flags = await index.startBatch(requests, jobId, firstStart);
+    const parked = flags.filter(Boolean).length;
+    if (parked === 0) return requests;
+    deps.logger.info({ jobId, parked }, 'show paused: requests parked back in its line');
+    return requests.filter((_, at) => !flags[at]);
   }
 
   return { processBookings, decideRequest, batcher };
