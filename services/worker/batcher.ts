@@ -52,18 +52,19 @@ export class KeyedBatcher<Request extends { id: string }, Result> {
     }
     // The same request id twice in one batch (a duplicate delivery to this process) would
     // collide with itself; the extra copy waits for the next batch, which sees it decided.
+    // One pass, the rest kept in order (splicing each taken entry out was quadratic in a deep queue).
     const batch: Pending<Request, Result>[] = [];
+    const rest: Pending<Request, Result>[] = [];
     const ids = new Set<string>();
-    for (let index = 0; index < queue.length && batch.length < this.maxBatchSize; ) {
-      const entry = queue[index]!;
-      if (ids.has(entry.request.id)) {
-        index++;
-        continue;
+    for (const entry of queue) {
+      if (batch.length < this.maxBatchSize && !ids.has(entry.request.id)) {
+        ids.add(entry.request.id);
+        batch.push(entry);
+      } else {
+        rest.push(entry);
       }
-      ids.add(entry.request.id);
-      batch.push(entry);
-      queue.splice(index, 1);
     }
+    this.waiting.set(key, rest);
     this.running.add(key);
     this.decide(
       key,

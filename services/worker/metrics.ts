@@ -100,6 +100,14 @@ export function createWorkerMetrics(deps: { pool: pg.Pool; redis: RedisClient; p
     registers,
   });
 
+  // A child per status, looked up once: observe() on the parent hashes its labels every call.
+  const latencies = new Map<string, { observe: (value: number) => void }>();
+  const latencyOf = (status: string) => {
+    let child = latencies.get(status);
+    if (!child) latencies.set(status, (child = decisionLatency.labels({ status })));
+    return child;
+  };
+
   return {
     registry,
     onWebhookAttempt: (outcome) => {
@@ -110,13 +118,21 @@ export function createWorkerMetrics(deps: { pool: pg.Pool; redis: RedisClient; p
       batch: (size) => batchSize.observe(size),
       lockWait: (seconds) => lockWait.observe(seconds),
       transaction: (seconds, outcome) => transaction.observe({ outcome }, seconds),
-      decided: (request, booking) => {
-        const reason = booking.reason ?? 'none';
-        decided.inc({ status: booking.status, reason });
-        const latency = (booking.decidedAt.getTime() - Date.parse(request.accepted_at)) / 1_000;
-        // The two timestamps come from different clocks (API host, Postgres); skew must not go negative.
-        decisionLatency.observe({ status: booking.status }, Math.max(0, latency));
-        tally.add(booking.status, booking.reason);
+      decided: (batch) => {
+        const outcomes = new Map<string, { status: string; reason: string | null; count: number }>();
+        for (const [request, booking] of batch) {
+          const key = `${booking.status}|${booking.reason ?? ''}`;
+          const outcome = outcomes.get(key);
+          if (outcome) outcome.count++;
+          else outcomes.set(key, { status: booking.status, reason: booking.reason, count: 1 });
+          const latency = (booking.decidedAt.getTime() - Date.parse(request.accepted_at)) / 1_000;
+          // The two timestamps come from different clocks (API host, Postgres); skew must not go negative.
+          latencyOf(booking.status).observe(Math.max(0, latency));
+        }
+        for (const { status, reason, count } of outcomes.values()) {
+          decided.inc({ status, reason: reason ?? 'none' }, count);
+          tally.add(status, reason, count);
+        }
       },
     },
     flush: () => tally.flush(),
