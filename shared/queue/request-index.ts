@@ -232,7 +232,7 @@ if ARGV[3] == '1' then
     end
   end
   if ARGV[4] == '1' then
-    for i = 1, n do redis.call('DEL', KEYS[reqBase + n + i]) end
+    redis.call('DEL', unpack(KEYS, reqBase + n + 1, reqBase + 2 * n))
   end
 end
 return flags
