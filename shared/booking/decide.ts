@@ -14,7 +14,6 @@ import {
   insertDecisions,
   liveSeatsByCustomer as liveSeatsByCustomerSql,
   lockCustomers,
-  soldOut,
   type DecisionRow,
 } from './sql/decisions.js';
 
@@ -112,10 +111,18 @@ async function decideInTransaction(
 ): Promise<Map<string, Decision>> {
   const decisions = new Map<string, Decision>();
 
-  // 1. At-least-once delivery: a request already decided keeps its decision, untouched.
-  const existing = await tx.execute<ExistingRow>(decidedAlready(requests.map((r) => r.id)));
-  for (const row of existing.rows) {
-    decisions.set(row.id, { kind: 'decided', duplicate: true, booking: fromRow(row) });
+  // 1. At-least-once delivery: a request already decided keeps its decision, untouched. Read in
+  //    the same statement: whether the show is sold out, for the fast path below (skipped when
+  //    a request may join the waiting list, which always takes the full path).
+  const mayWaitlist = requests.some((request) => request.waitlist);
+  const first = await tx.execute<{ sold_out: boolean } & (ExistingRow | { [K in keyof ExistingRow]: null })>(
+    decidedAlready(
+      requests.map((r) => r.id),
+      mayWaitlist ? null : showId,
+    ),
+  );
+  for (const row of first.rows) {
+    if (row.id !== null) decisions.set(row.id, { kind: 'decided', duplicate: true, booking: fromRow(row as ExistingRow) });
   }
   // In the order given, which is the line's: batch jobs are taken first in, first out and keep
   // their requests in order, and a drawn waiting room is released in draw order (not in order
@@ -129,7 +136,7 @@ async function decideInTransaction(
   // never answers SOLD_OUT early; under a burst most requests after the sell-out end here.
   // Requests that may join the waiting list take the full path: joining counts against the
   // customer's cap, which needs the customer's lock.
-  if (!fresh.some((request) => request.waitlist) && (await isSoldOut(tx, showId))) {
+  if (!mayWaitlist && first.rows[0]?.sold_out) {
     // The reason follows the same precedence as below (the cap first); no seat is given, so
     // reading the customers' live seats needs no lock.
     const owned = await liveSeatsByCustomer(tx, showId, fresh);
@@ -310,12 +317,6 @@ async function liveSeatsByCustomer(tx: Executor, showId: string, requests: Booki
   const emails = [...new Set(requests.map((request) => request.customer_email))];
   const live = await tx.execute<{ customer_email: string; seats: number }>(liveSeatsByCustomerSql(showId, emails));
   return new Map(live.rows.map((row) => [row.customer_email, row.seats]));
-}
-
-/** No seat AVAILABLE and no lapsed hold to release, read from the committed state without locks. */
-async function isSoldOut(tx: Executor, showId: string): Promise<boolean> {
-  const result = await tx.execute<{ sold_out: boolean }>(soldOut(showId));
-  return result.rows[0]?.sold_out ?? false;
 }
 
 function fromRow(row: ExistingRow): DecidedBooking {

@@ -8,10 +8,17 @@ import { lapsedHoldsExist } from './holds.js';
  * seats, then the bookings written and their seats marked HELD.
  */
 
-/** At-least-once delivery: the requests of a batch that already have a booking row. */
-export const decidedAlready = (ids: string[]): SQL => sql`
-  SELECT id, status, failure_reason, seat_labels, hold_expires_at, decided_at
-  FROM bookings WHERE id = ANY(${sql.param(ids)}::uuid[])`;
+/**
+ * At-least-once delivery: the requests of a batch that already have a booking row. With
+ * `soldOutOf`, the same statement also reads whether that show is sold out (soldOut, below):
+ * both are lock-free reads of the committed state, and a claim transaction makes them first,
+ * so one round trip instead of two. One row per booking found, or a single row with a null id
+ * when none is; `sold_out` on every row (false without `soldOutOf`).
+ */
+export const decidedAlready = (ids: string[], soldOutOf: string | null = null): SQL => sql`
+  SELECT flag.sold_out, b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
+  FROM (${soldOutOf === null ? sql`SELECT false AS sold_out` : soldOut(soldOutOf)}) AS flag
+  LEFT JOIN bookings b ON b.id = ANY(${sql.param(ids)}::uuid[])`;
 
 /**
  * No seat AVAILABLE and no lapsed hold to release, read from the committed state without locks.
