@@ -29,6 +29,9 @@ const ChangesMessage = z.object({
   shows: z.array(z.object({ show_id: z.string(), seats: z.array(z.string()) })).default([]),
 });
 
+/** A message of changes ready to PUBLISH on `channel` (ChangePublisher.prepareBookings). */
+export type ChangeMessage = { channel: string; message: string; showIds: string[] };
+
 /** What a writer knows about each booking it changed: enough to say which show and seats moved. */
 export type ChangedBooking = { id: string; status: BookingStatus; showId: string; seats: readonly string[] };
 
@@ -70,18 +73,45 @@ export class ChangePublisher {
   }
 
   publish(changes: Changes): void {
-    if (!changes.bookings?.length && !changes.shows?.length) return;
-    if (changes.shows?.length) this.onSeatsChanged(changes.shows.map((show) => show.show_id));
-    try {
-      this.redis.publish(this.channel, JSON.stringify(changes)).catch(this.onError);
-    } catch (error) {
-      this.onError(error);
-    }
+    const message = this.prepare(changes);
+    if (message) this.send(message);
   }
 
   /** Shorthand for a writer that changed bookings (a decision batch, a settle, an expiry batch). */
   publishBookings(bookings: readonly ChangedBooking[]): void {
     if (bookings.length > 0) this.publish(changesOf(bookings));
+  }
+
+  /**
+   * The message of these bookings' changes, for a writer that sends it itself in a command of
+   * its own (the worker's record of decisions publishes it from its script: one round trip for
+   * both) and then calls `published`, or hands it to `send`. Null: nothing changed.
+   */
+  prepareBookings(bookings: readonly ChangedBooking[]): ChangeMessage | null {
+    return bookings.length > 0 ? this.prepare(changesOf(bookings)) : null;
+  }
+
+  /** Sends a prepared message, fire and forget as `publish`. */
+  send(message: ChangeMessage): void {
+    this.published(message);
+    try {
+      this.redis.publish(message.channel, message.message).catch(this.onError);
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+
+  /**
+   * A prepared message went out: the shows whose seats changed are recounted now, not before,
+   * so a queued request's outlook never shows the new count ahead of its own decision.
+   */
+  published(message: ChangeMessage): void {
+    if (message.showIds.length > 0) this.onSeatsChanged(message.showIds);
+  }
+
+  private prepare(changes: Changes): ChangeMessage | null {
+    if (!changes.bookings?.length && !changes.shows?.length) return null;
+    return { channel: this.channel, message: JSON.stringify(changes), showIds: changes.shows?.map((show) => show.show_id) ?? [] };
   }
 }
 

@@ -239,7 +239,9 @@ return flags
 `;
 
 /**
- * KEYS: req keys, then the same requests' copy keys. ARGV: TTL, then one result per request.
+ * KEYS: req keys, then the same requests' copy keys. ARGV: TTL, then one result per request,
+ * then optionally a channel and a message to PUBLISH once they are recorded (the live update of
+ * these decisions, shared/live/changes.ts: a stream that looks again on it finds them).
  * A result is written only over a plain queued entry: never over a settled mark (a confirm or
  * cancel that raced ahead of this write, reading the decision from Postgres, must not be
  * hidden behind the decision it settled), nor where the entry is gone. The copies go: a
@@ -252,8 +254,9 @@ for i = 1, n do
   if entry and string.match(entry, '^[^:]+:%d+$') then
     redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
   end
-  redis.call('DEL', KEYS[i + n])
 end
+redis.call('DEL', unpack(KEYS, n + 1, 2 * n))
+if #ARGV == n + 3 then redis.call('PUBLISH', ARGV[n + 2], ARGV[n + 3]) end
 return n
 `;
 
@@ -655,11 +658,19 @@ export class RequestIndex {
     return { was: Math.max(0, was), now };
   }
 
-  /** Records decisions so polls find them without Postgres; one round trip for the batch. */
-  async recordResults(results: ReadonlyArray<readonly [bookingId: string, result: BookingResult]>): Promise<void> {
+  /**
+   * Records decisions so polls find them without Postgres; one round trip for the batch, which
+   * also publishes `then` (a prepared live update) once they are recorded. Without results there
+   * is nothing to record, and `then` is left to the caller.
+   */
+  async recordResults(
+    results: ReadonlyArray<readonly [bookingId: string, result: BookingResult]>,
+    then?: { channel: string; message: string },
+  ): Promise<void> {
     if (results.length === 0) return;
     const keys = [...results.map(([id]) => this.keyOf(id)), ...results.map(([id]) => this.copyKeyOf(id))];
-    await this.scripts.requestIndexRecord(keys.length, ...keys, RESULT_TTL_SECONDS, ...results.map(([, result]) => JSON.stringify(result)));
+    const publish = then ? [then.channel, then.message] : [];
+    await this.scripts.requestIndexRecord(keys.length, ...keys, RESULT_TTL_SECONDS, ...results.map(([, result]) => JSON.stringify(result)), ...publish);
   }
 
   /**

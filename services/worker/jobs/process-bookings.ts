@@ -165,13 +165,21 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
     // Recorded even when some failed: those are decided for good, and the retry finds them so.
     // A redelivered request's entry is left as it is: either its first run recorded it, or it
     // still names this job, and once the job is done polls read the decision from Postgres.
-    // Published after the record (one PUBLISH for the job, not awaited), so a stream that looks
-    // again on the message finds the decision; published even if recording failed, since the
-    // decisions are committed (the stream then reads them from Postgres once the job is done).
-    try {
-      await deps.index?.recordResults(fresh);
-    } finally {
-      deps.changes?.publishBookings(changed);
+    // Published after the record, by the record's own script (one PUBLISH for the job, in the
+    // same round trip), so a stream that looks again on the message finds the decision; sent
+    // on its own when there is no index or recording failed, since the decisions are committed
+    // (the stream then reads them from Postgres once the job is done).
+    const message = deps.changes?.prepareBookings(changed) ?? null;
+    if (!deps.index || fresh.length === 0) {
+      if (message) deps.changes!.send(message);
+    } else {
+      try {
+        await deps.index.recordResults(fresh, message ?? undefined);
+        if (message) deps.changes!.published(message);
+      } catch (error) {
+        if (message) deps.changes!.send(message);
+        throw error;
+      }
     }
     if (failure !== undefined) throw failure;
     await deps.onBatchDecided?.(job.id!);
