@@ -55,11 +55,22 @@ describe('logs', () => {
     const api_ = traced.filter((line) => line.component === 'api');
     const worker_ = traced.filter((line) => line.component === 'worker');
     expect(api_.map((line) => line.msg)).toEqual(expect.arrayContaining(['booking accepted']));
+    // One access line per request, at info, with the route pattern (services/api/request-hooks.ts).
+    expect(api_.filter((line) => line.msg === 'request completed')).toEqual([
+      expect.objectContaining({ level: 30, method: 'POST', route: '/booking', status: 202, ms: expect.any(Number) }),
+    ]);
     expect(worker_.map((line) => line.msg)).toEqual(expect.arrayContaining(['booking decided']));
     // Every worker line about this booking carries the request id.
     const workerLinesForBooking = lines.filter((line) => line.component === 'worker' && line.bookingId === bookingId);
     expect(workerLinesForBooking.length).toBeGreaterThan(0);
     for (const line of workerLinesForBooking) expect(line.reqId).toBe(requestId);
+
+    // Probes stay out of the info log.
+    await call(api.app, 'GET', '/health');
+    expect(lines.filter((line) => line.msg === 'request completed' && line.route === '/health')).toEqual([]);
+    const polls = lines.filter((line) => line.msg === 'request completed' && line.route === '/booking/:id/status');
+    expect(polls.length).toBeGreaterThan(0);
+    expect(polls.every((line) => line.method === 'GET' && line.status === 200)).toBe(true);
 
     expect(lines.length).toBeGreaterThan(5);
     for (const line of raw) expect(line.toLowerCase()).not.toContain(email.toLowerCase());

@@ -10,9 +10,10 @@ import { registerBrowserSecurity, setSecurityHeaders } from './plugins/browser-s
 import { bullBoardRoutes } from './plugins/bull-board.js';
 import { registerDocs } from './plugins/docs.js';
 import { answerParserRejection, registerErrorHandling } from './plugins/errors.js';
-import { registerMetrics } from './plugins/metrics.js';
+import { createApiMetrics, registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
 import { registerWebPage } from './plugins/web-page.js';
+import { registerRequestHooks } from './request-hooks.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { serializeEventData, serializerCompiler, validatorCompiler } from './schema-compilers.js';
 import { adminBookingRoutes } from './routes/admin-bookings.js';
@@ -77,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     // Requests Node's HTTP parser refuses (431, smuggling shapes) get `{ error: { code, message } }` too.
     clientErrorHandler: answerParserRejection(deps.logger),
-    // One access line per request (below) instead of Fastify's two: under a burst, logging is
+    // One access line per request (request-hooks.ts) instead of Fastify's two: under a burst, logging is
     // a real share of the API's CPU.
     logController: new LogController({ disableRequestLogging: true }),
     // A request's child logger is made only when it first logs (see request-logger.ts).
@@ -90,29 +91,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // text body into a string and the client gets a confusing 400 instead of 415.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
-  // Callback hooks, not async ones: they run on every request, and a promise each is measurable.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('X-Request-Id', request.id);
-    done(null, payload);
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    // Probes and scrapes would drown the log at info level.
-    const level = route === '/health' || route === '/ready' || route === '/metrics' ? 'debug' : 'info';
-    request.log[level](
-      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
-      'request completed',
-    );
-    done();
-  });
+  // Security headers, request id, access line and HTTP metrics: one hook per stage (request-hooks.ts).
+  const metrics = createApiMetrics();
+  registerRequestHooks(app, metrics.http);
 
-  // Before shedding, so even a refusal carries the security headers (2 µs of CPU).
+  // CORS (when configured); the security headers come from the onRequest hook above, before
+  // shedding, so even a refusal carries them.
   await registerBrowserSecurity(app, deps.config);
   // Shedding first: an overloaded process should spend nothing on a request it refuses.
   await registerOverloadGuard(app, deps.config);
   // OpenAPI before any route it should document (it learns them as they are added).
   await registerDocs(app, deps.config);
-  registerMetrics(app, deps);
+  registerMetrics(app, deps, metrics.registry);
 
   if (deps.config.RATE_LIMIT_PER_MINUTE > 0) {
     // Counted in Redis so the limit holds across API replicas; if Redis is down the limiter

@@ -32,6 +32,12 @@ class LazyRequestLogger implements FastifyBaseLogger {
     this.logger.level = level;
   }
 
+  /** As pino's: whether a line at `level` would be written (the access log asks before building one). */
+  isLevelEnabled(level: LevelWithSilentOrString): boolean {
+    // Until the child exists its level is the parent's.
+    return (this.made ?? this.parent).isLevelEnabled(level);
+  }
+
   private write(level: Level, args: unknown[]): void {
     // Until the child exists its level is the parent's.
     if (!(this.made ?? this.parent).isLevelEnabled(level)) return;

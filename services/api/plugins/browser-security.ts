@@ -91,30 +91,32 @@ function pick(headers: Readonly<Record<string, string>>, names: string[]): Recor
 const isJson = (contentType: unknown) => typeof contentType === 'string' && /^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType);
 
 /**
- * Puts the JSON answers' security headers on an answer; an answer that turns out not to be
- * known to be JSON gets the rest in onSend (registerBrowserSecurity). Routes can still override them.
+ * Puts the JSON answers' security headers on an answer, as the request arrives (request-hooks.ts,
+ * and frameworkErrors, for which no hook runs); an answer that turns out not to be known to be
+ * JSON gets the rest from addPageHeaders when it is sent. Routes can still override them.
  */
 export function setSecurityHeaders(reply: FastifyReply): void {
   reply.headers(JSON_ANSWER_HEADERS);
 }
 
+/**
+ * In onSend: only an answer known to be JSON keeps the short set. One without a type gets the
+ * whole of it: a 304 has none, and a browser revalidating a page replaces the cached page's
+ * headers with the 304's, so the short policy would then govern the page.
+ */
+export function addPageHeaders(reply: FastifyReply): void {
+  if (!isJson(reply.getHeader('content-type'))) reply.headers(PAGE_ONLY_HEADERS);
+}
+
 /** Headers a cross-origin page may read: where to poll, when, and the id to quote. */
 const EXPOSED_HEADERS = ['Location', 'Retry-After', 'X-Request-Id', 'ETag', 'Preference-Applied'];
 
+/**
+ * Which other origins' pages may call the API, only when CORS_ORIGINS lists them. The security
+ * headers themselves are set by the per-request hooks (request-hooks.ts) through the two
+ * functions above.
+ */
 export async function registerBrowserSecurity(app: FastifyInstance, config: Pick<Config, 'CORS_ORIGINS'>): Promise<void> {
-  // Every answer, refusals and errors included, gets the JSON set as the request arrives; what
-  // an answer is becomes known only once it is sent.
-  app.addHook('onRequest', (_request, reply, done) => {
-    setSecurityHeaders(reply);
-    done();
-  });
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    // Only an answer known to be JSON keeps the short set. One without a type gets the whole
-    // of it: a 304 has none, and a browser revalidating a page replaces the cached page's
-    // headers with the 304's, so the short policy would then govern the page.
-    if (!isJson(reply.getHeader('content-type'))) reply.headers(PAGE_ONLY_HEADERS);
-    done(null, payload);
-  });
   if (config.CORS_ORIGINS.length === 0) return;
   await app.register(cors, {
     origin: [...config.CORS_ORIGINS],

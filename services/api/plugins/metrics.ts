@@ -34,12 +34,16 @@ export type ApiMetricsDeps = {
 
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** Registers the request hooks on the root instance (so they see every route) and GET /metrics. */
-export function registerMetrics(app: FastifyInstance, deps: ApiMetricsDeps): Registry {
+/** The API's registry and its per-request series, made before any route so the request hooks can feed them. */
+export function createApiMetrics(): { registry: Registry; http: HttpMetrics } {
   const registry = createRegistry();
+  return { registry, http: new HttpMetrics(registry) };
+}
+
+/** Adds the pipeline's, pools' and live updates' series to `registry`, and GET /metrics. */
+export function registerMetrics(app: FastifyInstance, deps: ApiMetricsDeps, registry: Registry): Registry {
   observePool(registry, deps.pool);
   observeRedis(registry, deps.redis);
-  observeHttp(app, registry);
   observePipeline(registry, deps);
   observeLive(registry, deps.live);
 
@@ -67,32 +71,51 @@ export function registerMetrics(app: FastifyInstance, deps: ApiMetricsDeps): Reg
   return registry;
 }
 
-/** Rate, latency and status by route pattern (never the raw URL: ids would explode the series). */
-function observeHttp(app: FastifyInstance, registry: Registry): void {
-  const labelNames = ['method', 'route', 'status_code'] as const;
-  const requests = new Counter({
-    name: 'ticket_rush_http_requests_total',
-    help: 'HTTP requests answered, by method, route pattern and status',
-    labelNames,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'ticket_rush_http_request_duration_seconds',
-    help: 'HTTP request duration in seconds, by method, route pattern and status',
-    labelNames,
-    buckets: HTTP_BUCKETS,
-    registers: [registry],
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    const labels = {
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      status_code: String(reply.statusCode),
-    };
-    requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1_000);
-    done();
-  });
+type HttpLabels = { method: string; route: string; status_code: string };
+
+/**
+ * Rate, latency and status by route pattern (never the raw URL: ids would explode the series),
+ * fed once per request by the onResponse hook (request-hooks.ts). Each series' labels object is
+ * made once and kept: a request does not allocate one.
+ */
+export class HttpMetrics {
+  private readonly requests: Counter<keyof HttpLabels>;
+  private readonly duration: Histogram<keyof HttpLabels>;
+  /** route → method → status → labels */
+  private readonly labels = new Map<string, Map<string, Map<number, HttpLabels>>>();
+
+  constructor(registry: Registry) {
+    const labelNames = ['method', 'route', 'status_code'] as const;
+    this.requests = new Counter({
+      name: 'ticket_rush_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status',
+      labelNames,
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'ticket_rush_http_request_duration_seconds',
+      help: 'HTTP request duration in seconds, by method, route pattern and status',
+      labelNames,
+      buckets: HTTP_BUCKETS,
+      registers: [registry],
+    });
+  }
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const labels = this.labelsOf(method, route, status);
+    this.requests.inc(labels);
+    this.duration.observe(labels, seconds);
+  }
+
+  private labelsOf(method: string, route: string, status: number): HttpLabels {
+    let byMethod = this.labels.get(route);
+    if (!byMethod) this.labels.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map()));
+    let labels = byStatus.get(status);
+    if (!labels) byStatus.set(status, (labels = { method, route, status_code: String(status) }));
+    return labels;
+  }
 }
 
 function observePipeline(registry: Registry, deps: ApiMetricsDeps): void {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
 import { getBooking } from '../../../shared/booking/find-bookings.js';
 import { leaveLine } from '../../../shared/booking/leave-line.js';
+import type { StatusView } from '../../../shared/booking/standing.js';
 import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
 import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
@@ -150,13 +151,7 @@ export const bookingRoutes =
         let view = await deps.standing.status(id);
         if (view === 'unknown') throw notFound('Booking');
         if (wait !== null) {
-          // Rides on the live updates: no Postgres connection is held while waiting, and the
-          // wait holds a stream slot (at the cap, the answer comes at once, preference unapplied).
-          const abandoned = new AbortController();
-          const onGone = () => abandoned.abort();
-          reply.raw.once('close', onGone);
-          const waited = view.status === 'QUEUED' && wait > 0 ? await deps.live.waitWhileQueued(id, view, wait * 1_000, abandoned.signal) : view;
-          reply.raw.off('close', onGone);
+          const waited = view.status === 'QUEUED' && wait > 0 ? await waitWhileQueued(id, view, wait, reply) : view;
           // Ended by a shutdown: the server's close waits for this connection, so it closes after the answer.
           if (deps.live.slots.shuttingDown) reply.header('Connection', 'close');
           if (waited !== 'no-slot') {
@@ -174,6 +169,22 @@ export const bookingRoutes =
         return view;
       },
     );
+
+    /**
+     * Rides on the live updates: no Postgres connection is held while waiting, and the wait
+     * holds a stream slot (at the cap, the answer comes at once, preference unapplied). Ends
+     * early when the client goes away.
+     */
+    async function waitWhileQueued(id: string, view: StatusView, seconds: number, reply: FastifyReply) {
+      const abandoned = new AbortController();
+      const onGone = () => abandoned.abort();
+      reply.raw.once('close', onGone);
+      try {
+        return await deps.live.waitWhileQueued(id, view, seconds * 1_000, abandoned.signal);
+      } finally {
+        reply.raw.off('close', onGone);
+      }
+    }
 
     app.get(
       '/booking/:id',
