@@ -84,5 +84,6 @@ it('ends every stream and answers every waiting poll when the API shuts down', a
   expect(answered.status).toBe(200);
   expect(answered.headers.get('preference-applied')).toBe('wait=30');
   expect(await answered.json()).toMatchObject({ id, status: 'QUEUED' });
-  expect(bookingStream.statuses().map((status) => status.status)).toEqual(['QUEUED']);
+  // Only QUEUED events (more than one if its estimated wait changed meanwhile).
+  expect(new Set(bookingStream.statuses().map((status) => status.status))).toEqual(new Set(['QUEUED']));
 });
