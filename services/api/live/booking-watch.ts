@@ -60,14 +60,15 @@ export class BookingWatch {
    * caller's own read and the subscription sent its message to nobody, and this read finds it.
    * Returns the unwatch function.
    */
-  watch(id: string, listener: StandingListener): () => void {
+  watch(id: string, listener: StandingListener, options: { read?: boolean } = {}): () => void {
     let entry = this.entries.get(id);
     if (!entry) {
       const created: Entry = { id, listeners: new Set(), view: undefined, readAt: Date.now(), reading: false, again: false, unsubscribe: () => {} };
       created.unsubscribe = this.deps.subscriber.onBooking(id, () => this.read(created));
       this.entries.set(id, created);
       entry = created;
-      this.read(entry);
+      // `read: false`: the caller reads itself, after this subscription, and hands its answer to seed().
+      if (options.read !== false) this.read(entry);
     } else if (entry.view !== undefined) {
       // An entry watched already: its last answer may be newer than the caller's own read.
       const { view } = entry;
@@ -85,6 +86,17 @@ export class BookingWatch {
       this.entries.delete(id);
       if (this.entries.size === 0) this.stopTicking();
     };
+  }
+
+  /**
+   * The caller's own answer for a watched id, read after its watch began: it becomes the
+   * entry's answer unless a read of the entry's own has already given one.
+   */
+  seed(id: string, view: Standing): void {
+    const entry = this.entries.get(id);
+    if (!entry || entry.view !== undefined || entry.reading) return;
+    entry.view = view;
+    entry.readAt = Date.now();
   }
 
   /** Bookings watched in this process (for tests and metrics). */

@@ -5,7 +5,7 @@ import type { Database } from '../../../shared/db/client.js';
 import type { ChangeSubscriber } from '../../../shared/live/changes.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { LineSizes } from '../../../shared/queue/line-size.js';
-import { BookingWatch, type Standing } from './booking-watch.js';
+import { BookingWatch, type Standing, type StandingListener } from './booking-watch.js';
 import { availabilityOf, ShowWatch } from './show-watch.js';
 import { StreamSlots } from './stream-slots.js';
 
@@ -54,35 +54,68 @@ export class LiveUpdates {
   }
 
   /**
-   * Waits until booking `id` leaves QUEUED (or is unknown), at most `ms`; resolves at once with
-   * the latest answer when the process shuts down, and with 'no-slot' when at the stream cap.
-   * Holds no Postgres connection meanwhile: a queued booking's reads are Redis reads.
+   * A status poll's `Prefer: wait`, in two steps, so that it reads where the booking stands
+   * once before waiting, not twice. `startWait` watches booking `id` and takes a stream slot
+   * (null at the stream cap) before the caller's own read: a change made during that read is
+   * then seen by the watch, and the watch needs no read of its own to close the gap. `until`
+   * then waits, given the caller's answer, until the booking leaves QUEUED (or is unknown), at
+   * most `ms`; it resolves at once with the latest answer when the process shuts down or the
+   * client goes away. `cancel` ends a watch the caller no longer needs (its read failed, or the
+   * booking was decided already). Holds no Postgres connection: a queued booking's reads are
+   * Redis reads.
    */
-  waitWhileQueued(id: string, known: Standing, ms: number, abandoned: AbortSignal): Promise<Standing | 'no-slot'> {
-    return new Promise((resolve) => {
-      let latest = known;
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        unwatch();
-        slot?.release();
-        abandoned.removeEventListener('abort', finish);
-        resolve(latest);
-      };
-      const slot = this.slots.acquire('wait', finish);
-      if (!slot) {
-        resolve('no-slot');
-        return;
-      }
-      const timer = setTimeout(finish, ms);
-      const unwatch = this.bookings.watch(id, (view) => {
+  startWait(id: string): PollWait | null {
+    let latest: Standing | undefined;
+    let onView: StandingListener | undefined;
+    let shutDown = false;
+    let ended = false;
+    let onShutdown = () => {
+      shutDown = true;
+    };
+    const slot = this.slots.acquire('wait', () => onShutdown());
+    if (!slot) return null;
+    const unwatch = this.bookings.watch(
+      id,
+      (view) => {
         latest = view;
-        if (view === 'unknown' || view.status !== 'QUEUED') finish();
-      });
-      abandoned.addEventListener('abort', finish);
-    });
+        onView?.(view);
+      },
+      { read: false },
+    );
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      unwatch();
+      slot.release();
+    };
+    return {
+      cancel: end,
+      until: (known, ms, abandoned) =>
+        new Promise((resolve) => {
+          this.bookings.seed(id, known);
+          // A read of the watch's own (after a change message) may be newer than the caller's;
+          // a decision wins either way, being final for this wait.
+          let last: Standing = decided(known) ? known : (latest ?? known);
+          if (shutDown || abandoned.aborted || decided(last)) {
+            end();
+            resolve(last);
+            return;
+          }
+          const finish = () => {
+            clearTimeout(timer);
+            abandoned.removeEventListener('abort', finish);
+            end();
+            resolve(last);
+          };
+          const timer = setTimeout(finish, ms);
+          onShutdown = finish;
+          onView = (view) => {
+            last = view;
+            if (decided(view)) finish();
+          };
+          abandoned.addEventListener('abort', finish);
+        }),
+    };
   }
 
   /** Shutdown, before the HTTP server closes: every stream ends, every waiting poll answers. */
@@ -97,3 +130,12 @@ export class LiveUpdates {
     await this.subscriber.close();
   }
 }
+
+/** A waiting poll's watch (LiveUpdates.startWait). */
+export type PollWait = {
+  until: (known: Standing, ms: number, abandoned: AbortSignal) => Promise<Standing>;
+  cancel: () => void;
+};
+
+/** Out of QUEUED, or unknown: nothing more to wait for. */
+const decided = (view: Standing): boolean => view === 'unknown' || view.status !== 'QUEUED';

@@ -5,6 +5,8 @@ import { sectionOfLabel } from '../../../shared/booking/layout.js';
 import { getBooking } from '../../../shared/booking/find-bookings.js';
 import { leaveLine } from '../../../shared/booking/leave-line.js';
 import type { StatusView } from '../../../shared/booking/standing.js';
+import type { Standing } from '../live/booking-watch.js';
+import type { PollWait } from '../live/live-updates.js';
 import { intakeRefusal } from '../../../shared/booking/sale-schedule.js';
 import { PLAN_MAX_AGE_MS } from '../../../shared/booking/shows.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../../../shared/booking/settle.js';
@@ -148,10 +150,21 @@ export const bookingRoutes =
       async (request, reply) => {
         const { id } = request.params;
         const wait = preferredWait(request.headers.prefer);
-        let view = await deps.standing.status(id);
+        // A poll that may wait starts watching before its first read (LiveUpdates.startWait):
+        // then that read is the only one before the wait.
+        const watching = wait !== null && wait > 0 ? deps.live.startWait(id) : null;
+        let view: Standing;
+        try {
+          view = await deps.standing.status(id);
+        } catch (error) {
+          watching?.cancel();
+          throw error;
+        }
+        if (view === 'unknown' || view.status !== 'QUEUED') watching?.cancel();
         if (view === 'unknown') throw notFound('Booking');
         if (wait !== null) {
-          const waited = view.status === 'QUEUED' && wait > 0 ? await waitWhileQueued(id, view, wait, reply) : view;
+          let waited: Standing | 'no-slot' = view;
+          if (view.status === 'QUEUED' && wait > 0) waited = watching ? await waitWhileQueued(watching, view, wait, reply) : 'no-slot';
           // Ended by a shutdown: the server's close waits for this connection, so it closes after the answer.
           if (deps.live.slots.shuttingDown) reply.header('Connection', 'close');
           if (waited !== 'no-slot') {
@@ -175,12 +188,12 @@ export const bookingRoutes =
      * holds a stream slot (at the cap, the answer comes at once, preference unapplied). Ends
      * early when the client goes away.
      */
-    async function waitWhileQueued(id: string, view: StatusView, seconds: number, reply: FastifyReply) {
+    async function waitWhileQueued(watching: PollWait, view: StatusView, seconds: number, reply: FastifyReply) {
       const abandoned = new AbortController();
       const onGone = () => abandoned.abort();
       reply.raw.once('close', onGone);
       try {
-        return await deps.live.waitWhileQueued(id, view, seconds * 1_000, abandoned.signal);
+        return await watching.until(view, seconds * 1_000, abandoned.signal);
       } finally {
         reply.raw.off('close', onGone);
       }
