@@ -152,6 +152,17 @@ export async function createTestContext(overrides: Record<string, string> = {}):
   };
 }
 
+/**
+ * A context of the file's own, cleaned up when the file ends (the hook is registered here, so a
+ * leak still fails the file). For files that work on the database and Redis without the API.
+ * Called at the top of the file: `const ctx = await openTestContext();`. Hooks a file registers
+ * afterwards run before this cleanup (vitest runs after-hooks last-registered first).
+ */
+export async function openTestContext(overrides: Record<string, string> = {}): Promise<TestContext> {
+  const ctx = await createTestContext(overrides);
+  afterAll(() => ctx.cleanup());
+  return ctx;
+}
 
 /**
  * How most test files start: a context of their own and the API on it (not listening; use
@@ -159,8 +170,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
  * fails the file). Called at the top of the file: `const { ctx, api } = await openTestApi();`.
  */
 export async function openTestApi(overrides: Record<string, string> = {}, apiOverrides: Record<string, string> = {}): Promise<{ ctx: TestContext; api: RunningApi }> {
-  const ctx = await createTestContext(overrides);
-  afterAll(() => ctx.cleanup());
+  const ctx = await openTestContext(overrides);
   const api = await ctx.startApi(apiOverrides);
   return { ctx, api };
 }
