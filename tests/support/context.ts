@@ -189,3 +189,16 @@ export async function openIntakeTest(
   afterAll(() => queue.close());
   return { ctx, api, queue, index: new RequestIndex(ctx.redis, queue) };
 }
+
+/**
+ * openTestApi with the API listening on a free port of 127.0.0.1, for tests that need a real
+ * socket (a browser, an SSE client, raw TCP); `baseUrl` is `http://127.0.0.1:<port>`.
+ */
+export async function openListeningTestApi(
+  overrides: Record<string, string> = {},
+  apiOverrides: Record<string, string> = {},
+): Promise<{ ctx: TestContext; api: RunningApi; baseUrl: string }> {
+  const { ctx, api } = await openTestApi(overrides, apiOverrides);
+  const baseUrl = await api.app.listen({ port: 0, host: '127.0.0.1' });
+  return { ctx, api, baseUrl };
+}
