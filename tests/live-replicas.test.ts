@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
-import { ProcessRegistry, serviceEnv, type ServiceProcess } from './support/processes.js';
+import { expect, it } from 'vitest';
+import { openTestContext, openTestProcesses, TEST_ADMIN_TOKEN } from './support/context.js';
+import type { ServiceProcess } from './support/processes.js';
 import { SseStream } from './support/sse.js';
 
 /**
@@ -9,17 +9,8 @@ import { SseStream } from './support/sse.js';
  * was booked and polled on B. Only Redis connects them.
  */
 
-let ctx: TestContext;
-let registry: ProcessRegistry;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  registry = new ProcessRegistry(serviceEnv(ctx.config, { LOG_LEVEL: 'info', DB_POOL_SIZE: '2' }));
-});
-afterAll(async () => {
-  await registry?.stopAll();
-  await ctx?.cleanup();
-});
+const ctx = await openTestContext();
+const registry = openTestProcesses(ctx, { LOG_LEVEL: 'info', DB_POOL_SIZE: '2' });
 
 const json = { 'content-type': 'application/json' };
 
