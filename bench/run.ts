@@ -18,7 +18,7 @@ import { formatProfile, summariseProfile } from './lib/profile.js';
 import { formatReport } from './lib/report.js';
 import { writeResults, type BenchSettings, type ScenarioResult } from './lib/results-md.js';
 import { runBurst, type BurstHooks } from './lib/run-burst.js';
-import { SCENARIO_NAMES, scenarios, type Scenario, type ScenarioName } from './lib/scenarios.js';
+import { OPEN_LOOP_TARGET, SCENARIO_NAMES, scenarios, type Scenario, type ScenarioName } from './lib/scenarios.js';
 import { SeatMapReaders, formatSeatReaders } from './lib/seat-readers.js';
 import { freePort, migrateWith, startServices, type RunningServices } from './lib/services.js';
 import { startWebhookSink } from './lib/webhook-sink.js';
@@ -57,6 +57,7 @@ const HELP = `Usage: npm run bench -- [options]
                        balancer's warm upstream pool would be (docs/OPERATIONS.md, Scaling the API)
   --seat-readers N     during each burst, N clients read the seat map of a 100,000-seat show in a loop
                        (gzip, no If-None-Match); compare booking latency with a run without (default 0)
+  --rate N             scenario (d)'s offered rate, requests per second for 20 s (default 3000, issue 16's open loop)
   --quick              every size divided by ten, short pgbench: a smoke test
   --profile            --cpu-prof the API and the first worker; summaries go into the results
   --no-pgbench         skip the pgbench measurement
@@ -89,6 +90,7 @@ const FLAGS = {
   warmup: { type: 'string' },
   'new-connections': { type: 'boolean' },
   'seat-readers': { type: 'string' },
+  rate: { type: 'string' },
   quick: { type: 'boolean' },
   profile: { type: 'boolean' },
   'no-pgbench': { type: 'boolean' },
@@ -121,6 +123,7 @@ const BenchFlags = z.object({
   warmup: whole(0, 10_000_000).default(0),
   'new-connections': z.boolean().default(false),
   'seat-readers': whole(0, 1_000).default(0),
+  rate: whole(1, 100_000).default(OPEN_LOOP_TARGET.perSecond),
   quick: z.boolean().default(false),
   profile: z.boolean().default(false),
   'no-pgbench': z.boolean().default(false),
@@ -153,6 +156,7 @@ function parse(argv: string[]) {
     warmup: flags.warmup,
     preconnect: !flags['new-connections'],
     seatReaders: flags['seat-readers'],
+    steadyRate: flags.rate,
     quick: flags.quick,
     profile: flags.profile,
     pgbench: !flags['no-pgbench'],
@@ -332,7 +336,7 @@ async function main(): Promise<number> {
 
   /** One scenario on running services; with `explain`, the claim plans before and after go into `plans`. */
   const runScenario = async (name: Scenario['name'], build: Build, services: RunningServices, files: string, explain: boolean): Promise<ScenarioResult> => {
-    const scenario = scenarios(flags.quick)[name];
+    const scenario = scenarios(flags.quick, flags.steadyRate)[name];
     const inFlight = flags.inFlight ?? scenario.inFlight;
     const source =
       'seats' in scenario.shows
@@ -421,7 +425,7 @@ async function main(): Promise<number> {
    * start once its requests are all queued (later scenarios keep them, workers and all).
    */
   const servicesFor = async (name: ScenarioName, running: RunningServices | null, build: Build, dir: string, profileDir: string | null) => {
-    if (!scenarios(flags.quick)[name].workersAfterAccepting) return running ?? (await start(build, dir, profileDir));
+    if (!scenarios(flags.quick, flags.steadyRate)[name].workersAfterAccepting) return running ?? (await start(build, dir, profileDir));
     if (running) await running.stop();
     return start(build, path.join(dir, `services-${name}`), profileDir, true);
   };

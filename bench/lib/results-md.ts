@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { MachineInfo } from './machine.js';
 import type { PgbenchResult } from './pgbench.js';
 import type { BurstReport } from './report.js';
-import { DRAIN_TARGET_PGBENCH_RATIO, type Scenario } from './scenarios.js';
+import { DRAIN_TARGET_PGBENCH_RATIO, OPEN_LOOP_TARGET, type Scenario } from './scenarios.js';
 import type { MonitorResult } from './system-monitor.js';
 
 /**
@@ -159,6 +159,23 @@ function drainTargets(result: ScenarioResult, pgbench: PgbenchResult | null): st
   return lines;
 }
 
+/** Issue 16's open loop: scenario (d) at OPEN_LOOP_TARGET's rate, within its accept and decision p99, zero 5xx. */
+function openLoopTargets(result: ScenarioResult): string[] {
+  const r = result.report;
+  const offered = result.scenario.arrival.kind === 'rate' ? result.scenario.arrival.perSecond : NaN;
+  const acceptP99 = r.acceptLatencyMs.p99;
+  const decisionP99 = r.timeToDecisionMs.server?.p99 ?? r.timeToDecisionMs.observedByPolling.p99;
+  const target = OPEN_LOOP_TARGET;
+  return [
+    '| Target (scenario d, open loop) | Verdict | Measured |',
+    '| --- | --- | --- |',
+    check(`offered ≥ ${n(target.perSecond)} requests/s`, offered >= target.perSecond, `${n(offered)}/s offered, ${n(r.rates.acceptedPerSecond)}/s accepted`),
+    check('zero 5xx', r.serverErrors === 0, `${r.serverErrors} 5xx answers`),
+    check(`accept p99 ≤ ${target.acceptP99Ms} ms`, acceptP99 <= target.acceptP99Ms, `${ms(acceptP99)} ms from each request's scheduled time`),
+    check(`time to decision p99 ≤ ${n(target.decisionP99Ms / 1_000)} s`, decisionP99 <= target.decisionP99Ms, `${n(decisionP99 / 1_000, 2)} s (database accepted_at → decided_at)`),
+  ];
+}
+
 /** A scheduled opening's figures (sale-opening.ts), when a scenario has one. */
 function openingRows(results: ScenarioResult[], row: (name: string, cell: (r: ScenarioResult) => string) => string): string[] {
   if (!results.some((r) => r.report.opening)) return [];
@@ -261,6 +278,8 @@ export function renderResults(results: BenchResults): string {
   ];
   const a = results.results.find((r) => r.scenario.name === 'a');
   if (a) lines.push('### Targets', '', ...targets(a, pgbench), '');
+  const d = results.results.find((r) => r.scenario.name === 'd');
+  if (d) lines.push('### Open-loop target', '', ...openLoopTargets(d), '');
   const drain = results.results.find((r) => r.report.drain);
   if (drain) lines.push('### Drain target', '', ...drainTargets(drain, pgbench), '');
   lines.push('### Where the time goes (measured during each scenario)', '', ...results.results.flatMap(whereTimeGoes));
