@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drawOrder, verifyDraw } from '../shared/booking/draw.js';
-import { TEST_ADMIN_TOKEN, openTestContext, openTestProcesses } from './support/context.js';
-import type { ServiceProcess } from './support/processes.js';
+import { TEST_ADMIN_TOKEN, createTestContext, type TestContext } from './support/context.js';
+import { ProcessRegistry, serviceEnv, type ServiceProcess } from './support/processes.js';
 import { waitFor, waitUntil } from './support/wait.js';
 
 /**
@@ -12,8 +12,17 @@ import { waitFor, waitUntil } from './support/wait.js';
  * small batches to two live workers: no entry is overtaken.
  */
 
-const ctx = await openTestContext();
-const processes = openTestProcesses(ctx, { LOG_LEVEL: 'info', HOLD_SECONDS: '600' });
+let ctx: TestContext;
+let processes: ProcessRegistry;
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  processes = new ProcessRegistry(serviceEnv(ctx.config, { LOG_LEVEL: 'info', HOLD_SECONDS: '600' }));
+});
+afterAll(async () => {
+  await processes?.stopAll();
+  await ctx?.cleanup();
+});
 
 async function send(api: ServiceProcess, method: string, path: string, body?: unknown, admin = false): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = {};
