@@ -1,11 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { shareGeneratedToken } from '../services/api/admin-token.js';
 import { createLogger } from '../shared/logger.js';
-import { createTestContext, type TestContext } from './support/context.js';
-import { ProcessRegistry, serviceEnv, type ServiceProcess } from './support/processes.js';
+import { openTestContext, openTestProcesses } from './support/context.js';
+import type { ServiceProcess } from './support/processes.js';
+import { tempDir } from './support/temp-dir.js';
 
 /**
  * A generated admin token never reaches the log stream. The services run as operators run
@@ -13,20 +13,9 @@ import { ProcessRegistry, serviceEnv, type ServiceProcess } from './support/proc
  * the token goes to a file only its owner can read, and the output names the file.
  */
 
-let ctx: TestContext;
-let processes: ProcessRegistry;
-let dir: string;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  processes = new ProcessRegistry(serviceEnv(ctx.config, { LOG_LEVEL: 'info' }));
-  dir = mkdtempSync(join(tmpdir(), 'admin-token-'));
-});
-afterAll(async () => {
-  await processes?.stopAll();
-  await ctx?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const ctx = await openTestContext();
+const dir = tempDir('admin-token-');
+const processes = openTestProcesses(ctx, { LOG_LEVEL: 'info' });
 
 async function expectTokenOnlyInFile(start: (overrides: Record<string, string>) => Promise<ServiceProcess>, name: string): Promise<void> {
   const file = join(dir, name, 'admin-token');

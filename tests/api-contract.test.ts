@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { QUEUES } from '../shared/queue/catalog.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openIntakeTest } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 
 /**
@@ -12,22 +9,10 @@ import { call, createShow, waitForDecision } from './support/http.js';
  * and Retry-After can be observed; then a worker starts and decides them.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let queue: Queue;
+const { ctx, api, queue } = await openIntakeTest({ HOLD_SECONDS: '300', EXPIRY_INTERVAL_SECONDS: '3600' });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300', EXPIRY_INTERVAL_SECONDS: '3600' });
-  api = await ctx.startApi();
-  queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
-});
-afterAll(async () => {
-  await queue?.close();
-  await ctx?.cleanup();
-});
 
 const expectErrorBody = (body: any, code: string) => {
   expect(body).toMatchObject({ error: { code, message: expect.any(String) } });

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { auditBookings, type AuditReport } from '../bench/lib/audit.js';
 import { createShow, generalAdmission } from '../shared/booking/shows.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 
 /**
  * The burst tool's audit must catch what it exists to catch. Each case plants a fault directly
@@ -10,12 +10,7 @@ import { createTestContext, type TestContext } from './support/context.js';
  * exactly that check, next to a clean show that passes.
  */
 
-let ctx: TestContext;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-});
-afterAll(async () => ctx?.cleanup());
+const ctx = await openTestContext();
 
 async function newShow(seats: number): Promise<{ id: string; seatIds: number[] }> {
   const show = await createShow(ctx.db, { name: 'Audit show', startTime: new Date('2030-01-01T20:00:00Z'), layout: generalAdmission(seats) });

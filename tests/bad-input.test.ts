@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { QUEUES } from '../shared/queue/catalog.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openIntakeTest } from './support/context.js';
 import { call, createShow, type Reply } from './support/http.js';
 
 /**
@@ -16,23 +13,9 @@ import { call, createShow, type Reply } from './support/http.js';
 const MAX_SEATS = 4;
 const BODY_LIMIT = 4_096;
 
-let ctx: TestContext;
-let api: RunningApi;
-let queue: Queue;
-let ga: string;
-let reserved: string;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ MAX_SEATS_PER_BOOKING: String(MAX_SEATS), BODY_LIMIT_BYTES: String(BODY_LIMIT) });
-  api = await ctx.startApi();
-  queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
-  ga = (await createShow(api.app, { total_seats: 20 })).id;
-  reserved = (await createShow(api.app, { sections: [{ name: 'VIP', rows: 2, seats_per_row: 3, price_cents: 100 }] })).id;
-});
-afterAll(async () => {
-  await queue?.close();
-  await ctx?.cleanup();
-});
+const { ctx, api, queue } = await openIntakeTest({ MAX_SEATS_PER_BOOKING: String(MAX_SEATS), BODY_LIMIT_BYTES: String(BODY_LIMIT) });
+const ga = (await createShow(api.app, { total_seats: 20 })).id;
+const reserved = (await createShow(api.app, { sections: [{ name: 'VIP', rows: 2, seats_per_row: 3, price_cents: 100 }] })).id;
 
 /** The error body every 4xx must carry, naming `field` in its details or (when it has none) its message. */
 function expectNamedError(reply: Reply, status: number, field: string | RegExp) {

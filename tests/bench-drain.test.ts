@@ -1,14 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { formatReport } from '../bench/lib/report.js';
 import { runBurst } from '../bench/lib/run-burst.js';
 import { scenarios } from '../bench/lib/scenarios.js';
 import { startServices, type RunningServices } from '../bench/lib/services.js';
 import { burstOptions } from './support/burst.js';
-import { createTestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { freePort, serviceEnv } from './support/processes.js';
+import { tempDir } from './support/temp-dir.js';
 
 /**
  * The bench's drain (issue 16) at its quick size, on the bench's own services (an API and a
@@ -16,15 +14,10 @@ import { freePort, serviceEnv } from './support/processes.js';
  * accepted, and the rate measured from the first decision to the last in the database.
  */
 
-const ctx = await createTestContext();
-const dir = mkdtempSync(join(tmpdir(), 'bench-drain-'));
+const ctx = await openTestContext();
+const dir = tempDir('bench-drain-');
 let services: RunningServices | undefined;
-
-afterAll(async () => {
-  await services?.stop();
-  await ctx.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(async () => services?.stop());
 
 it('queues every request with no worker running, then the started worker decides them all', async () => {
   const drain = scenarios(true).drain;

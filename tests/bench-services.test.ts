@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { startServices, type RunningServices } from '../bench/lib/services.js';
-import { createTestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { freePort, serviceEnv } from './support/processes.js';
+import { tempDir } from './support/temp-dir.js';
 
 /**
  * The bench's services come from the tests' process harness (ProcessRegistry): API replicas on
@@ -12,15 +12,10 @@ import { freePort, serviceEnv } from './support/processes.js';
  * own log file and --cpu-prof profiles of the first API and worker when asked.
  */
 
-const ctx = await createTestContext();
-const dir = mkdtempSync(join(tmpdir(), 'bench-services-'));
+const ctx = await openTestContext();
+const dir = tempDir('bench-services-');
 let services: RunningServices | undefined;
-
-afterAll(async () => {
-  await services?.stop();
-  await ctx.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(async () => services?.stop());
 
 it('starts API replicas and workers with log files and profiles, and stops them', async () => {
   const logDir = dir;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RequestIndex } from '../shared/queue/request-index.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -14,18 +14,12 @@ import { waitFor } from './support/wait.js';
  * The index's own keys stay out of BullMQ's namespace, and a poll costs one or two round trips.
  */
 
-let ctx: TestContext;
-let queue: Queue;
+const ctx = await openTestContext();
+const queue = new Queue('job-hash', { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
 const workers: Worker[] = [];
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  queue = new Queue('job-hash', { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
-});
 afterAll(async () => {
   for (const worker of workers) await worker.close();
-  await queue?.close();
-  await ctx?.cleanup();
+  await queue.close();
 });
 
 const MILLIS = /^\d{13}$/;

@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditOpening, drawKeyOf } from '../bench/lib/audit.js';
 import { parseBurstArgs, UsageError, type BurstOptions } from '../bench/lib/options.js';
 import { formatReport, type BurstReport } from '../bench/lib/report.js';
 import { runBurst } from '../bench/lib/run-burst.js';
 import type { PublishedDraw, ShowOpening } from '../bench/lib/sale-opening.js';
 import { scenarios } from '../bench/lib/scenarios.js';
-import { startApi, type RunningApi } from '../services/api/server.js';
-import { createLogger } from '../shared/logger.js';
 import { burstOptions } from './support/burst.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openListeningTestApi } from './support/context.js';
 
 /**
  * The burst tool's scheduled sale (`--sales-open-in`): scenario (e) at a small size against a
@@ -17,21 +15,10 @@ import { createTestContext, type TestContext } from './support/context.js';
  * shown to fail on a tampered draw.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  const config = ctx.configWith({ PORT: '0' });
-  api = await startApi(config, createLogger(config, 'burst-opening-test'), { listen: true });
-  // One worker process. The line is strict with several too (one released batch per show in
-  // flight): tests/line-processes.test.ts decides a sold-out opening with two.
-  await ctx.startWorker();
-});
-afterAll(async () => {
-  await api?.close();
-  await ctx?.cleanup();
-});
+const { ctx, api } = await openListeningTestApi();
+// One worker process. The line is strict with several too (one released batch per show in
+// flight): tests/line-processes.test.ts decides a sold-out opening with two.
+await ctx.startWorker();
 
 function options(...extra: string[]): BurstOptions {
   return burstOptions(api.url, ctx, 13, ...extra);

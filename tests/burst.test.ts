@@ -1,31 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { renderHtml } from '../bench/lib/html.js';
 import { parseBurstArgs, UsageError, type BurstOptions } from '../bench/lib/options.js';
 import { runBurst } from '../bench/lib/run-burst.js';
 import { startApi, type RunningApi } from '../services/api/server.js';
 import { createLogger } from '../shared/logger.js';
 import { burstOptions } from './support/burst.js';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
+import { openListeningTestApi, TEST_ADMIN_TOKEN } from './support/context.js';
 
 /**
  * The burst tool against a real instance: the API listening on a free port (the tool speaks
  * HTTP, not app.inject), two workers, this file's own database and queue prefix.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  const config = ctx.configWith({ PORT: '0' });
-  api = await startApi(config, createLogger(config, 'burst-test'), { listen: true });
-  await ctx.startWorker();
-  await ctx.startWorker();
-});
-afterAll(async () => {
-  await api?.close();
-  await ctx?.cleanup();
-});
+const { ctx, api } = await openListeningTestApi();
+await ctx.startWorker();
+await ctx.startWorker();
 
 function options(...extra: string[]): BurstOptions {
   return burstOptions(api.url, ctx, 42, ...extra);

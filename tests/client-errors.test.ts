@@ -1,7 +1,6 @@
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openListeningTestApi } from './support/context.js';
 
 /**
  * Requests Node's HTTP parser rejects before Fastify sees them (oversized headers, request
@@ -9,21 +8,8 @@ import { createTestContext, type TestContext } from './support/context.js';
  * skips the parser, so these go over raw TCP to a listening app.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let port: number;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-  await api.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = api.app.server.address();
-  if (!address || typeof address === 'string') throw new Error('not listening');
-  port = address.port;
-});
-afterAll(async () => {
-  await ctx?.cleanup();
-});
+const { baseUrl } = await openListeningTestApi();
+const port = Number(new URL(baseUrl).port);
 
 type RawReply = { status: number; headers: Record<string, string>; body: unknown };
 

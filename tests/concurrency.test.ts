@@ -1,19 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { QueueEvents, type Queue } from 'bullmq';
+import { QueueEvents } from 'bullmq';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ConcurrentDecisionError, decideBookings, type DecideSettings, type Decision } from '../shared/booking/decide.js';
 import { rowName } from '../shared/booking/layout.js';
 import { LayoutCache, loadLayout } from '../shared/booking/shows.js';
 import { createDb } from '../shared/db/client.js';
 import { createLogger } from '../shared/logger.js';
 import { JOBS, QUEUES, type BookingJob, type BookingResult } from '../shared/queue/catalog.js';
-import { openQueue } from '../shared/queue/queues.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
-import type { RunningApi } from '../services/api/server.js';
 import { createBookingProcessor } from '../services/worker/jobs/process-bookings.js';
 import type { RunningWorker } from '../services/worker/worker.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openIntakeTest } from './support/context.js';
 import { waitFor } from './support/wait.js';
 import { call, createShow } from './support/http.js';
 
@@ -24,20 +22,8 @@ import { call, createShow } from './support/http.js';
  * invariant it checks; the audit is the same for all of them.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let queue: Queue;
-
-beforeAll(async () => {
-  // Small pools: several test files run at once against one Postgres (max_connections 100).
-  ctx = await createTestContext({ HOLD_SECONDS: '600', DB_POOL_SIZE: '3' });
-  api = await ctx.startApi();
-  queue = openQueue(QUEUES.bookings, ctx.redis, ctx.config.QUEUE_PREFIX);
-});
-afterAll(async () => {
-  await queue?.close();
-  await ctx?.cleanup();
-});
+// Small pools: several test files run at once against one Postgres (max_connections 100).
+const { ctx, api, queue } = await openIntakeTest({ HOLD_SECONDS: '600', DB_POOL_SIZE: '3' });
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -72,7 +58,6 @@ async function submit(body: BookingBody): Promise<string> {
 
 /** Fires all requests at once, as a sales-open burst does. */
 const submitAll = (bodies: BookingBody[]) => Promise.all(bodies.map(submit));
-
 
 async function waitForDecided(ids: string[], timeoutMs?: number): Promise<void> {
   await waitFor(

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseError } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createShow, generalAdmission } from '../shared/booking/shows.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 
 /**
  * The schema itself must make double-selling and half-states impossible, even if application
@@ -12,7 +12,7 @@ import { createTestContext, type TestContext } from './support/context.js';
  * each case breaks; the last tests show the legitimate paths still pass.
  */
 
-let ctx: TestContext;
+const ctx = await openTestContext({ DB_POOL_SIZE: '2' });
 
 /** Seat ids by label ("1".."10") of show A, and of show B. */
 type Fixture = {
@@ -73,7 +73,6 @@ async function insertBooking(showId: string, status: 'HELD' | 'CONFIRMED' | 'FAI
 }
 
 beforeAll(async () => {
-  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
   const startTime = new Date('2030-01-01T20:00:00Z');
   const showA = (await createShow(ctx.db, { name: 'Constraints A', startTime, layout: generalAdmission(10) })).id;
   const showB = (await createShow(ctx.db, { name: 'Constraints B', startTime, layout: generalAdmission(5) })).id;
@@ -92,7 +91,6 @@ beforeAll(async () => {
     heldB: await insertBooking(showB, 'HELD', [seatB('1')]),
   };
 });
-afterAll(async () => ctx?.cleanup());
 
 /**
  * Runs one statement that must be refused and returns Postgres's error. It runs in a

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decideBookings, type DecideSettings } from '../shared/booking/decide.js';
 import { releaseLapsedHolds, sweepLapsedHolds, type ExpiryResult } from '../shared/booking/expire.js';
 import { confirmBooking } from '../shared/booking/settle.js';
@@ -12,7 +12,7 @@ import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { waitFor } from './support/wait.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 
 /**
  * Releasing lapsed holds. The sweep may run in many places at once (the scheduled job on any
@@ -21,13 +21,8 @@ import { createTestContext, type TestContext } from './support/context.js';
  * schedule, there is one scheduler and one sweep per tick.
  */
 
-let ctx: TestContext;
-
-beforeAll(async () => {
-  // Small pools: several test files run at once against one Postgres (max_connections 100).
-  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
-});
-afterAll(async () => ctx?.cleanup());
+// Small pools: several test files run at once against one Postgres (max_connections 100).
+const ctx = await openTestContext({ DB_POOL_SIZE: '2' });
 
 
 const request = (showId: string, seatCount: number): BookingJob => ({

@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { explainClaims } from '../bench/lib/explain.js';
 import { createShow, generalAdmission } from '../shared/booking/shows.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 
 /** The bench explains the product's own claim statements: they must render and plan as SQL. */
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await createTestContext();
-});
-afterAll(async () => ctx?.cleanup());
+const ctx = await openTestContext();
 
 describe('bench: EXPLAIN of the claim statements', () => {
   it('plans every statement of a batch on a real show', async () => {

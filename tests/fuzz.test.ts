@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from './support/context.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openTestApi, TEST_ADMIN_TOKEN } from './support/context.js';
 import { recordFigures } from './support/figures.js';
 import { createShow, call, waitForDecision } from './support/http.js';
 import { routeTable, type Route } from './support/route-table.js';
@@ -19,13 +18,10 @@ const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 200);
 /** The queue board's many routes are admin-only plumbing: fewer runs each. */
 const RUNS_PER_BOARD_ROUTE = Math.ceil(RUNS_PER_ROUTE / 6);
 
-let ctx: TestContext;
-let api: RunningApi;
+const { ctx, api } = await openTestApi({ BODY_LIMIT_BYTES: String(BODY_LIMIT) });
 const known = { showId: '', heldId: '', queuedId: '' };
 
 beforeAll(async () => {
-  ctx = await createTestContext({ BODY_LIMIT_BYTES: String(BODY_LIMIT) });
-  api = await ctx.startApi();
   const show = await createShow(api.app, { sections: [{ name: 'Floor', rows: 3, seats_per_row: 10, price_cents: 100 }] });
   known.showId = show.id;
   // Real ids, so generated requests also reach the paths behind a successful lookup.
@@ -37,7 +33,6 @@ beforeAll(async () => {
   known.heldId = held.body.id;
   known.queuedId = queued.body.id;
 });
-afterAll(async () => ctx?.cleanup());
 
 // ---------------------------------------------------------------------------------------------
 // Generators

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decideBookings, type DecideSettings } from '../shared/booking/decide.js';
 import { confirmBooking } from '../shared/booking/settle.js';
 import { createShow, generalAdmission, loadLayout } from '../shared/booking/shows.js';
 import type { BookingJob } from '../shared/queue/catalog.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -15,12 +15,7 @@ import { waitFor } from './support/wait.js';
  * Postgres's clock, which is what decides lapses), then lets it go and checks what it decided.
  */
 
-let ctx: TestContext;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
-});
-afterAll(async () => ctx?.cleanup());
+const ctx = await openTestContext({ DB_POOL_SIZE: '2' });
 
 const HOLD_SECONDS = 1;
 const settings: DecideSettings = { holdSeconds: HOLD_SECONDS, maxSeatsPerCustomer: 10, waitlistOfferSeconds: 900 };

@@ -1,9 +1,6 @@
-import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { QUEUES, type BookingJob } from '../shared/queue/catalog.js';
-import { RequestIndex } from '../shared/queue/request-index.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { type BookingJob } from '../shared/queue/catalog.js';
+import { openIntakeTest } from './support/context.js';
 import { call, createShow, waitForDecision, type Reply } from './support/http.js';
 import { waitUntil } from './support/processes.js';
 
@@ -17,25 +14,10 @@ import { waitUntil } from './support/processes.js';
 
 const DAY_SECONDS = 24 * 3_600;
 
-let ctx: TestContext;
-let api: RunningApi;
-let queue: Queue;
-let index: RequestIndex;
-let showId: string;
+const { ctx, api, queue, index } = await openIntakeTest();
+const showId = (await createShow(api.app, { total_seats: 50 })).id;
 const idsMade = new Set<string>();
 const keysUsed = new Set<string>();
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-  queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
-  index = new RequestIndex(ctx.redis, queue);
-  showId = (await createShow(api.app, { total_seats: 50 })).id;
-});
-afterAll(async () => {
-  await queue?.close();
-  await ctx?.cleanup();
-});
 
 const body = (more: Record<string, unknown> = {}) => ({ show_id: showId, customer_email: 'ada@example.com', seat_count: 1, ...more });
 

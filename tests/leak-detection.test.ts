@@ -1,9 +1,9 @@
 import { Worker } from 'bullmq';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { QUEUES } from '../shared/queue/catalog.js';
 import { createWorkerConnection, redisTarget, waitForReady } from '../shared/redis.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 
 /**
  * The teardown every test file runs (TestContext.cleanup) fails when the file leaked a pool
@@ -11,14 +11,7 @@ import { createTestContext, type TestContext } from './support/context.js';
  * purpose here, then closed, and cleanup called again.
  */
 
-let ctx: TestContext;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-});
-afterAll(async () => {
-  await ctx?.cleanup();
-});
+const ctx = await openTestContext();
 
 describe('cleanup fails on a leak', () => {
   it('a client of the context pool still checked out', async () => {

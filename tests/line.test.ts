@@ -1,12 +1,9 @@
-import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { drawKey, drawOrder, lineOrder, seedCommitment, verifyDraw } from '../shared/booking/draw.js';
-import { JOBS, QUEUES, type BookingJob } from '../shared/queue/catalog.js';
-import { RequestIndex } from '../shared/queue/request-index.js';
+import { JOBS, type BookingJob } from '../shared/queue/catalog.js';
 import { releasedJobId } from '../shared/queue/show-line.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openIntakeTest } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitFor, waitUntil } from './support/wait.js';
 
@@ -15,23 +12,8 @@ import { waitFor, waitUntil } from './support/wait.js';
  * show's batches, leaving the line. Real Postgres and Redis; the keeper runs in the workers.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let queue: Queue;
-let index: RequestIndex;
+const { ctx, api, queue, index } = await openIntakeTest({ HOLD_SECONDS: '300' });
 const workers: RunningWorker[] = [];
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300' });
-  api = await ctx.startApi();
-  queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
-  index = new RequestIndex(ctx.redis, queue);
-});
-afterAll(async () => {
-  while (workers.length > 0) await workers.pop()!.close();
-  await queue?.close();
-  await ctx?.cleanup();
-});
 
 async function startWorker(): Promise<RunningWorker> {
   const worker = await ctx.startWorker();

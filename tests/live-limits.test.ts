@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { SseStream } from './support/sse.js';
 import { waitFor } from './support/wait.js';
@@ -10,12 +10,7 @@ import { waitFor } from './support/wait.js';
  * shutdown that ends every stream. No worker runs: bookings stay QUEUED.
  */
 
-let ctx: TestContext;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-});
-afterAll(async () => ctx?.cleanup());
+const ctx = await openTestContext();
 
 async function listening(overrides: Record<string, string> = {}): Promise<{ api: RunningApi; base: string }> {
   const api = await ctx.startApi(overrides);

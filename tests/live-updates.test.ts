@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import type { RunningWorker } from '../services/worker/worker.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openListeningTestApi } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { SseStream } from './support/sse.js';
 import { waitFor } from './support/wait.js';
@@ -12,20 +11,8 @@ import { waitFor } from './support/wait.js';
  * only when a test wants decisions, so a request can be held QUEUED on purpose.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let base: string;
+const { ctx, api, baseUrl: base } = await openListeningTestApi({ HOLD_SECONDS: '120' });
 let worker: RunningWorker | undefined;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '120' });
-  api = await ctx.startApi();
-  base = await api.app.listen({ port: 0, host: '127.0.0.1' });
-});
-afterAll(async () => {
-  await worker?.close();
-  await ctx?.cleanup();
-});
 
 async function startWorker(): Promise<void> {
   worker ??= await ctx.startWorker();

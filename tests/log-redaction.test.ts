@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startWorker, type RunningWorker } from '../services/worker/worker.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
@@ -14,7 +14,7 @@ import { waitFor } from './support/wait.js';
 
 const EMAILS = ['Alice.Buyer@Example.com', 'bob+tickets@mail.example.org', 'carol@refused.example'];
 
-let ctx: TestContext;
+const ctx = await openTestContext();
 let worker: RunningWorker | undefined;
 
 function capture(name: string): { logger: Logger; raw: string[]; lines: Array<Record<string, unknown>> } {
@@ -35,12 +35,8 @@ function expectNoEmail(raw: string[]): void {
   expect(log).not.toMatch(/[\w.+-]+@[\w-]+\.[\w.-]+/);
 }
 
-beforeAll(async () => {
-  ctx = await createTestContext();
-});
 afterAll(async () => {
   await worker?.close();
-  await ctx?.cleanup();
 });
 
 describe('emails in error logs', () => {

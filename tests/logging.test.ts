@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../services/api/server.js';
 import { startWorker, type RunningWorker } from '../services/worker/worker.js';
 import { createLogger } from '../shared/logger.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 
 /**
@@ -10,14 +10,13 @@ import { call, createShow, waitForDecision } from './support/http.js';
  * they would in production, and a booking is followed through both by its request id.
  */
 
-let ctx: TestContext;
+const ctx = await openTestContext();
 let api: RunningApi;
 let worker: RunningWorker;
 const lines: Array<Record<string, unknown>> = [];
 const raw: string[] = [];
 
 beforeAll(async () => {
-  ctx = await createTestContext();
   const config = ctx.configWith({ LOG_LEVEL: 'info' });
   const logger = createLogger(config, 'ticket-rush', {
     write: (line: string) => {
@@ -31,7 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.close();
   await worker?.close();
-  await ctx?.cleanup();
 });
 
 describe('logs', () => {

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { ShowLine } from '../shared/queue/show-line.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openListeningTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { SseStream } from './support/sse.js';
 import { waitFor } from './support/wait.js';
@@ -13,20 +12,8 @@ import { waitFor } from './support/wait.js';
  * available-seat counts each writer recounts after a change). Real Postgres and Redis.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let base: string;
+const { ctx, api, baseUrl: base } = await openListeningTestApi({ HOLD_SECONDS: '300' });
 let worker: RunningWorker | undefined;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300' });
-  api = await ctx.startApi();
-  base = await api.app.listen({ port: 0, host: '127.0.0.1' });
-});
-afterAll(async () => {
-  await worker?.close();
-  await ctx?.cleanup();
-});
 
 let buyer = 0;
 async function book(showId: string, body: Record<string, unknown>): Promise<string> {

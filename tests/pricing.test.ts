@@ -1,7 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import type { RunningWorker } from '../services/worker/worker.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 
 /**
@@ -10,18 +8,7 @@ import { call, createShow, waitForDecision } from './support/http.js';
  * it is still QUEUED).
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let worker: RunningWorker;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300', MAX_SEATS_PER_CUSTOMER: '100' });
-  api = await ctx.startApi();
-});
-afterAll(async () => {
-  await worker?.close();
-  await ctx?.cleanup();
-});
+const { ctx, api } = await openTestApi({ HOLD_SECONDS: '300', MAX_SEATS_PER_CUSTOMER: '100' });
 
 const book = async (body: Record<string, unknown>) => {
   const reply = await call(api.app, 'POST', '/booking', { body: { customer_email: 'payer@example.com', ...body } });
@@ -70,7 +57,7 @@ describe('total_cents', () => {
     const mixed = await book({ show_id: reserved.id, seats: ['VIP-A-1', 'Floor-A-2'] });
     expect(await whole(confirmed)).toMatchObject({ status: 'QUEUED', total_cents: null });
 
-    worker = await ctx.startWorker();
+    await ctx.startWorker();
     for (const id of [confirmed, cancelled, unpaid, mixed]) await waitForDecision(api.app, id);
     // Asked once the five seats are held (the worker need not decide batches in arrival order).
     const soldOut = await book({ show_id: ga.id, seat_count: 1 });

@@ -1,7 +1,6 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 import { call, createShow } from './support/http.js';
 import { ProcessRegistry, RedisServer } from './support/processes.js';
 
@@ -12,21 +11,11 @@ import { ProcessRegistry, RedisServer } from './support/processes.js';
  * and nothing is accepted that was not enqueued.
  */
 
-let ctx: TestContext;
-let registry: ProcessRegistry;
-let redis: RedisServer;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  registry = new ProcessRegistry({});
-  redis = await RedisServer.start(registry, { args: ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'] });
-  api = await ctx.startApi({ REDIS_URL: redis.url });
-});
-afterAll(async () => {
-  await ctx?.cleanup();
-  await registry?.stopAll();
-});
+const registry = new ProcessRegistry({});
+// Registered before the context's hook, so it runs after it: the API's Redis outlives the API.
+afterAll(() => registry.stopAll());
+const redis = await RedisServer.start(registry, { args: ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'] });
+const { api } = await openTestApi({}, { REDIS_URL: redis.url });
 
 describe('Redis full', () => {
   it('answers 503 + Retry-After, not 500, while Redis refuses writes for lack of memory', async () => {

@@ -1,29 +1,20 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import { MAX_STALENESS_MS, SeatMapCache } from '../services/api/seat-map.js';
 import { listSeats } from '../shared/booking/shows.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
 /** GET /shows/:id/seats: cached, versioned (ETag), compressed, filterable by section, and fresh. */
 
-let ctx: TestContext;
-let api: RunningApi;
-let show: { id: string };
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-  show = await createShow(api.app, {
-    sections: [
-      { name: 'Floor', rows: 3, seats_per_row: 10, price_cents: 5_000 },
-      { name: 'Balcony', rows: 2, seats_per_row: 10, price_cents: 2_500 },
-    ],
-  });
+const { ctx, api } = await openTestApi();
+const show: { id: string } = await createShow(api.app, {
+  sections: [
+    { name: 'Floor', rows: 3, seats_per_row: 10, price_cents: 5_000 },
+    { name: 'Balcony', rows: 2, seats_per_row: 10, price_cents: 2_500 },
+  ],
 });
-afterAll(async () => ctx?.cleanup());
 
 const seatsOf = (url: string, headers: Record<string, string> = {}) => api.app.inject({ method: 'GET', url, headers });
 

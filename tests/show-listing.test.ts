@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openTestApi } from './support/context.js';
 import { call, createShow } from './support/http.js';
 
 /**
@@ -11,14 +10,11 @@ import { call, createShow } from './support/http.js';
 const UPCOMING = 61;
 const PAST = 3;
 
-let ctx: TestContext;
-let api: RunningApi;
+const { api } = await openTestApi();
 const upcoming: string[] = [];
 const past: string[] = [];
 
 beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
   // Two shows share each start time, so the id breaks ties across page boundaries.
   for (let i = 0; i < UPCOMING; i++) {
     const day = String(1 + Math.floor(i / 2)).padStart(2, '0');
@@ -28,7 +24,6 @@ beforeAll(async () => {
     past.push((await createShow(api.app, { name: `Past ${i}`, start_time: `2001-0${i + 1}-01T20:00:00Z`, total_seats: 1 })).id);
   }
 });
-afterAll(async () => ctx?.cleanup());
 
 type Show = { id: string; start_time: string };
 type Listing = { shows: Show[]; next: string | null };

@@ -1,21 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decideBookings, type DecideSettings, type Decision } from '../shared/booking/decide.js';
 import { createShow, generalAdmission, loadLayout } from '../shared/booking/shows.js';
 import type { BookingJob } from '../shared/queue/catalog.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 
 /**
  * The sold-out fast path decides a whole batch without locks once the committed state has no
  * AVAILABLE seat and no lapsed hold. These tests pin down that it never answers too early.
  */
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await createTestContext();
-});
-afterAll(async () => ctx?.cleanup());
+const ctx = await openTestContext();
 
 const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 10, waitlistOfferSeconds: 900 };
 

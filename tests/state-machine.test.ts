@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decideBookings, type Decision } from '../shared/booking/decide.js';
 import { releaseLapsedHolds } from '../shared/booking/expire.js';
 import type { ShowLayout } from '../shared/booking/layout.js';
 import { cancelBooking, confirmBooking, type SettleOutcome } from '../shared/booking/settle.js';
 import { createShow, loadLayout } from '../shared/booking/shows.js';
 import type { BookingJob } from '../shared/queue/catalog.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { recordFigures } from './support/figures.js';
 
 /**
@@ -27,11 +27,7 @@ const SECTIONS = [
 ];
 const NUM_RUNS = Number(process.env.STATE_MACHINE_RUNS ?? 100);
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await createTestContext();
-});
-afterAll(async () => ctx?.cleanup());
+const ctx = await openTestContext();
 
 // ---------------------------------------------------------------------------------------------
 // Model

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 
 /**
  * TRUST_PROXY decides whose word the client address is, and so whose rate-limit bucket a
@@ -8,11 +8,7 @@ import { createTestContext, type TestContext } from './support/context.js';
  * address it really saw. Only that appended entry may count.
  */
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await createTestContext();
-});
-afterAll(async () => ctx?.cleanup());
+const ctx = await openTestContext();
 
 const LIMIT = 3;
 const LOAD_BALANCER = '10.0.0.5';

@@ -1,10 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { auditBookings } from '../bench/lib/audit.js';
 import { runBurst } from '../bench/lib/run-burst.js';
-import { startApi, type RunningApi } from '../services/api/server.js';
-import { createLogger } from '../shared/logger.js';
 import { burstOptions } from './support/burst.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openListeningTestApi } from './support/context.js';
 import { ProcessRegistry, serviceEnv } from './support/processes.js';
 
 /**
@@ -16,24 +14,12 @@ import { ProcessRegistry, serviceEnv } from './support/processes.js';
  * the workers have stopped.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let processes: ProcessRegistry;
-
 const SHORT_HOLDS = { HOLD_SECONDS: '2', WAITLIST_OFFER_SECONDS: '2', EXPIRY_INTERVAL_SECONDS: '1', MAX_SEATS_PER_CUSTOMER: '100' };
 
-beforeAll(async () => {
-  ctx = await createTestContext(SHORT_HOLDS);
-  const config = ctx.configWith({ PORT: '0' });
-  api = await startApi(config, createLogger(config, 'waitlist-burst-test'), { listen: true });
-  processes = new ProcessRegistry(serviceEnv(ctx.config, { DB_POOL_SIZE: '3' }));
-  await Promise.all([processes.startWorker(), processes.startWorker(), processes.startWorker()]);
-});
-afterAll(async () => {
-  await processes?.stopAll();
-  await api?.close();
-  await ctx?.cleanup();
-});
+const { ctx, api } = await openListeningTestApi(SHORT_HOLDS);
+const processes = new ProcessRegistry(serviceEnv(ctx.config, { DB_POOL_SIZE: '3' }));
+afterAll(() => processes.stopAll());
+await Promise.all([processes.startWorker(), processes.startWorker(), processes.startWorker()]);
 
 describe('the waiting list under a burst with three worker processes', () => {
   it('joins, offers and passes on seats without ever leaving one AVAILABLE beside a fitting entry', async () => {

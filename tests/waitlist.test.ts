@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { describe, expect, it } from 'vitest';
 import { webhooks } from '../shared/db/schema/index.js';
 import { BOOKING_EVENT_TYPES } from '../shared/webhooks/events.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { waitFor } from './support/wait.js';
 
@@ -15,15 +14,8 @@ import { waitFor } from './support/wait.js';
  * when a test backdates it.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300', EXPIRY_INTERVAL_SECONDS: '1', MAX_SEATS_PER_CUSTOMER: '4' });
-  api = await ctx.startApi();
-  await ctx.startWorker();
-});
-afterAll(async () => ctx?.cleanup());
+const { ctx, api } = await openTestApi({ HOLD_SECONDS: '300', EXPIRY_INTERVAL_SECONDS: '1', MAX_SEATS_PER_CUSTOMER: '4' });
+await ctx.startWorker();
 
 let emails = 0;
 const email = () => `buyer${++emails}@example.com`;

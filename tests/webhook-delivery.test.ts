@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { QUEUES } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
 import { claimDueDeliveries } from '../shared/webhooks/relay.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestApi } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { sample } from './support/prometheus.js';
 import { waitFor } from './support/wait.js';
@@ -20,8 +19,7 @@ import { WebhookReceiver, type Received } from './support/webhook-receiver.js';
  * found again in the outbox.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
+const { ctx, api } = await openTestApi({ DB_POOL_SIZE: '2' });
 let receiver: WebhookReceiver;
 const workers: RunningWorker[] = [];
 
@@ -35,16 +33,11 @@ const FAST = {
   EXPIRY_INTERVAL_SECONDS: '1',
 };
 
-beforeAll(async () => {
-  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
-  api = await ctx.startApi();
-});
 afterEach(async () => {
   while (workers.length > 0) await workers.pop()!.close();
   await receiver?.stop();
   await ctx.pool.query('DELETE FROM webhooks');
 });
-afterAll(async () => ctx?.cleanup());
 
 async function startWorker(overrides: Record<string, string> = {}): Promise<RunningWorker> {
   const worker = await ctx.startWorker({ ...FAST, ...overrides });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { decideBookings, type DecideSettings } from '../shared/booking/decide.js';
 import { releaseLapsedHolds } from '../shared/booking/expire.js';
 import { cancelBooking, confirmBooking } from '../shared/booking/settle.js';
@@ -12,7 +12,7 @@ import { FAN_OUT_LOCK_KEY, fanOutEvents } from '../shared/webhooks/relay.js';
 import { sql } from 'drizzle-orm';
 import { QUEUES } from '../shared/queue/catalog.js';
 import { openQueue } from '../shared/queue/queues.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -21,11 +21,7 @@ import { waitFor } from './support/wait.js';
  * nothing.
  */
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
-});
-afterAll(async () => ctx?.cleanup());
+const ctx = await openTestContext({ DB_POOL_SIZE: '2' });
 beforeEach(async () => {
   await ctx.pool.query('TRUNCATE webhooks, webhook_events, webhook_deliveries');
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { webhooks } from '../shared/db/schema/index.js';
 import { recordBookingEvents } from '../shared/webhooks/outbox.js';
@@ -8,7 +8,7 @@ import { fanOutEvents } from '../shared/webhooks/relay.js';
 import { createShow, generalAdmission } from '../shared/booking/shows.js';
 import { decideBookings } from '../shared/booking/decide.js';
 import { loadLayout } from '../shared/booking/shows.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { openTestContext } from './support/context.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -17,16 +17,12 @@ import { waitFor } from './support/wait.js';
  * young, or not fanned out yet stays. The worker runs it on a schedule.
  */
 
-let ctx: TestContext;
+const ctx = await openTestContext({ DB_POOL_SIZE: '2' });
 let worker: RunningWorker | undefined;
-beforeAll(async () => {
-  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
-});
 afterEach(async () => {
   await worker?.close();
   worker = undefined;
 });
-afterAll(async () => ctx?.cleanup());
 beforeEach(async () => {
   await ctx.pool.query('TRUNCATE webhooks, webhook_events, webhook_deliveries');
 });

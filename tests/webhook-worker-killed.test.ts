@@ -1,9 +1,7 @@
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../services/api/server.js';
-import { createTestContext, type TestContext } from './support/context.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openTestApi, openTestProcesses } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
-import { ProcessRegistry, serviceEnv } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 import { WebhookReceiver } from './support/webhook-receiver.js';
 
@@ -14,24 +12,12 @@ import { WebhookReceiver } from './support/webhook-receiver.js';
  * job itself been lost, once its lease runs out: tests/webhook-delivery.test.ts).
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let processes: ProcessRegistry;
+const { ctx, api } = await openTestApi({ DB_POOL_SIZE: '2' });
 const receiver = new WebhookReceiver();
-
-beforeAll(async () => {
-  ctx = await createTestContext({ DB_POOL_SIZE: '2' });
-  api = await ctx.startApi();
-  processes = new ProcessRegistry(
-    serviceEnv(ctx.config, { DB_POOL_SIZE: '2', WEBHOOK_RELAY_INTERVAL_MS: '100', WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_RETRY_BASE_MS: '50' }),
-  );
-  await receiver.start();
-});
-afterAll(async () => {
-  await processes?.stopAll();
-  await receiver.stop();
-  await ctx?.cleanup();
-});
+afterAll(() => receiver.stop());
+// Opened after the receiver: its processes stop first (after-hooks run last-registered first).
+const processes = openTestProcesses(ctx, { DB_POOL_SIZE: '2', WEBHOOK_RELAY_INTERVAL_MS: '100', WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_RETRY_BASE_MS: '50' });
+await receiver.start();
 
 describe('a worker killed mid-delivery', () => {
   it('loses nothing: another worker delivers the event with the same webhook-id', async () => {

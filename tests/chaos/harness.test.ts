@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { ProcessRegistry, RedisServer, waitUntil } from '../support/processes.js';
-import { collectEvents, createGaShow, createWorld, type World } from './harness.js';
+import { collectEvents, createGaShow, openWorld } from './harness.js';
 
 /**
  * The harness reads and watches the queues through the same Redis URL the services get: a
@@ -10,21 +10,12 @@ import { collectEvents, createGaShow, createWorld, type World } from './harness.
  * 0 (or fail to authenticate) while the services write where the URL says.
  */
 
-let registry: ProcessRegistry;
-let server: RedisServer;
-let world: World;
-let url: string;
-
-beforeAll(async () => {
-  registry = new ProcessRegistry({});
-  server = await RedisServer.start(registry, { password: 'harness-secret' });
-  url = `${server.url}/7`;
-  world = await createWorld({ redisUrl: url });
-});
-afterAll(async () => {
-  await world?.close();
-  await registry?.stopAll();
-});
+const registry = new ProcessRegistry({});
+// Registered before the world's hook, so it runs after it: the services' Redis outlives them.
+afterAll(() => registry.stopAll());
+const server = await RedisServer.start(registry, { password: 'harness-secret' });
+const url = `${server.url}/7`;
+const world = await openWorld({ redisUrl: url });
 
 async function keysUnder(client: Redis, prefix: string): Promise<string[]> {
   const keys: string[] = [];

@@ -2,7 +2,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { Agent, request } from 'undici';
-import { onTestFailed } from 'vitest';
+import { afterAll, onTestFailed } from 'vitest';
 import { bookingSeatsNotPointingBack, capacityByShow, lostRequests, seatsDisagreeingWithBookings, seatsInTwoBookings } from '../../bench/lib/audit.js';
 import { createShow, generalAdmission } from '../../shared/booking/shows.js';
 import type { Database } from '../../shared/db/client.js';
@@ -488,6 +488,8 @@ export type World = {
   /** A plain connection to the services' Redis, for reading queue keys directly. */
   redis: Redis;
   redisUrl: string;
+  /** Runs `step` once the world has closed: for what the services reach through (a proxy, a test-owned Redis). */
+  afterClose: (step: () => Promise<unknown>) => void;
   close: () => Promise<void>;
 };
 
@@ -517,6 +519,7 @@ export async function createWorld(options: {
   for (const queue of [bookingQueue, maintenanceQueue]) queue.on('error', () => {});
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', () => {});
+  const afterwards: Array<() => Promise<unknown>> = [];
   return {
     ctx,
     processes,
@@ -524,11 +527,37 @@ export async function createWorld(options: {
     maintenanceQueue,
     redis,
     redisUrl,
+    afterClose: (step) => afterwards.push(step),
     close: async () => {
       await processes.stopAll();
       redis.disconnect();
       await Promise.allSettled([bookingQueue.close(), maintenanceQueue.close()]);
       await ctx.cleanup();
+      while (afterwards.length > 0) await afterwards.shift()!();
     },
   };
+}
+
+/**
+ * How a scenario file starts: `const world = await openWorld({...});` at the top; the world
+ * closes when the file ends (the hook is registered here, so a leak still fails the file).
+ */
+export async function openWorld(options: Parameters<typeof createWorld>[0]): Promise<World> {
+  const world = await createWorld(options);
+  afterAll(() => world.close());
+  return world;
+}
+
+/** auditRun on the world's database, queues and Redis: what each scenario checks after its fault. */
+export function auditWorld(
+  world: World,
+  options: { showIds: string[]; acknowledged: Iterable<Acknowledged>; decideTimeoutMs: number },
+): Promise<AuditReport> {
+  return auditRun({
+    pool: world.ctx.pool,
+    bookingQueue: world.bookingQueue,
+    maintenanceQueue: world.maintenanceQueue,
+    redis: world.redis,
+    ...options,
+  });
 }

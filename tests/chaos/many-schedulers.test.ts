@@ -1,19 +1,18 @@
 import { QueueEvents } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { sweepLapsedHolds } from '../../shared/booking/expire.js';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { waitUntil, type ServiceProcess } from '../support/processes.js';
 import {
   BookingClient,
   createGaShow,
-  createWorld,
   mixedBodies,
+  openWorld,
   printLogsOnFailure,
   recordFigures,
   redisOptions,
   runLoad,
   sized,
-  type World,
 } from './harness.js';
 
 /**
@@ -29,14 +28,9 @@ const INTERVAL_MS = 1_000;
 /** Extra sweeps the test runs at the same time as the scheduled ones. */
 const EXTRA_SWEEPERS = 4;
 
-let world: World;
-
-beforeAll(async () => {
-  world = await createWorld({
-    serviceOverrides: { HOLD_SECONDS: '3', EXPIRY_INTERVAL_SECONDS: String(INTERVAL_MS / 1_000) },
-  });
+const world = await openWorld({
+  serviceOverrides: { HOLD_SECONDS: '3', EXPIRY_INTERVAL_SECONDS: String(INTERVAL_MS / 1_000) },
 });
-afterAll(async () => world?.close());
 
 type Sweep = { jobId: string; bookings: number; seats: number; at: number };
 

@@ -1,19 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitUntil } from '../support/processes.js';
 import {
-  auditRun,
+  auditWorld,
   auditViolations,
   BookingClient,
   createGaShow,
-  createWorld,
   mixedBodies,
   NO_VIOLATIONS,
+  openWorld,
   printLogsOnFailure,
   recordFigures,
   runLoad,
   sized,
-  type World,
 } from './harness.js';
 
 /**
@@ -30,25 +29,17 @@ const RATE = sized({ ci: 80, full: 100 });
 /** Enough requests to run through the outage and a little after it. */
 const REQUESTS = Math.round((RATE * (LEAD_MS + OUTAGE_MS + LEAD_MS)) / 1_000);
 
-let world: World;
-let proxy: TcpProxy;
-
-beforeAll(async () => {
-  world = await createWorld({});
-  const target = new URL(world.ctx.databaseUrl);
-  proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
-});
-afterAll(async () => {
-  await world?.close();
-  await proxy?.close();
-});
+const world = await openWorld({});
+const target = new URL(world.ctx.databaseUrl);
+const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+world.afterClose(() => proxy.close());
 
 describe('chaos: Postgres outage', () => {
   it(
     `cuts Postgres for ${OUTAGE_MS / 1_000} s mid-burst: the API keeps accepting, workers retry, nothing FAILED, all decided`,
     async () => {
       printLogsOnFailure(world);
-      const { ctx, processes, redis, bookingQueue } = world;
+      const { ctx, processes, bookingQueue } = world;
       // Supply exceeds demand (at most 2 seats a request), so every request must end HELD.
       const shows = [await createGaShow(ctx.db, REQUESTS), await createGaShow(ctx.db, REQUESTS)];
       const showIds = shows.map((show) => show.id);
@@ -88,13 +79,9 @@ describe('chaos: Postgres outage', () => {
 
       const { started, seconds } = await load;
       const auditStartedAt = Date.now();
-      const report = await auditRun({
-        pool: ctx.pool,
+      const report = await auditWorld(world, {
         showIds,
         acknowledged: client.acknowledged.values(),
-        bookingQueue,
-        maintenanceQueue: world.maintenanceQueue,
-        redis,
         decideTimeoutMs: sized({ ci: 60_000, full: 90_000 }),
       });
       const answersDuringCut = client.answers.filter((answer) => answer.sentAt >= cutAt && answer.receivedAt <= restoredAt);

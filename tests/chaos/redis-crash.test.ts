@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ProcessRegistry, RedisServer, waitUntil, type ServiceProcess } from '../support/processes.js';
 import {
-  auditRun,
+  auditWorld,
   auditViolations,
   BookingClient,
   createGaShow,
-  createWorld,
   mixedBodies,
   NO_VIOLATIONS,
+  openWorld,
   printLogsOnFailure,
   recordFigures,
   runLoad,
@@ -15,7 +15,6 @@ import {
   spike,
   type Acknowledged,
   type Answer,
-  type World,
 } from './harness.js';
 
 /**
@@ -36,19 +35,11 @@ const SOAK = Boolean(Number(process.env.CHAOS_REDIS_CYCLES));
 const DOWN_MS = sized({ ci: 4_000, full: 10_000 });
 const RATE = sized({ ci: 100, full: 200 });
 
-let redisServer: RedisServer;
-let redisRegistry: ProcessRegistry;
-let world: World;
-
-beforeAll(async () => {
-  redisRegistry = new ProcessRegistry({});
-  redisServer = await RedisServer.start(redisRegistry);
-  world = await createWorld({ redisUrl: redisServer.url, serviceOverrides: { HOLD_SECONDS: '6', EXPIRY_INTERVAL_SECONDS: '2' } });
-});
-afterAll(async () => {
-  await world?.close();
-  await redisRegistry?.stopAll();
-});
+const redisRegistry = new ProcessRegistry({});
+// Registered before the world's hook, so it runs after it: the services' Redis outlives them.
+afterAll(() => redisRegistry.stopAll());
+const redisServer = await RedisServer.start(redisRegistry);
+const world = await openWorld({ redisUrl: redisServer.url, serviceOverrides: { HOLD_SECONDS: '6', EXPIRY_INTERVAL_SECONDS: '2' } });
 
 type Window = { from: number; to: number };
 
@@ -133,13 +124,9 @@ describe('chaos: Redis crash', () => {
       const { started, seconds } = await load;
       await Promise.all(spikes);
 
-      const report = await auditRun({
-        pool: ctx.pool,
+      const report = await auditWorld(world, {
         showIds,
         acknowledged: [...client.acknowledged.values(), ...probe.acknowledged.values()],
-        bookingQueue: world.bookingQueue,
-        maintenanceQueue: world.maintenanceQueue,
-        redis: world.redis,
         decideTimeoutMs: sized({ ci: 45_000, full: 90_000 }),
       });
       await Promise.all([client.close(), probe.close()]);

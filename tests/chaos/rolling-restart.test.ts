@@ -1,21 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { waitUntil, type Exit, type ServiceProcess } from '../support/processes.js';
 import {
-  auditRun,
+  auditWorld,
   auditViolations,
   BookingClient,
   collectEvents,
   createGaShow,
-  createWorld,
   mixedBodies,
   NO_VIOLATIONS,
+  openWorld,
   printLogsOnFailure,
   recordFigures,
   runLoad,
   sized,
   spike,
-  type World,
 } from './harness.js';
 
 /**
@@ -30,14 +29,9 @@ import {
 const ROUNDS = sized({ ci: 1, full: 3 });
 const RATE = sized({ ci: 100, full: 200 });
 
-let world: World;
-
-beforeAll(async () => {
-  world = await createWorld({
-    serviceOverrides: { HOLD_SECONDS: '6', EXPIRY_INTERVAL_SECONDS: '2', SHUTDOWN_TIMEOUT_SECONDS: '20' },
-  });
+const world = await openWorld({
+  serviceOverrides: { HOLD_SECONDS: '6', EXPIRY_INTERVAL_SECONDS: '2', SHUTDOWN_TIMEOUT_SECONDS: '20' },
 });
-afterAll(async () => world?.close());
 
 type Restart = { name: string; exit: Exit; drainMs: number };
 
@@ -89,13 +83,9 @@ describe('chaos: rolling restart', () => {
       const { started, seconds } = await load;
       await Promise.all(spikes);
 
-      const report = await auditRun({
-        pool: ctx.pool,
+      const report = await auditWorld(world, {
         showIds,
         acknowledged: client.acknowledged.values(),
-        bookingQueue: world.bookingQueue,
-        maintenanceQueue: world.maintenanceQueue,
-        redis: world.redis,
         decideTimeoutMs: sized({ ci: 45_000, full: 90_000 }),
       });
       await stalled.close();

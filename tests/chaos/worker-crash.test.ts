@@ -1,22 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { QUEUES } from '../../shared/queue/catalog.js';
 import { LOCK_DURATION_MS, STALLED_INTERVAL_MS } from '../../services/worker/worker.js';
 import { waitUntil, type ServiceProcess } from '../support/processes.js';
 import {
-  auditRun,
+  auditWorld,
   auditViolations,
   BookingClient,
   collectEvents,
   createGaShow,
-  createWorld,
   mixedBodies,
   NO_VIOLATIONS,
+  openWorld,
   printLogsOnFailure,
   recordFigures,
   runLoad,
   sized,
   spike,
-  type World,
 } from './harness.js';
 
 /**
@@ -33,12 +32,7 @@ const KILL_SPACING_MS = 3_000;
 /** A killed worker's jobs must run again within lock expiry plus two stalled checks, plus slack for a loaded CI box. */
 const RECOVERY_BOUND_MS = LOCK_DURATION_MS + 2 * STALLED_INTERVAL_MS + 10_000;
 
-let world: World;
-
-beforeAll(async () => {
-  world = await createWorld({ serviceOverrides: { HOLD_SECONDS: '6', EXPIRY_INTERVAL_SECONDS: '2' } });
-});
-afterAll(async () => world?.close());
+const world = await openWorld({ serviceOverrides: { HOLD_SECONDS: '6', EXPIRY_INTERVAL_SECONDS: '2' } });
 
 describe('chaos: worker crash', () => {
   it(
@@ -117,13 +111,9 @@ describe('chaos: worker crash', () => {
       const { started, seconds } = await load;
       await Promise.all(spikes);
 
-      const report = await auditRun({
-        pool: ctx.pool,
+      const report = await auditWorld(world, {
         showIds,
         acknowledged: client.acknowledged.values(),
-        bookingQueue,
-        maintenanceQueue: world.maintenanceQueue,
-        redis: world.redis,
         decideTimeoutMs: sized({ ci: 45_000, full: 90_000 }),
       });
       await stalled.close();

@@ -12,6 +12,7 @@ import { openQueue } from '../../shared/queue/queues.js';
 import { RequestIndex } from '../../shared/queue/request-index.js';
 import { deleteKeysMatching } from '../../shared/redis.js';
 import { startWorker, type RunningWorker } from '../../services/worker/worker.js';
+import { ProcessRegistry, serviceEnv } from './processes.js';
 import { waitFor } from './wait.js';
 
 /**
@@ -31,8 +32,8 @@ export type TestContext = {
   pool: pg.Pool;
   redis: Redis;
   databaseUrl: string;
-  /** Starts the API (not listening; use `api.app.inject`). */
-  startApi: (overrides?: Record<string, string>) => Promise<RunningApi>;
+  /** Starts the API (not listening unless asked; use `api.app.inject`). */
+  startApi: (overrides?: Record<string, string>, options?: { listen?: boolean }) => Promise<RunningApi>;
   startWorker: (overrides?: Record<string, string>) => Promise<RunningWorker>;
   /** A fresh config with overrides, same database and prefix. */
   configWith: (overrides?: Record<string, string>) => Config;
@@ -97,8 +98,8 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     redis,
     databaseUrl,
     configWith,
-    startApi: async (more) => {
-      const api = await startApi(configWith(more), logger, { listen: false });
+    startApi: async (more, options) => {
+      const api = await startApi(configWith(more), logger, { listen: options?.listen ?? false });
       running.push(api);
       return api;
     },
@@ -152,6 +153,17 @@ export async function createTestContext(overrides: Record<string, string> = {}):
   };
 }
 
+/**
+ * A context of the file's own, cleaned up when the file ends (the hook is registered here, so a
+ * leak still fails the file). For files that work on the database and Redis without the API.
+ * Called at the top of the file: `const ctx = await openTestContext();`. Hooks a file registers
+ * afterwards run before this cleanup (vitest runs after-hooks last-registered first).
+ */
+export async function openTestContext(overrides: Record<string, string> = {}): Promise<TestContext> {
+  const ctx = await createTestContext(overrides);
+  afterAll(() => ctx.cleanup());
+  return ctx;
+}
 
 /**
  * How most test files start: a context of their own and the API on it (not listening; use
@@ -159,8 +171,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
  * fails the file). Called at the top of the file: `const { ctx, api } = await openTestApi();`.
  */
 export async function openTestApi(overrides: Record<string, string> = {}, apiOverrides: Record<string, string> = {}): Promise<{ ctx: TestContext; api: RunningApi }> {
-  const ctx = await createTestContext(overrides);
-  afterAll(() => ctx.cleanup());
+  const ctx = await openTestContext(overrides);
   const api = await ctx.startApi(apiOverrides);
   return { ctx, api };
 }
@@ -178,4 +189,29 @@ export async function openIntakeTest(
   // Hooks after a file's run last-registered first: the queue closes, then the context.
   afterAll(() => queue.close());
   return { ctx, api, queue, index: new RequestIndex(ctx.redis, queue) };
+}
+
+/**
+ * openTestApi with the API listening on a free port (PORT 0, on HOST: 127.0.0.1 unless
+ * overridden), for tests that need a real socket (a browser, an SSE client, raw TCP, the burst
+ * tool); `baseUrl` is the API's `url`, `http://127.0.0.1:<port>`.
+ */
+export async function openListeningTestApi(
+  overrides: Record<string, string> = {},
+  apiOverrides: Record<string, string> = {},
+): Promise<{ ctx: TestContext; api: RunningApi; baseUrl: string }> {
+  const ctx = await openTestContext(overrides);
+  const api = await ctx.startApi({ PORT: '0', ...apiOverrides }, { listen: true });
+  return { ctx, api, baseUrl: api.url };
+}
+
+/**
+ * A registry for the file's service processes (API and workers as OS processes), their
+ * environment the context's config with `overrides`; every process it started is stopped when
+ * the file ends. Open it after the context: its hook then runs first, before the leak check.
+ */
+export function openTestProcesses(ctx: TestContext, overrides: Record<string, string> = {}): ProcessRegistry {
+  const processes = new ProcessRegistry(serviceEnv(ctx.config, overrides));
+  afterAll(() => processes.stopAll());
+  return processes;
 }

@@ -1,8 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../../services/api/server.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { launchChromium, openPage, screenshot, type WatchedPage } from '../support/browser.js';
-import { createTestContext, TEST_ADMIN_TOKEN, type TestContext } from '../support/context.js';
+import { openListeningTestApi, TEST_ADMIN_TOKEN } from '../support/context.js';
 import { call, waitForDecision } from '../support/http.js';
 import { routeTable } from '../support/route-table.js';
 
@@ -12,23 +11,14 @@ import { routeTable } from '../support/route-table.js';
  * bookings are decided, and its sale paused and resumed.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let baseUrl: string;
-let browser: Browser;
+const { ctx, api, baseUrl } = await openListeningTestApi();
+await ctx.startWorker();
+const browser: Browser = await launchChromium();
 let opened: WatchedPage | undefined;
 /** Console lines a test provokes on purpose (the browser logs every 4xx answer). */
 let expectedErrors: RegExp[] = [];
 
 const LIVE = { timeout: 20_000, interval: 100 };
-
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-  baseUrl = await api.app.listen({ port: 0, host: '127.0.0.1' });
-  await ctx.startWorker();
-  browser = await launchChromium();
-});
 
 afterEach(async () => {
   const errors = (opened?.errors ?? []).filter((line) => !expectedErrors.some((expected) => expected.test(line)));
@@ -39,8 +29,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await ctx?.cleanup();
+  await browser.close();
 });
 
 async function signedIn(): Promise<Page> {

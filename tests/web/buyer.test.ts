@@ -1,8 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../../services/api/server.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { launchChromium, openPage, PHONE, screenshot, type WatchedPage } from '../support/browser.js';
-import { createTestContext, type TestContext } from '../support/context.js';
+import { openListeningTestApi } from '../support/context.js';
 import { call, createShow, waitForDecision } from '../support/http.js';
 import { bookingBody } from '../../services/api/schemas.js';
 
@@ -13,19 +12,10 @@ import { bookingBody } from '../../services/api/schemas.js';
  * on any console error or uncaught exception in the page.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let baseUrl: string;
-let browser: Browser;
+const { ctx, api, baseUrl } = await openListeningTestApi({ HOLD_SECONDS: '300' });
+await ctx.startWorker();
+const browser: Browser = await launchChromium();
 let opened: WatchedPage | undefined;
-
-beforeAll(async () => {
-  ctx = await createTestContext({ HOLD_SECONDS: '300' });
-  api = await ctx.startApi();
-  baseUrl = await api.app.listen({ port: 0, host: '127.0.0.1' });
-  await ctx.startWorker();
-  browser = await launchChromium();
-});
 
 /** Console lines a test provokes on purpose (the browser logs every 4xx answer and every aborted request). */
 let expectedErrors: RegExp[] = [];
@@ -39,8 +29,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await ctx?.cleanup();
+  await browser.close();
 });
 
 async function open(path = '/'): Promise<Page> {

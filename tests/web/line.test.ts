@@ -1,8 +1,7 @@
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApi } from '../../services/api/server.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { launchChromium, openPage, PHONE, screenshot, type WatchedPage } from '../support/browser.js';
-import { createTestContext, type TestContext } from '../support/context.js';
+import { openListeningTestApi } from '../support/context.js';
 import { call, createShow, waitForDecision } from '../support/http.js';
 import { routeTable } from '../support/route-table.js';
 
@@ -13,26 +12,16 @@ import { routeTable } from '../support/route-table.js';
  * moved (without a reload or a click), and the decision, each as it happens.
  */
 
-let ctx: TestContext;
-let api: RunningApi;
-let baseUrl: string;
-let browser: Browser;
+const { ctx, api, baseUrl } = await openListeningTestApi();
+const browser: Browser = await launchChromium();
 let opened: WatchedPage | undefined;
 
 const LIVE = { timeout: 30_000, interval: 100 };
 const BURST = 20;
 
-beforeAll(async () => {
-  ctx = await createTestContext();
-  api = await ctx.startApi();
-  baseUrl = await api.app.listen({ port: 0, host: '127.0.0.1' });
-  browser = await launchChromium();
-});
-
 afterAll(async () => {
   await opened?.close();
-  await browser?.close();
-  await ctx?.cleanup();
+  await browser.close();
 });
 
 describe("the buyer's place in line", () => {
