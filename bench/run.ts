@@ -69,7 +69,7 @@ const HELP = `Usage: npm run bench -- [options]
                        reports each figure's ratio A/B (median, min-max). Writes no RESULTS.md section
   --candidate REF      with --baseline: A is REF's product instead of this tree's (both checked out under .bench/),
                        to measure one past change against its parent: --candidate C --baseline C^
-  --rounds N           A B rounds with --baseline (default 3)
+  --rounds N           rounds with --baseline, A B then B A alternately (default 4: an even number cancels the order)
   --results FILE       where to write the results (default bench/RESULTS.md; bench/out/RESULTS.quick.md with --quick;
                        with --baseline, baseline.md in the run's folder under bench/out/)
   --database-url URL   the bench database, dropped and recreated (default postgres://postgres@127.0.0.1:5432/ticket_rush_bench)
@@ -134,7 +134,7 @@ const BenchFlags = z.object({
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: (issue) => `"${String(issue.input)}" is not a pino level` }).default('warn'),
   baseline: z.string().min(1).optional(),
   candidate: z.string().min(1).optional(),
-  rounds: whole(1, 50).default(3),
+  rounds: whole(1, 50).default(4),
   help: z.boolean().default(false),
 })
   .refine((flags) => !(flags.baseline && flags.profile), { message: '--profile and --baseline: profile one build at a time', path: ['profile'] })
@@ -453,7 +453,9 @@ async function main(): Promise<number> {
         for (let round = 1; round <= flags.rounds; round++) {
           const load = os.loadavg()[0]!;
           const measured: Partial<Record<Build['label'], ScenarioResult[]>> = {};
-          for (const build of [current, other]) {
+          // A B, then B A, and so on: whichever build runs first in a round fares worse (about
+          // 1.1-1.9x the accept p99 in this session's runs, bench/RESULTS.md), so the order alternates.
+          for (const build of round % 2 === 1 ? [current, other] : [other, current]) {
             const dir = path.join(logDir, `round-${round}-${build.label}`);
             measured[build.label] = [];
             for (const name of flags.scenarios) {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import type { ScenarioResult } from './results-md.js';
 
 /**
- * `npm run bench -- --baseline REF`: the same scenarios against another commit's product, A B A B
+ * `npm run bench -- --baseline REF`: the same scenarios against another commit's product, A B B A A B
  * on the same Postgres and Redis, so a change proves itself by a ratio measured in one session
  * rather than against figures from another day (issue 16). The generator, audit and monitor are
  * this tree's for both builds: the ratio is the product's (API, workers, migrations), not the bench's.
@@ -80,7 +80,7 @@ export function renderComparison(heading: { current: string; baseline: string; c
   const lines = [
     `## A/B: this tree (${heading.current}) against ${heading.baseline}`,
     '',
-    `Command: \`${heading.command}\`. Machine: ${heading.machine}. Each round runs this tree (A) then the baseline (B), each on freshly started services; ` +
+    `Command: \`${heading.command}\`. Machine: ${heading.machine}. Odd rounds run this tree (A) then the baseline (B), even rounds B then A, each on freshly started services; ` +
       'the generator, audit and monitor are this tree\'s for both. Ratio = A ÷ B.',
     '',
   ];
