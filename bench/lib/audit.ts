@@ -62,6 +62,10 @@ export async function auditBookings(db: Queryable, scope: AuditScope): Promise<A
   const shows: string[] =
     scope.showIds ?? (await db.query('SELECT id::text FROM shows ORDER BY id')).rows.map((row: { id: string }) => row.id);
   const grace = scope.graceSeconds ?? 2;
+  // A burst has just written tens of thousands of rows that autovacuum has not analysed yet; on
+  // stale statistics the sold-out check once picked a plan that ran for minutes (scenario (c),
+  // second round of an A/B). Fresh statistics first, a fraction of a second.
+  await db.query('ANALYZE seats, bookings');
   const checks = [
     await seatsInTwoBookings(db, shows),
     await capacity(db, shows),
