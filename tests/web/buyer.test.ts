@@ -124,11 +124,22 @@ describe("the buyer's page", () => {
     await page.getByLabel('Seats', { exact: true }).fill('1');
     await page.getByLabel('Section').selectOption('Stalls');
     await page.getByLabel('Email').fill('linus@example.com');
+    // Hold back the booking's total until the card is ticked: its arrival draws the panel again,
+    // which once lost the tick and paid with the card the buyer had declined.
+    let releaseTotal = () => {};
+    const totalHeld = new Promise<void>((resolve) => (releaseTotal = resolve));
+    await page.route(/\/booking\/[^/]+$/, async (route) => {
+      if (route.request().method() === 'GET') await totalHeld;
+      await route.continue();
+    });
     await page.getByRole('button', { name: 'Book', exact: true }).click();
     await expect.poll(() => panel(page).textContent(), LIVE).toContain('HELD');
     expect(await panel(page).textContent()).toContain('Stalls-A-1');
 
     await page.getByLabel('Simulate a declined card').check();
+    releaseTotal();
+    await expect.poll(() => panel(page).textContent(), LIVE).toContain('Total');
+    expect(await page.getByLabel('Simulate a declined card').isChecked()).toBe(true);
     await page.getByRole('button', { name: 'Pay', exact: true }).click();
     await expect.poll(() => panel(page).textContent(), LIVE).toContain('FAILED');
     expect(await panel(page).textContent()).toContain('Your card was declined');

@@ -465,8 +465,10 @@ function renderBooking(id: string, view: BookingStatus, actions: { settle: (acti
 
   const buttons: HTMLElement[] = [];
   if (view.status === 'HELD') {
+    // The panel is drawn again when the total or a live update arrives; the buyer's tick must survive it.
+    const declined = document.querySelector<HTMLInputElement>('#declined')?.checked ?? false;
     buttons.push(
-      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'declined' }), ' Simulate a declined card'),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'declined', checked: declined }), ' Simulate a declined card'),
       h('button', { type: 'button', id: 'pay', onclick: () => actions.settle('confirm') }, 'Pay'),
       h('button', { type: 'button', class: 'secondary', onclick: () => actions.settle('cancel') }, 'Cancel'),
     );
