@@ -74,6 +74,16 @@ describe('the outbox writer', () => {
     expect(await events()).toEqual([]);
   });
 
+  it('writes nothing for event types no webhook subscribes to, while other types are subscribed', async () => {
+    await subscribe(['booking.confirmed']);
+    const showId = await newShow(1);
+    const [held, soldOut] = [request(showId), request(showId)];
+    await decide(showId, [held, soldOut]);
+    expect(await events()).toEqual([]);
+    await confirmBooking(ctx.db, held.id, true, { offerSeconds: 900 });
+    expect((await events()).map((event) => [event.type, event.booking_id])).toEqual([['booking.confirmed', held.id]]);
+  });
+
   it('writes every transition of a booking, in order, with the booking as it stood, one delivery per subscribed webhook', async () => {
     await subscribe();
     await subscribe(['booking.held']);

@@ -52,6 +52,7 @@ export const FIGURES: Figure[] = [
   { name: 'CPU per decision, API', unit: 'µs', better: 'lower', of: (r) => cpuPerDecision(r, (name) => name.startsWith('api')) },
   { name: 'CPU per decision, workers', unit: 'µs', better: 'lower', of: (r) => cpuPerDecision(r, (name) => name.startsWith('worker')) },
   { name: 'CPU per decision, generator', unit: 'µs', better: 'lower', of: (r) => cpuPerDecision(r, (name) => name.startsWith('generator')) },
+  { name: 'CPU per decision, Postgres', unit: 'µs', better: 'lower', of: (r) => cpuPerDecision(r, (name) => name.startsWith('postgres backends')) },
   // The bench database's backends, not Postgres machine-wide: other sessions' databases would count.
   { name: 'CPU per decision, all processes', unit: 'µs', better: 'lower', of: (r) => cpuPerDecision(r, (name) => !name.startsWith('postgres, all processes')) },
   // A scheduled opening's (scenario e); not measured, so left out, for the others.

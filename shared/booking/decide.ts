@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Database, Executor } from '../db/client.js';
+import { executePrepared } from '../db/prepared.js';
 import type { BookingJob } from '../queue/catalog.js';
 import { Claimer, countClaimable, lockSeatsByLabel, rankOf, type Verdict } from './allocate.js';
 import { releaseLapsedHolds } from './expire.js';
@@ -115,7 +116,8 @@ async function decideInTransaction(
   //    the same statement: whether the show is sold out, for the fast path below (skipped when
   //    a request may join the waiting list, which always takes the full path).
   const mayWaitlist = requests.some((request) => request.waitlist);
-  const first = await tx.execute<{ sold_out: boolean } & (ExistingRow | { [K in keyof ExistingRow]: null })>(
+  const first = await executePrepared<{ sold_out: boolean } & (ExistingRow | { [K in keyof ExistingRow]: null })>(
+    tx,
     decidedAlready(
       requests.map((r) => r.id),
       mayWaitlist ? null : showId,
@@ -155,7 +157,7 @@ async function decideInTransaction(
   //    how many live seats each customer already has.
   const emails = [...new Set(fresh.map((request) => request.customer_email))];
   const advisoryStarted = performance.now();
-  await tx.execute(lockCustomers(showId, emails));
+  await executePrepared(tx, lockCustomers(showId, emails));
   let lockWait = secondsSince(advisoryStarted);
   const seatsByCustomer = await liveSeatsByCustomer(tx, showId, fresh);
 
@@ -286,7 +288,7 @@ async function writeDecisions(
     };
   });
   if (rows.length > 0) {
-    const inserted = await tx.execute<ExistingRow>(insertDecisions(showId, rows, settings.holdSeconds));
+    const inserted = await executePrepared<ExistingRow>(tx, insertDecisions(showId, rows, settings.holdSeconds));
     // Another worker decided one of these ids between our check and our insert (a duplicate
     // delivery running in parallel). Roll back everything and let the caller redo the batch.
     if (inserted.rows.length !== rows.length) throw new ConcurrentDecisionError('booking decided concurrently');
@@ -295,7 +297,7 @@ async function writeDecisions(
     const heldSeatIds = rows.flatMap((row) => row.seat_ids);
     const heldBookingIds = rows.flatMap((row) => row.seat_ids.map(() => row.id));
     if (heldSeatIds.length > 0) {
-      const updated = await tx.execute(holdSeats(heldSeatIds, heldBookingIds));
+      const updated = await executePrepared(tx, holdSeats(heldSeatIds, heldBookingIds));
       // Every seat was locked and seen AVAILABLE by this transaction; anything else is a bug,
       // and committing would leave a booking pointing at seats it does not hold.
       if (updated.rowCount !== heldSeatIds.length) throw new Error('claimed seats changed under their locks');
@@ -315,7 +317,7 @@ async function writeDecisions(
 /** Seats each customer of these requests holds or has booked for the show (lapsed holds excluded). */
 async function liveSeatsByCustomer(tx: Executor, showId: string, requests: BookingJob[]): Promise<Map<string, number>> {
   const emails = [...new Set(requests.map((request) => request.customer_email))];
-  const live = await tx.execute<{ customer_email: string; seats: number }>(liveSeatsByCustomerSql(showId, emails));
+  const live = await executePrepared<{ customer_email: string; seats: number }>(tx, liveSeatsByCustomerSql(showId, emails));
   return new Map(live.rows.map((row) => [row.customer_email, row.seats]));
 }
 

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
+import { executePrepared } from '../db/prepared.js';
 import type { BookingEventType } from './events.js';
 
 /** Something that happened to a booking, for the webhooks that subscribe to its type. */
@@ -15,7 +16,9 @@ export type BookingEvent = { type: BookingEventType; bookingId: string };
  */
 export async function recordBookingEvents(tx: Executor, events: readonly BookingEvent[]): Promise<number> {
   if (events.length === 0) return 0;
-  const result = await tx.execute<{ written: number }>(sql`
+  const result = await executePrepared<{ written: number }>(
+    tx,
+    sql`
     SELECT record_booking_events(
       ${sql.param(events.map((event) => event.type))}::text[],
       ${sql.param(events.map((event) => event.bookingId))}::uuid[]) AS written`);
