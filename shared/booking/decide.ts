@@ -116,8 +116,7 @@ async function decideInTransaction(
   //    the same statement: whether the show is sold out, for the fast path below (skipped when
   //    a request may join the waiting list, which always takes the full path).
   const mayWaitlist = requests.some((request) => request.waitlist);
-  const first = await executePrepared<{ sold_out: boolean } & (ExistingRow | { [K in keyof ExistingRow]: null })>(
-    tx,
+  const first = await tx.execute<{ sold_out: boolean } & (ExistingRow | { [K in keyof ExistingRow]: null })>(
     decidedAlready(
       requests.map((r) => r.id),
       mayWaitlist ? null : showId,
@@ -297,7 +296,7 @@ async function writeDecisions(
     const heldSeatIds = rows.flatMap((row) => row.seat_ids);
     const heldBookingIds = rows.flatMap((row) => row.seat_ids.map(() => row.id));
     if (heldSeatIds.length > 0) {
-      const updated = await executePrepared(tx, holdSeats(heldSeatIds, heldBookingIds));
+      const updated = await tx.execute(holdSeats(heldSeatIds, heldBookingIds));
       // Every seat was locked and seen AVAILABLE by this transaction; anything else is a bug,
       // and committing would leave a booking pointing at seats it does not hold.
       if (updated.rowCount !== heldSeatIds.length) throw new Error('claimed seats changed under their locks');
@@ -317,7 +316,7 @@ async function writeDecisions(
 /** Seats each customer of these requests holds or has booked for the show (lapsed holds excluded). */
 async function liveSeatsByCustomer(tx: Executor, showId: string, requests: BookingJob[]): Promise<Map<string, number>> {
   const emails = [...new Set(requests.map((request) => request.customer_email))];
-  const live = await executePrepared<{ customer_email: string; seats: number }>(tx, liveSeatsByCustomerSql(showId, emails));
+  const live = await tx.execute<{ customer_email: string; seats: number }>(liveSeatsByCustomerSql(showId, emails));
   return new Map(live.rows.map((row) => [row.customer_email, row.seats]));
 }
 

@@ -1,5 +1,4 @@
 import type { Database, Executor } from '../db/client.js';
-import { executePrepared } from '../db/prepared.js';
 import { recordBookingEvents } from '../webhooks/outbox.js';
 import { Claimer, type SectionFilter } from './allocate.js';
 import { pageOf, type Page, type Position } from './page.js';
@@ -49,7 +48,7 @@ export type Offer = { bookingId: string; showId: string; seats: string[] };
 const ENTRY_PAGE = 200;
 
 export async function hasWaitingEntries(tx: Executor, showId: string): Promise<boolean> {
-  return (await executePrepared<{ waiting: boolean }>(tx, waitlistExists(showId))).rows[0]?.waiting ?? false;
+  return (await tx.execute<{ waiting: boolean }>(waitlistExists(showId))).rows[0]?.waiting ?? false;
 }
 
 /** Takes the show's waiting-list lock until this transaction ends. */
