@@ -91,11 +91,20 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     );
     checkPolicyOnceReady(redis, logger);
   }
-  const bookingQueue = openQueue(QUEUES.bookings, redis, config.QUEUE_PREFIX);
+  // BullMQ's queues get a connection of their own. BullMQ defines its 64 scripts on the
+  // connection it is given, and ioredis copies every script a connection defines into each
+  // pipeline it makes, which auto-pipelining does once per flush: on the shared connection a
+  // flush cost ~42 µs instead of ~4, and at 500 requests/s (a flush or two per command) that copy
+  // was 8% of the API's CPU (bench/RESULTS.md, session 6). BullMQ's own commands (one add per
+  // turn's batch, the board's and the metrics' reads) are few, so they go out as they come.
+  // Same server, same fail-fast options: its outages are the ones `redis` logs.
+  const queueRedis = createProducerConnection(target);
+  queueRedis.on('error', () => {});
+  const bookingQueue = openQueue(QUEUES.bookings, queueRedis, config.QUEUE_PREFIX);
   // Only read by /metrics and the admin board; the worker owns its schedule.
-  const maintenanceQueue = openQueue(QUEUES.maintenance, redis, config.QUEUE_PREFIX);
+  const maintenanceQueue = openQueue(QUEUES.maintenance, queueRedis, config.QUEUE_PREFIX);
   // Likewise: the relay's batch jobs, for their depth in /metrics and failed batches on the board.
-  const webhookQueue = openQueue(QUEUES.webhooks, redis, config.QUEUE_PREFIX);
+  const webhookQueue = openQueue(QUEUES.webhooks, queueRedis, config.QUEUE_PREFIX);
   const index = new RequestIndex(redis, bookingQueue);
   const drain = new RetryAfterAdvisor(() => index.taken());
   const showDrains = new ShowDrainRates((showId) => index.line.taken(showId));
@@ -108,7 +117,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     batchSize: config.ENQUEUE_BATCH_SIZE,
     standing,
   });
-  // The queues share `redis`: its outages are logged once above, not once per queue on stderr.
+  // The queues share `queueRedis`: Redis's outages are logged once above, not once per queue on stderr.
   for (const queue of [bookingQueue, maintenanceQueue, webhookQueue]) queue.on('error', () => {});
   const queues = { [QUEUES.bookings]: bookingQueue, [QUEUES.maintenance]: maintenanceQueue, [QUEUES.webhooks]: webhookQueue };
   const lines = new LineSizes(bookingQueue, index.line);
@@ -159,6 +168,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
       { name: 'booking queue', close: () => bookingQueue.close() },
       { name: 'maintenance queue', close: () => maintenanceQueue.close() },
       { name: 'webhook queue', close: () => webhookQueue.close() },
+      { name: 'queue redis', close: () => queueRedis.quit() },
       { name: 'redis', close: () => redis.quit() },
       { name: 'postgres pool', close: () => pool.end() },
     ],
