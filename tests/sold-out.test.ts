@@ -60,6 +60,17 @@ describe('a sold-out show', () => {
     expect((await decide(showId, batch)).map(outcome)).toEqual(['FAILED:LIMIT_EXCEEDED', 'FAILED:SOLD_OUT', 'FAILED:SOLD_OUT']);
   });
 
+  it("counts a customer's live holds toward the cap, and not a hold that has lapsed", async () => {
+    const showId = await showWithSeats(20);
+    const [lapsing, live] = ['lapsing@example.com', 'live@example.com'];
+    const [first] = await decide(showId, [request(showId, { seat_count: 9, customer_email: lapsing }), request(showId, { seat_count: 9, customer_email: live })]);
+    const lapsedId = first!.kind === 'decided' ? first!.booking.id : '';
+    await ctx.pool.query(`UPDATE bookings SET hold_expires_at = now() - interval '1 second' WHERE id = $1`, [lapsedId]);
+    await ctx.pool.query(`UPDATE seats SET hold_expires_at = now() - interval '1 second' WHERE booking_id = $1`, [lapsedId]);
+    const batch = [request(showId, { seat_count: 2, customer_email: lapsing }), request(showId, { seat_count: 2, customer_email: live })];
+    expect((await decide(showId, batch)).map(outcome)).toEqual(['HELD', 'FAILED:LIMIT_EXCEEDED']);
+  });
+
   it('is not sold out while a hold has lapsed unswept: the next request gets that seat', async () => {
     const showId = await showWithSeats(2);
     const [first] = await decide(showId, [request(showId, { seat_count: 2 })]);
