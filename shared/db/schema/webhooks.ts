@@ -12,7 +12,7 @@ const createdAtMs = () => timestamp('created_at', { withTimezone: true, mode: 'd
 /**
  * Webhooks and their transactional outbox (docs/ARCHITECTURE.md, "The outbox"). An event row is
  * written by the same transaction as the booking change it reports (record_booking_events,
- * drizzle/0013_outbox_fan_out.sql); the worker's relay later fans it out into one delivery row
+ * drizzle/0014_record_events_early_exit.sql); the worker's relay later fans it out into one delivery row
  * per webhook that subscribes to it, and sends the deliveries. A rolled-back change leaves no
  * event, and a committed one cannot lose it.
  */
