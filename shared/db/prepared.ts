@@ -28,20 +28,9 @@ import type { Executor } from './client.js';
  */
 
 const dialect = new PgDialect();
-/** Statement texts seen, to their names: a handful of shapes, so the map stays small. */
-const names = new Map<string, string>();
-const MAX_NAMES = 1_000;
 
-function nameOf(text: string): string {
-  let name = names.get(text);
-  if (name === undefined) {
-    name = `tr_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
-    // A caller building texts of unbounded shapes is a bug; forgetting bounds what it costs.
-    if (names.size >= MAX_NAMES) names.clear();
-    names.set(text, name);
-  }
-  return name;
-}
+/** A few microseconds for a statement's text, against the planning it saves. */
+const nameOf = (text: string): string => `tr_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
 
 export async function executePrepared<Row extends QueryResultRow = Record<string, unknown>>(
   executor: Executor,
