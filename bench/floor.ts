@@ -1,6 +1,8 @@
 import { fork } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { cpus } from 'node:os';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import Fastify from 'fastify';
@@ -8,9 +10,12 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { TurnBatcher } from '../shared/queue/turn-batcher.js';
 import { deleteKeysMatching } from '../shared/redis.js';
+import { recreateDatabase } from './lib/database.js';
 import { HttpClient, JSON_HEADERS } from './lib/http.js';
 import { Latency } from './lib/latency.js';
 import { parseFlags, UsageError, whole } from './lib/options.js';
+import { freePort, startServices } from './lib/services.js';
+import { processCpuMs } from './lib/system-monitor.js';
 
 /**
  * `npm run bench:floor`: the machine's ceiling for an accept path, the way pgbench is its
@@ -21,20 +26,27 @@ import { parseFlags, UsageError, whole } from './lib/options.js';
  *   redis         + one SET per request (auto-pipelined, as the API's connection)
  *   bullmq        + one BullMQ job per request (what the API did before batch jobs)
  *   bullmq-batch  + one BullMQ job per event-loop turn of requests, at most 100 (what the API does)
+ *   api           the real API (services/api/server.ts as the bench runs it), on a show of its
+ *                 own in a database of its own, no worker running: everything POST /booking does
  *
  * Each server gets its connections opened, then a cold round (code not yet optimised) and a
- * warm one. No workers, no polls, no Postgres: whatever accept rate and latency
- * these reach is more than the real API can reach on the same machine.
+ * warm one. No workers, no polls: the stripped-down servers' accept rate is more than the
+ * real API can reach on the same machine, and the `api` rows say how much of it the API
+ * reaches in the same run (issue 16's accept-path target is half the batched floor's rate).
  */
 
-const MODES = ['fastify', 'redis', 'bullmq', 'bullmq-batch'] as const;
+const MODES = ['fastify', 'redis', 'bullmq', 'bullmq-batch', 'api'] as const;
 type Mode = (typeof MODES)[number];
 
 const HELP = `Usage: npm run bench:floor -- [options]
 
   --requests N      measured requests per server (default 20000; as many again warm it up)
   --in-flight C     requests in flight (default 500, as scenario a)
+  --modes LIST      servers to measure, comma-separated (default all: ${'fastify,redis,bullmq,bullmq-batch,api'})
   --redis-url URL   Redis (default redis://127.0.0.1:6379)
+  --database-url U  the api mode's database, dropped and recreated
+                    (default postgres://postgres@127.0.0.1:5432/ticket_rush_floor)
+  --profile         --cpu-prof each server; the profiles' folders are printed
   -h, --help`;
 
 const JOB_OPTIONS = { attempts: 100, removeOnComplete: true, removeOnFail: true };
@@ -74,43 +86,117 @@ async function serve(mode: Mode, redisUrl: string, prefix: string): Promise<void
 const ms = (value: number) => value.toFixed(1);
 const cpuSeconds = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
 
-type Round = { perSecond: number; latency: ReturnType<Latency['summary']>; clientCpu: number };
+type Round = { perSecond: number; latency: ReturnType<Latency['summary']>; clientCpu: number; serverCpuUs: number | null };
 
-async function drive(http: HttpClient, requests: number, inFlight: number): Promise<Round> {
-  const body = JSON.stringify({ show_id: randomUUID(), customer_email: 'floor@example.com', seat_count: 1 });
+/** A server under test: where it listens, the process whose CPU is counted, the body it is sent. */
+type Server = { url: string; pid: number; body: string; stop: () => Promise<void> };
+
+async function drive(http: HttpClient, server: Server, requests: number, inFlight: number): Promise<Round> {
   const latency = new Latency();
   let next = 0;
   const cpuBefore = process.cpuUsage();
+  const serverBefore = processCpuMs(server.pid);
   const started = performance.now();
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
       while (next++ < requests) {
         const sent = performance.now();
-        const answer = await http.send('POST', '/booking', body, JSON_HEADERS);
-        if (answer.status !== 202) throw new Error(`unexpected ${answer.status}`);
+        const answer = await http.send('POST', '/booking', server.body, JSON_HEADERS);
+        if (answer.status !== 202) throw new Error(`unexpected ${answer.status}: ${JSON.stringify(answer.body)}`);
         latency.record(performance.now() - sent);
       }
     }),
   );
   const seconds = (performance.now() - started) / 1_000;
-  return { perSecond: requests / seconds, latency: latency.summary(), clientCpu: cpuSeconds(process.cpuUsage(cpuBefore)) / seconds };
+  const serverAfter = processCpuMs(server.pid);
+  return {
+    perSecond: requests / seconds,
+    latency: latency.summary(),
+    clientCpu: cpuSeconds(process.cpuUsage(cpuBefore)) / seconds,
+    serverCpuUs: serverBefore === null || serverAfter === null ? null : ((serverAfter - serverBefore) * 1_000) / requests,
+  };
 }
 
-async function measure(mode: Mode, options: { requests: number; inFlight: number; redisUrl: string }) {
-  const child = fork(process.argv[1]!, ['--serve', mode, '--redis-url', options.redisUrl], { execArgv: process.execArgv });
+type Options = { requests: number; inFlight: number; redisUrl: string; databaseUrl: string; profile: boolean };
+
+async function forkFloorServer(mode: Exclude<Mode, 'api'>, options: Options): Promise<Server> {
+  const profileDir = options.profile ? await mkdtemp(path.join(tmpdir(), `floor-${mode}-`)) : null;
+  const execArgv = profileDir ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`] : process.execArgv;
+  const child = fork(process.argv[1]!, ['--serve', mode, '--redis-url', options.redisUrl], { execArgv });
   const { url } = await new Promise<{ url: string }>((resolve) => child.once('message', (message) => resolve(message as { url: string })));
-  const http = new HttpClient(url, options.inFlight);
+  return {
+    url,
+    pid: child.pid!,
+    body: JSON.stringify({ show_id: randomUUID(), customer_email: 'floor@bench.example', seat_count: 1 }),
+    stop: async () => {
+      child.send('stop');
+      await new Promise((resolve) => child.once('exit', resolve));
+      if (profileDir) console.error(`bench:floor: ${mode}'s profile is in ${profileDir}`);
+    },
+  };
+}
+
+/**
+ * The real API as `npm run bench` starts it (production mode, warn logs, the per-IP limit off
+ * because one address sends everything), on a new database with one 5,000-seat show and a
+ * queue prefix of its own, no worker: every request stays queued, as in the drain's first phase.
+ */
+async function startRealApi(options: Options): Promise<Server> {
+  await recreateDatabase(options.databaseUrl);
+  const adminToken = randomBytes(24).toString('base64url');
+  const prefix = `floor-${randomBytes(4).toString('hex')}`;
+  const logDir = await mkdtemp(path.join(tmpdir(), 'floor-api-'));
+  const profileDir = options.profile ? path.join(logDir, 'profiles') : null;
+  const env = {
+    NODE_ENV: 'production',
+    DATABASE_URL: options.databaseUrl,
+    REDIS_URL: options.redisUrl,
+    PORT: String(await freePort()),
+    HOST: '127.0.0.1',
+    ADMIN_TOKEN: adminToken,
+    QUEUE_PREFIX: prefix,
+    RATE_LIMIT_PER_MINUTE: '0',
+    LOG_LEVEL: 'warn',
+  };
+  const services = await startServices({ env, apis: 1, workers: 0, logDir, profileDir, deferWorkers: true });
+  const url = services.urls[0]!;
+  const created = await fetch(`${url}/admin/shows`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify({ name: 'Floor', start_time: new Date(Date.now() + 30 * 86_400_000).toISOString(), total_seats: 5_000 }),
+  });
+  const show = (await created.json()) as { id?: string };
+  if (created.status !== 201 || !show.id) {
+    await services.stop();
+    throw new Error(`creating the show answered ${created.status}: ${JSON.stringify(show)}`);
+  }
+  return {
+    url,
+    pid: services.pids.apis[0]!,
+    body: JSON.stringify({ show_id: show.id, customer_email: 'floor@bench.example', seat_count: 1 }),
+    stop: async () => {
+      await services.stop();
+      const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+      await deleteKeysMatching(redis, `${prefix}:*`).catch(() => {});
+      redis.disconnect();
+      if (profileDir) console.error(`bench:floor: the API's profile is in ${profileDir}`);
+    },
+  };
+}
+
+async function measure(mode: Mode, options: Options) {
+  const server = mode === 'api' ? await startRealApi(options) : await forkFloorServer(mode, options);
+  const http = new HttpClient(server.url, options.inFlight);
   try {
     // Connections open before the clock, as the bench's scenarios have them: the cold round
     // then measures cold code, not connections waiting to be accepted.
     await http.openAll('/health');
-    const cold = await drive(http, options.requests, options.inFlight);
-    const warm = await drive(http, options.requests, options.inFlight);
+    const cold = await drive(http, server, options.requests, options.inFlight);
+    const warm = await drive(http, server, options.requests, options.inFlight);
     return { mode, cold, warm };
   } finally {
     await http.close();
-    child.send('stop');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await server.stop();
   }
 }
 
@@ -118,7 +204,10 @@ const FLAGS = {
   serve: { type: 'string' },
   requests: { type: 'string' },
   'in-flight': { type: 'string' },
+  modes: { type: 'string' },
   'redis-url': { type: 'string' },
+  'database-url': { type: 'string' },
+  profile: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -126,7 +215,14 @@ const FloorFlags = z.object({
   serve: z.enum(MODES).optional(),
   requests: whole(100, 10_000_000).default(20_000),
   'in-flight': whole(1, 10_000).default(500),
+  modes: z
+    .string()
+    .transform((list) => list.split(',').map((mode) => mode.trim()))
+    .pipe(z.array(z.enum(MODES)).min(1))
+    .default([...MODES]),
   'redis-url': z.string().default('redis://127.0.0.1:6379'),
+  'database-url': z.string().default('postgres://postgres@127.0.0.1:5432/ticket_rush_floor'),
+  profile: z.boolean().default(false),
   help: z.boolean().default(false),
 });
 
@@ -143,18 +239,32 @@ async function main(): Promise<void> {
   const redisUrl = flags['redis-url'];
   if (flags.serve) return serve(flags.serve, redisUrl, `floor-${randomUUID().slice(0, 8)}`);
   if (flags.help) return void console.log(HELP);
-  const options = { requests: flags.requests, inFlight: flags['in-flight'], redisUrl };
+  const options: Options = {
+    requests: flags.requests,
+    inFlight: flags['in-flight'],
+    redisUrl,
+    databaseUrl: flags['database-url'],
+    profile: flags.profile,
+  };
   console.log(`Accept-path floor on ${cpus().length} cores, ${options.inFlight} in flight, ${options.requests} requests per round\n`);
-  console.log('| server | round | accepted/s | p50 ms | p99 ms | max ms | generator CPU |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const mode of MODES) {
+  console.log('| server | round | accepted/s | p50 ms | p99 ms | max ms | server CPU per request | generator CPU |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const rates = new Map<string, number>();
+  for (const mode of flags.modes) {
     const result = await measure(mode, options);
     for (const [round, figures] of [['cold', result.cold], ['warm', result.warm]] as const) {
       const { latency } = figures;
+      rates.set(`${mode} ${round}`, figures.perSecond);
+      const serverCpu = figures.serverCpuUs === null ? '–' : `${Math.round(figures.serverCpuUs)} µs`;
       console.log(
-        `| ${mode} | ${round} | ${Math.round(figures.perSecond).toLocaleString('en-US')} | ${ms(latency.p50)} | ${ms(latency.p99)} | ${ms(latency.max)} | ${Math.round(figures.clientCpu * 100)}% |`,
+        `| ${mode} | ${round} | ${Math.round(figures.perSecond).toLocaleString('en-US')} | ${ms(latency.p50)} | ${ms(latency.p99)} | ${ms(latency.max)} | ${serverCpu} | ${Math.round(figures.clientCpu * 100)}% |`,
       );
     }
+  }
+  for (const round of ['cold', 'warm']) {
+    const api = rates.get(`api ${round}`);
+    const floor = rates.get(`bullmq-batch ${round}`);
+    if (api !== undefined && floor !== undefined) console.log(`\nThe real API ${round}: ${(api / floor).toFixed(2)} of bullmq-batch's accepted/s (issue 16's target: at least 0.50)`);
   }
 }
 

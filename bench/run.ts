@@ -4,13 +4,13 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { runMigrations } from '../shared/db/migrate.js';
+import { recreateDatabase } from './lib/database.js';
 import { checkoutBaseline, renderComparison, type Pair } from './lib/baseline.js';
 import { explainClaims } from './lib/explain.js';
 import { HttpClient } from './lib/http.js';
 import { describeMachine } from './lib/machine.js';
 import { z } from 'zod';
-import { parseFlags, UsageError, whole, type BurstOptions } from './lib/options.js';
+import { parseFlags, whole, type BurstOptions } from './lib/options.js';
 import { writeReportFiles } from './lib/output.js';
 import { runPgbench, type PgbenchResult } from './lib/pgbench.js';
 import { prepareShows } from './lib/plan.js';
@@ -179,25 +179,6 @@ async function mainThreadProfile(dir: string): Promise<string | null> {
 }
 
 const say = (text: string) => process.stderr.write(`[bench] ${text}\n`);
-
-/** Drops and recreates the database of `url` through `migrate` (by default this tree's migrations); returns its name. */
-async function recreateDatabase(url: string, migrate: (url: string) => Promise<unknown> = runMigrations): Promise<string> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.slice(1));
-  if (!/^[a-z0-9_]+$/.test(name)) throw new UsageError(`--database-url: database name "${name}" must be lowercase letters, digits and _`);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-  await migrate(url);
-  return name;
-}
-
 
 async function main(): Promise<number> {
   let flags;
