@@ -32,15 +32,23 @@ redis.call('HSET', KEYS[1], 'at', ARGV[1], unpack(ARGV, 2))
 return 1
 `;
 
+/** The outlook is advice read by polls every second or so: fresher counts than this buy nothing. */
+export const RECOUNT_MIN_INTERVAL_MS = 500;
+
 export class AvailableSeats {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
+  /** Ends a show's wait between two recounts early (settled(): what was asked is counted now). */
+  private readonly wakes = new Map<string, () => void>();
+  /** settled() calls in progress: no recount waits out the interval meanwhile. */
+  private settling = 0;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly db: Database,
     private readonly line: ShowLine,
     private readonly onError: (error: unknown) => void = () => {},
+    private readonly minIntervalMs = RECOUNT_MIN_INTERVAL_MS,
   ) {
     if (typeof (redis as unknown as Record<string, unknown>).availableSeatsWrite !== 'function') {
       redis.defineCommand('availableSeatsWrite', { lua: WRITE_SCRIPT });
@@ -59,9 +67,18 @@ export class AvailableSeats {
     }
   }
 
-  /** Resolves once every recount started so far has written (tests, graceful close). */
+  /**
+   * Resolves once every recount asked for so far has written (tests, graceful close); a recount
+   * waiting out the interval runs at once.
+   */
   async settled(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());
+    this.settling++;
+    try {
+      for (const wake of this.wakes.values()) wake();
+      while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());
+    } finally {
+      this.settling--;
+    }
   }
 
   /** Recounts one show now and writes the counts. */
@@ -75,14 +92,34 @@ export class AvailableSeats {
     await write.call(this.redis, 1, this.line.keysOf(showId).available, startedAt, ...fields);
   }
 
+  /**
+   * Recounts, then keeps the show's slot through the rest of the interval: changes arriving
+   * meanwhile only mark it, and one recount after the interval covers them all.
+   */
   private async recountWhileAsked(showId: string): Promise<void> {
     do {
       this.again.delete(showId);
+      const started = Date.now();
       try {
         await this.recount(showId);
       } catch (error) {
         this.onError(error);
       }
+      await this.restUntil(showId, started + this.minIntervalMs);
     } while (this.again.has(showId));
+  }
+
+  private async restUntil(showId: string, until: number): Promise<void> {
+    const wait = until - Date.now();
+    if (wait <= 0 || this.settling > 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(wake, wait);
+      function wake() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakes.set(showId, wake);
+    });
+    this.wakes.delete(showId);
   }
 }
