@@ -1,20 +1,37 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { expect, inject, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, expect, inject, it } from 'vitest';
 
 /**
- * `npm run bench:floor` end to end at a tiny size: every stripped-down server answers every
- * request 202 (the tool fails otherwise), and the table has a cold and a warm row for each,
- * with a positive rate. Its figures are for bench/RESULTS.md, not asserted here.
+ * `npm run bench:floor` end to end at a tiny size: every stripped-down server and the real API
+ * answer every request 202 (the tool fails otherwise), and the table has a cold and a warm row
+ * for each, with a positive rate, then the API's share of the batched floor. Its figures are
+ * for bench/RESULTS.md, not asserted here. The API's database is this file's own.
  */
 
-it('bench:floor measures every server, cold and warm', async () => {
+const databaseUrl = new URL(inject('postgresUrl'));
+const database = `ticket_rush_t_floor_${randomBytes(4).toString('hex')}`;
+databaseUrl.pathname = `/${database}`;
+
+afterAll(async () => {
+  const admin = new pg.Client({ connectionString: inject('postgresUrl') });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+});
+
+it('bench:floor measures every server and the real API, cold and warm', async () => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', 'tsx', 'bench/floor.ts', '--requests', '300', '--in-flight', '20', '--redis-url', inject('redisUrl')],
-    { timeout: 60_000 },
+    ['--import', 'tsx', 'bench/floor.ts', '--requests', '300', '--in-flight', '20', '--redis-url', inject('redisUrl'), '--database-url', databaseUrl.toString()],
+    { timeout: 120_000 },
   );
-  const rows = stdout.split('\n').filter((line) => /^\| (fastify|redis|bullmq|bullmq-batch) \|/.test(line));
+  const rows = stdout.split('\n').filter((line) => /^\| (fastify|redis|bullmq|bullmq-batch|api) \|/.test(line));
   expect(rows.map((row) => row.split('|').slice(1, 3).map((cell) => cell.trim()).join(' '))).toEqual([
     'fastify cold',
     'fastify warm',
@@ -24,6 +41,10 @@ it('bench:floor measures every server, cold and warm', async () => {
     'bullmq warm',
     'bullmq-batch cold',
     'bullmq-batch warm',
+    'api cold',
+    'api warm',
   ]);
   for (const row of rows) expect(Number(row.split('|')[3]!.trim().replace(/,/g, ''))).toBeGreaterThan(0);
-}, 90_000);
+  expect(stdout).toMatch(/The real API cold: \d+\.\d\d of bullmq-batch's accepted\/s/);
+  expect(stdout).toMatch(/The real API warm: \d+\.\d\d of bullmq-batch's accepted\/s/);
+}, 150_000);
