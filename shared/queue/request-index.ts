@@ -57,7 +57,8 @@ const SETTLED = 'settled';
  * in ARGV (gate, room, held, requests, customers, cum). ARGV: job id, TTL, the number of requests,
  * '1' when copies are kept, then nine per request: copy (JSON), request (JSON, or '' when
  * withheld), show number (0: not line-aware), sales open at (ms), accepted at (ms), customer key
- * (SHA-256 of the lowercase email), show id, seat count, scope (show-line.ts scopeOf).
+ * (SHA-256 of the lowercase email; '' when accepted at or after the opening, where it is not
+ * read), show id, seat count, scope (show-line.ts scopeOf).
  *
  * The request itself (its email included) is sent only when it may have to wait in the line:
  * on the hot path (a show on sale, its line not held) the address travels inside the job alone,
@@ -425,7 +426,7 @@ export class RequestIndex {
    */
   async admit(jobId: string, items: readonly AdmissionItem[]): Promise<{ admitted: Admitted[]; waiting: number }> {
     // The request (with its email) only where it may wait: bound for the waiting room.
-    const first = await this.admitOnce(jobId, items, (line) => Date.parse(line.request.accepted_at) < line.salesOpenAt);
+    const first = await this.admitOnce(jobId, items, (line, acceptedAt) => acceptedAt < line.salesOpenAt);
     const again = items.filter((_, index) => first.admitted[index]!.kind === 'again');
     if (again.length === 0) return { admitted: first.admitted as Admitted[], waiting: first.waiting };
     // Its show's line is held (paused, or being released): send those again, with the request.
@@ -439,7 +440,7 @@ export class RequestIndex {
   private async admitOnce(
     jobId: string,
     items: readonly AdmissionItem[],
-    sendRequest: (line: NonNullable<AdmissionItem['line']>) => boolean,
+    sendRequest: (line: NonNullable<AdmissionItem['line']>, acceptedAt: number) => boolean,
   ): Promise<{ admitted: Array<Admitted | { kind: 'again' }>; waiting: number }> {
     const withCopies = items.some((item) => item.copy !== null);
     const shows: string[] = [];
@@ -453,13 +454,16 @@ export class RequestIndex {
       const copy = item.copy ? JSON.stringify(item.copy) : '';
       if (!item.line) return [copy, '', 0, 0, 0, '', '', 0, ''];
       const { request, salesOpenAt } = item.line;
+      const acceptedAt = Date.parse(request.accepted_at);
       return [
         copy,
-        sendRequest(item.line) ? JSON.stringify(request) : '',
+        sendRequest(item.line, acceptedAt) ? JSON.stringify(request) : '',
         showNumber(request.show_id),
         salesOpenAt,
-        Date.parse(request.accepted_at),
-        customerKey(request.customer_email),
+        acceptedAt,
+        // Read only by the waiting room's one-entry check, i.e. before the opening: a hash per
+        // request saved on a show on sale.
+        acceptedAt < salesOpenAt ? customerKey(request.customer_email) : '',
         request.show_id,
         request.seat_count,
         scopeOf(request.section),
