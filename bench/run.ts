@@ -46,6 +46,7 @@ const HELP = `Usage: npm run bench -- [options]
   --workers N          worker processes (default: cores - 1, at least 1; measured best on 2 cores)
   --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 16, as the service)
   --enqueue-batch N    ENQUEUE_BATCH_SIZE: requests per queue job at most (default 100, as the service)
+  --enqueue-linger MS  ENQUEUE_LINGER_MS: how long the API gathers a job (default 0, as the service: one event-loop turn)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
   --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
   --in-flight N        generator requests in flight (default: the scenario's, 500)
@@ -83,6 +84,7 @@ const FLAGS = {
   workers: { type: 'string' },
   concurrency: { type: 'string' },
   'enqueue-batch': { type: 'string' },
+  'enqueue-linger': { type: 'string' },
   'batch-size': { type: 'string' },
   'db-pool': { type: 'string' },
   'in-flight': { type: 'string' },
@@ -116,6 +118,7 @@ const BenchFlags = z.object({
   workers: whole(1, 64).default(DEFAULT_WORKERS),
   concurrency: whole(1, 5_000).default(16),
   'enqueue-batch': whole(1, 1_000).default(100),
+  'enqueue-linger': whole(0, 1_000).default(0),
   'batch-size': whole(1, 1_000).default(200),
   'db-pool': whole(1, 500).default(10),
   'in-flight': whole(1, 10_000).optional(),
@@ -149,6 +152,7 @@ function parse(argv: string[]) {
     workers: flags.workers,
     concurrency: flags.concurrency,
     enqueueBatch: flags['enqueue-batch'],
+    enqueueLinger: flags['enqueue-linger'],
     batchSize: flags['batch-size'],
     dbPool: flags['db-pool'],
     inFlight: flags['in-flight'] ?? null,
@@ -237,6 +241,7 @@ async function main(): Promise<number> {
     RATE_LIMIT_PER_MINUTE: '0',
     WORKER_CONCURRENCY: String(flags.concurrency),
     ENQUEUE_BATCH_SIZE: String(flags.enqueueBatch),
+    ENQUEUE_LINGER_MS: String(flags.enqueueLinger),
     WORKER_BATCH_SIZE: String(flags.batchSize),
     DB_POOL_SIZE: String(flags.dbPool),
     LOG_LEVEL: flags.logLevel,
@@ -248,6 +253,7 @@ async function main(): Promise<number> {
     workers: flags.workers,
     workerConcurrency: flags.concurrency,
     enqueueBatch: flags.enqueueBatch,
+    enqueueLinger: flags.enqueueLinger,
     batchSize: flags.batchSize,
     apiDbPool: flags.dbPool,
     workerDbPool: Math.max(flags.dbPool, 2),

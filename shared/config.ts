@@ -125,6 +125,9 @@ const EnvSchema = z.object({
   ADMIN_TOKEN_FILE: z.string().min(1).default('.ticket-rush/admin-token'),
   // Requests the API puts into one queue job at most (those accepted in the same event-loop turn).
   ENQUEUE_BATCH_SIZE: int(1, 1_000).default(100),
+  // How long the API gathers requests into a job before sending it: 0 is one event-loop turn
+  // (nothing waits); more trades that much accept latency for fewer, fuller jobs at moderate rates.
+  ENQUEUE_LINGER_MS: int(0, 1_000).default(0),
   // Jobs (request batches) held at once per worker process; their requests are regrouped per
   // show into transactions of up to WORKER_BATCH_SIZE.
   WORKER_CONCURRENCY: int(1, 5_000).default(16),

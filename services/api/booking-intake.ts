@@ -52,12 +52,14 @@ export class BookingIntake {
       maxQueueDepth: number;
       keyPrefix: string;
       batchSize: number;
+      /** ENQUEUE_LINGER_MS: how long a batch gathers requests (0: one event-loop turn). */
+      lingerMs?: number;
       /** Where a replayed key's first request is now: still queued, decided, or lost. */
       standing: Pick<BookingStanding, 'inQueue' | 'isDecided'>;
     },
   ) {
     this.index = new RequestIndex(redis, queue);
-    this.batcher = new TurnBatcher((admissions) => this.addBatch(admissions), options.batchSize);
+    this.batcher = new TurnBatcher((admissions) => this.addBatch(admissions), options.batchSize, options.lingerMs);
   }
 
   /**

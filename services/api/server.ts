@@ -115,6 +115,7 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     keyPrefix: config.QUEUE_PREFIX,
     batchSize: config.ENQUEUE_BATCH_SIZE,
+    lingerMs: config.ENQUEUE_LINGER_MS,
     standing,
   });
   // The queues share `queueRedis`: Redis's outages are logged once above, not once per queue on stderr.

@@ -3,6 +3,10 @@
  * end of the turn (setImmediate runs after its I/O callbacks, so every request parsed in it
  * has joined), or at once when `maxSize` is reached. Under light load a batch is one item and
  * waits for nothing. Each caller gets its own item's result, or the batch's error.
+ *
+ * With `lingerMs` above 0 a batch stays open that long after its first item instead of one
+ * turn (still sent at once when full): at a moderate rate, where a turn holds one request,
+ * batches grow by rate × linger, and each costs the queue the same whatever its size.
  */
 
 type Batch<Item, Result> = {
@@ -17,6 +21,7 @@ export class TurnBatcher<Item, Result> {
     /** Sends a batch; returns one result per item, in order. */
     private readonly send: (items: Item[]) => Promise<Result[]>,
     private readonly maxSize: number,
+    private readonly lingerMs = 0,
   ) {}
 
   add(item: Item): Promise<Result> {
@@ -24,7 +29,8 @@ export class TurnBatcher<Item, Result> {
       if (!this.pending) {
         const batch: Batch<Item, Result> = { items: [], waiters: [] };
         this.pending = batch;
-        setImmediate(() => this.flush(batch));
+        if (this.lingerMs > 0) setTimeout(() => this.flush(batch), this.lingerMs);
+        else setImmediate(() => this.flush(batch));
       }
       const batch = this.pending;
       batch.items.push(item);
