@@ -47,4 +47,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 # Exec form: node is PID 1 and receives SIGTERM itself, then drains in-flight work
 # (SHUTDOWN_TIMEOUT_SECONDS, default 25 s; give the container a longer stop timeout).
-CMD ["node", "dist/services/api/server.js"]
+# The API's flags are those of `npm run start:api` (package.json; tests/node-flags.test.ts).
+CMD ["node", "--max-semi-space-size=64", "dist/services/api/server.js"]

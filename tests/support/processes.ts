@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,7 +9,8 @@ import type { Config } from '../../shared/config.js';
 /**
  * Real services as separate OS processes, for the chaos tests and the bench (bench/lib/services.ts):
  * the API and workers started the
- * way operators start them (`node --import tsx services/...`), a test-owned redis-server, and
+ * way operators start them (`node --import tsx services/...`, with the Node flags of their
+ * `npm run start:<kind>` script), a test-owned redis-server, and
  * a registry that kills whatever is left when the test file ends (or the test process dies).
  * Readiness is always a condition (a log line, a 200 from /health, a PONG), never a sleep.
  */
@@ -30,6 +31,23 @@ export type SpawnOptions = {
   nodeArgs?: string[];
 };
 export type Exit = { code: number | null; signal: NodeJS.Signals | null; at: number };
+
+/**
+ * The Node flags a service runs with in production (the API's young-generation size): those its
+ * `start:<kind>` script in the checkout's package.json gives `node` before the entry, `--import
+ * tsx` aside. Read from `root`, so a bench of another commit runs that commit's flags.
+ */
+export function productionNodeFlags(root: string, kind: ServiceKind): string[] {
+  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
+  const words = (scripts[`start:${kind}`] ?? '').trim().split(/\s+/);
+  if (words[0] !== 'node') return [];
+  const flags: string[] = [];
+  for (let i = 1; i < words.length && words[i]!.startsWith('--'); i++) {
+    if (words[i] === '--import') i++;
+    else flags.push(words[i]!);
+  }
+  return flags;
+}
 
 // Services' readiness is waited on the same way as everything else in the tests.
 export { waitUntil } from './wait.js';
@@ -266,7 +284,7 @@ export class ProcessRegistry {
       ...this.baseEnv,
       ...overrides,
     };
-    const args = ['--import', 'tsx', ...(options.nodeArgs ?? []), ENTRY[kind]];
+    const args = [...productionNodeFlags(this.root, kind), '--import', 'tsx', ...(options.nodeArgs ?? []), ENTRY[kind]];
     const child = spawn(process.execPath, args, { cwd: this.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     if (options.logFile) {
       const log = createWriteStream(options.logFile);
