@@ -31,8 +31,8 @@ it('bench:floor measures every server and the real API, cold and warm', async ()
     ['--import', 'tsx', 'bench/floor.ts', '--requests', '300', '--in-flight', '20', '--redis-url', inject('redisUrl'), '--database-url', databaseUrl.toString()],
     { timeout: 120_000 },
   );
-  const rows = stdout.split('\n').filter((line) => /^\| (fastify|redis|bullmq|bullmq-batch|api) \|/.test(line));
-  expect(rows.map((row) => row.split('|').slice(1, 3).map((cell) => cell.trim()).join(' '))).toEqual([
+  const rows = stdout.split('\n').filter((line) => /^\| 1 \| (fastify|redis|bullmq|bullmq-batch|api) \|/.test(line));
+  expect(rows.map((row) => row.split('|').slice(2, 4).map((cell) => cell.trim()).join(' '))).toEqual([
     'fastify cold',
     'fastify warm',
     'redis cold',
@@ -44,7 +44,25 @@ it('bench:floor measures every server and the real API, cold and warm', async ()
     'api cold',
     'api warm',
   ]);
-  for (const row of rows) expect(Number(row.split('|')[3]!.trim().replace(/,/g, ''))).toBeGreaterThan(0);
+  for (const row of rows) expect(Number(row.split('|')[4]!.trim().replace(/,/g, ''))).toBeGreaterThan(0);
   expect(stdout).toMatch(/The real API cold: \d+\.\d\d of bullmq-batch's accepted\/s/);
   expect(stdout).toMatch(/The real API warm: \d+\.\d\d of bullmq-batch's accepted\/s/);
+}, 150_000);
+
+it("bench:floor --repeat: each run's rows, then the API's share as the median of the runs", async () => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'bench/floor.ts',
+      ...['--modes', 'bullmq-batch,api', '--repeat', '2', '--requests', '200', '--in-flight', '10'],
+      ...['--redis-url', inject('redisUrl'), '--database-url', databaseUrl.toString()],
+    ],
+    { timeout: 120_000 },
+  );
+  const runs = stdout.split('\n').flatMap((line) => /^\| (\d) \| (bullmq-batch|api) \| (cold|warm) \|/.exec(line)?.slice(1, 4).join(' ') ?? []);
+  expect(runs).toEqual(['1 bullmq-batch cold', '1 bullmq-batch warm', '1 api cold', '1 api warm', '2 bullmq-batch cold', '2 bullmq-batch warm', '2 api cold', '2 api warm']);
+  expect(stdout).toMatch(/The real API cold: \d+\.\d\d of bullmq-batch's accepted\/s \(median of 2 runs: \d+\.\d\d · \d+\.\d\d; range/);
+  expect(stdout).toMatch(/The real API warm: \d+\.\d\d of bullmq-batch's accepted\/s \(median of 2 runs/);
 }, 150_000);
