@@ -81,7 +81,6 @@ async function serve(mode: Mode, redisUrl: string, prefix: string): Promise<void
     await queue.close();
     await deleteKeysMatching(redis, `${prefix}:*`).catch(() => {});
     redis.disconnect();
-    process.send!({ cpuSeconds: cpuSeconds(process.cpuUsage()) });
     process.disconnect();
   });
 }
