@@ -54,11 +54,13 @@ const SETTLED = 'settled';
  *
  * KEYS: accepted, taken, lines:due, then one req key per request, then one flow-place key per
  * request, then (when copies are kept) one copy key per request, then six keys per show named
- * in ARGV (gate, room, held, requests, customers, cum). ARGV: job id, TTL, the number of requests,
- * '1' when copies are kept, then nine per request: copy (JSON), request (JSON, or '' when
- * withheld), show number (0: not line-aware), sales open at (ms), accepted at (ms), customer key
- * (SHA-256 of the lowercase email; '' when accepted at or after the opening, where it is not
- * read), show id, seat count, scope (show-line.ts scopeOf).
+ * in ARGV (gate, room, held, requests, customers, cum). ARGV: job id, TTL, the number of requests
+ * n, '1' when copies are kept, the number of shows S, then two per show: its id and its sales
+ * open at (ms), then seven per request: copy (JSON), request (JSON, or '' when withheld), show
+ * number (1..S; 0: not line-aware), accepted at (ms), customer key (SHA-256 of the lowercase
+ * email; '' when accepted at or after the opening, where it is not read), seat count, scope
+ * (show-line.ts scopeOf). What is the show's travels once per show, not once per request: the
+ * script's arguments are most of what the API allocates per accepted request.
  *
  * The request itself (its email included) is sent only when it may have to wait in the line:
  * on the hot path (a show on sale, its line not held) the address travels inside the job alone,
@@ -83,18 +85,20 @@ const SETTLED = 'settled';
 const ADMIT_SCRIPT = `
 local n = tonumber(ARGV[3])
 local withCopies = ARGV[4] == '1'
+local S = tonumber(ARGV[5])
 local showBase = 3 + 2 * n + (withCopies and n or 0)
 local kinds, values = {}, {}
 for i = 1, n do
-  local a = 5 + (i - 1) * 9
+  local a = 6 + 2 * S + (i - 1) * 7
   local s = tonumber(ARGV[a + 2])
   local kind = 'job'
   local k = showBase + (s - 1) * 6
+  local showId, openAt = ARGV[4 + 2 * s], ARGV[5 + 2 * s]
   if s > 0 then
-    local openAt, acceptedAt = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local acceptedAt = tonumber(ARGV[a + 3])
     local g = redis.call('HMGET', KEYS[k + 1], 'drawn_at', 'paused', 'inflight')
-    if not g[1] and acceptedAt < openAt then
-      local other = redis.call('HGET', KEYS[k + 5], ARGV[a + 5])
+    if not g[1] and acceptedAt < tonumber(openAt) then
+      local other = redis.call('HGET', KEYS[k + 5], ARGV[a + 4])
       local id = cjson.decode(ARGV[a + 1]).id
       if other and other ~= id and redis.call('ZSCORE', KEYS[k + 2], other) then kind = 'dup' else kind = 'room' end
     elseif g[2] or g[3] or redis.call('ZCARD', KEYS[k + 3]) > 0 or (not g[1] and redis.call('ZCARD', KEYS[k + 2]) > 0) then
@@ -109,24 +113,23 @@ for i = 1, n do
     redis.call('SET', KEYS[3 + i], ARGV[1] .. ':' .. seq, 'EX', ARGV[2])
     values[i] = seq
     if s > 0 then
-      local seats = tonumber(ARGV[a + 7])
+      local seats = tonumber(ARGV[a + 5])
       local before = redis.call('HINCRBY', KEYS[k + 1], 'flow_in', 1) - 1
       local seatsBefore = redis.call('HINCRBY', KEYS[k + 1], 'flow_seats_in', seats) - seats
-      redis.call('SET', KEYS[3 + n + i], ARGV[a + 6] .. ':' .. before .. ':' .. seatsBefore .. ':' .. seats .. ':' .. ARGV[a + 8], 'EX', ARGV[2])
+      redis.call('SET', KEYS[3 + n + i], showId .. ':' .. before .. ':' .. seatsBefore .. ':' .. seats .. ':' .. ARGV[a + 6], 'EX', ARGV[2])
     end
   elseif kind == 'room' or kind == 'held' then
     local id = cjson.decode(ARGV[a + 1]).id
-    local showId = ARGV[a + 6]
     redis.call('SET', KEYS[3 + i], 'line:' .. showId, 'EX', ARGV[2])
     redis.call('HSET', KEYS[k + 4], id, ARGV[a + 1])
     if kind == 'room' then
-      redis.call('ZADD', KEYS[k + 2], ARGV[a + 4], id)
-      redis.call('HSET', KEYS[k + 5], ARGV[a + 5], id)
-      redis.call('HSETNX', KEYS[k + 1], 'open_at', ARGV[a + 3])
-      redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 3], showId)
+      redis.call('ZADD', KEYS[k + 2], ARGV[a + 3], id)
+      redis.call('HSET', KEYS[k + 5], ARGV[a + 4], id)
+      redis.call('HSETNX', KEYS[k + 1], 'open_at', openAt)
+      redis.call('ZADD', KEYS[3], 'NX', openAt, showId)
     else
       redis.call('ZADD', KEYS[k + 3], redis.call('HINCRBY', KEYS[k + 1], 'seq', 1), id)
-      redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 4], showId)
+      redis.call('ZADD', KEYS[3], 'NX', ARGV[a + 3], showId)
       local place = redis.call('ZCARD', KEYS[k + 3])
       local undrawn = 0
       if not redis.call('HGET', KEYS[k + 1], 'drawn_at') then undrawn = redis.call('ZCARD', KEYS[k + 2]) end
@@ -426,7 +429,7 @@ export class RequestIndex {
    */
   async admit(jobId: string, items: readonly AdmissionItem[]): Promise<{ admitted: Admitted[]; waiting: number }> {
     // The request (with its email) only where it may wait: bound for the waiting room.
-    const first = await this.admitOnce(jobId, items, (line, acceptedAt) => acceptedAt < line.salesOpenAt);
+    const first = await this.admitOnce(jobId, items, (salesOpenAt, acceptedAt) => acceptedAt < salesOpenAt);
     const again = items.filter((_, index) => first.admitted[index]!.kind === 'again');
     if (again.length === 0) return { admitted: first.admitted as Admitted[], waiting: first.waiting };
     // Its show's line is held (paused, or being released): send those again, with the request.
@@ -440,36 +443,37 @@ export class RequestIndex {
   private async admitOnce(
     jobId: string,
     items: readonly AdmissionItem[],
-    sendRequest: (line: NonNullable<AdmissionItem['line']>, acceptedAt: number) => boolean,
+    sendRequest: (salesOpenAt: number, acceptedAt: number) => boolean,
   ): Promise<{ admitted: Array<Admitted | { kind: 'again' }>; waiting: number }> {
     const withCopies = items.some((item) => item.copy !== null);
-    const shows: string[] = [];
-    const showNumber = (showId: string) => {
-      const index = shows.indexOf(showId);
-      if (index >= 0) return index + 1;
-      shows.push(showId);
-      return shows.length;
+    // The batch's shows, each with the opening its first request carried: one opening per show
+    // and batch, however the plan cache moved between two requests of the same turn.
+    const shows: Array<{ id: string; salesOpenAt: number }> = [];
+    const showOf = (showId: string, salesOpenAt: number) => {
+      const index = shows.findIndex((show) => show.id === showId);
+      if (index >= 0) return { number: index + 1, salesOpenAt: shows[index]!.salesOpenAt };
+      shows.push({ id: showId, salesOpenAt });
+      return { number: shows.length, salesOpenAt };
     };
     const args = items.flatMap((item) => {
       const copy = item.copy ? JSON.stringify(item.copy) : '';
-      if (!item.line) return [copy, '', 0, 0, 0, '', '', 0, ''];
-      const { request, salesOpenAt } = item.line;
+      if (!item.line) return [copy, '', 0, 0, '', 0, ''];
+      const { request } = item.line;
+      const show = showOf(request.show_id, item.line.salesOpenAt);
       const acceptedAt = Date.parse(request.accepted_at);
       return [
         copy,
-        sendRequest(item.line, acceptedAt) ? JSON.stringify(request) : '',
-        showNumber(request.show_id),
-        salesOpenAt,
+        sendRequest(show.salesOpenAt, acceptedAt) ? JSON.stringify(request) : '',
+        show.number,
         acceptedAt,
         // Read only by the waiting room's one-entry check, i.e. before the opening: a hash per
         // request saved on a show on sale.
-        acceptedAt < salesOpenAt ? customerKey(request.customer_email) : '',
-        request.show_id,
+        acceptedAt < show.salesOpenAt ? customerKey(request.customer_email) : '',
         request.seat_count,
         scopeOf(request.section),
       ];
     });
-    const showKeys = shows.flatMap((showId) => {
+    const showKeys = shows.flatMap(({ id: showId }) => {
       const keys = this.line.keysOf(showId);
       return [keys.gate, keys.room, keys.held, keys.requests, keys.customers, keys.cum];
     });
@@ -489,6 +493,8 @@ export class RequestIndex {
       QUEUED_TTL_SECONDS,
       items.length,
       withCopies ? '1' : '0',
+      shows.length,
+      ...shows.flatMap((show) => [show.id, show.salesOpenAt]),
       ...args,
     )) as [number, number, Array<Admitted['kind'] | 'again'>, number[]];
     const admitted = kinds.map((kind, index): Admitted | { kind: 'again' } => {
