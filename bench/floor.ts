@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -43,7 +43,7 @@ const HELP = `Usage: npm run bench:floor -- [options]
 
   --requests N      measured requests per server (default 20000; as many again warm it up)
   --in-flight C     requests in flight (default 500, as scenario a)
-  --modes LIST      servers to measure, comma-separated (default all: ${'fastify,redis,bullmq,bullmq-batch,api'})
+  --modes LIST      servers to measure, comma-separated (default all: ${MODES.join(',')})
   --repeat N        measure every server N times, in turn (default 1): the API's share of the
                     floor per run, then its median and range
   --redis-url URL   Redis (default redis://127.0.0.1:6379)
@@ -161,6 +161,15 @@ async function startRealApi(options: Options): Promise<Server> {
     LOG_LEVEL: 'warn',
   };
   const services = await startServices({ env, apis: 1, workers: 0, logDir, profileDir, deferWorkers: true });
+  const stop = async () => {
+    await services.stop();
+    const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+    await deleteKeysMatching(redis, `${prefix}:*`).catch(() => {});
+    redis.disconnect();
+    // The service log is only worth keeping beside a profile; a failed start has thrown with its tail.
+    if (profileDir) console.error(`bench:floor: the API's profile is in ${profileDir}`);
+    else await rm(logDir, { recursive: true, force: true });
+  };
   const url = services.urls[0]!;
   const created = await fetch(`${url}/admin/shows`, {
     method: 'POST',
@@ -169,20 +178,14 @@ async function startRealApi(options: Options): Promise<Server> {
   });
   const show = (await created.json()) as { id?: string };
   if (created.status !== 201 || !show.id) {
-    await services.stop();
+    await stop();
     throw new Error(`creating the show answered ${created.status}: ${JSON.stringify(show)}`);
   }
   return {
     url,
     pid: services.pids.apis[0]!,
     body: JSON.stringify({ show_id: show.id, customer_email: 'floor@bench.example', seat_count: 1 }),
-    stop: async () => {
-      await services.stop();
-      const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
-      await deleteKeysMatching(redis, `${prefix}:*`).catch(() => {});
-      redis.disconnect();
-      if (profileDir) console.error(`bench:floor: the API's profile is in ${profileDir}`);
-    },
+    stop,
   };
 }
 
