@@ -3,8 +3,11 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { decideBookings, type DecideSettings, type Decision } from '../shared/booking/decide.js';
 import { createShow, generalAdmission, loadLayout } from '../shared/booking/shows.js';
+import { createDb } from '../shared/db/client.js';
+import { webhooks } from '../shared/db/schema/index.js';
 import type { BookingJob } from '../shared/queue/catalog.js';
 import { openTestContext } from './support/context.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * The sold-out fast path decides a whole batch without locks once the committed state has no
@@ -96,5 +99,79 @@ describe('a sold-out show', () => {
       await blocker.query('ROLLBACK').catch(() => {});
       await blocker.end();
     }
+  });
+
+  it('is decided by one statement on its own when no webhook listens; inside a transaction that writes the events when one does', async () => {
+    const showId = await showWithSeats(1);
+    await decide(showId, [request(showId)]);
+    // A pool of its own whose connections report every statement they are sent.
+    const sent: string[] = [];
+    const counted = createDb({ connectionString: ctx.databaseUrl, max: 1, applicationName: 'sold-out-test' });
+    counted.pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const first = args[0] as string | { text?: string };
+        sent.push((typeof first === 'string' ? first : (first.text ?? '')).trim().split(/\s+/)[0]!.toUpperCase());
+        return query(...args);
+      };
+    });
+    const layout = (await loadLayout(ctx.db, showId))!;
+    try {
+      const batch = [request(showId), request(showId, { seats: ['1'] })];
+      const decided = await decideBookings(counted.db, layout, batch, settings);
+      expect(batch.map((job) => outcome(decided.get(job.id)!))).toEqual(['FAILED:SOLD_OUT', 'FAILED:SEATS_UNAVAILABLE']);
+      expect(sent).toEqual(['WITH']);
+
+      const [hook] = await ctx.db.insert(webhooks).values({ url: 'http://127.0.0.1:9/hook', events: ['booking.failed'], secret: 'whsec_dGVzdA==' }).returning();
+      try {
+        sent.length = 0;
+        const next = [request(showId), request(showId)];
+        const again = await decideBookings(counted.db, layout, next, settings);
+        expect(next.map((job) => outcome(again.get(job.id)!))).toEqual(['FAILED:SOLD_OUT', 'FAILED:SOLD_OUT']);
+        expect(sent.map((word) => word.toLowerCase())).toEqual(['with', 'begin', 'with', 'select', 'commit']);
+        const events = await ctx.pool.query(`SELECT type, booking_id FROM webhook_events WHERE booking_id = ANY($1::uuid[]) ORDER BY id`, [next.map((job) => job.id)]);
+        expect(events.rows).toEqual(next.map((job) => ({ type: 'booking.failed', booking_id: job.id })));
+      } finally {
+        await ctx.pool.query('DELETE FROM webhooks WHERE id = $1', [hook!.id]);
+      }
+    } finally {
+      await counted.pool.end();
+    }
+  });
+
+  it('a request another worker decides while the batch is being written keeps that decision; the rest of the batch is written', async () => {
+    const showId = await showWithSeats(1);
+    await decide(showId, [request(showId)]);
+    const [raced, other] = [request(showId), request(showId)];
+    const blocker = new pg.Client({ connectionString: ctx.databaseUrl });
+    await blocker.connect();
+    try {
+      // Another worker's transaction has written `raced` and not committed yet: the batch's insert
+      // waits for it, after the statement's snapshot saw no booking for it.
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO bookings (id, show_id, customer_email, seat_count, status, failure_reason, accepted_at, decided_at, updated_at)
+         VALUES ($1, $2, $3, 1, 'FAILED', 'SOLD_OUT', now(), now(), now())`,
+        [raced.id, showId, raced.customer_email],
+      );
+      const deciding = decide(showId, [raced, other]);
+      await waitFor(async () => {
+        // (Its query column can still show the connection's previous statement: the wait is what counts.)
+        const { rows } = await blocker.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'transactionid'`,
+        );
+        return rows[0]!.n > 0 ? true : undefined;
+      }, 'the batch to wait on the other worker\'s uncommitted booking');
+      await blocker.query('COMMIT');
+      const [first, second] = await deciding;
+      expect(first).toMatchObject({ kind: 'decided', duplicate: true, booking: { id: raced.id, status: 'FAILED' } });
+      expect(second).toMatchObject({ kind: 'decided', duplicate: false, booking: { id: other.id, status: 'FAILED', reason: 'SOLD_OUT' } });
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => {});
+      await blocker.end();
+    }
+    const rows = await ctx.pool.query(`SELECT count(*)::int AS n FROM bookings WHERE id = ANY($1::uuid[])`, [[raced.id, other.id]]);
+    expect(rows.rows[0].n).toBe(2);
   });
 });

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Database, Executor } from '../db/client.js';
+import { retriedStatement, type Database, type Executor } from '../db/client.js';
 import { executePrepared } from '../db/prepared.js';
 import type { BookingJob } from '../queue/catalog.js';
 import { Claimer, countClaimable, lockSeatsByLabel, rankOf, type Verdict } from './allocate.js';
@@ -11,11 +11,13 @@ import type { ShowLayout } from './layout.js';
 import type { DecidedStatus, FailureReason } from './statuses.js';
 import {
   decidedAlready,
+  firstLook,
   holdSeats,
   insertDecisions,
   liveSeatsByCustomer as liveSeatsByCustomerSql,
   lockCustomers,
   type DecisionRow,
+  type LookedUpRequest,
 } from './sql/decisions.js';
 
 /**
@@ -87,12 +89,43 @@ export async function decideBookings(
   const showId = requests[0]?.show_id;
   if (!showId) return new Map();
   if (requests.some((request) => request.show_id !== showId)) throw new Error('a batch holds one show only');
+  const decisions = new Map<string, Decision>();
+
+  // 1. The batch's first look, a statement on its own. At-least-once delivery: a request
+  //    already decided keeps its decision, untouched. Sold-out fast path: when the committed
+  //    state has no AVAILABLE seat and no lapsed hold, no request can get a seat, so the same
+  //    statement decides the whole batch without a single lock, unless a webhook listens (its
+  //    events are written in the transaction below). Seats that other transactions are
+  //    claiming right now are still AVAILABLE in the committed state, so this never answers
+  //    SOLD_OUT early; under a burst most requests after the sell-out end here. Requests that
+  //    may join the waiting list take the full path: joining counts against the customer's cap,
+  //    which needs the customer's lock.
+  const mayWaitlist = requests.some((request) => request.waitlist);
+  const looked = performance.now();
+  const first = await retriedStatement(db, () =>
+    db.execute<LookRow>(firstLook(showId, requests.map(lookedUp), settings.maxSeatsPerCustomer, mayWaitlist ? 'never' : 'unlistened')),
+  );
+  const look = readLook(first.rows, decisions);
+  if (look.decidedHere) {
+    observer.lockWait?.(0); // one observation per claim; this one waited on no lock
+    observer.transaction?.(secondsSince(looked), 'committed');
+    // Not written and not found: another worker decided them after this statement's snapshot.
+    const raced = requests.filter((request) => !decisions.has(request.id));
+    if (raced.length > 0) await readDecidedBefore(db, raced, decisions);
+    return decisions;
+  }
+  // In the order given, which is the line's: batch jobs are taken first in, first out and keep
+  // their requests in order, and a drawn waiting room is released in draw order (not in order
+  // of acceptance: shared/booking/draw.ts).
+  const fresh = requests.filter((request) => !decisions.has(request.id));
+  if (fresh.length === 0) return decisions;
+
   // Started inside the callback: waiting for a pool connection is not transaction time.
   let began: number | undefined;
   try {
-    const decisions = await db.transaction((tx) => {
+    await db.transaction((tx) => {
       began = performance.now();
-      return decideInTransaction(tx, showId, layout, requests, settings, observer);
+      return decideInTransaction(tx, showId, layout, fresh, settings, observer, decisions, !mayWaitlist && look.soldOut);
     });
     if (began !== undefined) observer.transaction?.(secondsSince(began), 'committed');
     return decisions;
@@ -102,53 +135,68 @@ export async function decideBookings(
   }
 }
 
+type LookRow = { sold_out: boolean; listened: boolean; fresh: boolean } & (ExistingRow | { [K in keyof ExistingRow]: null });
+
+const lookedUp = (request: BookingJob): LookedUpRequest => ({
+  id: request.id,
+  customer_email: request.customer_email,
+  seat_count: request.seat_count,
+  requested_section: request.section,
+  requested_seats: request.seats,
+  idempotency_key: request.idempotency_key,
+  accepted_at: request.accepted_at,
+});
+
+/** Puts a first look's bookings into `decisions`: those found as decided before, those it wrote as fresh. */
+function readLook(rows: LookRow[], decisions: Map<string, Decision>): { soldOut: boolean; decidedHere: boolean; written: string[] } {
+  const written: string[] = [];
+  for (const row of rows) {
+    if (row.id === null) continue;
+    decisions.set(row.id, { kind: 'decided', duplicate: !row.fresh, booking: fromRow(row as ExistingRow) });
+    if (row.fresh) written.push(row.id);
+  }
+  const flags = rows[0];
+  return { soldOut: flags?.sold_out === true, decidedHere: flags?.sold_out === true && !flags.listened, written };
+}
+
+/** Requests decided elsewhere meanwhile, read back as decided before. */
+async function readDecidedBefore(db: Executor, requests: BookingJob[], decisions: Map<string, Decision>): Promise<void> {
+  const found = await db.execute<ExistingRow>(decidedAlready(requests.map((request) => request.id)));
+  for (const row of found.rows) decisions.set(row.id, { kind: 'decided', duplicate: true, booking: fromRow(row) });
+  if (requests.some((request) => !decisions.has(request.id))) throw new ConcurrentDecisionError('booking decided concurrently');
+}
+
+/**
+ * The claim transaction, for the requests the first look left (`fresh`), in line order. A show
+ * the first look found sold out gets here only when a webhook listens: the same statement then
+ * decides the batch inside this transaction, which writes its events.
+ */
 async function decideInTransaction(
   tx: Executor,
   showId: string,
   layout: ShowLayout,
-  requests: BookingJob[],
+  fresh: BookingJob[],
   settings: DecideSettings,
   observer: DecideObserver,
+  decisions: Map<string, Decision>,
+  soldOutAtFirstLook: boolean,
 ): Promise<Map<string, Decision>> {
-  const decisions = new Map<string, Decision>();
-
-  // 1. At-least-once delivery: a request already decided keeps its decision, untouched. Read in
-  //    the same statement: whether the show is sold out, for the fast path below (skipped when
-  //    a request may join the waiting list, which always takes the full path).
-  const mayWaitlist = requests.some((request) => request.waitlist);
-  const first = await tx.execute<{ sold_out: boolean } & (ExistingRow | { [K in keyof ExistingRow]: null })>(
-    decidedAlready(
-      requests.map((r) => r.id),
-      mayWaitlist ? null : showId,
-    ),
-  );
-  for (const row of first.rows) {
-    if (row.id !== null) decisions.set(row.id, { kind: 'decided', duplicate: true, booking: fromRow(row as ExistingRow) });
-  }
-  // In the order given, which is the line's: batch jobs are taken first in, first out and keep
-  // their requests in order, and a drawn waiting room is released in draw order (not in order
-  // of acceptance: shared/booking/draw.ts).
-  const fresh = requests.filter((request) => !decisions.has(request.id));
-  if (fresh.length === 0) return decisions;
-
-  // Sold-out fast path: when the committed state has no AVAILABLE seat and no lapsed hold, no
-  // request can get a seat, so the batch is decided without a single lock. Seats that other
-  // transactions are claiming right now are still AVAILABLE in the committed state, so this
-  // never answers SOLD_OUT early; under a burst most requests after the sell-out end here.
-  // Requests that may join the waiting list take the full path: joining counts against the
-  // customer's cap, which needs the customer's lock.
-  if (!mayWaitlist && first.rows[0]?.sold_out) {
-    // The reason follows the same precedence as below (the cap first); no seat is given, so
-    // reading the customers' live seats needs no lock.
-    const owned = await liveSeatsByCustomer(tx, showId, fresh);
-    observer.lockWait?.(0); // one observation per claim transaction; this one waited on no lock
-    const verdicts = new Map<string, RequestVerdict>(
-      fresh.map((request): [string, RequestVerdict] => {
-        const over = (owned.get(request.customer_email) ?? 0) + request.seat_count > settings.maxSeatsPerCustomer;
-        return [request.id, { status: 'FAILED', reason: over ? 'LIMIT_EXCEEDED' : request.seats ? 'SEATS_UNAVAILABLE' : 'SOLD_OUT' }];
-      }),
-    );
-    return writeDecisions(tx, showId, fresh, verdicts, settings, decisions);
+  if (soldOutAtFirstLook) {
+    const again = await tx.execute<LookRow>(firstLook(showId, fresh.map(lookedUp), settings.maxSeatsPerCustomer, 'always'));
+    const look = readLook(again.rows, decisions);
+    if (look.soldOut) {
+      observer.lockWait?.(0);
+      // Another worker decided one of these between the two looks: roll back and redo the batch.
+      if (fresh.some((request) => !decisions.has(request.id))) throw new ConcurrentDecisionError('booking decided concurrently');
+      await recordBookingEvents(
+        tx,
+        look.written.map((bookingId) => ({ type: EVENT_OF.FAILED, bookingId })),
+      );
+      return decisions;
+    }
+    // Seats came free since the first look (a cancel, a lapsed hold): the full path below.
+    fresh = fresh.filter((request) => !decisions.has(request.id));
+    if (fresh.length === 0) return decisions;
   }
 
   // 2. Per-customer cap. Advisory locks (taken in key order, so they cannot deadlock) serialise

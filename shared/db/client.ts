@@ -48,7 +48,30 @@ export function createDb(options: PoolOptions): DbHandle {
   pool.on('connect', (client) => client.on('error', () => {}));
   const db = drizzle(pool, { schema });
   db.transaction = transactionsOnOwnCheckout(pool, options.max);
+  poolSizes.set(db, options.max);
   return { db, pool };
+}
+
+const poolSizes = new WeakMap<Database, number>();
+
+/**
+ * One statement on its own (no transaction), run again when it failed for a passing reason: on
+ * a pooled connection an outage left dead, as `db.transaction`'s BEGIN is (below), or in a
+ * deadlock. The failed connection is discarded by the pool, so after at most the pool's size
+ * of tries a new one is opened, and if Postgres is really down that fails and the caller sees
+ * it. Only for a statement that may run twice: one whose reply was lost after it committed
+ * runs again on what it wrote, and must do no harm (the claim batch's first look in
+ * shared/booking/decide.ts finds its bookings written, and reports them as decided before).
+ */
+export async function retriedStatement<T>(db: Database, statement: () => Promise<T>): Promise<T> {
+  const tries = (poolSizes.get(db) ?? 1) + 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await statement();
+    } catch (error) {
+      if (attempt >= tries || !isTransientDbError(error)) throw error;
+    }
+  }
 }
 
 /**

@@ -1,7 +1,15 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { executePrepared } from '../db/prepared.js';
 import type { BookingEventType } from './events.js';
+
+/**
+ * Whether a webhook subscribes to any of these event types: the test record_booking_events
+ * makes before it writes anything. A statement that writes bookings without calling it (the
+ * sold-out batch of shared/booking/sql/decisions.ts) asks this first.
+ */
+export const eventsListened = (types: readonly BookingEventType[]): SQL =>
+  sql`EXISTS (SELECT 1 FROM webhooks w WHERE w.events && ${sql.param([...types])}::text[])`;
 
 /** Something that happened to a booking, for the webhooks that subscribe to its type. */
 export type BookingEvent = { type: BookingEventType; bookingId: string };

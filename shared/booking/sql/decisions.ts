@@ -1,24 +1,90 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { STATEMENT_NOW } from '../../db/clock.js';
+import type { BookingEventType } from '../../webhooks/events.js';
+import { eventsListened } from '../../webhooks/outbox.js';
 import { lapsedHoldsExist } from './holds.js';
 
 /**
- * The statements of one batch decision (decide.ts runs them, in this order, in one transaction):
- * which requests are decided already, the sold-out fast path, the customers' locks and live
- * seats, then the bookings written and their seats marked HELD.
+ * The statements of one batch decision, in the order decide.ts runs them: the first look on its
+ * own (which requests are decided already; a sold-out show's whole batch written), then, in one
+ * transaction, the customers' locks and live seats, the bookings written and their seats marked
+ * HELD.
  */
 
+/** The outbox event of a failed decision. */
+const EVENT_OF_FAILURE: BookingEventType = 'booking.failed';
+
+/** A request of a batch, as the batch's first statement reads it (`firstLook`). */
+export type LookedUpRequest = {
+  id: string;
+  customer_email: string;
+  seat_count: number;
+  requested_section: string | null;
+  requested_seats: string[] | null;
+  idempotency_key: string | null;
+  accepted_at: string;
+};
+
 /**
- * At-least-once delivery: the requests of a batch that already have a booking row. With
- * `soldOutOf`, the same statement also reads whether that show is sold out (soldOut, below):
- * both are lock-free reads of the committed state, and a claim transaction makes them first,
- * so one round trip instead of two. One row per booking found, or a single row with a null id
- * when none is; `sold_out` on every row (false without `soldOutOf`).
+ * What the first statement of a batch may write: nothing (`never`: requests that may join the
+ * waiting list take the full path); the whole batch when the show is sold out and no webhook
+ * listens to `booking.failed` (`unlistened`: then there is no outbox event to write, so the
+ * statement is a decision on its own, outside any transaction); the whole batch when sold out
+ * (`always`: inside the claim transaction, which records the events after it).
  */
-export const decidedAlready = (ids: string[], soldOutOf: string | null = null): SQL => sql`
-  SELECT flag.sold_out, b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
-  FROM (${soldOutOf === null ? sql`SELECT false AS sold_out` : soldOut(soldOutOf)}) AS flag
-  LEFT JOIN bookings b ON b.id = ANY(${sql.param(ids)}::uuid[])`;
+export type FirstLookWrites = 'never' | 'unlistened' | 'always';
+
+/**
+ * A batch's first statement. It reads the requests that already have a booking row
+ * (at-least-once delivery), whether the show is sold out (`soldOut`, below) and whether a webhook
+ * listens to `booking.failed`. When the show is sold out and `writes` allows it, the same
+ * statement decides every other request FAILED and writes it: no seat is given, so no lock is
+ * needed, and the customers' live seats (read in the same snapshot) only choose the reason, with
+ * the locking path's precedence (the cap first). Under a burst most requests after the sell-out
+ * end here, in one round trip instead of six (bench/RESULTS.md, session 8).
+ *
+ * Rows: one per booking found (`fresh` false), or a single row with a null id when none is,
+ * then one per booking written (`fresh` true); `sold_out` and `listened` on every row. A request
+ * missing from both was decided by another worker after this statement's snapshot.
+ */
+export const firstLook = (showId: string, requests: LookedUpRequest[], maxSeatsPerCustomer: number, writes: FirstLookWrites): SQL => {
+  const ids = requests.map((request) => request.id);
+  const flag =
+    writes === 'never'
+      ? sql`SELECT false AS sold_out, false AS listened`
+      : sql`SELECT s.sold_out, ${eventsListened([EVENT_OF_FAILURE])} AS listened FROM (${soldOut(showId)}) AS s`;
+  const writing = writes === 'always' ? sql`f.sold_out` : sql`f.sold_out AND NOT f.listened`;
+  const emails = [...new Set(requests.map((request) => request.customer_email))];
+  return sql`
+  WITH flag AS MATERIALIZED (${flag}),
+  written AS (${insertBookings(
+    showId,
+    sql`(SELECT q.id, q.customer_email, q.seat_count, q.requested_section, q.requested_seats,
+               'FAILED' AS status,
+               CASE WHEN coalesce(live.seats, 0) + q.seat_count > ${maxSeatsPerCustomer} THEN 'LIMIT_EXCEEDED'
+                    WHEN q.requested_seats IS NOT NULL THEN 'SEATS_UNAVAILABLE'
+                    ELSE 'SOLD_OUT' END AS failure_reason,
+               q.idempotency_key, q.accepted_at, '{}'::int[] AS seat_ids, '{}'::text[] AS seat_labels
+        FROM jsonb_to_recordset(${writes === 'never' ? '[]' : JSON.stringify(requests)}::jsonb) AS q(
+          id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
+          idempotency_key text, accepted_at timestamptz)
+        LEFT JOIN (${liveSeatsByCustomer(showId, writes === 'never' ? [] : emails)}) AS live ON live.customer_email = q.customer_email
+        -- A one-time filter: when the batch is not decided here, the live seats are not read.
+        WHERE (SELECT ${writing} FROM flag AS f)) AS r`,
+    0,
+  )})
+  SELECT f.sold_out, f.listened, false AS fresh, b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
+  FROM flag AS f
+  LEFT JOIN bookings b ON b.id = ANY(${sql.param(ids)}::uuid[])
+  UNION ALL
+  SELECT f.sold_out, f.listened, true, w.id, w.status, w.failure_reason, w.seat_labels, w.hold_expires_at, w.decided_at
+  FROM written AS w CROSS JOIN flag AS f`;
+};
+
+/** The requests of a batch that already have a booking row (a re-read after a concurrent decision). */
+export const decidedAlready = (ids: string[]): SQL => sql`
+  SELECT b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
+  FROM bookings b WHERE b.id = ANY(${sql.param(ids)}::uuid[])`;
 
 /**
  * No seat AVAILABLE and no lapsed hold to release, read from the committed state without locks.
@@ -86,7 +152,22 @@ export type DecisionRow = {
  * at BEGIN (db/clock.ts). ON CONFLICT DO NOTHING plus RETURNING lets the caller see a request
  * that another worker decided meanwhile (a duplicate delivery running in parallel).
  */
-export const insertDecisions = (showId: string, rows: DecisionRow[], holdSeconds: number): SQL => sql`
+export const insertDecisions = (showId: string, rows: DecisionRow[], holdSeconds: number): SQL =>
+  insertBookings(
+    showId,
+    sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
+      id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
+      status text, failure_reason text, idempotency_key text, accepted_at timestamptz,
+      seat_ids int[], seat_labels text[])`,
+    holdSeconds,
+  );
+
+/**
+ * The one INSERT of decided bookings (`insertDecisions`, and `firstLook` for a sold-out batch).
+ * `source` yields the decided requests as `r`, with the columns of `DecisionRow`.
+ */
+function insertBookings(showId: string, source: SQL, holdSeconds: number): SQL {
+  return sql`
   INSERT INTO bookings (id, show_id, customer_email, seat_count, requested_section, requested_seats,
                         status, failure_reason, idempotency_key, accepted_at, decided_at, updated_at,
                         hold_expires_at, seat_ids, seat_labels, total_cents, waitlisted_at)
@@ -98,13 +179,11 @@ export const insertDecisions = (showId: string, rows: DecisionRow[], holdSeconds
          (SELECT coalesce(sum(price_cents), 0) FROM seats WHERE id = ANY(r.seat_ids)),
          -- Milliseconds, as the list's cursors carry them (pagination.ts), so a page never repeats an entry.
          CASE WHEN r.status = 'WAITLISTED' THEN date_trunc('milliseconds', clock.at) END
-  FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
-    id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
-    status text, failure_reason text, idempotency_key text, accepted_at timestamptz,
-    seat_ids int[], seat_labels text[])
+  FROM ${source}
   CROSS JOIN (SELECT clock_timestamp() AS at) AS clock
   ON CONFLICT (id) DO NOTHING
   RETURNING id, status, failure_reason, seat_labels, hold_expires_at, decided_at`;
+}
 
 /**
  * Points the claimed seats at their bookings (the seats' foreign key needs the booking rows
