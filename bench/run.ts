@@ -48,6 +48,7 @@ const HELP = `Usage: npm run bench -- [options]
   --enqueue-batch N    ENQUEUE_BATCH_SIZE: requests per queue job at most (default 100, as the service)
   --enqueue-linger MS  ENQUEUE_LINGER_MS: how long the API gathers a job (default 0, as the service: one event-loop turn)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
+  --batch-interval MS  WORKER_BATCH_INTERVAL_MS: least time between a show's transactions while requests wait (default 10, as the service)
   --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
   --in-flight N        generator requests in flight (default: the scenario's, 500)
   --poll-ms MS         least time between status polls of one request (default 1000)
@@ -85,6 +86,7 @@ const FLAGS = {
   concurrency: { type: 'string' },
   'enqueue-batch': { type: 'string' },
   'enqueue-linger': { type: 'string' },
+  'batch-interval': { type: 'string' },
   'batch-size': { type: 'string' },
   'db-pool': { type: 'string' },
   'in-flight': { type: 'string' },
@@ -119,6 +121,7 @@ const BenchFlags = z.object({
   concurrency: whole(1, 5_000).default(16),
   'enqueue-batch': whole(1, 1_000).default(100),
   'enqueue-linger': whole(0, 1_000).default(0),
+  'batch-interval': whole(0, 1_000).default(10),
   'batch-size': whole(1, 1_000).default(200),
   'db-pool': whole(1, 500).default(10),
   'in-flight': whole(1, 10_000).optional(),
@@ -154,6 +157,7 @@ function parse(argv: string[]) {
     enqueueBatch: flags['enqueue-batch'],
     enqueueLinger: flags['enqueue-linger'],
     batchSize: flags['batch-size'],
+    batchInterval: flags['batch-interval'],
     dbPool: flags['db-pool'],
     inFlight: flags['in-flight'] ?? null,
     pollMs: flags['poll-ms'],
@@ -243,6 +247,7 @@ async function main(): Promise<number> {
     ENQUEUE_BATCH_SIZE: String(flags.enqueueBatch),
     ENQUEUE_LINGER_MS: String(flags.enqueueLinger),
     WORKER_BATCH_SIZE: String(flags.batchSize),
+    WORKER_BATCH_INTERVAL_MS: String(flags.batchInterval),
     DB_POOL_SIZE: String(flags.dbPool),
     LOG_LEVEL: flags.logLevel,
     // The sink is on loopback, which production refuses unless allowed.
@@ -255,6 +260,7 @@ async function main(): Promise<number> {
     enqueueBatch: flags.enqueueBatch,
     enqueueLinger: flags.enqueueLinger,
     batchSize: flags.batchSize,
+    batchInterval: flags.batchInterval,
     apiDbPool: flags.dbPool,
     workerDbPool: Math.max(flags.dbPool, 2),
     pollMs: flags.pollMs,

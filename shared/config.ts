@@ -132,6 +132,10 @@ const EnvSchema = z.object({
   // show into transactions of up to WORKER_BATCH_SIZE.
   WORKER_CONCURRENCY: int(1, 5_000).default(16),
   WORKER_BATCH_SIZE: int(1, 1_000).default(200),
+  // The least time between the starts of two claim transactions of one show in one worker
+  // while requests wait behind the first: under a steady stream each takes what arrived
+  // meanwhile (fewer, fuller transactions); 0 starts the next as soon as the last commits.
+  WORKER_BATCH_INTERVAL_MS: int(0, 1_000).default(10),
   // Requests per batch job released from a held line (waiting room, resume). A show's line is
   // decided one such batch at a time (no overtakes across worker processes), so each costs a
   // hand-off; larger batches mean fewer (the worker still decides WORKER_BATCH_SIZE at a time).

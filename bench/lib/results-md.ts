@@ -21,6 +21,7 @@ export type BenchSettings = {
   enqueueBatch: number;
   enqueueLinger: number;
   batchSize: number;
+  batchInterval: number;
   apiDbPool: number;
   workerDbPool: number;
   pollMs: number;
@@ -245,7 +246,7 @@ export function renderResults(results: BenchResults): string {
     '### Settings',
     '',
     `- ${settings.apis} API replica(s), each on its own port, the generator's connections spread evenly over them; ` +
-      `${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency} batch jobs; ENQUEUE_BATCH_SIZE ${settings.enqueueBatch}, ENQUEUE_LINGER_MS ${settings.enqueueLinger}, WORKER_BATCH_SIZE ${settings.batchSize}; ` +
+      `${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency} batch jobs; ENQUEUE_BATCH_SIZE ${settings.enqueueBatch}, ENQUEUE_LINGER_MS ${settings.enqueueLinger}, WORKER_BATCH_SIZE ${settings.batchSize}, WORKER_BATCH_INTERVAL_MS ${settings.batchInterval}; ` +
       `Postgres pools: each API ${settings.apiDbPool}, each worker ${settings.workerDbPool} connections`,
     '- API and workers run as separate processes from source (`node --import tsx services/api/server.ts`, `services/worker/worker.ts`), ' +
       `NODE_ENV=production, LOG_LEVEL=${settings.logLevel}${settings.profile ? ', with `--cpu-prof` on the API and worker 1 (the profiler costs a few percent)' : ''}.`,

@@ -3,6 +3,13 @@
  * transaction is running wait and go together into the next one, so under a burst one
  * transaction decides many requests, and under light load a request is decided alone at once
  * (no timer, no added latency). Different shows run in parallel.
+ *
+ * With `minIntervalMs` (WORKER_BATCH_INTERVAL_MS), a show's next transaction also starts no
+ * sooner than that long after its previous one started, unless it is full. A transaction that
+ * takes a millisecond would otherwise decide what arrived in that millisecond: under a steady
+ * stream each transaction then costs its fixed part (planning, round trips, the commit) for a
+ * handful of requests. Only requests waiting behind a transaction are paced: one arriving when
+ * the show has none running and none waiting starts at once.
  */
 
 type Pending<Request, Result> = {
@@ -21,10 +28,15 @@ export class KeyedBatcher<Request extends { id: string }, Result> {
    * flight measured only ~5% faster on a hot show; bench/RESULTS.md.)
    */
   private readonly running = new Set<string>();
+  /** When each show's last transaction started, while requests for it keep coming. */
+  private readonly lastStart = new Map<string, number>();
+  /** Shows whose next transaction waits out `minIntervalMs`: the timer that starts it. */
+  private readonly paced = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly decide: DecideBatch<Request, Result>,
     private readonly maxBatchSize: number,
+    private readonly minIntervalMs = 0,
   ) {}
 
   submit(key: string, request: Request): Promise<Result> {
@@ -48,8 +60,27 @@ export class KeyedBatcher<Request extends { id: string }, Result> {
     const queue = this.waiting.get(key);
     if (!queue || queue.length === 0) {
       this.waiting.delete(key);
+      this.lastStart.delete(key);
       return;
     }
+    const full = queue.length >= this.maxBatchSize;
+    const timer = this.paced.get(key);
+    if (timer && !full) return;
+    clearTimeout(timer);
+    this.paced.delete(key);
+    const now = performance.now();
+    const since = now - (this.lastStart.get(key) ?? -Infinity);
+    if (since < this.minIntervalMs && !full) {
+      this.paced.set(
+        key,
+        setTimeout(() => {
+          this.paced.delete(key);
+          this.pump(key);
+        }, this.minIntervalMs - since),
+      );
+      return;
+    }
+    this.lastStart.set(key, now);
     // The same request id twice in one batch (a duplicate delivery to this process) would
     // collide with itself; the extra copy waits for the next batch, which sees it decided.
     // One pass, the rest kept in order (splicing each taken entry out was quadratic in a deep queue).

@@ -108,6 +108,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     layouts,
     settings: environmentSettings(config),
     batchSize: config.WORKER_BATCH_SIZE,
+    batchIntervalMs: config.WORKER_BATCH_INTERVAL_MS,
     logger,
     index,
     changes,

@@ -42,6 +42,8 @@ export type ProcessBookingDeps = {
   /** The environment's settings, for shows without their own overrides. */
   settings: DecideSettings;
   batchSize: number;
+  /** WORKER_BATCH_INTERVAL_MS: the least time between the starts of a show's transactions while requests wait (KeyedBatcher). */
+  batchIntervalMs?: number;
   logger: Logger;
   /** Where decisions are recorded for polls; none in tests that only exercise deciding. */
   index?: RequestIndex;
@@ -95,7 +97,7 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
         if (!(error instanceof ConcurrentDecisionError) || redo >= MAX_BATCH_REDOS) throw error;
       }
     }
-  }, deps.batchSize);
+  }, deps.batchSize, deps.batchIntervalMs);
 
   /**
    * One request to its decision, waiting out seats locked by other transactions. `fresh` is
