@@ -131,6 +131,9 @@ const TRANSIENT_SQLSTATES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
   '53300', // too_many_connections
+  // out_of_memory; in practice "out of shared memory": the lock table is full (every claim
+  // takes an advisory lock per customer, docs/OPERATIONS.md), and frees as transactions end.
+  '53200',
   '08000',
   '08003',
   '08006',
