@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { decideBookings, type DecideSettings, type Decision } from '../shared/booking/decide.js';
-import { createShow, generalAdmission, loadLayout } from '../shared/booking/shows.js';
+import { createShow, generalAdmission, LayoutCache, loadLayout } from '../shared/booking/shows.js';
 import { createDb } from '../shared/db/client.js';
 import { webhooks } from '../shared/db/schema/index.js';
 import type { BookingJob } from '../shared/queue/catalog.js';
+import { createLogger } from '../shared/logger.js';
+import { createBookingProcessor, SOLD_OUT_BATCH_SIZE } from '../services/worker/jobs/process-bookings.js';
 import { openTestContext } from './support/context.js';
 import { waitFor } from './support/wait.js';
 
@@ -173,5 +175,57 @@ describe('a sold-out show', () => {
     }
     const rows = await ctx.pool.query(`SELECT count(*)::int AS n FROM bookings WHERE id = ANY($1::uuid[])`, [[raced.id, other.id]]);
     expect(rows.rows[0].n).toBe(2);
+  });
+
+  describe("in the worker's group commit", () => {
+    const BATCH = 5;
+    /** The worker's batch handler with WORKER_BATCH_SIZE 5, reporting each batch it decides and each claim transaction. */
+    function processor(limits: Partial<DecideSettings> = {}) {
+      const batches: number[] = [];
+      let transactions = 0;
+      const { decideRequest } = createBookingProcessor({
+        db: ctx.db,
+        layouts: new LayoutCache(ctx.db),
+        settings: { ...settings, ...limits },
+        batchSize: BATCH,
+        logger: createLogger(ctx.config, 'test'),
+        observer: { batch: (size) => batches.push(size), transaction: () => transactions++ },
+      });
+      return { decide: (jobs: BookingJob[]) => Promise.all(jobs.map((job) => decideRequest(job, 1))), batches, transactions: () => transactions };
+    }
+
+    it('a backlog on a show found sold out goes in batches larger than WORKER_BATCH_SIZE, one statement each', async () => {
+      const showId = await showWithSeats(2);
+      const { decide, batches, transactions } = processor();
+      // Two seats, then a backlog of 40 queued in one turn behind the batch running.
+      const first = await decide([request(showId), request(showId), request(showId)]);
+      expect(first.map(({ result }) => result.status).sort()).toEqual(['FAILED', 'HELD', 'HELD']);
+      batches.length = 0;
+      const before = transactions();
+      const backlog = Array.from({ length: 40 }, () => request(showId));
+      const results = await decide(backlog);
+      expect(results.every(({ result }) => result.status === 'FAILED' && result.reason === 'SOLD_OUT')).toBe(true);
+      // The first request starts a batch alone; the 39 behind it go together, not in eight batches of five.
+      expect(batches).toEqual([1, 39]);
+      expect(transactions() - before).toBe(2);
+      expect(SOLD_OUT_BATCH_SIZE).toBeGreaterThan(39);
+    });
+
+    it('should seats come free, that larger batch is still claimed WORKER_BATCH_SIZE at a time, in line order', async () => {
+      const showId = await showWithSeats(30);
+      // A batch that gives no seat (its one request is over the cap) makes the show look sold
+      // out, while 21 requests queue behind it.
+      const { decide, batches, transactions } = processor({ maxSeatsPerCustomer: 2 });
+      const line = Array.from({ length: 21 }, () => request(showId));
+      const [refused, results] = await Promise.all([decide([request(showId, { seat_count: 3 })]), decide(line)]);
+      expect(refused.map(({ result }) => result.reason)).toEqual(['LIMIT_EXCEEDED']);
+      expect(results.map(({ result }) => result.status)).toEqual(line.map(() => 'HELD'));
+      expect(batches).toEqual([1, 21]);
+      // The refused request's claim, then the 21 in claims of five, five, five, five and one.
+      expect(transactions()).toBe(1 + 5);
+      // Line order: general admission seats are handed out in seat order, one claim after another.
+      const seats = results.map(({ result }) => Number(result.seats[0]));
+      expect(seats).toEqual([...seats].sort((a, b) => a - b));
+    });
   });
 });

@@ -33,11 +33,19 @@ export class KeyedBatcher<Request extends { id: string }, Result> {
   /** Shows whose next transaction waits out `minIntervalMs`: the timer that starts it. */
   private readonly paced = new Map<string, NodeJS.Timeout>();
 
+  /**
+   * `maxBatchSize` may depend on the key: a show found sold out takes larger batches
+   * (services/worker/jobs/process-bookings.ts).
+   */
   constructor(
     private readonly decide: DecideBatch<Request, Result>,
-    private readonly maxBatchSize: number,
+    private readonly maxBatchSize: number | ((key: string) => number),
     private readonly minIntervalMs = 0,
   ) {}
+
+  private batchSizeOf(key: string): number {
+    return typeof this.maxBatchSize === 'number' ? this.maxBatchSize : this.maxBatchSize(key);
+  }
 
   submit(key: string, request: Request): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
@@ -63,7 +71,8 @@ export class KeyedBatcher<Request extends { id: string }, Result> {
       this.lastStart.delete(key);
       return;
     }
-    const full = queue.length >= this.maxBatchSize;
+    const maxBatchSize = this.batchSizeOf(key);
+    const full = queue.length >= maxBatchSize;
     const timer = this.paced.get(key);
     if (timer && !full) return;
     clearTimeout(timer);
@@ -88,7 +97,7 @@ export class KeyedBatcher<Request extends { id: string }, Result> {
     const rest: Pending<Request, Result>[] = [];
     const ids = new Set<string>();
     for (const entry of queue) {
-      if (batch.length < this.maxBatchSize && !ids.has(entry.request.id)) {
+      if (batch.length < maxBatchSize && !ids.has(entry.request.id)) {
         ids.add(entry.request.id);
         batch.push(entry);
       } else {

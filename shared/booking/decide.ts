@@ -85,6 +85,13 @@ export async function decideBookings(
   requests: BookingJob[],
   settings: DecideSettings,
   observer: DecideObserver = {},
+  /**
+   * Requests per claim transaction at most (WORKER_BATCH_SIZE): each takes an advisory lock per
+   * customer, and those live in Postgres's shared lock table. A batch the first look decides
+   * takes no lock, so a larger batch is fine until it needs the claim transaction; then it is
+   * claimed in transactions of this many, in line order.
+   */
+  claimBatch = Infinity,
 ): Promise<Map<string, Decision>> {
   const showId = requests[0]?.show_id;
   if (!showId) return new Map();
@@ -120,19 +127,22 @@ export async function decideBookings(
   const fresh = requests.filter((request) => !decisions.has(request.id));
   if (fresh.length === 0) return decisions;
 
-  // Started inside the callback: waiting for a pool connection is not transaction time.
-  let began: number | undefined;
-  try {
-    await db.transaction((tx) => {
-      began = performance.now();
-      return decideInTransaction(tx, showId, layout, fresh, settings, observer, decisions, !mayWaitlist && look.soldOut);
-    });
-    if (began !== undefined) observer.transaction?.(secondsSince(began), 'committed');
-    return decisions;
-  } catch (error) {
-    if (began !== undefined) observer.transaction?.(secondsSince(began), 'rolled_back');
-    throw error;
+  for (let start = 0; start < fresh.length; start += claimBatch) {
+    const claim = fresh.slice(start, start + claimBatch);
+    // Started inside the callback: waiting for a pool connection is not transaction time.
+    let began: number | undefined;
+    try {
+      await db.transaction((tx) => {
+        began = performance.now();
+        return decideInTransaction(tx, showId, layout, claim, settings, observer, decisions, !mayWaitlist && look.soldOut);
+      });
+      if (began !== undefined) observer.transaction?.(secondsSince(began), 'committed');
+    } catch (error) {
+      if (began !== undefined) observer.transaction?.(secondsSince(began), 'rolled_back');
+      throw error;
+    }
   }
+  return decisions;
 }
 
 type LookRow = { sold_out: boolean; listened: boolean; fresh: boolean } & (ExistingRow | { [K in keyof ExistingRow]: null });

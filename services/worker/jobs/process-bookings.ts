@@ -68,6 +68,14 @@ export type BookingObserver = DecideObserver & {
   decided?: (decided: ReadonlyArray<readonly [request: BookingJob, booking: DecidedBooking]>) => void;
 };
 
+/** No request of the batch got seats or a place on the waiting list, and none is to be decided again. */
+function gaveNoSeat(decisions: Map<string, Decision>): boolean {
+  for (const decision of decisions.values()) {
+    if (decision.kind === 'contended' || (!decision.duplicate && decision.booking.status !== 'FAILED')) return false;
+  }
+  return true;
+}
+
 export function toResult(booking: DecidedBooking): BookingResult {
   const decision = {
     seats: booking.seats,
@@ -80,7 +88,17 @@ export function toResult(booking: DecidedBooking): BookingResult {
   return { status: 'HELD', reason: null, ...decision };
 }
 
+/**
+ * Requests per batch for a show whose last batch here gave no seat: the batch's first look
+ * decides a sold-out show's requests in one statement with no lock (shared/booking/decide.ts),
+ * so a backlog after the sell-out goes in fewer, larger statements. Should seats come free, the
+ * claim still takes at most `batchSize` per transaction.
+ */
+export const SOLD_OUT_BATCH_SIZE = 1_000;
+
 export function createBookingProcessor(deps: ProcessBookingDeps) {
+  /** Shows whose last batch in this process gave no seat and left none to decide again. */
+  const soldOut = new Set<string>();
   const batcher = new KeyedBatcher<BookingJob, Decision>(async (showId, requests) => {
     const layout = await deps.layouts.get(showId);
     if (!layout) throw new UnrecoverableError(`show ${showId} does not exist`);
@@ -90,14 +108,16 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
         deps.observer?.batch?.(requests.length);
         // The show's own hold_seconds / max_seats_per_customer where it sets them (read with its
         // plan, so a PATCH reaches this worker within the plan cache's bound, PLAN_MAX_AGE_MS).
-        const decisions = await decideBookings(deps.db, layout, requests, effectiveSettings(layout, deps.settings), deps.observer);
+        const decisions = await decideBookings(deps.db, layout, requests, effectiveSettings(layout, deps.settings), deps.observer, deps.batchSize);
+        if (gaveNoSeat(decisions)) soldOut.add(showId);
+        else soldOut.delete(showId);
         deps.logger.debug({ showId, batch: requests.length, ms: Math.round(performance.now() - started) }, 'batch decided');
         return decisions;
       } catch (error) {
         if (!(error instanceof ConcurrentDecisionError) || redo >= MAX_BATCH_REDOS) throw error;
       }
     }
-  }, deps.batchSize, deps.batchIntervalMs);
+  }, (showId) => (soldOut.has(showId) ? Math.max(deps.batchSize, SOLD_OUT_BATCH_SIZE) : deps.batchSize), deps.batchIntervalMs);
 
   /**
    * One request to its decision, waiting out seats locked by other transactions. `fresh` is
