@@ -14,16 +14,11 @@ import { lapsedHoldsExist } from './holds.js';
 /** The outbox event of a failed decision. */
 const EVENT_OF_FAILURE: BookingEventType = 'booking.failed';
 
-/** A request of a batch, as the batch's first statement reads it (`firstLook`). */
-export type LookedUpRequest = {
-  id: string;
-  customer_email: string;
-  seat_count: number;
-  requested_section: string | null;
-  requested_seats: string[] | null;
-  idempotency_key: string | null;
-  accepted_at: string;
-};
+/** A request of a batch, as the batch's first statement reads it (`firstLook`): a decision row's request half. */
+export type LookedUpRequest = Pick<
+  DecisionRow,
+  'id' | 'customer_email' | 'seat_count' | 'requested_section' | 'requested_seats' | 'idempotency_key' | 'accepted_at'
+>;
 
 /**
  * What the first statement of a batch may write: nothing (`never`: requests that may join the
