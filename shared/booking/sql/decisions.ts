@@ -44,10 +44,14 @@ export type FirstLookWrites = 'never' | 'unlistened' | 'always';
  */
 export const firstLook = (showId: string, requests: LookedUpRequest[], maxSeatsPerCustomer: number, writes: FirstLookWrites): SQL => {
   const ids = requests.map((request) => request.id);
-  const flag =
-    writes === 'never'
-      ? sql`SELECT false AS sold_out, false AS listened`
-      : sql`SELECT s.sold_out, ${eventsListened([EVENT_OF_FAILURE])} AS listened FROM (${soldOut(showId)}) AS s`;
+  const found = sql`LEFT JOIN bookings b ON b.id = ANY(${sql.param(ids)}::uuid[])`;
+  // Nothing to write: the earlier decisions alone, in the same rows, and no INSERT to plan.
+  if (writes === 'never') {
+    return sql`
+  SELECT false AS sold_out, false AS listened, false AS fresh, b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
+  FROM (SELECT 1) AS f ${found}`;
+  }
+  const flag = sql`SELECT s.sold_out, ${eventsListened([EVENT_OF_FAILURE])} AS listened FROM (${soldOut(showId)}) AS s`;
   const writing = writes === 'always' ? sql`f.sold_out` : sql`f.sold_out AND NOT f.listened`;
   const emails = [...new Set(requests.map((request) => request.customer_email))];
   return sql`
@@ -60,17 +64,17 @@ export const firstLook = (showId: string, requests: LookedUpRequest[], maxSeatsP
                     WHEN q.requested_seats IS NOT NULL THEN 'SEATS_UNAVAILABLE'
                     ELSE 'SOLD_OUT' END AS failure_reason,
                q.idempotency_key, q.accepted_at, '{}'::int[] AS seat_ids, '{}'::text[] AS seat_labels
-        FROM jsonb_to_recordset(${writes === 'never' ? '[]' : JSON.stringify(requests)}::jsonb) AS q(
+        FROM jsonb_to_recordset(${JSON.stringify(requests)}::jsonb) AS q(
           id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
           idempotency_key text, accepted_at timestamptz)
-        LEFT JOIN (${liveSeatsByCustomer(showId, writes === 'never' ? [] : emails)}) AS live ON live.customer_email = q.customer_email
+        LEFT JOIN (${liveSeatsByCustomer(showId, emails)}) AS live ON live.customer_email = q.customer_email
         -- A one-time filter: when the batch is not decided here, the live seats are not read.
         WHERE (SELECT ${writing} FROM flag AS f)) AS r`,
     0,
   )})
   SELECT f.sold_out, f.listened, false AS fresh, b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
   FROM flag AS f
-  LEFT JOIN bookings b ON b.id = ANY(${sql.param(ids)}::uuid[])
+  ${found}
   UNION ALL
   SELECT f.sold_out, f.listened, true, w.id, w.status, w.failure_reason, w.seat_labels, w.hold_expires_at, w.decided_at
   FROM written AS w CROSS JOIN flag AS f`;
