@@ -48,6 +48,9 @@ const HELP = `Usage: npm run bench -- [options]
   --enqueue-batch N    ENQUEUE_BATCH_SIZE: requests per queue job at most (default 100, as the service)
   --enqueue-linger MS  ENQUEUE_LINGER_MS: how long the API gathers a job (default 0, as the service: one event-loop turn)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
+  --rate-limited       the API's per-client rate limits on, set too high to refuse anything: each request pays
+                       the limiter's Redis count as in production (by default the limiter is off: one generator
+                       address sends everything)
   --batch-interval MS  WORKER_BATCH_INTERVAL_MS: least time between a show's transactions while requests wait (default 10, as the service)
   --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
   --in-flight N        generator requests in flight (default: the scenario's, 500)
@@ -87,6 +90,7 @@ const FLAGS = {
   'enqueue-batch': { type: 'string' },
   'enqueue-linger': { type: 'string' },
   'batch-interval': { type: 'string' },
+  'rate-limited': { type: 'boolean' },
   'batch-size': { type: 'string' },
   'db-pool': { type: 'string' },
   'in-flight': { type: 'string' },
@@ -122,6 +126,7 @@ const BenchFlags = z.object({
   'enqueue-batch': whole(1, 1_000).default(100),
   'enqueue-linger': whole(0, 1_000).default(0),
   'batch-interval': whole(0, 1_000).default(10),
+  'rate-limited': z.boolean().default(false),
   'batch-size': whole(1, 1_000).default(200),
   'db-pool': whole(1, 500).default(10),
   'in-flight': whole(1, 10_000).optional(),
@@ -146,6 +151,9 @@ const BenchFlags = z.object({
   .refine((flags) => !(flags.baseline && flags.profile), { message: '--profile and --baseline: profile one build at a time', path: ['profile'] })
   .refine((flags) => !flags.candidate || flags.baseline, { message: '--candidate needs --baseline: it names the A of an A/B', path: ['candidate'] });
 
+/** Requests per minute per client that no run reaches (the config's ceiling). */
+const UNREACHED_RATE_LIMIT = 10_000_000;
+
 function parse(argv: string[]) {
   const flags = parseFlags(argv, FLAGS, BenchFlags);
   if (flags.help) return null;
@@ -158,6 +166,7 @@ function parse(argv: string[]) {
     enqueueLinger: flags['enqueue-linger'],
     batchSize: flags['batch-size'],
     batchInterval: flags['batch-interval'],
+    rateLimited: flags['rate-limited'],
     dbPool: flags['db-pool'],
     inFlight: flags['in-flight'] ?? null,
     pollMs: flags['poll-ms'],
@@ -241,8 +250,10 @@ async function main(): Promise<number> {
     HOST: '127.0.0.1',
     ADMIN_TOKEN: adminToken,
     QUEUE_PREFIX: queuePrefix,
-    // One generator address sends everything; a per-IP limit would measure the limiter.
-    RATE_LIMIT_PER_MINUTE: '0',
+    // One generator address sends everything: a per-IP limit would refuse it. With --rate-limited
+    // the limiter runs with limits nothing reaches, so its cost is measured and nothing refused.
+    RATE_LIMIT_PER_MINUTE: flags.rateLimited ? String(UNREACHED_RATE_LIMIT) : '0',
+    ...(flags.rateLimited ? { STATUS_RATE_LIMIT_PER_MINUTE: String(UNREACHED_RATE_LIMIT) } : {}),
     WORKER_CONCURRENCY: String(flags.concurrency),
     ENQUEUE_BATCH_SIZE: String(flags.enqueueBatch),
     ENQUEUE_LINGER_MS: String(flags.enqueueLinger),
@@ -261,6 +272,7 @@ async function main(): Promise<number> {
     enqueueLinger: flags.enqueueLinger,
     batchSize: flags.batchSize,
     batchInterval: flags.batchInterval,
+    rateLimited: flags.rateLimited,
     apiDbPool: flags.dbPool,
     workerDbPool: Math.max(flags.dbPool, 2),
     pollMs: flags.pollMs,

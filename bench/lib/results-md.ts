@@ -22,6 +22,8 @@ export type BenchSettings = {
   enqueueLinger: number;
   batchSize: number;
   batchInterval: number;
+  /** The API's rate limits on (too high to refuse anything) rather than off. */
+  rateLimited: boolean;
   apiDbPool: number;
   workerDbPool: number;
   pollMs: number;
@@ -249,7 +251,10 @@ export function renderResults(results: BenchResults): string {
       `${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency} batch jobs; ENQUEUE_BATCH_SIZE ${settings.enqueueBatch}, ENQUEUE_LINGER_MS ${settings.enqueueLinger}, WORKER_BATCH_SIZE ${settings.batchSize}, WORKER_BATCH_INTERVAL_MS ${settings.batchInterval}; ` +
       `Postgres pools: each API ${settings.apiDbPool}, each worker ${settings.workerDbPool} connections`,
     '- API and workers run as separate processes from source (`node --import tsx services/api/server.ts`, `services/worker/worker.ts`), ' +
-      `NODE_ENV=production, LOG_LEVEL=${settings.logLevel}${settings.profile ? ', with `--cpu-prof` on the API and worker 1 (the profiler costs a few percent)' : ''}.`,
+      `NODE_ENV=production, LOG_LEVEL=${settings.logLevel}${settings.profile ? ', with `--cpu-prof` on the API and worker 1 (the profiler costs a few percent)' : ''}; ` +
+      (settings.rateLimited
+        ? 'the rate limits on, set too high to refuse anything (`--rate-limited`).'
+        : 'the rate limits off (one generator address sends everything).'),
     settings.warmup > 0
       ? `- Warm: before the scenarios, a burst of ${n(settings.warmup)} requests shaped like (a) on a show of its own (not reported), so the services' code was optimised as in a long-running deployment.`
       : '- Cold: the scenarios meet freshly started services (no warm-up burst; `--warmup N` adds one).',
