@@ -11,6 +11,10 @@ import { lapsedHoldsExist } from './holds.js';
  * HELD.
  */
 
+/** A decided booking as every statement here returns it (decide.ts's ExistingRow). */
+const DECIDED_COLUMNS = ['id', 'status', 'failure_reason', 'seat_labels', 'hold_expires_at', 'decided_at'] as const;
+const decidedColumns = (table?: string): SQL => sql.raw(DECIDED_COLUMNS.map((column) => (table ? `${table}.${column}` : column)).join(', '));
+
 /** The outbox event of a failed decision. */
 const EVENT_OF_FAILURE: BookingEventType = 'booking.failed';
 
@@ -48,7 +52,7 @@ export const firstLook = (showId: string, requests: LookedUpRequest[], maxSeatsP
   // Nothing to write: the earlier decisions alone, in the same rows, and no INSERT to plan.
   if (writes === 'never') {
     return sql`
-  SELECT false AS sold_out, false AS listened, false AS fresh, b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
+  SELECT false AS sold_out, false AS listened, false AS fresh, ${decidedColumns('b')}
   FROM (SELECT 1) AS f ${found}`;
   }
   const flag = sql`SELECT s.sold_out, ${eventsListened([EVENT_OF_FAILURE])} AS listened FROM (${soldOut(showId)}) AS s`;
@@ -72,17 +76,17 @@ export const firstLook = (showId: string, requests: LookedUpRequest[], maxSeatsP
         WHERE (SELECT ${writing} FROM flag AS f)) AS r`,
     0,
   )})
-  SELECT f.sold_out, f.listened, false AS fresh, b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
+  SELECT f.sold_out, f.listened, false AS fresh, ${decidedColumns('b')}
   FROM flag AS f
   ${found}
   UNION ALL
-  SELECT f.sold_out, f.listened, true, w.id, w.status, w.failure_reason, w.seat_labels, w.hold_expires_at, w.decided_at
+  SELECT f.sold_out, f.listened, true, ${decidedColumns('w')}
   FROM written AS w CROSS JOIN flag AS f`;
 };
 
 /** The requests of a batch that already have a booking row (a re-read after a concurrent decision). */
 export const decidedAlready = (ids: string[]): SQL => sql`
-  SELECT b.id, b.status, b.failure_reason, b.seat_labels, b.hold_expires_at, b.decided_at
+  SELECT ${decidedColumns('b')}
   FROM bookings b WHERE b.id = ANY(${sql.param(ids)}::uuid[])`;
 
 /**
@@ -181,7 +185,7 @@ function insertBookings(showId: string, source: SQL, holdSeconds: number): SQL {
   FROM ${source}
   CROSS JOIN (SELECT clock_timestamp() AS at) AS clock
   ON CONFLICT (id) DO NOTHING
-  RETURNING id, status, failure_reason, seat_labels, hold_expires_at, decided_at`;
+  RETURNING ${decidedColumns()}`;
 }
 
 /**
