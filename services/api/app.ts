@@ -13,6 +13,7 @@ import { answerParserRejection, registerErrorHandling } from './plugins/errors.j
 import { createApiMetrics, registerMetrics } from './plugins/metrics.js';
 import { registerOverloadGuard } from './plugins/overload.js';
 import { registerWebPage } from './plugins/web-page.js';
+import { TurnCounter, turnCountedStore } from './rate-limit-store.js';
 import { registerRequestHooks } from './request-hooks.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { serializeEventData, serializerCompiler, validatorCompiler } from './schema-compilers.js';
@@ -105,13 +106,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerMetrics(app, deps, metrics.registry);
 
   if (deps.config.RATE_LIMIT_PER_MINUTE > 0) {
-    // Counted in Redis so the limit holds across API replicas; if Redis is down the limiter
-    // steps aside and the route itself answers 503.
+    // Counted in Redis so the limit holds across API replicas, one script call per event-loop
+    // turn (rate-limit-store.ts); if Redis is down the limiter steps aside and the route itself
+    // answers 503.
     await app.register(rateLimit, {
       max: deps.config.RATE_LIMIT_PER_MINUTE,
       timeWindow: 60_000,
-      redis: deps.redis,
-      nameSpace: `${deps.config.QUEUE_PREFIX}:ratelimit:`,
+      store: turnCountedStore(new TurnCounter(deps.redis), `${deps.config.QUEUE_PREFIX}:ratelimit:`),
       skipOnError: true,
     });
   }
