@@ -281,6 +281,17 @@ export const IdempotencyHeaders = z.object({
     .describe('Makes retries safe: the same key and body for the same customer_email return the same booking. Keys are scoped to the customer and kept at least 24 hours.'),
 });
 
+/** POST /booking's request headers: an Idempotency-Key, and `Prefer: wait=N` for the decision in the same answer. */
+export const BookingRequestHeaders = IdempotencyHeaders.extend({
+  prefer: z
+    .string()
+    .optional()
+    .describe(
+      '`wait=N` (RFC 7240): once queued, wait up to N seconds (at most 30; larger counts as 30) for the decision and answer 200 with it, ' +
+        'or 202 as without it when N seconds pass first. Not applied in the waiting room: the draw decides there, the answer is 202 at once',
+    ),
+});
+
 export const StatusPollHeaders = z.object({
   prefer: z
     .string()
@@ -340,6 +351,13 @@ export const BookingAccepted = z.object({
 export const BookingAcceptedHeaders = {
   Location: z.string().describe('The status URL to poll (the same as status_url)'),
   'Retry-After': z.string().regex(/^\d+$/).describe('Seconds to wait before the first poll; grows with the queue position'),
+  'Preference-Applied': z.string().optional().describe('`wait=N` when the answer waited N seconds for a decision (`Prefer: wait=N`) that has not come yet'),
+};
+
+/** The headers of POST /booking's 200: the decision, when `Prefer: wait=N` waited for it. */
+export const BookingDecidedHeaders = {
+  'Content-Location': z.string().describe('The status URL: the body is what it answers now'),
+  'Preference-Applied': z.string().describe('`wait=N`: the answer waited for the decision'),
 };
 
 export const BookingStatusView = z.object({

@@ -20,12 +20,13 @@ import { RetryAfterAdvisor } from '../retry-after.js';
 import {
   BookingAccepted,
   BookingAcceptedHeaders,
+  BookingDecidedHeaders,
+  BookingRequestHeaders,
   BookingStatusView,
   BookingView,
   ConfirmBody,
   ErrorBody,
   IdParams,
-  IdempotencyHeaders,
   StatusPollHeaders,
   StatusPollResponseHeaders,
   bookingBody,
@@ -59,13 +60,20 @@ export const bookingRoutes =
             'Either `seat_count` (best available, optionally in `section`) or `seats` (specific labels). ' +
             'With `waitlist: true` (best available only), a sold-out request joins the show\'s waiting list (WAITLISTED) instead of failing SOLD_OUT. ' +
             'Answers 202 with the request id; poll `status_url`. Send an `Idempotency-Key` header to make retries safe. ' +
+            'With `Prefer: wait=N` (RFC 7240) the answer waits up to N seconds for the decision: 200 with it (the status view, ' +
+            '`Preference-Applied: wait=N`), or the 202 once N seconds pass; one request instead of a submit and a poll. ' +
             'Requests are taken from the show\'s `waiting_room_opens_at` (earlier: 409 `SALE_NOT_OPEN`) until its `sales_close_at` ' +
             '(by default its start; later: 409 `SALE_CLOSED`); both name the time in `details`. A schedule changed by PATCH reaches ' +
             `every API process within ${PLAN_MAX_AGE_MS / 1_000} s.`,
           body: BookingBody,
-          headers: IdempotencyHeaders,
+          headers: BookingRequestHeaders,
           tags: ['bookings'],
           response: {
+            200: {
+              description: 'Decided while the answer waited (`Prefer: wait=N`): where the booking stands, as its status URL answers',
+              headers: BookingDecidedHeaders,
+              content: { 'application/json': { schema: BookingStatusView } },
+            },
             202: {
               description: 'Queued; poll the Location (status_url) after Retry-After seconds',
               headers: BookingAcceptedHeaders,
@@ -115,16 +123,72 @@ export const bookingRoutes =
           ...(body.waitlist ? { waitlist: true } : {}),
         };
         const salesOpenAt = layout.salesOpenAt.getTime();
-        const { id, replayed, position, phase } = await deps.intake.submit(job, request.headers['idempotency-key'], { salesOpenAt });
+        // Read before anything is accepted: a malformed preference is a 400 with nothing queued.
+        const wait = preferredWait(request.headers.prefer);
+        // Watching from before the enqueue, so a decision made before the submit returns is seen
+        // without a read of its own (LiveUpdates.startWait). Null at the stream cap: no wait.
+        let watching = wait !== null && wait > 0 ? deps.live.startWait(job.id) : null;
+        let submitted: Awaited<ReturnType<typeof deps.intake.submit>>;
+        try {
+          submitted = await deps.intake.submit(job, request.headers['idempotency-key'], { salesOpenAt });
+        } catch (error) {
+          watching?.cancel();
+          throw error;
+        }
+        const { id, replayed, position, phase } = submitted;
         request.log.info({ bookingId: id, showId: job.show_id, seats: job.seat_count, replayed, position, phase }, 'booking accepted');
-        const wait = phase === 'WAITING_ROOM' ? retryAfter.secondsUntil(salesOpenAt) : retryAfter.secondsFor(position ?? 0);
+        let queued: StatusView = { id, status: 'QUEUED', ...(phase ? { phase } : {}), ...(position !== null ? { position } : {}), updated_at: job.accepted_at };
+        if (watching && id !== job.id) {
+          // An Idempotency-Key replay names the first request: watch that one, then read it.
+          watching.cancel();
+          watching = deps.live.startWait(id);
+          const view = await readStanding(id, watching);
+          if (view.status !== 'QUEUED') return answerDecided(reply, view, wait!);
+          queued = view;
+        }
+        // The waiting room is decided by the draw, maybe long after N seconds: answer at once
+        // rather than hold a stream slot for every entrant.
+        if (watching && queued.phase !== 'WAITING_ROOM') {
+          const waited = await waitWhileQueued(watching, queued, wait!, reply);
+          if (deps.live.slots.shuttingDown) reply.header('Connection', 'close');
+          if (waited !== 'unknown' && waited.status !== 'QUEUED') return answerDecided(reply, waited, wait!);
+          // Still queued after the wait (or a shutdown): its place in line now.
+          const now = await deps.standing.status(id);
+          if (now === 'unknown') throw notFound('Booking');
+          if (now.status !== 'QUEUED') return answerDecided(reply, now, wait!);
+          queued = now;
+          reply.header('Preference-Applied', `wait=${wait}`);
+        } else {
+          watching?.cancel();
+        }
+        const place = queued.phase === 'IN_LINE' ? (queued.position ?? 0) : null;
+        const seconds = queued.phase === 'WAITING_ROOM' ? retryAfter.secondsUntil(salesOpenAt) : retryAfter.secondsFor(place ?? 0);
         return reply
           .status(202)
           .header('Location', statusUrl(id))
-          .header('Retry-After', String(wait))
-          .send({ id, status: 'QUEUED' as const, phase, position, status_url: statusUrl(id) });
+          .header('Retry-After', String(seconds))
+          .send({ id, status: 'QUEUED' as const, phase: queued.phase ?? null, position: place, status_url: statusUrl(id) });
       },
     );
+
+    /** A booking's standing read after its watch began (so no change between the two is missed). */
+    async function readStanding(id: string, watching: PollWait | null): Promise<StatusView> {
+      let view: Standing;
+      try {
+        view = await deps.standing.status(id);
+      } catch (error) {
+        watching?.cancel();
+        throw error;
+      }
+      if (view === 'unknown' || view.status !== 'QUEUED') watching?.cancel();
+      if (view === 'unknown') throw notFound('Booking');
+      return view;
+    }
+
+    /** POST /booking's answer when the decision came while it waited: what the status URL answers now. */
+    function answerDecided(reply: FastifyReply, view: StatusView, wait: number) {
+      return reply.status(200).header('Content-Location', statusUrl(view.id)).header('Preference-Applied', `wait=${wait}`).send(view);
+    }
 
     app.get(
       '/booking/:id/status',
@@ -153,15 +217,7 @@ export const bookingRoutes =
         // A poll that may wait starts watching before its first read (LiveUpdates.startWait):
         // then that read is the only one before the wait.
         const watching = wait !== null && wait > 0 ? deps.live.startWait(id) : null;
-        let view: Standing;
-        try {
-          view = await deps.standing.status(id);
-        } catch (error) {
-          watching?.cancel();
-          throw error;
-        }
-        if (view === 'unknown' || view.status !== 'QUEUED') watching?.cancel();
-        if (view === 'unknown') throw notFound('Booking');
+        let view: Standing = await readStanding(id, watching);
         if (wait !== null) {
           let waited: Standing | 'no-slot' = view;
           if (view.status === 'QUEUED' && wait > 0) waited = watching ? await waitWhileQueued(watching, view, wait, reply) : 'no-slot';
