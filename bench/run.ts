@@ -51,6 +51,8 @@ const HELP = `Usage: npm run bench -- [options]
   --rate-limited       the API's per-client rate limits on, set too high to refuse anything: each request pays
                        the limiter's Redis count as in production (by default the limiter is off: one generator
                        address sends everything)
+  --submit-wait S      each booking request asks for its decision in the same answer (Prefer: wait=S on
+                       POST /booking, at most 30; default 0: answered 202 at acceptance, then polled)
   --batch-interval MS  WORKER_BATCH_INTERVAL_MS: least time between a show's transactions while requests wait (default 10, as the service)
   --db-pool N          DB_POOL_SIZE of the API and each worker (default 10)
   --in-flight N        generator requests in flight (default: the scenario's, 500)
@@ -91,6 +93,7 @@ const FLAGS = {
   'enqueue-linger': { type: 'string' },
   'batch-interval': { type: 'string' },
   'rate-limited': { type: 'boolean' },
+  'submit-wait': { type: 'string' },
   'batch-size': { type: 'string' },
   'db-pool': { type: 'string' },
   'in-flight': { type: 'string' },
@@ -127,6 +130,7 @@ const BenchFlags = z.object({
   'enqueue-linger': whole(0, 1_000).default(0),
   'batch-interval': whole(0, 1_000).default(10),
   'rate-limited': z.boolean().default(false),
+  'submit-wait': whole(0, 30).default(0),
   'batch-size': whole(1, 1_000).default(200),
   'db-pool': whole(1, 500).default(10),
   'in-flight': whole(1, 10_000).optional(),
@@ -167,6 +171,7 @@ function parse(argv: string[]) {
     batchSize: flags['batch-size'],
     batchInterval: flags['batch-interval'],
     rateLimited: flags['rate-limited'],
+    submitWait: flags['submit-wait'],
     dbPool: flags['db-pool'],
     inFlight: flags['in-flight'] ?? null,
     pollMs: flags['poll-ms'],
@@ -273,6 +278,7 @@ async function main(): Promise<number> {
     batchSize: flags.batchSize,
     batchInterval: flags.batchInterval,
     rateLimited: flags.rateLimited,
+    submitWait: flags.submitWait,
     apiDbPool: flags.dbPool,
     workerDbPool: Math.max(flags.dbPool, 2),
     pollMs: flags.pollMs,
@@ -302,6 +308,7 @@ async function main(): Promise<number> {
     pollMs: flags.pollMs,
     pollConcurrency: 64,
     pollWaitSeconds: 25,
+    submitWaitSeconds: flags.submitWait,
     customers: null,
     idempotencyKeys: false,
     maxRetries: 30,

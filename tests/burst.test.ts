@@ -55,6 +55,20 @@ describe('burst tool', () => {
     expect(html).not.toMatch(/<script|https?:\/\/(?!127\.0\.0\.1)/); // self-contained: no scripts, no CDN
   });
 
+  it('--submit-wait asks for each decision in the booking\'s own answer: one request per booking, no polls, audit passing', async () => {
+    const report = await runBurst(options('--create-show', '--seats', '40', '--requests', '120', '--concurrency', '30', '--confirm-ratio', '1', '--submit-wait', '25'));
+    expect(report.requests).toMatchObject({ planned: 120, submitted: 120, accepted: 120, decided: 120, undecided: 0 });
+    expect(report.outcomes).toEqual({ HELD: 40, 'FAILED:SOLD_OUT': 80 });
+    // Each answer waited for its decision (200); none needed a poll, and each hold was settled.
+    expect(report.http.submit).toEqual({ '200': 120 });
+    expect(report.polls.total).toBe(0);
+    expect(report.http.confirm).toEqual({ '200': 40 });
+    // No answer came at acceptance, so no accept latency was measured.
+    expect(report.acceptLatencyMs.count).toBe(0);
+    expect(report.timeToDecisionMs.server?.count).toBe(120);
+    expect(report.verdict).toBe('pass');
+  });
+
   it('settles holds as asked and books specific seats on a reserved show', async () => {
     const report = await runBurst(
       options(

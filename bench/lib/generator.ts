@@ -11,12 +11,25 @@ import type { RunStats } from './stats.js';
  * `ramp` and `rate` are open-loop: request i has a scheduled send time and its accept latency
  * is measured from that time, so a slow server cannot hide its slowness by slowing the
  * generator down (no coordinated omission); C still caps what is in flight.
+ *
+ * With `submitWaitSeconds`, each request asks for its decision in the same answer (Prefer:
+ * wait): a 200 carries it and no poll follows; a 202 (the wait ran out, or the API had no slot
+ * to wait in) is polled as usual. A request answered with its decision has no accept latency
+ * of its own (its answer came at the decision), so accept latency counts the 202s alone.
  */
 
-export type GeneratorSettings = { requests: number; concurrency: number; arrival: Arrival; maxRetries: number };
+export type GeneratorSettings = {
+  requests: number;
+  concurrency: number;
+  arrival: Arrival;
+  maxRetries: number;
+  /** Seconds each booking request asks the API to wait for its decision (Prefer: wait); 0: answered at acceptance. */
+  submitWaitSeconds: number;
+};
 
 export class LoadGenerator {
   private next = 0;
+  private readonly preferWait: Readonly<Record<string, string>> | undefined;
 
   constructor(
     private readonly http: HttpClient,
@@ -24,7 +37,9 @@ export class LoadGenerator {
     private readonly stats: RunStats,
     private readonly poller: Poller,
     private readonly settings: GeneratorSettings,
-  ) {}
+  ) {
+    this.preferWait = settings.submitWaitSeconds > 0 ? { prefer: `wait=${settings.submitWaitSeconds}` } : undefined;
+  }
 
   async run(): Promise<void> {
     this.stats.startedAt = performance.now();
@@ -83,7 +98,10 @@ export class LoadGenerator {
   /** One booking request, retried after 429/503 as the server's Retry-After says. */
   private async submit(index: number, startedAt: number): Promise<void> {
     const request = this.plan.request(index);
-    const headers = request.idempotencyKey ? { ...JSON_HEADERS, 'idempotency-key': request.idempotencyKey } : JSON_HEADERS;
+    const headers =
+      request.idempotencyKey || this.preferWait
+        ? { ...JSON_HEADERS, ...this.preferWait, ...(request.idempotencyKey ? { 'idempotency-key': request.idempotencyKey } : {}) }
+        : JSON_HEADERS;
     this.stats.submitted++;
     this.stats.inFlight++;
     try {
@@ -97,6 +115,15 @@ export class LoadGenerator {
           return;
         }
         this.stats.http.submit.add(String(answer.status));
+        if (answer.status === 200 && this.preferWait) {
+          const body = answer.body as { id: string; status: string; reason?: string };
+          this.stats.accepted++;
+          this.stats.lastAcceptedAt = performance.now();
+          this.stats.acceptedIds.push(body.id);
+          // Not awaited: settling the hold is the poller's business, as after a poll; the lane moves on.
+          void this.poller.decidedOnSubmit(body.id, sentAt, body);
+          return;
+        }
         if (answer.status === 202) {
           const now = performance.now();
           const body = answer.body as { id: string; position: number | null };

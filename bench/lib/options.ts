@@ -43,6 +43,8 @@ export type BurstOptions = {
   pollConcurrency: number;
   /** Prefer: wait=N on each status poll (0: plain polls). */
   pollWaitSeconds: number;
+  /** Prefer: wait=N on each booking request: its decision in the same answer (0: answered at acceptance, then polled). */
+  submitWaitSeconds: number;
   /** Distinct customer emails; null gives every request its own. */
   customers: number | null;
   idempotencyKeys: boolean;
@@ -116,6 +118,10 @@ After the decision
   --poll-concurrency N       status polls and settle calls in flight at most (default 64)
   --poll-wait S              each status poll asks the API to wait up to S seconds for the
                              decision (Prefer: wait=S, at most 30; default 25); 0 polls plainly
+  --submit-wait S            each booking request asks the API to wait up to S seconds for its
+                             decision (Prefer: wait=S on POST /booking, at most 30; default 0):
+                             one request per booking, polled only when the wait runs out; accept
+                             latency then counts only the requests answered 202
   --decision-timeout S       give up waiting for decisions after S seconds (default 300)
 
 Measuring and audit
@@ -250,6 +256,7 @@ const SPEC = {
   'poll-ms': { type: 'string' },
   'poll-concurrency': { type: 'string' },
   'poll-wait': { type: 'string' },
+  'submit-wait': { type: 'string' },
   'decision-timeout': { type: 'string' },
   'redis-url': { type: 'string' },
   'queue-prefix': { type: 'string' },
@@ -296,6 +303,7 @@ const BurstFlags = z.object({
   'poll-ms': whole(10, 600_000).default(1_000),
   'poll-concurrency': whole(1, 10_000).default(64),
   'poll-wait': whole(0, 30).default(25),
+  'submit-wait': whole(0, 30).default(0),
   'decision-timeout': whole(1, 86_400).default(300),
   'redis-url': url(/^rediss?:$/).optional(),
   'queue-prefix': z.string().default('ticket-rush'),
@@ -364,6 +372,7 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
     pollMs: flags['poll-ms'],
     pollConcurrency: flags['poll-concurrency'],
     pollWaitSeconds: flags['poll-wait'],
+    submitWaitSeconds: flags['submit-wait'],
     customers: flags.customers ?? null,
     idempotencyKeys: flags['idempotency-keys'],
     maxRetries: flags['max-retries'],

@@ -185,6 +185,20 @@ export class Poller {
       return;
     }
     this.undecided.delete(item.id);
+    await this.decided(item, body);
+  }
+
+  /**
+   * A request the API answered with its decision (POST /booking under `Prefer: wait`): counted
+   * and settled as a poll's decision would be, with no poll.
+   */
+  async decidedOnSubmit(id: string, submittedAt: number, body: { status: string; reason?: string }): Promise<void> {
+    this.pending++;
+    await this.decided({ id, submittedAt, due: 0 }, body);
+  }
+
+  /** A decision seen (by a poll or in the submit's answer): its latency, outcome and settle. */
+  private async decided(item: Tracked, body: { status: string; reason?: string }): Promise<void> {
     // Lapsed before any poll saw the hold: counting it would add a decision that was not
     // observed, with the hold's whole lifetime as its latency.
     if (body.status === 'EXPIRED') {

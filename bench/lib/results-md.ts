@@ -24,6 +24,8 @@ export type BenchSettings = {
   batchInterval: number;
   /** The API's rate limits on (too high to refuse anything) rather than off. */
   rateLimited: boolean;
+  /** Prefer: wait=N on each booking request (0: answered at acceptance, then polled). */
+  submitWait: number;
   apiDbPool: number;
   workerDbPool: number;
   pollMs: number;
@@ -261,9 +263,16 @@ export function renderResults(results: BenchResults): string {
     settings.preconnect
       ? '- Connections opened before each scenario\'s clock (one GET /health each), as a load balancer\'s warm upstream pool would be; `--new-connections` has the burst open them.'
       : '- Connections opened by the burst itself, as new clients open them (`--new-connections`).',
-    '- RATE_LIMIT_PER_MINUTE=0: the generator sends everything from one address, so the per-IP limit is switched off for the benchmark ' +
-      '(with it on, the run would measure the limiter, not the pipeline).',
+    ...(settings.rateLimited
+      ? []
+      : [
+          '- RATE_LIMIT_PER_MINUTE=0: the generator sends everything from one address, so the per-IP limit is switched off for the benchmark ' +
+            '(`--rate-limited` turns it on, set too high to refuse anything).',
+        ]),
     `- Generator: (a)-(c) closed-loop (each of the N lanes sends its next request when the previous one is answered), (d) open-loop at its rate; undici keep-alive Pools (bench/lib/http.ts); ` +
+      (settings.submitWait > 0
+        ? `each booking request sent with \`Prefer: wait=${settings.submitWait}\` (\`--submit-wait\`): answered 200 with its decision, or 202 when the wait ran out, then polled; accept latency counts the 202s only; `
+        : 'each booking request answered 202 at acceptance, then polled; ') +
       `status polled with \`Prefer: wait=25\` (the API answers once decided, or after 25 s), no sooner than ${settings.pollMs} ms apart and never before the server's Retry-After when it did not wait, at most 64 polls in flight.`,
     '',
     '### pgbench (same Postgres, same run)',

@@ -60,6 +60,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
       concurrency: options.concurrency,
       arrival: options.arrival,
       maxRetries: options.maxRetries,
+      submitWaitSeconds: options.submitWaitSeconds,
     });
 
     let sampling = false;
