@@ -23,6 +23,7 @@ let publisher: ChangePublisher;
 let publishing: Redis;
 const views = new Map<string, StatusView>();
 const reads: string[] = [];
+let taken = 0;
 
 beforeAll(async () => {
   ctx = await createTestContext();
@@ -35,7 +36,8 @@ beforeAll(async () => {
   const subscriber = ChangeSubscriber.open(redisTarget(ctx.config), ctx.config.QUEUE_PREFIX);
   live = new LiveUpdates(subscriber, {
     standing,
-    lineTaken: async () => 0,
+    // The line moves on every tick: a watch that follows positions reads again each time.
+    lineTaken: async () => ++taken,
     db: ctx.db,
     settings: { holdSeconds: 600, maxSeatsPerCustomer: 6, waitlistOfferSeconds: 600 },
     lines: { of: async () => 0 },
@@ -72,7 +74,7 @@ it('sees a decision made between the watch and the poll’s own read, without re
   views.set(id, held(id));
   publisher.publishBookings([{ id, status: 'HELD', showId: randomUUID(), seats: ['A-1'] }]);
   await waitFor(async () => (reads.includes(id) ? true : undefined), 'the watch to read after the message');
-  const answer = await wait.until(stale, 30_000, new AbortController().signal);
+  const answer = await wait.until(stale, 30_000);
   expect(answer).toMatchObject({ id, status: 'HELD' });
   // One read, the one the message asked for: starting the watch read nothing.
   expect(reads.filter((read) => read === id)).toHaveLength(1);
@@ -82,7 +84,7 @@ it('waits on the poll’s own answer, reading nothing until a change names the b
   const id = randomUUID();
   views.set(id, queued(id));
   const wait = live.startWait(id)!;
-  const waiting = wait.until(queued(id), 30_000, new AbortController().signal);
+  const waiting = wait.until(queued(id), 30_000);
   expect(live.bookings.size).toBeGreaterThan(0);
   views.set(id, held(id));
   publisher.publishBookings([{ id, status: 'HELD', showId: randomUUID(), seats: ['A-1'] }]);
@@ -93,10 +95,15 @@ it('waits on the poll’s own answer, reading nothing until a change names the b
 it('answers at once, releasing its slot and watch, when the client has gone or the poll cancels', async () => {
   const id = randomUUID();
   views.set(id, queued(id));
-  const gone = new AbortController();
-  gone.abort();
   const wait = live.startWait(id)!;
-  expect(await wait.until(queued(id), 30_000, gone.signal)).toMatchObject({ status: 'QUEUED' });
+  // The client went away before the wait began: it answers at once.
+  wait.abandon();
+  expect(await wait.until(queued(id), 30_000)).toMatchObject({ status: 'QUEUED' });
+  // And while waiting.
+  const gone = live.startWait(randomUUID())!;
+  const waiting = gone.until(queued(randomUUID()), 30_000);
+  gone.abandon();
+  expect(await waiting).toMatchObject({ status: 'QUEUED' });
   const other = live.startWait(randomUUID())!;
   other.cancel();
   // Every slot is free again: the cap admits as many waits as before.
@@ -105,4 +112,21 @@ it('answers at once, releasing its slot and watch, when the client has gone or t
   expect(live.startWait(randomUUID())).toBeNull();
   all.forEach((slot) => slot!.cancel());
   expect(live.bookings.size).toBe(0);
+});
+
+it('does not read a waiting answer\'s booking again when the line moves, while a stream following its place is read each tick', async () => {
+  const waited = randomUUID();
+  const streamed = randomUUID();
+  views.set(waited, queued(waited));
+  views.set(streamed, queued(streamed));
+  const wait = live.startWait(waited)!;
+  const waiting = wait.until(queued(waited), 30_000);
+  const unwatch = live.bookings.watch(streamed, () => {});
+  const readsOf = (id: string) => reads.filter((read) => read === id).length;
+  // The stream's first read, then two more from ticks that saw the line move.
+  await waitFor(async () => (readsOf(streamed) >= 3 ? true : undefined), 'two ticks to re-read the stream\'s booking', 10_000);
+  expect(readsOf(waited)).toBe(0);
+  unwatch();
+  wait.abandon();
+  expect(await waiting).toMatchObject({ id: waited, status: 'QUEUED' });
 });

@@ -32,6 +32,8 @@ type Entry = {
   readAt: number;
   reading: boolean;
   again: boolean;
+  /** Listeners that follow the place in line (streams), not only the decision (waiting answers). */
+  positionWatchers: number;
   unsubscribe: () => void;
 };
 
@@ -58,12 +60,14 @@ export class BookingWatch {
    * Calls `listener` with every new answer for `id` (an answer equal to the last is not
    * repeated). A new entry reads once right after subscribing: a change made between the
    * caller's own read and the subscription sent its message to nobody, and this read finds it.
+   * `positions: false` is for a listener that waits for the decision alone: a queued booking
+   * is then read again when the line moves only while some other listener follows its place.
    * Returns the unwatch function.
    */
-  watch(id: string, listener: StandingListener, options: { read?: boolean } = {}): () => void {
+  watch(id: string, listener: StandingListener, options: { read?: boolean; positions?: boolean } = {}): () => void {
     let entry = this.entries.get(id);
     if (!entry) {
-      const created: Entry = { id, listeners: new Set(), view: undefined, readAt: Date.now(), reading: false, again: false, unsubscribe: () => {} };
+      const created: Entry = { id, listeners: new Set(), view: undefined, readAt: Date.now(), reading: false, again: false, positionWatchers: 0, unsubscribe: () => {} };
       created.unsubscribe = this.deps.subscriber.onBooking(id, () => this.read(created));
       this.entries.set(id, created);
       entry = created;
@@ -77,10 +81,13 @@ export class BookingWatch {
       });
     }
     entry.listeners.add(listener);
+    const followsPlace = options.positions !== false;
+    if (followsPlace) entry.positionWatchers++;
     this.timer ??= setInterval(() => void this.tick(), TICK_MS).unref();
     const watched = entry;
     return () => {
-      watched.listeners.delete(listener);
+      if (!watched.listeners.delete(listener)) return;
+      if (followsPlace) watched.positionWatchers--;
       if (watched.listeners.size > 0 || this.entries.get(id) !== watched) return;
       watched.unsubscribe();
       this.entries.delete(id);
@@ -119,7 +126,7 @@ export class BookingWatch {
     const now = Date.now();
     const entries = [...this.entries.values()];
     let lineMoved = false;
-    if (entries.some((entry) => isQueued(entry.view))) {
+    if (entries.some((entry) => entry.positionWatchers > 0 && isQueued(entry.view))) {
       const taken = await this.deps.lineTaken().catch(() => undefined);
       lineMoved = taken !== undefined && taken !== this.lastTaken;
       if (taken !== undefined) this.lastTaken = taken;
@@ -130,7 +137,7 @@ export class BookingWatch {
       const due =
         age >= SAFETY_REREAD_MS ||
         view === undefined ||
-        (isQueued(view) && (lineMoved || age >= QUEUED_REREAD_MS)) ||
+        (isQueued(view) && ((lineMoved && entry.positionWatchers > 0) || age >= QUEUED_REREAD_MS)) ||
         (view !== 'unknown' && view.status === 'HELD' && lapsed(view, now) && age >= LAPSED_REREAD_MS);
       if (due) this.read(entry);
     }

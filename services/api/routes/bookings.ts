@@ -245,13 +245,11 @@ export const bookingRoutes =
      * early when the client goes away.
      */
     async function waitWhileQueued(watching: PollWait, view: StatusView, seconds: number, reply: FastifyReply) {
-      const abandoned = new AbortController();
-      const onGone = () => abandoned.abort();
-      reply.raw.once('close', onGone);
+      reply.raw.once('close', watching.abandon);
       try {
-        return await watching.until(view, seconds * 1_000, abandoned.signal);
+        return await watching.until(view, seconds * 1_000);
       } finally {
-        reply.raw.off('close', onGone);
+        reply.raw.off('close', watching.abandon);
       }
     }
 
