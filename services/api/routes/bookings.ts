@@ -152,11 +152,12 @@ export const bookingRoutes =
           const waited = await waitWhileQueued(watching, queued, wait!, reply);
           if (deps.live.slots.shuttingDown) reply.header('Connection', 'close');
           if (waited !== 'unknown' && waited.status !== 'QUEUED') return answerDecided(reply, waited, wait!);
-          // Still queued after the wait (or a shutdown): its place in line now.
-          const now = await deps.standing.status(id);
-          if (now === 'unknown') throw notFound('Booking');
-          if (now.status !== 'QUEUED') return answerDecided(reply, now, wait!);
-          queued = now;
+          // Still queued after the wait (or a shutdown): its place in line now. The request is
+          // accepted, so a failed read answers the 202 with the place it had, never an error
+          // (which would tell the client to send it again).
+          const now = await deps.standing.status(id).catch(() => 'unknown' as const);
+          if (now !== 'unknown' && now.status !== 'QUEUED') return answerDecided(reply, now, wait!);
+          if (now !== 'unknown') queued = now;
           reply.header('Preference-Applied', `wait=${wait}`);
         } else {
           watching?.cancel();
