@@ -55,6 +55,8 @@ export const FIGURES: Figure[] = [
   { name: 'CPU per decision, Postgres', unit: 'µs', better: 'lower', of: (r) => cpuPerDecision(r, (name) => name.startsWith('postgres backends')) },
   // The bench database's backends, not Postgres machine-wide: other sessions' databases would count.
   { name: 'CPU per decision, all processes', unit: 'µs', better: 'lower', of: (r) => cpuPerDecision(r, (name) => !name.startsWith('postgres, all processes')) },
+  // The drain's own rate (its 'database' rate above counts the filling too); left out for the others.
+  { name: 'drain: decisions/s, first → last decision', unit: '/s', better: 'higher', of: (r) => r.report.drain?.decisionsPerSecond ?? NaN },
   // A scheduled opening's (scenario e); not measured, so left out, for the others.
   { name: 'opening → last decision', unit: 'ms', better: 'lower', of: (r) => r.report.opening?.openingToLastDecisionMs ?? NaN },
   { name: 'overtakes', unit: 'pairs', better: 'lower', of: (r) => r.report.opening?.overtakes ?? NaN },
