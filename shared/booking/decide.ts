@@ -5,17 +5,16 @@ import type { BookingJob } from '../queue/catalog.js';
 import { Claimer, countClaimable, lockSeatsByLabel, rankOf, type Verdict } from './allocate.js';
 import { releaseLapsedHolds } from './expire.js';
 import { CLAIM_RELEASE_LIMIT } from './sql/holds.js';
-import { hasWaitingEntries, offerFreedSeats, takeWaitlistLock, waitlistOpen } from './waitlist.js';
+import { offerFreedSeats, takeWaitlistLock, waitlistOpen } from './waitlist.js';
 import { recordBookingEvents } from '../webhooks/outbox.js';
 import type { ShowLayout } from './layout.js';
 import type { DecidedStatus, FailureReason } from './statuses.js';
 import {
+  claimStanding,
   decidedAlready,
   firstLook,
-  holdSeats,
-  insertDecisions,
-  liveSeatsByCustomer as liveSeatsByCustomerSql,
   lockCustomers,
+  writeDecisions as writeDecisionsSql,
   type DecisionRow,
   type LookedUpRequest,
 } from './sql/decisions.js';
@@ -211,12 +210,13 @@ async function decideInTransaction(
 
   // 2. Per-customer cap. Advisory locks (taken in key order, so they cannot deadlock) serialise
   //    concurrent claims by the same customer for this show across all workers; then we read
-  //    how many live seats each customer already has.
+  //    how many live seats each customer already has, and (for 3b) whether the show has a
+  //    waiting list, in one statement.
   const emails = [...new Set(fresh.map((request) => request.customer_email))];
   const advisoryStarted = performance.now();
   await executePrepared(tx, lockCustomers(showId, emails));
   let lockWait = secondsSince(advisoryStarted);
-  const seatsByCustomer = await liveSeatsByCustomer(tx, showId, fresh);
+  const { seatsByCustomer, listed } = await readClaimStanding(tx, showId, emails);
 
   // 3. Specific seats: lock every label this batch asks for in one statement, in id order.
   const specificLabels = [...new Set(fresh.flatMap((request) => request.seats ?? []))];
@@ -237,8 +237,9 @@ async function decideInTransaction(
   // 3b. A show with a waiting list serves it first: its lapsed holds are released and every free
   //     seat a waiting entry fits is offered (shared/booking/waitlist.ts), under the list's lock,
   //     which this transaction then keeps. Only what fits no entry is left for new requests,
-  //     and this claim does not release lapsed holds itself (they would skip the list).
-  const listed = await hasWaitingEntries(tx, showId);
+  //     and this claim does not release lapsed holds itself (they would skip the list). Whether
+  //     there is a list was read in step 2, before the seat locks; a list that appears later is
+  //     what step 6 is for, as it would be had it appeared just after this point.
   if (listed) await releaseLapsedHolds(tx, { showId, limit: CLAIM_RELEASE_LIMIT });
   const claimer = new Claimer(tx, showId, [...specific.values()].map((seat) => seat.id), { releaseLapsed: !listed });
   const waitlistSettings = { offerSeconds: settings.waitlistOfferSeconds };
@@ -314,9 +315,8 @@ async function joinWaitlist(
 const EVENT_OF = { HELD: 'booking.held', FAILED: 'booking.failed', WAITLISTED: 'booking.waitlisted' } as const;
 
 /**
- * Writes the decided bookings, then points their seats at them (the seats' foreign key needs
- * the booking row first), then their outbox events. Requests left CONTENDED are not written:
- * they are decided again.
+ * Writes the decided bookings, points their seats at them and records their outbox events, in
+ * one statement. Requests left CONTENDED are not written: they are decided again.
  */
 async function writeDecisions(
   tx: Executor,
@@ -345,25 +345,17 @@ async function writeDecisions(
     };
   });
   if (rows.length > 0) {
-    const inserted = await executePrepared<ExistingRow>(tx, insertDecisions(showId, rows, settings.holdSeconds));
+    // The bookings, their seats and their events in one statement (sql/decisions.ts).
+    const events = { types: rows.map((row) => EVENT_OF[row.status]), bookingIds: rows.map((row) => row.id) };
+    const inserted = await executePrepared<ExistingRow & { seats_held: number }>(tx, writeDecisionsSql(showId, rows, settings.holdSeconds, events));
     // Another worker decided one of these ids between our check and our insert (a duplicate
     // delivery running in parallel). Roll back everything and let the caller redo the batch.
     if (inserted.rows.length !== rows.length) throw new ConcurrentDecisionError('booking decided concurrently');
     for (const row of inserted.rows) decisions.set(row.id, { kind: 'decided', duplicate: false, booking: fromRow(row) });
-
-    const heldSeatIds = rows.flatMap((row) => row.seat_ids);
-    const heldBookingIds = rows.flatMap((row) => row.seat_ids.map(() => row.id));
-    if (heldSeatIds.length > 0) {
-      const updated = await tx.execute(holdSeats(heldSeatIds, heldBookingIds));
-      // Every seat was locked and seen AVAILABLE by this transaction; anything else is a bug,
-      // and committing would leave a booking pointing at seats it does not hold.
-      if (updated.rowCount !== heldSeatIds.length) throw new Error('claimed seats changed under their locks');
-    }
-    // The batch's events, in one statement, after the bookings and seats they describe.
-    await recordBookingEvents(
-      tx,
-      rows.map((row) => ({ type: EVENT_OF[row.status], bookingId: row.id })),
-    );
+    // Every seat was locked and seen AVAILABLE by this transaction; anything else is a bug,
+    // and committing would leave a booking pointing at seats it does not hold.
+    const given = rows.reduce((sum, row) => sum + row.seat_ids.length, 0);
+    if (inserted.rows[0]!.seats_held !== given) throw new Error('claimed seats changed under their locks');
   }
   for (const request of fresh) {
     if (verdicts.get(request.id)?.status === 'CONTENDED') decisions.set(request.id, { kind: 'contended' });
@@ -371,11 +363,20 @@ async function writeDecisions(
   return decisions;
 }
 
-/** Seats each customer of these requests holds or has booked for the show (lapsed holds excluded). */
-async function liveSeatsByCustomer(tx: Executor, showId: string, requests: BookingJob[]): Promise<Map<string, number>> {
-  const emails = [...new Set(requests.map((request) => request.customer_email))];
-  const live = await tx.execute<{ customer_email: string; seats: number }>(liveSeatsByCustomerSql(showId, emails));
-  return new Map(live.rows.map((row) => [row.customer_email, row.seats]));
+/**
+ * Seats each of these customers holds or has booked for the show (lapsed holds excluded), and
+ * whether the show has a waiting list: one statement, after the customers' locks.
+ */
+async function readClaimStanding(tx: Executor, showId: string, emails: string[]): Promise<{ seatsByCustomer: Map<string, number>; listed: boolean }> {
+  type Row = { customer_email: string | null; seats: number | null; waiting: boolean | null };
+  const rows = (await tx.execute<Row>(claimStanding(showId, emails))).rows;
+  const seatsByCustomer = new Map<string, number>();
+  let listed = false;
+  for (const row of rows) {
+    if (row.customer_email === null) listed = row.waiting === true;
+    else seatsByCustomer.set(row.customer_email, row.seats ?? 0);
+  }
+  return { seatsByCustomer, listed };
 }
 
 function fromRow(row: ExistingRow): DecidedBooking {

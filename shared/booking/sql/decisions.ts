@@ -3,12 +3,17 @@ import { STATEMENT_NOW } from '../../db/clock.js';
 import type { BookingEventType } from '../../webhooks/events.js';
 import { eventsListened } from '../../webhooks/outbox.js';
 import { lapsedHoldsExist } from './holds.js';
+import { waitlistExists } from './waitlist.js';
 
 /**
  * The statements of one batch decision, in the order decide.ts runs them: the first look on its
  * own (which requests are decided already; a sold-out show's whole batch written), then, in one
- * transaction, the customers' locks and live seats, the bookings written and their seats marked
- * HELD.
+ * transaction, the customers' locks, their live seats with the show's waiting list, and the
+ * bookings written with their seats marked HELD and their outbox events.
+ *
+ * A claim transaction's statements run one after another, each a round trip that waits for the
+ * worker's event loop and a core; under a burst that waiting was most of a transaction's length
+ * (bench/RESULTS.md, session 8). So what can share a statement does.
  */
 
 /** A decided booking as every statement here returns it (decide.ts's ExistingRow). */
@@ -134,7 +139,18 @@ export const liveSeatsByCustomer = (showId: string, emails: string[]): SQL => sq
   ) AS live
   WHERE seats IS NOT NULL`;
 
-/** A decided request as `insertDecisions` takes it. */
+/**
+ * What a claim reads once it holds its customers' locks, in one statement: each customer's live
+ * seats (`liveSeatsByCustomer`, a row per customer with some) and whether the show has a waiting
+ * list (one row with a null customer). Both must be read after the locks: a statement's
+ * snapshot is taken when it starts, so they cannot share the locking statement.
+ */
+export const claimStanding = (showId: string, emails: string[]): SQL => sql`
+  SELECT NULL::text AS customer_email, NULL::int AS seats, (${waitlistExists(showId)}) AS waiting
+  UNION ALL
+  SELECT customer_email, seats, NULL FROM (${liveSeatsByCustomer(showId, emails)}) AS live`;
+
+/** A decided request as `writeDecisions` takes it. */
 export type DecisionRow = {
   id: string;
   customer_email: string;
@@ -150,23 +166,55 @@ export type DecisionRow = {
 };
 
 /**
- * Writes a batch's bookings in one statement. A hold runs its full length from when it is
- * given: this is the last statement but one before the commit, so the clock is read here, not
- * at BEGIN (db/clock.ts). ON CONFLICT DO NOTHING plus RETURNING lets the caller see a request
- * that another worker decided meanwhile (a duplicate delivery running in parallel).
+ * Writes a claim's decisions in one statement: the bookings, then their seats marked HELD and
+ * pointing at them, then their outbox events (`record_booking_events`, in the order given).
+ * A hold runs its full length from when it is given: this is the last statement before the
+ * commit, so the clock is read here, not at BEGIN (db/clock.ts).
+ *
+ * ON CONFLICT DO NOTHING plus RETURNING lets the caller see a request that another worker
+ * decided meanwhile (a duplicate delivery running in parallel): fewer rows than it sent, and it
+ * rolls back. `seats_held` (on every row) counts the seats marked: only AVAILABLE ones are
+ * touched, so a count short of the seats given means the locks did not hold what the claim saw.
+ *
+ * The order inside one statement: the seats' foreign key is checked at the statement's end,
+ * when the bookings exist; the events' function reads the bookings with a snapshot of its own,
+ * taken after `done` has drained the INSERT (a volatile function sees what the statement
+ * calling it has written so far). Each seat is found by its primary key, a probe per seat
+ * whatever the tables' statistics, so the plan can be kept per connection (shared/db/prepared.ts).
  */
-export const insertDecisions = (showId: string, rows: DecisionRow[], holdSeconds: number): SQL =>
-  insertBookings(
+export const writeDecisions = (
+  showId: string,
+  rows: DecisionRow[],
+  holdSeconds: number,
+  events: { types: BookingEventType[]; bookingIds: string[] },
+): SQL => sql`
+  WITH written AS (${insertBookings(
     showId,
     sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
       id uuid, customer_email text, seat_count int, requested_section text, requested_seats text[],
       status text, failure_reason text, idempotency_key text, accepted_at timestamptz,
       seat_ids int[], seat_labels text[])`,
     holdSeconds,
-  );
+  )}),
+  held AS (
+    -- The seats of the bookings written, not of the rows sent: one that another worker decided
+    -- meanwhile is not written, and its seats stay as they are (the caller rolls back).
+    UPDATE seats s
+    SET status = 'HELD', booking_id = w.id, hold_expires_at = w.hold_expires_at
+    FROM written w CROSS JOIN LATERAL unnest(w.seat_ids) AS v(seat_id)
+    WHERE s.id = v.seat_id AND s.status = 'AVAILABLE'
+    RETURNING s.id
+  ),
+  done AS MATERIALIZED (SELECT count(*) AS n FROM written),
+  recorded AS MATERIALIZED (
+    SELECT record_booking_events(${sql.param(events.types)}::text[], ${sql.param(events.bookingIds)}::uuid[]) AS events
+    FROM done
+  )
+  SELECT ${decidedColumns('w')}, (SELECT count(*) FROM held)::int AS seats_held, (SELECT events FROM recorded) AS events
+  FROM written w`;
 
 /**
- * The one INSERT of decided bookings (`insertDecisions`, and `firstLook` for a sold-out batch).
+ * The one INSERT of decided bookings (`writeDecisions`, and `firstLook` for a sold-out batch).
  * `source` yields the decided requests as `r`, with the columns of `DecisionRow`.
  */
 function insertBookings(showId: string, source: SQL, holdSeconds: number): SQL {
@@ -185,7 +233,7 @@ function insertBookings(showId: string, source: SQL, holdSeconds: number): SQL {
   FROM ${source}
   CROSS JOIN (SELECT clock_timestamp() AS at) AS clock
   ON CONFLICT (id) DO NOTHING
-  RETURNING ${decidedColumns()}`;
+  RETURNING ${decidedColumns()}, seat_ids`;
 }
 
 /**
