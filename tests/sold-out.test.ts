@@ -42,6 +42,21 @@ async function decide(showId: string, jobs: BookingJob[]): Promise<Decision[]> {
 const outcome = (decision: Decision) =>
   decision.kind === 'decided' ? `${decision.booking.status}${decision.booking.reason ? `:${decision.booking.reason}` : ''}` : 'CONTENDED';
 
+/** A pool of its own whose connections report the first word of every statement they are sent. */
+function countingDb() {
+  const sent: string[] = [];
+  const counted = createDb({ connectionString: ctx.databaseUrl, max: 1, applicationName: 'sold-out-test' });
+  counted.pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const first = args[0] as string | { text?: string };
+      sent.push((typeof first === 'string' ? first : (first.text ?? '')).trim().split(/\s+/)[0]!.toUpperCase());
+      return query(...args);
+    };
+  });
+  return { counted, sent };
+}
+
 async function showWithSeats(seats: number): Promise<string> {
   return (await createShow(ctx.db, { name: 'Sold out', startTime: new Date('2030-01-01T20:00:00Z'), layout: generalAdmission(seats) })).id;
 }
@@ -106,17 +121,7 @@ describe('a sold-out show', () => {
   it('is decided by one statement on its own when no webhook listens; inside a transaction that writes the events when one does', async () => {
     const showId = await showWithSeats(1);
     await decide(showId, [request(showId)]);
-    // A pool of its own whose connections report every statement they are sent.
-    const sent: string[] = [];
-    const counted = createDb({ connectionString: ctx.databaseUrl, max: 1, applicationName: 'sold-out-test' });
-    counted.pool.on('connect', (client) => {
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        const first = args[0] as string | { text?: string };
-        sent.push((typeof first === 'string' ? first : (first.text ?? '')).trim().split(/\s+/)[0]!.toUpperCase());
-        return query(...args);
-      };
-    });
+    const { counted, sent } = countingDb();
     const layout = (await loadLayout(ctx.db, showId))!;
     try {
       const batch = [request(showId), request(showId, { seats: ['1'] })];
@@ -175,6 +180,54 @@ describe('a sold-out show', () => {
     }
     const rows = await ctx.pool.query(`SELECT count(*)::int AS n FROM bookings WHERE id = ANY($1::uuid[])`, [[raced.id, other.id]]);
     expect(rows.rows[0].n).toBe(2);
+  });
+
+  describe('a batch for a show expected to have seats (no first look)', () => {
+    it('runs only its claim transaction, one statement fewer, and gives the same seats', async () => {
+      const showId = await showWithSeats(10);
+      const layout = (await loadLayout(ctx.db, showId))!;
+      const { counted, sent } = countingDb();
+      try {
+        const looked = [request(showId), request(showId)];
+        await decideBookings(counted.db, layout, looked, settings);
+        const withLook = sent.splice(0);
+        const skipped = [request(showId), request(showId)];
+        const decided = await decideBookings(counted.db, layout, skipped, settings, { seatsLikely: true });
+        expect(skipped.map((job) => outcome(decided.get(job.id)!))).toEqual(['HELD', 'HELD']);
+        expect(withLook[1]).toBe('BEGIN');
+        expect(sent[0]).toBe('BEGIN');
+        expect(sent).toEqual(withLook.slice(1));
+        expect(sent.at(-1)).toBe('COMMIT');
+      } finally {
+        await counted.pool.end();
+      }
+      const seats = await ctx.pool.query(`SELECT count(*)::int AS n FROM seats WHERE show_id = $1 AND status = 'HELD'`, [showId]);
+      expect(seats.rows[0].n).toBe(4);
+    });
+
+    it('finds its earlier decisions inside the claim: a redelivered request keeps its booking, untouched', async () => {
+      const showId = await showWithSeats(2);
+      const layout = (await loadLayout(ctx.db, showId))!;
+      const [first] = await decide(showId, [request(showId)]);
+      expect(first).toMatchObject({ kind: 'decided', booking: { status: 'HELD' } });
+      const held = first!.kind === 'decided' ? first!.booking : null;
+      const redelivered = { ...request(showId), id: held!.id };
+      const batch = [redelivered, request(showId), request(showId)];
+      const decided = await decideBookings(ctx.db, layout, batch, settings, { seatsLikely: true });
+      expect(decided.get(redelivered.id)).toEqual({ kind: 'decided', duplicate: true, booking: held });
+      expect(batch.slice(1).map((job) => outcome(decided.get(job.id)!))).toEqual(['HELD', 'FAILED:SOLD_OUT']);
+      const rows = await ctx.pool.query(`SELECT count(*)::int AS n FROM bookings WHERE show_id = $1`, [showId]);
+      expect(rows.rows[0].n).toBe(3);
+    });
+
+    it('on a show that is sold out after all, answers SOLD_OUT from the locking path', async () => {
+      const showId = await showWithSeats(1);
+      await decide(showId, [request(showId)]);
+      const layout = (await loadLayout(ctx.db, showId))!;
+      const batch = [request(showId), request(showId, { seats: ['1'] })];
+      const decided = await decideBookings(ctx.db, layout, batch, settings, { seatsLikely: true });
+      expect(batch.map((job) => outcome(decided.get(job.id)!))).toEqual(['FAILED:SOLD_OUT', 'FAILED:SEATS_UNAVAILABLE']);
+    });
   });
 
   describe("in the worker's group commit", () => {

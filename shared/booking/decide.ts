@@ -69,13 +69,34 @@ export class ConcurrentDecisionError extends Error {
   override name = 'ConcurrentDecisionError';
 }
 
+/** A booking row as the statements return it; read through JSON (claimStanding), its times are ISO strings. */
 type ExistingRow = {
   id: string;
   status: DecidedBooking['status'];
   failure_reason: FailureReason | null;
   seat_labels: string[];
-  hold_expires_at: Date | null;
-  decided_at: Date;
+  hold_expires_at: Date | string | null;
+  decided_at: Date | string;
+};
+
+/** How a caller runs a batch's decision; every field may be left out. */
+export type DecideOptions = {
+  observer?: DecideObserver;
+  /**
+   * Requests per claim transaction at most (WORKER_BATCH_SIZE): each takes an advisory lock per
+   * customer, and those live in Postgres's shared lock table. A batch the first look decides
+   * takes no lock, so a larger batch is fine until it needs the claim transaction; then it is
+   * claimed in transactions of this many, in line order.
+   */
+  claimBatch?: number;
+  /**
+   * The caller expects the show to have seats (its last batch of the show got some): the first
+   * look, whose sold-out check would only say no, is left out, and the claim transaction finds
+   * the batch's earlier decisions itself, in a statement it runs anyway. One round trip fewer
+   * per batch; wrong about a sold-out show, it costs that batch the locking path, which still
+   * answers SOLD_OUT only from the committed state.
+   */
+  seatsLikely?: boolean;
 };
 
 export async function decideBookings(
@@ -83,14 +104,7 @@ export async function decideBookings(
   layout: ShowLayout,
   requests: BookingJob[],
   settings: DecideSettings,
-  observer: DecideObserver = {},
-  /**
-   * Requests per claim transaction at most (WORKER_BATCH_SIZE): each takes an advisory lock per
-   * customer, and those live in Postgres's shared lock table. A batch the first look decides
-   * takes no lock, so a larger batch is fine until it needs the claim transaction; then it is
-   * claimed in transactions of this many, in line order.
-   */
-  claimBatch = Infinity,
+  { observer = {}, claimBatch = Infinity, seatsLikely = false }: DecideOptions = {},
 ): Promise<Map<string, Decision>> {
   const showId = requests[0]?.show_id;
   if (!showId) return new Map();
@@ -107,18 +121,22 @@ export async function decideBookings(
   //    may join the waiting list take the full path: joining counts against the customer's cap,
   //    which needs the customer's lock.
   const mayWaitlist = requests.some((request) => request.waitlist);
-  const looked = performance.now();
-  const first = await retriedStatement(db, () =>
-    db.execute<LookRow>(firstLook(showId, requests.map(lookedUp), settings.maxSeatsPerCustomer, mayWaitlist ? 'never' : 'unlistened')),
-  );
-  const look = readLook(first.rows, decisions);
-  if (look.decidedHere) {
-    observer.lockWait?.(0); // one observation per claim; this one waited on no lock
-    observer.transaction?.(secondsSince(looked), 'committed');
-    // Not written and not found: another worker decided them after this statement's snapshot.
-    const raced = requests.filter((request) => !decisions.has(request.id));
-    if (raced.length > 0) await readDecidedBefore(db, raced, decisions);
-    return decisions;
+  let soldOutAtFirstLook = false;
+  if (!seatsLikely) {
+    const looked = performance.now();
+    const first = await retriedStatement(db, () =>
+      db.execute<LookRow>(firstLook(showId, requests.map(lookedUp), settings.maxSeatsPerCustomer, mayWaitlist ? 'never' : 'unlistened')),
+    );
+    const look = readLook(first.rows, decisions);
+    if (look.decidedHere) {
+      observer.lockWait?.(0); // one observation per claim; this one waited on no lock
+      observer.transaction?.(secondsSince(looked), 'committed');
+      // Not written and not found: another worker decided them after this statement's snapshot.
+      const raced = requests.filter((request) => !decisions.has(request.id));
+      if (raced.length > 0) await readDecidedBefore(db, raced, decisions);
+      return decisions;
+    }
+    soldOutAtFirstLook = !mayWaitlist && look.soldOut;
   }
   // In the order given, which is the line's: batch jobs are taken first in, first out and keep
   // their requests in order, and a drawn waiting room is released in draw order (not in order
@@ -133,7 +151,7 @@ export async function decideBookings(
     try {
       await db.transaction((tx) => {
         began = performance.now();
-        return decideInTransaction(tx, showId, layout, claim, settings, observer, decisions, !mayWaitlist && look.soldOut);
+        return decideInTransaction(tx, showId, layout, claim, settings, observer, decisions, { soldOutAtFirstLook, looked: !seatsLikely });
       });
       if (began !== undefined) observer.transaction?.(secondsSince(began), 'committed');
     } catch (error) {
@@ -188,7 +206,8 @@ async function decideInTransaction(
   settings: DecideSettings,
   observer: DecideObserver,
   decisions: Map<string, Decision>,
-  soldOutAtFirstLook: boolean,
+  /** `looked`: the batch had its first look, which found its earlier decisions already. */
+  { soldOutAtFirstLook, looked }: { soldOutAtFirstLook: boolean; looked: boolean },
 ): Promise<Map<string, Decision>> {
   if (soldOutAtFirstLook) {
     const again = await tx.execute<LookRow>(firstLook(showId, fresh.map(lookedUp), settings.maxSeatsPerCustomer, 'always'));
@@ -216,7 +235,15 @@ async function decideInTransaction(
   const advisoryStarted = performance.now();
   await executePrepared(tx, lockCustomers(showId, emails));
   let lockWait = secondsSince(advisoryStarted);
-  const { seatsByCustomer, listed } = await readClaimStanding(tx, showId, emails);
+  const standing = await readClaimStanding(tx, showId, emails, looked ? [] : fresh.map((request) => request.id));
+  const { seatsByCustomer, listed } = standing;
+  // At-least-once delivery, for a batch that had no first look: a request decided before keeps
+  // its decision, untouched (its customer's lock, taken for nothing, goes at commit).
+  if (standing.decided.length > 0) {
+    for (const row of standing.decided) decisions.set(row.id, { kind: 'decided', duplicate: true, booking: fromRow(row) });
+    fresh = fresh.filter((request) => !decisions.has(request.id));
+    if (fresh.length === 0) return decisions;
+  }
 
   // 3. Specific seats: lock every label this batch asks for in one statement, in id order.
   const specificLabels = [...new Set(fresh.flatMap((request) => request.seats ?? []))];
@@ -363,20 +390,16 @@ async function writeDecisions(
   return decisions;
 }
 
-/**
- * Seats each of these customers holds or has booked for the show (lapsed holds excluded), and
- * whether the show has a waiting list: one statement, after the customers' locks.
- */
-async function readClaimStanding(tx: Executor, showId: string, emails: string[]): Promise<{ seatsByCustomer: Map<string, number>; listed: boolean }> {
-  type Row = { customer_email: string | null; seats: number | null; waiting: boolean | null };
-  const rows = (await tx.execute<Row>(claimStanding(showId, emails))).rows;
-  const seatsByCustomer = new Map<string, number>();
-  let listed = false;
-  for (const row of rows) {
-    if (row.customer_email === null) listed = row.waiting === true;
-    else seatsByCustomer.set(row.customer_email, row.seats ?? 0);
-  }
-  return { seatsByCustomer, listed };
+/** `claimStanding`'s one row, read: the customers' live seats, the waiting list, the earlier decisions asked for. */
+async function readClaimStanding(
+  tx: Executor,
+  showId: string,
+  emails: string[],
+  decidedIds: string[],
+): Promise<{ seatsByCustomer: Map<string, number>; listed: boolean; decided: ExistingRow[] }> {
+  type Row = { waiting: boolean; live: Record<string, number>; decided: ExistingRow[] };
+  const row = (await tx.execute<Row>(claimStanding(showId, emails, decidedIds))).rows[0]!;
+  return { seatsByCustomer: new Map(Object.entries(row.live)), listed: row.waiting, decided: row.decided };
 }
 
 function fromRow(row: ExistingRow): DecidedBooking {

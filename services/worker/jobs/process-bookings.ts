@@ -108,7 +108,12 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
         deps.observer?.batch?.(requests.length);
         // The show's own hold_seconds / max_seats_per_customer where it sets them (read with its
         // plan, so a PATCH reaches this worker within the plan cache's bound, PLAN_MAX_AGE_MS).
-        const decisions = await decideBookings(deps.db, layout, requests, effectiveSettings(layout, deps.settings), deps.observer, deps.batchSize);
+        // A show this process has not found sold out skips the first look (DecideOptions.seatsLikely).
+        const decisions = await decideBookings(deps.db, layout, requests, effectiveSettings(layout, deps.settings), {
+          observer: deps.observer,
+          claimBatch: deps.batchSize,
+          seatsLikely: !soldOut.has(showId),
+        });
         if (gaveNoSeat(decisions)) soldOut.add(showId);
         else soldOut.delete(showId);
         deps.logger.debug({ showId, batch: requests.length, ms: Math.round(performance.now() - started) }, 'batch decided');

@@ -140,15 +140,18 @@ export const liveSeatsByCustomer = (showId: string, emails: string[]): SQL => sq
   WHERE seats IS NOT NULL`;
 
 /**
- * What a claim reads once it holds its customers' locks, in one statement: each customer's live
- * seats (`liveSeatsByCustomer`, a row per customer with some) and whether the show has a waiting
- * list (one row with a null customer). Both must be read after the locks: a statement's
- * snapshot is taken when it starts, so they cannot share the locking statement.
+ * What a claim reads once it holds its customers' locks, in one statement and one row: each
+ * customer's live seats (`live`, an object of the customers with some, from
+ * `liveSeatsByCustomer`), whether the show has a waiting list (`waiting`), and which of
+ * `decidedIds` already have a booking (`decided`, as `decidedAlready` returns them) when the
+ * batch had no first look to find them. All must be read after the locks: a statement's snapshot
+ * is taken when it starts, so they cannot share the locking statement.
  */
-export const claimStanding = (showId: string, emails: string[]): SQL => sql`
-  SELECT NULL::text AS customer_email, NULL::int AS seats, (${waitlistExists(showId)}) AS waiting
-  UNION ALL
-  SELECT customer_email, seats, NULL FROM (${liveSeatsByCustomer(showId, emails)}) AS live`;
+export const claimStanding = (showId: string, emails: string[], decidedIds: string[]): SQL => sql`
+  SELECT (${waitlistExists(showId)}) AS waiting,
+         (SELECT coalesce(json_object_agg(live.customer_email, live.seats), '{}')
+          FROM (${liveSeatsByCustomer(showId, emails)}) AS live) AS live,
+         (SELECT coalesce(json_agg(d), '[]') FROM (${decidedAlready(decidedIds)}) AS d) AS decided`;
 
 /** A decided request as `writeDecisions` takes it. */
 export type DecisionRow = {
