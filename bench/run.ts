@@ -404,13 +404,14 @@ async function main(): Promise<number> {
     if (readersSummary) say(formatSeatReaders(readersSummary));
     if (explain && name === 'a') plans['after the burst (sold out)'] = await explainClaims(build.db, shows[0]!.id);
     if (sink) {
-      const { rows } = await build.db.query<{ pending: number; events: number; unfanned: number }>(
+      // A baseline from before the outbox's fan-out (drizzle/0013) has no fanned_out_at to count.
+      const fansOut = (await build.db.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'webhook_events' AND column_name = 'fanned_out_at'`)).rowCount === 1;
+      const { rows } = await build.db.query<{ pending: number; events: number; unfanned: number | null }>(
         `SELECT (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'PENDING') AS pending, (SELECT count(*)::int FROM webhook_events) AS events,
-                (SELECT count(*)::int FROM webhook_events WHERE fanned_out_at IS NULL) AS unfanned`,
+                ${fansOut ? '(SELECT count(*)::int FROM webhook_events WHERE fanned_out_at IS NULL)' : 'NULL::int'} AS unfanned`,
       );
-      say(
-        `webhook: ${rows[0]!.events} events in the outbox (${rows[0]!.unfanned} not fanned out yet), ${sink.received()} received by the sink, ${rows[0]!.pending} deliveries pending`,
-      );
+      const unfanned = rows[0]!.unfanned === null ? '' : ` (${rows[0]!.unfanned} not fanned out yet)`;
+      say(`webhook: ${rows[0]!.events} events in the outbox${unfanned}, ${sink.received()} received by the sink, ${rows[0]!.pending} deliveries pending`);
     }
     await writeReportFiles(report, options);
     process.stdout.write(`${formatReport(report)}\n`);
