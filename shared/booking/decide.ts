@@ -90,8 +90,8 @@ export type DecideOptions = {
    */
   claimBatch?: number;
   /**
-   * The caller expects the show to have seats (its last batch of the show got some): the first
-   * look, whose sold-out check would only say no, is left out, and the claim transaction finds
+   * The caller expects the show to have seats (the worker: it has not found the show sold out,
+   * or has not seen it yet): the first look, whose sold-out check would only say no, is left out, and the claim transaction finds
    * the batch's earlier decisions itself, in a statement it runs anyway. One round trip fewer
    * per batch; wrong about a sold-out show, it costs that batch the locking path, which still
    * answers SOLD_OUT only from the committed state.
@@ -111,8 +111,9 @@ export async function decideBookings(
   if (requests.some((request) => request.show_id !== showId)) throw new Error('a batch holds one show only');
   const decisions = new Map<string, Decision>();
 
-  // 1. The batch's first look, a statement on its own. At-least-once delivery: a request
-  //    already decided keeps its decision, untouched. Sold-out fast path: when the committed
+  // 1. The batch's first look, a statement on its own, unless `seatsLikely` leaves it out (the
+  //    claim transaction then finds earlier decisions in its step 2). At-least-once delivery: a
+  //    request already decided keeps its decision, untouched. Sold-out fast path: when the committed
   //    state has no AVAILABLE seat and no lapsed hold, no request can get a seat, so the same
   //    statement decides the whole batch without a single lock, unless a webhook listens (its
   //    events are written in the transaction below). Seats that other transactions are
