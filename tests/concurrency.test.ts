@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { QueueEvents } from 'bullmq';
+import fc from 'fast-check';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConcurrentDecisionError, decideBookings, type DecideSettings, type Decision } from '../shared/booking/decide.js';
 import { rowName } from '../shared/booking/layout.js';
 import { LayoutCache, loadLayout } from '../shared/booking/shows.js';
-import { createDb } from '../shared/db/client.js';
+import { createDb, type Database } from '../shared/db/client.js';
 import { createLogger } from '../shared/logger.js';
 import { JOBS, QUEUES, type BookingJob, type BookingResult } from '../shared/queue/catalog.js';
 import { RequestIndex } from '../shared/queue/request-index.js';
 import { createBookingProcessor } from '../services/worker/jobs/process-bookings.js';
 import type { RunningWorker } from '../services/worker/worker.js';
 import { openIntakeTest } from './support/context.js';
+import { countingDb } from './support/statements.js';
 import { waitFor } from './support/wait.js';
 import { call, createShow } from './support/http.js';
 
@@ -540,6 +542,143 @@ describe('adjacency', () => {
     await decideOne(show.id, { seats: ['Back-B-3'] });
     expect(await decideOne(show.id, { seat_count: 4, section: 'Back' })).toEqual(['Back-A-5', 'Back-A-6', 'Back-B-1', 'Back-B-2']);
     expect(auditProblems(await snapshot(show.id))).toEqual([]);
+  });
+
+  /** One batch, decided in one transaction (through `db`): each request's seats, or its status. */
+  async function decideBatch(showId: string, requests: Partial<BookingJob>[], options: { db?: Database; maxSeatsPerCustomer?: number } = {}) {
+    const layout = (await loadLayout(ctx.db, showId))!;
+    const jobs = requests.map(
+      (more): BookingJob => ({
+        id: randomUUID(),
+        show_id: showId,
+        customer_email: `adjacent-${randomUUID()}@example.com`,
+        seat_count: more.seats?.length ?? 1,
+        section: null,
+        seats: null,
+        accepted_at: new Date().toISOString(),
+        idempotency_key: null,
+        request_id: 'adjacency-test',
+        ...more,
+      }),
+    );
+    const decisions = await decideBookings(options.db ?? ctx.db, layout, jobs, { ...settings, maxSeatsPerCustomer: options.maxSeatsPerCustomer ?? settings.maxSeatsPerCustomer });
+    return jobs.map((job) => {
+      const decision = decisions.get(job.id);
+      if (decision?.kind !== 'decided') return 'CONTENDED';
+      return decision.booking.status === 'HELD' ? decision.booking.seats : `${decision.booking.status}:${decision.booking.reason}`;
+    });
+  }
+
+  it('a batch of groups is seated as one request at a time would be, with one lock statement for all their seats', async () => {
+    const show = await createShow(api.app, {
+      sections: [
+        { name: 'Front', rows: 3, seats_per_row: 6, price_cents: 5_000 },
+        { name: 'Back', rows: 2, seats_per_row: 6, price_cents: 2_000 },
+      ],
+    });
+    await decideOne(show.id, { seats: ['Front-A-3'] });
+    await decideOne(show.id, { seats: ['Front-B-5'] });
+    const { counted, sent } = countingDb(ctx.databaseUrl, 'adjacency-test');
+    try {
+      // The sequence of the test above, as one batch, with singles between the groups.
+      const seated = await decideBatch(
+        show.id,
+        [
+          { seat_count: 4, section: 'Front' },
+          { seat_count: 1, section: 'Back' },
+          { seat_count: 4, section: 'Front' },
+          { seat_count: 2, section: 'Front' },
+          { seat_count: 3, section: 'Front' },
+          { seat_count: 1 },
+          { seat_count: 2 },
+          { seat_count: 4 },
+        ],
+        { db: counted.db },
+      );
+      expect(seated).toEqual([
+        ['Front-B-1', 'Front-B-2', 'Front-B-3', 'Front-B-4'],
+        ['Back-A-1'],
+        ['Front-C-1', 'Front-C-2', 'Front-C-3', 'Front-C-4'],
+        ['Front-A-1', 'Front-A-2'],
+        ['Front-A-4', 'Front-A-5', 'Front-A-6'],
+        // Front's first free seat in seat order, then its last pair together.
+        ['Front-B-6'],
+        ['Front-C-5', 'Front-C-6'],
+        // No four together left in Front; the Back single took A-1, and A-2 to A-5 are together.
+        ['Back-A-2', 'Back-A-3', 'Back-A-4', 'Back-A-5'],
+      ]);
+      // The first look; BEGIN, the customers' locks, their standing, one free list per section
+      // asked for (Front, Back, any), one lock for every planned seat, the write, COMMIT: no
+      // statement per request.
+      expect(sent).toEqual(['WITH', 'BEGIN', 'SELECT', 'SELECT', 'SELECT', 'SELECT', 'SELECT', 'SELECT', 'WITH', 'COMMIT']);
+    } finally {
+      await counted.pool.end();
+    }
+    expect(auditProblems(await snapshot(show.id))).toEqual([]);
+  });
+
+  it('a planned seat another transaction has locked: from that group on, the batch is seated one by one, still in line order', async () => {
+    const show = await createShow(api.app, { sections: [{ name: 'Stalls', rows: 3, seats_per_row: 4, price_cents: 3_000 }] });
+    const blocker = new pg.Client({ connectionString: ctx.databaseUrl });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(`SELECT id FROM seats WHERE show_id = $1 AND label = 'Stalls-A-2' FOR UPDATE`, [show.id]);
+      // The plan gives row A to the first group and row B to the second; A-2 does not lock, so
+      // the first takes row B (the plan's, still locked by this transaction) and the second row C.
+      expect(await decideBatch(show.id, [{ seat_count: 4 }, { seat_count: 4 }])).toEqual([
+        ['Stalls-B-1', 'Stalls-B-2', 'Stalls-B-3', 'Stalls-B-4'],
+        ['Stalls-C-1', 'Stalls-C-2', 'Stalls-C-3', 'Stalls-C-4'],
+      ]);
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+    expect(auditProblems(await snapshot(show.id))).toEqual([]);
+  });
+
+  it('a planned group over its customer\'s cap leaves its seats to the requests after it', async () => {
+    const show = await createShow(api.app, { sections: [{ name: 'Stalls', rows: 2, seats_per_row: 4, price_cents: 3_000 }] });
+    const greedy = `greedy-${randomUUID()}@example.com`;
+    // The plan: the pair A-1, A-2, then row B for the greedy four (over a cap of 4), and nothing
+    // together for the next four. Once the greedy four is refused, row B is theirs.
+    expect(
+      await decideBatch(
+        show.id,
+        [
+          { customer_email: greedy, seat_count: 2 },
+          { customer_email: greedy, seat_count: 4 },
+          { seat_count: 4 },
+          { seat_count: 2 },
+        ],
+        { maxSeatsPerCustomer: 4 },
+      ),
+    ).toEqual([['Stalls-A-1', 'Stalls-A-2'], 'FAILED:LIMIT_EXCEEDED', ['Stalls-B-1', 'Stalls-B-2', 'Stalls-B-3', 'Stalls-B-4'], ['Stalls-A-3', 'Stalls-A-4']]);
+    expect(auditProblems(await snapshot(show.id))).toEqual([]);
+  });
+
+  // A batch of single seats only keeps one pool per section, taken at its first single: across
+  // sections that can order them differently (docs/ARCHITECTURE.md, "Group commit").
+  it('a batch with groups is seated as deciding its requests one by one would seat them (property)', async () => {
+    const sections = [
+      { name: 'Front', rows: 3, seats_per_row: 5, price_cents: 5_000 },
+      { name: 'Back', rows: 2, seats_per_row: 6, price_cents: 2_000 },
+    ];
+    const labels = sections.flatMap((section) =>
+      Array.from({ length: section.rows * section.seats_per_row }, (_, k) => `${section.name}-${rowName(Math.floor(k / section.seats_per_row) + 1)}-${(k % section.seats_per_row) + 1}`),
+    );
+    const wanted = fc.record({ seat_count: fc.integer({ min: 1, max: 4 }), section: fc.constantFrom(null, 'Front', 'Back') });
+    await fc.assert(
+      fc.asyncProperty(fc.subarray(labels, { maxLength: 12 }), fc.array(wanted, { minLength: 2, maxLength: 12 }).filter((batch) => batch.some((request) => request.seat_count > 1)), async (taken, batch) => {
+        const [together, oneByOne] = [await createShow(api.app, { sections }), await createShow(api.app, { sections })];
+        for (const show of [together, oneByOne]) for (const label of taken) await decideOne(show.id, { seats: [label] });
+        const seated = await decideBatch(together.id, batch);
+        const alone: unknown[] = [];
+        for (const request of batch) alone.push(...(await decideBatch(oneByOne.id, [request])));
+        expect(seated).toEqual(alone);
+      }),
+      { numRuns: 30 },
+    );
   });
 
   it('general admission: the first gap wide enough', async () => {

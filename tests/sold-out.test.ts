@@ -3,12 +3,12 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { decideBookings, type DecideSettings, type Decision } from '../shared/booking/decide.js';
 import { createShow, generalAdmission, LayoutCache, loadLayout } from '../shared/booking/shows.js';
-import { createDb } from '../shared/db/client.js';
 import { webhooks } from '../shared/db/schema/index.js';
 import type { BookingJob } from '../shared/queue/catalog.js';
 import { createLogger } from '../shared/logger.js';
 import { createBookingProcessor, SOLD_OUT_BATCH_SIZE } from '../services/worker/jobs/process-bookings.js';
 import { openTestContext } from './support/context.js';
+import { countingDb as countingDbOf } from './support/statements.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -43,19 +43,7 @@ const outcome = (decision: Decision) =>
   decision.kind === 'decided' ? `${decision.booking.status}${decision.booking.reason ? `:${decision.booking.reason}` : ''}` : 'CONTENDED';
 
 /** A pool of its own whose connections report the first word of every statement they are sent. */
-function countingDb() {
-  const sent: string[] = [];
-  const counted = createDb({ connectionString: ctx.databaseUrl, max: 1, applicationName: 'sold-out-test' });
-  counted.pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      const first = args[0] as string | { text?: string };
-      sent.push((typeof first === 'string' ? first : (first.text ?? '')).trim().split(/\s+/)[0]!.toUpperCase());
-      return query(...args);
-    };
-  });
-  return { counted, sent };
-}
+const countingDb = () => countingDbOf(ctx.databaseUrl, 'sold-out-test');
 
 async function showWithSeats(seats: number): Promise<string> {
   return (await createShow(ctx.db, { name: 'Sold out', startTime: new Date('2030-01-01T20:00:00Z'), layout: generalAdmission(seats) })).id;

@@ -58,16 +58,32 @@ export async function countClaimable(
 
 /** The first `count` adjacent seats in one row of an ordered free list, skipping excluded ones. */
 export function firstAdjacentRun(free: FreeSeat[], count: number, excluded: (id: number) => boolean): FreeSeat[] | null {
-  let run: FreeSeat[] = [];
-  for (const seat of free) {
+  let start = 0;
+  for (let i = 0; i < free.length; i++) {
+    const seat = free[i]!;
     if (excluded(seat.id)) {
-      run = [];
+      start = i + 1;
       continue;
     }
-    const last = run[run.length - 1];
+    const last = i > start ? free[i - 1]! : undefined;
     const adjacent = last && last.section_rank === seat.section_rank && last.row === seat.row && last.number + 1 === seat.number;
-    run = adjacent ? [...run, seat] : [seat];
-    if (run.length === count) return run;
+    if (!adjacent) start = i;
+    if (i - start + 1 === count) return free.slice(start, i + 1);
+  }
+  return null;
+}
+
+/** What a best-available request of `count` seats gets from an ordered free list: one seat, a run, else the first seats in order. */
+function bestSeats(free: FreeSeat[], count: number, excluded: (id: number) => boolean): FreeSeat[] | null {
+  if (count > 1) {
+    const run = firstAdjacentRun(free, count, excluded);
+    if (run) return run;
+  }
+  const seats: FreeSeat[] = [];
+  for (const seat of free) {
+    if (excluded(seat.id)) continue;
+    seats.push(seat);
+    if (seats.length === count) return seats;
   }
   return null;
 }
@@ -97,6 +113,8 @@ export class Claimer {
   private readonly assigned = new Set<number>();
   private readonly singlePools = new Map<SectionFilter, ClaimedSeat[]>();
   private singleDemand = new Map<SectionFilter, number>();
+  /** Seats locked whole for a request of the batch by `planInOrder` (by its key), not yet handed out. */
+  private readonly planned = new Map<string, ClaimedSeat[]>();
   /** Sections whose single-seat pool came back short: fetching again would find nothing new. */
   private readonly exhaustedPools = new Set<SectionFilter>();
   /**
@@ -142,6 +160,42 @@ export class Claimer {
     for (const rank of ranks) this.singleDemand.set(rank, (this.singleDemand.get(rank) ?? 0) + 1);
   }
 
+  /**
+   * For a batch with multi-seat requests: the best-available requests' seats, planned in line
+   * order on the sections' free lists (each gets what the one-by-one search would give it if no
+   * seat were taken meanwhile: the first free seat, the first run of adjacent seats, else the
+   * first seats in order), then every planned seat locked in one statement. Without it, each
+   * group costs at least one round trip inside the transaction, and a show's transactions run
+   * one after another. The requests planned and locked whole keep their seats
+   * (`takeBestAvailable` with their key). A request the lists have no seats for is left to the
+   * one-by-one search (lapsed holds, or sold out). From the first request whose seats did not
+   * all lock (another transaction took one since the lists were read), the rest are claimed one
+   * by one too, and the seats planned for them are free for that search: this transaction still
+   * holds their locks, and the line's order holds.
+   */
+  async planInOrder(requests: { key: string; rank: SectionFilter; count: number }[]): Promise<void> {
+    const chosen = new Set<number>();
+    const plans: { key: string; seats: FreeSeat[] }[] = [];
+    const excluded = (id: number) => this.reserved.has(id) || this.unavailable.has(id) || chosen.has(id);
+    for (const { key, rank, count } of requests) {
+      // None left for it in the lists: the one-by-one search decides it (lapsed holds, sold out).
+      const seats = bestSeats(await this.freeList(rank), count, excluded);
+      if (!seats) continue;
+      for (const seat of seats) chosen.add(seat.id);
+      plans.push({ key, seats });
+    }
+    const locked = chosen.size > 0 ? new Set((await lockSeatsIfFree(this.tx, [...chosen])).map((seat) => seat.id)) : new Set<number>();
+    for (const { key, seats } of plans) {
+      if (!seats.every((seat) => locked.has(seat.id))) {
+        for (const seat of seats) if (!locked.has(seat.id)) this.unavailable.add(seat.id);
+        break;
+      }
+      for (const seat of seats) this.reserved.add(seat.id);
+      this.planned.set(key, seats.map(({ id, label }) => ({ id, label })));
+    }
+    this.planSingles(requests.filter((request) => request.count === 1 && !this.planned.has(request.key)).map((request) => request.rank));
+  }
+
   takeSpecific(labels: string[], locked: Map<string, LockedSeat>): Verdict {
     const seats = labels.map((label) => locked.get(label));
     const free = seats.every((seat) => seat && seat.status === 'AVAILABLE' && !this.assigned.has(seat.id));
@@ -151,7 +205,23 @@ export class Claimer {
     return { status: 'HELD', seats: claimed.map(({ id, label }) => ({ id, label })) };
   }
 
-  async takeBestAvailable(rank: SectionFilter, count: number): Promise<Verdict> {
+  /**
+   * A planned request that takes no seats (its customer is over the cap): its seats, still
+   * locked by this transaction, are left for the batch's one-by-one search.
+   */
+  forgo(key: string): void {
+    for (const seat of this.planned.get(key) ?? []) this.reserved.delete(seat.id);
+    this.planned.delete(key);
+  }
+
+  /** `key`: the request's key in `planInOrder`, if the batch was planned. */
+  async takeBestAvailable(rank: SectionFilter, count: number, key?: string): Promise<Verdict> {
+    const planned = key === undefined ? undefined : this.planned.get(key);
+    if (planned) {
+      this.planned.delete(key!);
+      for (const seat of planned) this.assigned.add(seat.id);
+      return { status: 'HELD', seats: planned };
+    }
     const known = this.verifiedAvailable.get(rank);
     if (known !== undefined && count > known) return { status: 'FAILED', reason: 'SOLD_OUT' };
     if (count === 1 && this.contended.has(rank)) return { status: 'CONTENDED' };
@@ -219,8 +289,7 @@ export class Claimer {
     if (adjacent) return adjacent;
     const scattered = await lockFirstAvailable(this.tx, this.showId, rank, count, [...this.reserved, ...this.unavailable]);
     if (scattered.length === count) return scattered;
-    // Keep what we locked out of other requests' way in this batch; it is released at commit.
-    for (const seat of scattered) this.reserved.add(seat.id);
+    // What was locked stays locked until commit, and free for the batch's later requests.
     return null;
   }
 
@@ -230,11 +299,7 @@ export class Claimer {
    * remembered and the search moves on).
    */
   private async takeAdjacent(rank: SectionFilter, count: number): Promise<ClaimedSeat[] | null> {
-    let free = this.freeSeats.get(rank);
-    if (!free) {
-      free = await listFreeSeats(this.tx, this.showId, rank);
-      this.freeSeats.set(rank, free);
-    }
+    const free = await this.freeList(rank);
     const excluded = (id: number) => this.reserved.has(id) || this.unavailable.has(id);
     for (let attempt = 0; attempt < RUN_CANDIDATES; attempt++) {
       const run = firstAdjacentRun(free, count, excluded);
@@ -243,10 +308,20 @@ export class Claimer {
       if (locked.length === count) return locked;
       const got = new Set(locked.map((seat) => seat.id));
       for (const seat of run) {
-        if (got.has(seat.id)) this.reserved.add(seat.id); // locked by us but not used: keep it out of this batch
-        else this.unavailable.add(seat.id);
+        // A seat locked but not used stays free for the batch's later requests.
+        if (!got.has(seat.id)) this.unavailable.add(seat.id);
       }
     }
     return null;
+  }
+
+  /** The section's AVAILABLE seats as this batch first read them. */
+  private async freeList(rank: SectionFilter): Promise<FreeSeat[]> {
+    let free = this.freeSeats.get(rank);
+    if (!free) {
+      free = await listFreeSeats(this.tx, this.showId, rank);
+      this.freeSeats.set(rank, free);
+    }
+    return free;
   }
 }

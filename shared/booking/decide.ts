@@ -272,7 +272,11 @@ async function decideInTransaction(
   const claimer = new Claimer(tx, showId, [...specific.values()].map((seat) => seat.id), { releaseLapsed: !listed });
   const waitlistSettings = { offerSeconds: settings.waitlistOfferSeconds };
   if (listed) await offerFreedSeats(tx, showId, waitlistSettings, claimer);
-  claimer.planSingles(fresh.filter((r) => !r.seats && r.seat_count === 1).map((r) => rankOf(layout, r.section)));
+  // The best-available requests' seats: with groups among them, planned in line order and locked
+  // in one statement; with single seats only, locked in one query per section at the first.
+  const bestAvailable = fresh.filter((r) => !r.seats).map((r) => ({ key: r.id, rank: rankOf(layout, r.section), count: r.seat_count }));
+  if (bestAvailable.some((r) => r.count > 1)) await claimer.planInOrder(bestAvailable);
+  else claimer.planSingles(bestAvailable.map((r) => r.rank));
 
   // 4. Decide each request in arrival order.
   const verdicts = new Map<string, RequestVerdict>();
@@ -281,10 +285,11 @@ async function decideInTransaction(
     let verdict: RequestVerdict;
     if (owned + request.seat_count > settings.maxSeatsPerCustomer) {
       verdict = { status: 'FAILED', reason: 'LIMIT_EXCEEDED' };
+      claimer.forgo(request.id);
     } else if (request.seats) {
       verdict = claimer.takeSpecific(request.seats, specific);
     } else {
-      verdict = await claimer.takeBestAvailable(rankOf(layout, request.section), request.seat_count);
+      verdict = await claimer.takeBestAvailable(rankOf(layout, request.section), request.seat_count, request.id);
     }
     if (verdict.status === 'HELD') seatsByCustomer.set(request.customer_email, owned + request.seat_count);
     verdicts.set(request.id, verdict);
