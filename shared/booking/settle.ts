@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import type { Booking } from '../db/schema/index.js';
-import { getBooking } from './find-bookings.js';
+import { bookingReader } from './find-bookings.js';
 import { offerFreedSeats, type Offer, type WaitlistSettings } from './waitlist.js';
 
 /**
@@ -68,7 +68,7 @@ async function settle(db: Database, id: string, action: SettleAction, settings: 
     });
   }
   if (verdict === 'not_found') return { kind: 'not_found' };
-  const booking = await getBooking(db, id);
+  const booking = await bookingReader(db)(id);
   return booking ? { kind: verdict, booking, offers } : { kind: 'not_found' };
 }
 

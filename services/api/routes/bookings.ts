@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sectionOfLabel } from '../../../shared/booking/layout.js';
-import { getBooking } from '../../../shared/booking/find-bookings.js';
+import { bookingReader } from '../../../shared/booking/find-bookings.js';
 import { leaveLine } from '../../../shared/booking/leave-line.js';
 import type { StatusView } from '../../../shared/booking/standing.js';
 import type { Standing } from '../live/booking-watch.js';
@@ -283,7 +283,7 @@ export const bookingRoutes =
     }
 
     async function readBack(id: string): Promise<SettleOutcome> {
-      const booking = await getBooking(deps.db, id);
+      const booking = await bookingReader(deps.db)(id);
       return booking ? { kind: 'ok', booking } : { kind: 'not_found' };
     }
 
