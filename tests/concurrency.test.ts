@@ -496,26 +496,29 @@ describe('a job delivered twice changes nothing', () => {
 describe('adjacency', () => {
   const settings: DecideSettings = { holdSeconds: 600, maxSeatsPerCustomer: 100, waitlistOfferSeconds: 900 };
 
+  const requestOf = (showId: string, more: Partial<BookingJob>): BookingJob => ({
+    id: randomUUID(),
+    show_id: showId,
+    customer_email: `adjacent-${randomUUID()}@example.com`,
+    seat_count: more.seats?.length ?? 1,
+    section: null,
+    seats: null,
+    accepted_at: new Date().toISOString(),
+    idempotency_key: null,
+    request_id: 'adjacency-test',
+    ...more,
+  });
+
   async function decideOne(showId: string, more: Partial<BookingJob>): Promise<string[]> {
     const layout = (await loadLayout(ctx.db, showId))!;
-    const request: BookingJob = {
-      id: randomUUID(),
-      show_id: showId,
-      customer_email: `adjacent-${randomUUID()}@example.com`,
-      seat_count: more.seats?.length ?? 1,
-      section: null,
-      seats: null,
-      accepted_at: new Date().toISOString(),
-      idempotency_key: null,
-      request_id: 'adjacency-test',
-      ...more,
-    };
+    const request = requestOf(showId, more);
     const decision = (await decideBookings(ctx.db, layout, [request], settings)).get(request.id);
     if (decision?.kind !== 'decided' || decision.booking.status !== 'HELD') throw new Error(`not held: ${JSON.stringify(decision)}`);
     return decision.booking.seats;
   }
 
-  it('takes the first run of adjacent seats in one row, else the first seats in order', async () => {
+  /** Front (3 rows of 6) and Back (2 of 6), with Front-A-3 and Front-B-5 taken. */
+  async function frontAndBack() {
     const show = await createShow(api.app, {
       sections: [
         { name: 'Front', rows: 3, seats_per_row: 6, price_cents: 5_000 },
@@ -525,6 +528,11 @@ describe('adjacency', () => {
     // Row A: A-3 taken, so no four in a row (1-2, 4-6). Row B: B-5 taken, B-1..B-4 free.
     await decideOne(show.id, { seats: ['Front-A-3'] });
     await decideOne(show.id, { seats: ['Front-B-5'] });
+    return show;
+  }
+
+  it('takes the first run of adjacent seats in one row, else the first seats in order', async () => {
+    const show = await frontAndBack();
 
     // A-1, A-2, A-4, A-5 come first in seat order, but four together win.
     expect(await decideOne(show.id, { seat_count: 4, section: 'Front' })).toEqual(['Front-B-1', 'Front-B-2', 'Front-B-3', 'Front-B-4']);
@@ -547,20 +555,7 @@ describe('adjacency', () => {
   /** One batch, decided in one transaction (through `db`): each request's seats, or its status. */
   async function decideBatch(showId: string, requests: Partial<BookingJob>[], options: { db?: Database; maxSeatsPerCustomer?: number } = {}) {
     const layout = (await loadLayout(ctx.db, showId))!;
-    const jobs = requests.map(
-      (more): BookingJob => ({
-        id: randomUUID(),
-        show_id: showId,
-        customer_email: `adjacent-${randomUUID()}@example.com`,
-        seat_count: more.seats?.length ?? 1,
-        section: null,
-        seats: null,
-        accepted_at: new Date().toISOString(),
-        idempotency_key: null,
-        request_id: 'adjacency-test',
-        ...more,
-      }),
-    );
+    const jobs = requests.map((more) => requestOf(showId, more));
     const decisions = await decideBookings(options.db ?? ctx.db, layout, jobs, { ...settings, maxSeatsPerCustomer: options.maxSeatsPerCustomer ?? settings.maxSeatsPerCustomer });
     return jobs.map((job) => {
       const decision = decisions.get(job.id);
@@ -570,14 +565,7 @@ describe('adjacency', () => {
   }
 
   it('a batch of groups is seated as one request at a time would be, with one lock statement for all their seats', async () => {
-    const show = await createShow(api.app, {
-      sections: [
-        { name: 'Front', rows: 3, seats_per_row: 6, price_cents: 5_000 },
-        { name: 'Back', rows: 2, seats_per_row: 6, price_cents: 2_000 },
-      ],
-    });
-    await decideOne(show.id, { seats: ['Front-A-3'] });
-    await decideOne(show.id, { seats: ['Front-B-5'] });
+    const show = await frontAndBack();
     const { counted, sent } = countingDb(ctx.databaseUrl, 'adjacency-test');
     try {
       // The sequence of the test above, as one batch, with singles between the groups.
