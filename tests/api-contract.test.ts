@@ -232,7 +232,7 @@ describe('bookings', () => {
     // ...and that API knows it is not ready.
     const ready = await call(blind.app, 'GET', '/ready');
     expect(ready.status).toBe(503);
-    expect(ready.body).toEqual({ status: 'not_ready', checks: { postgres: 'down', redis: 'up' } });
+    expect(ready.body).toEqual({ status: 'not_ready', checks: { postgres: 'down', redis: 'up', warm_up: 'done' } });
     await blind.close();
   });
 
@@ -374,7 +374,7 @@ describe('health', () => {
   it('GET /ready is 200 when Postgres and Redis are reachable', async () => {
     const reply = await call(api.app, 'GET', '/ready');
     expect(reply.status).toBe(200);
-    expect(reply.body).toEqual({ status: 'ready', checks: { postgres: 'up', redis: 'up' } });
+    expect(reply.body).toEqual({ status: 'ready', checks: { postgres: 'up', redis: 'up', warm_up: 'done' } });
   });
 
   it('an unknown route is a JSON 404', async () => {

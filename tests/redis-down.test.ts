@@ -124,7 +124,7 @@ describe('Redis goes down under the API', () => {
     const ready = await call(api.app, 'GET', '/ready');
     expect(ready.status).toBe(503);
     expect(Number(ready.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-    expect(ready.body).toEqual({ status: 'not_ready', checks: { postgres: 'up', redis: 'down' } });
+    expect(ready.body).toEqual({ status: 'not_ready', checks: { postgres: 'up', redis: 'down', warm_up: 'done' } });
     // Alive all the same: the process itself is fine.
     expect((await call(api.app, 'GET', '/health')).status).toBe(200);
     // Routes that need only Postgres keep working.
@@ -231,7 +231,7 @@ describe('Redis down when the API starts', () => {
     expect((await fetchReply(`${base}/health`)).status).toBe(200);
     const ready = await fetchReply(`${base}/ready`);
     expect(ready.status).toBe(503);
-    expect(ready.body).toEqual({ status: 'not_ready', checks: { postgres: 'up', redis: 'down' } });
+    expect(ready.body).toEqual({ status: 'not_ready', checks: { postgres: 'up', redis: 'down', warm_up: 'done' } });
     expectUnavailable(await fetchReply(`${base}/booking`, bookingRequest()));
 
     const startup = logs.find((line) => /^Redis is down/.test(line.msg));

@@ -1,7 +1,7 @@
 import compress from '@fastify/compress';
 import rateLimit from '@fastify/rate-limit';
 import { fastifySSE } from '@fastify/sse';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { TrustProxy } from '../../shared/config.js';
 import type { AppDeps } from './deps.js';
@@ -94,7 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   // Security headers, request id, access line and HTTP metrics: one hook per stage (request-hooks.ts).
   const metrics = createApiMetrics();
-  registerRequestHooks(app, metrics.http);
+  registerRequestHooks(app, metrics.http, deps.warmUp);
 
   // CORS (when configured); the security headers come from the onRequest hook above, before
   // shedding, so even a refusal carries them.
@@ -114,6 +114,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       timeWindow: 60_000,
       store: turnCountedStore(new TurnCounter(deps.redis), `${deps.config.QUEUE_PREFIX}:ratelimit:`),
       skipOnError: true,
+      // The process's own warm-up requests (warmup.ts) would spend loopback's budget.
+      ...(deps.warmUp ? { allowList: (request: FastifyRequest) => deps.warmUp!.isWarmUp(request) } : {}),
     });
   }
 

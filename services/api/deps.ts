@@ -11,6 +11,7 @@ import type { LineSizes } from '../../shared/queue/line-size.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { BookingIntake } from './booking-intake.js';
 import type { LiveUpdates } from './live/live-updates.js';
+import type { WarmUp } from './warmup.js';
 
 /**
  * Everything the HTTP layer needs, built by the entry point (or a test) and passed to buildApp.
@@ -38,4 +39,6 @@ export type AppDeps = {
   logger: Logger;
   /** Every queue by name: metrics read their depth, the admin board shows them. */
   queues: Record<string, Queue>;
+  /** The requests this process sends itself after starting: /ready waits for them; they skip the rate limit and the access log. */
+  warmUp?: WarmUp;
 };

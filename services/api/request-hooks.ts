@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { addPageHeaders, setSecurityHeaders } from './plugins/browser-security.js';
 import type { HttpMetrics } from './plugins/metrics.js';
+import type { WarmUp } from './warmup.js';
 
 /**
  * What the API does on every request, whatever the route: one hook per stage, so the order is
@@ -8,12 +9,13 @@ import type { HttpMetrics } from './plugins/metrics.js';
  *
  *   onRequest   the JSON answers' security headers (before anything can refuse the request)
  *   onSend      X-Request-Id; the pages' security headers on an answer not known to be JSON
- *   onResponse  the access line; the request's rate, latency and status in /metrics
+ *   onResponse  the access line (not for the process's own warm-up requests); the request's
+ *               rate, latency and status in /metrics
  *
  * Callback hooks, not async ones: they run on every request, and a promise each is measurable.
  * Registered on the root instance before any plugin or route, so every route gets them.
  */
-export function registerRequestHooks(app: FastifyInstance, http: HttpMetrics): void {
+export function registerRequestHooks(app: FastifyInstance, http: HttpMetrics, warmUp?: WarmUp): void {
   app.addHook('onRequest', (_request, reply, done) => {
     setSecurityHeaders(reply);
     done();
@@ -26,7 +28,8 @@ export function registerRequestHooks(app: FastifyInstance, http: HttpMetrics): v
   app.addHook('onResponse', (request, reply, done) => {
     // Fastify builds a fresh routeOptions object on each read: once per request.
     const route = request.routeOptions.url ?? 'unmatched';
-    logCompleted(request, reply, route);
+    // Only while warming: afterwards `done` ends the check before any header is read.
+    if (!warmUp || warmUp.done || !warmUp.isWarmUp(request)) logCompleted(request, reply, route);
     http.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1_000);
     done();
   });

@@ -29,6 +29,7 @@ import { buildApp } from './app.js';
 import { RetryAfterAdvisor, ShowDrainRates } from './retry-after.js';
 import { BookingIntake } from './booking-intake.js';
 import { LiveUpdates } from './live/live-updates.js';
+import { WarmUp } from './warmup.js';
 
 export type RunningApi = {
   app: FastifyInstance;
@@ -142,6 +143,8 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     maxStreams: config.SSE_MAX_STREAMS,
     logger,
   });
+  // Only a listening process warms up (tests that inject requests have no socket to warm).
+  const warmUp = new WarmUp(options.listen === false ? 0 : config.API_WARMUP_REQUESTS);
   const app = await buildApp({
     config,
     adminToken,
@@ -157,10 +160,20 @@ export async function startApi(config: Config, logger: Logger, options: { listen
     live,
     logger,
     queues,
+    warmUp,
   });
 
   let url = '';
-  if (options.listen !== false) url = await app.listen({ port: config.PORT, host: config.HOST });
+  if (options.listen !== false) {
+    url = await app.listen({ port: config.PORT, host: config.HOST });
+    // In the background: /ready answers 503 until it is done, so the balancer waits for it.
+    if (!warmUp.done) {
+      void warmUp.run(url).then(
+        ({ requests, ms }) => logger.info({ requests, ms }, 'warmed up: ready for traffic'),
+        (error: unknown) => logger.warn({ err: error instanceof Error ? error.message : error }, 'warm-up ended early: ready for traffic'),
+      );
+    }
+  }
   const close = closeInOrder(
     [
       { name: 'http server', close: () => app.close() },

@@ -80,6 +80,9 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     // second would make the overload guard shed unrelated requests. tests/overload.test.ts
     // turns it on.
     MAX_EVENT_LOOP_DELAY_MS: '0',
+    // An API's warm-up sends it thousands of requests before it is ready: seconds per start on
+    // these shared cores, for every API a test starts. tests/warm-up.test.ts turns it on.
+    API_WARMUP_REQUESTS: '0',
     ...overrides,
   };
   const configWith = (more: Record<string, string> = {}) => loadConfig({ ...baseEnv, ...more });

@@ -23,11 +23,15 @@ async function probe(check: () => Promise<unknown>): Promise<'up' | 'down'> {
 
 const ReadyBody = z.object({
   status: z.enum(['ready', 'not_ready']),
-  checks: z.object({ postgres: z.enum(['up', 'down']), redis: z.enum(['up', 'down']) }),
+  checks: z.object({
+    postgres: z.enum(['up', 'down']),
+    redis: z.enum(['up', 'down']),
+    warm_up: z.enum(['running', 'done']).describe('The requests a new process sends itself before taking traffic (API_WARMUP_REQUESTS)'),
+  }),
 });
 
 export const healthRoutes =
-  (deps: Pick<AppDeps, 'pool' | 'redis'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'pool' | 'redis' | 'warmUp'>): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/health',
@@ -39,16 +43,17 @@ export const healthRoutes =
       '/ready',
       {
         config: { rateLimit: false },
-        schema: { summary: 'Readiness: Postgres and Redis reachable', tags: ['ops'], response: { 200: ReadyBody, 503: ReadyBody } },
+        schema: { summary: 'Readiness: Postgres and Redis reachable, the warm-up done', tags: ['ops'], response: { 200: ReadyBody, 503: ReadyBody } },
       },
       async (_request, reply) => {
         const [postgres, redis] = await Promise.all([
           probe(() => deps.pool.query('SELECT 1')),
           probe(() => deps.redis.ping()),
         ]);
-        const ready = postgres === 'up' && redis === 'up';
+        const warmUp = deps.warmUp?.done === false ? 'running' : 'done';
+        const ready = postgres === 'up' && redis === 'up' && warmUp === 'done';
         if (!ready) reply.header('Retry-After', '2');
-        return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres, redis } });
+        return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres, redis, warm_up: warmUp } });
       },
     );
   };
