@@ -122,7 +122,7 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   // Requests a new API process sends itself before /ready says ready, so that a replica started
   // for a sale's opening meets the burst with its hot paths compiled (services/api/warmup.ts).
-  API_WARMUP_REQUESTS: int(0, 100_000).default(4_000),
+  API_WARMUP_REQUESTS: int(0, 1_000_000).default(20_000),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // Where the API saves a generated admin token when stderr is not a terminal (git-ignored).
   ADMIN_TOKEN_FILE: z.string().min(1).default('.ticket-rush/admin-token'),
