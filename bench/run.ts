@@ -47,6 +47,8 @@ const HELP = `Usage: npm run bench -- [options]
   --concurrency C      WORKER_CONCURRENCY (batch jobs) per worker process (default 16, as the service)
   --enqueue-batch N    ENQUEUE_BATCH_SIZE: requests per queue job at most (default 100, as the service)
   --enqueue-linger MS  ENQUEUE_LINGER_MS: how long the API gathers a job (default 0, as the service: one event-loop turn)
+  --api-warmup N       API_WARMUP_REQUESTS: requests each API sends itself before it is ready (default 20000, as the
+                       service; 0 meets the burst with an API that has run none of its code yet)
   --batch-size N       WORKER_BATCH_SIZE (default 200)
   --rate-limited       the API's per-client rate limits on, set too high to refuse anything: each request pays
                        the limiter's Redis count as in production (by default the limiter is off: one generator
@@ -91,6 +93,7 @@ const FLAGS = {
   concurrency: { type: 'string' },
   'enqueue-batch': { type: 'string' },
   'enqueue-linger': { type: 'string' },
+  'api-warmup': { type: 'string' },
   'batch-interval': { type: 'string' },
   'rate-limited': { type: 'boolean' },
   'submit-wait': { type: 'string' },
@@ -128,6 +131,7 @@ const BenchFlags = z.object({
   concurrency: whole(1, 5_000).default(16),
   'enqueue-batch': whole(1, 1_000).default(100),
   'enqueue-linger': whole(0, 1_000).default(0),
+  'api-warmup': whole(0, 1_000_000).default(20_000),
   'batch-interval': whole(0, 1_000).default(10),
   'rate-limited': z.boolean().default(false),
   'submit-wait': whole(0, 30).default(0),
@@ -168,6 +172,7 @@ function parse(argv: string[]) {
     concurrency: flags.concurrency,
     enqueueBatch: flags['enqueue-batch'],
     enqueueLinger: flags['enqueue-linger'],
+    apiWarmup: flags['api-warmup'],
     batchSize: flags['batch-size'],
     batchInterval: flags['batch-interval'],
     rateLimited: flags['rate-limited'],
@@ -262,6 +267,7 @@ async function main(): Promise<number> {
     WORKER_CONCURRENCY: String(flags.concurrency),
     ENQUEUE_BATCH_SIZE: String(flags.enqueueBatch),
     ENQUEUE_LINGER_MS: String(flags.enqueueLinger),
+    API_WARMUP_REQUESTS: String(flags.apiWarmup),
     WORKER_BATCH_SIZE: String(flags.batchSize),
     WORKER_BATCH_INTERVAL_MS: String(flags.batchInterval),
     DB_POOL_SIZE: String(flags.dbPool),
@@ -275,6 +281,7 @@ async function main(): Promise<number> {
     workerConcurrency: flags.concurrency,
     enqueueBatch: flags.enqueueBatch,
     enqueueLinger: flags.enqueueLinger,
+    apiWarmup: flags.apiWarmup,
     batchSize: flags.batchSize,
     batchInterval: flags.batchInterval,
     rateLimited: flags.rateLimited,

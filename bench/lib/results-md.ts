@@ -20,6 +20,8 @@ export type BenchSettings = {
   workerConcurrency: number;
   enqueueBatch: number;
   enqueueLinger: number;
+  /** API_WARMUP_REQUESTS: what each API sent itself before it was ready. */
+  apiWarmup: number;
   batchSize: number;
   batchInterval: number;
   /** The API's rate limits on (too high to refuse anything) rather than off. */
@@ -250,7 +252,7 @@ export function renderResults(results: BenchResults): string {
     '### Settings',
     '',
     `- ${settings.apis} API replica(s), each on its own port, the generator's connections spread evenly over them; ` +
-      `${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency} batch jobs; ENQUEUE_BATCH_SIZE ${settings.enqueueBatch}, ENQUEUE_LINGER_MS ${settings.enqueueLinger}, WORKER_BATCH_SIZE ${settings.batchSize}, WORKER_BATCH_INTERVAL_MS ${settings.batchInterval}; ` +
+      `${settings.workers} worker process(es) × WORKER_CONCURRENCY ${settings.workerConcurrency} batch jobs; ENQUEUE_BATCH_SIZE ${settings.enqueueBatch}, ENQUEUE_LINGER_MS ${settings.enqueueLinger}, API_WARMUP_REQUESTS ${settings.apiWarmup}, WORKER_BATCH_SIZE ${settings.batchSize}, WORKER_BATCH_INTERVAL_MS ${settings.batchInterval}; ` +
       `Postgres pools: each API ${settings.apiDbPool}, each worker ${settings.workerDbPool} connections`,
     '- API and workers run as separate processes from source (`node --import tsx services/api/server.ts`, `services/worker/worker.ts`), ' +
       `NODE_ENV=production, LOG_LEVEL=${settings.logLevel}${settings.profile ? ', with `--cpu-prof` on the API and worker 1 (the profiler costs a few percent)' : ''}; ` +
