@@ -28,8 +28,7 @@ export function registerRequestHooks(app: FastifyInstance, http: HttpMetrics, wa
   app.addHook('onResponse', (request, reply, done) => {
     // Fastify builds a fresh routeOptions object on each read: once per request.
     const route = request.routeOptions.url ?? 'unmatched';
-    // Only while warming: afterwards `done` ends the check before any header is read.
-    if (!warmUp || warmUp.done || !warmUp.isWarmUp(request)) logCompleted(request, reply, route);
+    if (!warmUp?.isWarmUp(request)) logCompleted(request, reply, route);
     http.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1_000);
     done();
   });

@@ -33,8 +33,9 @@ export class WarmUp {
     return this.finished;
   }
 
-  /** Whether a request is one of this process's own warm-up requests. */
+  /** Whether a request is one of this process's own warm-up requests: never once the warm-up is done, without reading a header. */
   isWarmUp(request: FastifyRequest): boolean {
+    if (this.finished) return false;
     const given = request.headers[HEADER];
     if (typeof given !== 'string' || given.length !== this.token.length) return false;
     return timingSafeEqual(Buffer.from(given), Buffer.from(this.token));
