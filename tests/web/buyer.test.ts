@@ -96,6 +96,25 @@ describe("the buyer's page", () => {
     await expect(page.getByRole('button', { name: 'Book', exact: true }).isVisible()).resolves.toBe(true);
   });
 
+  it('shows the Book form only once the show has loaded', async () => {
+    const show = await reservedShow('Late loader');
+    opened = await openPage(browser, baseUrl, PHONE);
+    const { page } = opened;
+    // Hold the show's answer back, as a slow network or a busy API would.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route(`**/shows/${show.id}`, async (route) => {
+      await released;
+      await route.continue();
+    });
+    await page.goto(`/#/shows/${show.id}`);
+    await expect.poll(() => page.locator('#show-title').textContent(), LIVE).toBe('Loading…');
+    expect(await page.locator('#book-form').isVisible()).toBe(false);
+    release();
+    await expect.poll(() => page.locator('#show-title').textContent(), LIVE).toBe('Late loader');
+    await expect.poll(() => page.getByRole('button', { name: 'Book', exact: true }).isVisible(), LIVE).toBe(true);
+  });
+
   it('books two seats picked on the map, then cancels them', async () => {
     const show = await reservedShow('Matinee');
     const page = await open(`/#/shows/${show.id}`);

@@ -285,6 +285,8 @@ async function openShow(id: string): Promise<void> {
   $('#show-title').textContent = 'Loading…';
   $('#show-facts').replaceChildren();
   $('#seat-map').replaceChildren();
+  // Nothing to book until the show is here: a Book pressed meanwhile would do nothing at all.
+  showBookForm(false);
   let show: ShowDetail;
   try {
     show = (await api<ShowDetail>('GET', `/shows/${id}`)).body;
