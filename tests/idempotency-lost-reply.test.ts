@@ -2,6 +2,8 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../services/api/server.js';
 import { QUEUES, type BookingJob } from '../shared/queue/catalog.js';
+import { RequestIndex } from '../shared/queue/request-index.js';
+import { ownRequests } from './support/batches.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -18,6 +20,7 @@ let ctx: TestContext;
 let proxy: TcpProxy;
 let api: RunningApi;
 let queue: Queue;
+let index: RequestIndex;
 let showId: string;
 
 beforeAll(async () => {
@@ -26,6 +29,7 @@ beforeAll(async () => {
   proxy = await TcpProxy.start({ host: redis.hostname, port: Number(redis.port || 6379) });
   api = await ctx.startApi({ REDIS_URL: proxy.route(ctx.config.REDIS_URL) });
   queue = new Queue(QUEUES.bookings, { connection: ctx.redis, prefix: ctx.config.QUEUE_PREFIX });
+  index = new RequestIndex(ctx.redis, queue);
   showId = (await createShow(api.app, { total_seats: 20 })).id;
 });
 afterAll(async () => {
@@ -41,7 +45,8 @@ const book = (key: string, email: string) =>
 /** The requests Redis holds for `email`, in batch jobs not yet taken. */
 async function waitingRequests(email: string): Promise<BookingJob[]> {
   const jobs = await queue.getJobs(['waiting']);
-  return jobs.flatMap((job) => (job.data.requests as BookingJob[]).filter((request) => request.customer_email === email));
+  const own = await Promise.all(jobs.map((job) => ownRequests(ctx.redis, index, job)));
+  return own.flat().filter((request) => request.customer_email === email);
 }
 
 async function bookingIds(email: string): Promise<string[]> {

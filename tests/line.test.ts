@@ -183,6 +183,67 @@ describe('pause and resume', () => {
     await stopWorkers();
   });
 
+  it('a turn sent with its admission to a show paused meanwhile: its job carries the request, the line keeps it, the worker leaves it alone', async () => {
+    const show = await createShow(api.app, { total_seats: 2 });
+    const control = await createShow(api.app, { total_seats: 1 });
+    // The API has admitted a turn (of another show), and not seen this show's line held: its next
+    // turn of this show goes out with the job in the admission's round trip.
+    const flowing = (await book(control.id, 'flowing@example.com')).body.id;
+    await call(api.app, 'POST', `/admin/shows/${show.id}/pause`, { admin: true });
+    const held = await book(show.id, 'held@example.com');
+    expect(held.body).toMatchObject({ status: 'QUEUED', phase: 'IN_LINE', position: 1 });
+    const carriers = (await queue.getJobs(['waiting'])).filter((job) => (job.data.requests as BookingJob[]).some((request) => request.id === held.body.id));
+    expect(carriers.map((job) => job.data.sentWithAdmission)).toEqual([true]);
+    expect(await ctx.redis.get(index.keyOf(held.body.id))).toBe(`line:${show.id}`);
+
+    const carrier = carriers[0]!;
+    await startWorker();
+    expect(await waitForDecision(api.app, flowing)).toMatchObject({ status: 'HELD' });
+    await waitFor(async () => ((await queue.getJob(carrier.id!))?.finishedOn ? true : undefined), 'the carrying job to finish');
+    expect((await queue.getJob(carrier.id!))?.returnvalue).toMatchObject({ decided: 0 });
+    expect(await poll(held.body.id)).toMatchObject({ status: 'QUEUED', phase: 'IN_LINE', position: 1, paused: true });
+    expect((await ctx.pool.query('SELECT 1 FROM bookings WHERE id = $1', [held.body.id])).rowCount).toBe(0);
+
+    await call(api.app, 'POST', `/admin/shows/${show.id}/resume`, { admin: true });
+    expect(await waitForDecision(api.app, held.body.id)).toMatchObject({ status: 'HELD' });
+    expect((await ctx.pool.query('SELECT 1 FROM bookings WHERE id = $1', [held.body.id])).rowCount).toBe(1);
+    await stopWorkers();
+  });
+
+  it('a batch sent with its admission: the worker takes only the requests whose entry names the job (one script)', async () => {
+    const show = await createShow(api.app, { total_seats: 5 });
+    const jobId = crypto.randomUUID();
+    const elsewhere = crypto.randomUUID();
+    const requests: BookingJob[] = [1, 2, 3].map((seq) => ({
+      id: crypto.randomUUID(),
+      request_id: `req-${seq}`,
+      show_id: show.id,
+      customer_email: `screened${seq}@example.com`,
+      seat_count: seq,
+      section: null,
+      seats: null,
+      waitlist: false,
+      idempotency_key: null,
+      accepted_at: new Date().toISOString(),
+    }));
+    const flowKey = (id: string) => `${ctx.config.QUEUE_PREFIX}:intake:flow:${id}`;
+    // Its own request, one another job took on a second admission, one the admission left out.
+    await ctx.redis.set(index.keyOf(requests[0]!.id), `${jobId}:1`);
+    await ctx.redis.set(index.keyOf(requests[1]!.id), `${elsewhere}:2`);
+    for (const request of requests.slice(0, 2)) await ctx.redis.set(flowKey(request.id), `${show.id}:0:0:${request.seat_count}:*`);
+    const gate = index.line.keysOf(show.id).gate;
+    const taken = await index.taken();
+
+    expect(await index.startBatch(requests, jobId, true, true)).toEqual(['decide', 'elsewhere', 'elsewhere']);
+    expect(await index.taken()).toBe(taken + 1);
+    expect(await ctx.redis.hmget(gate, 'taken', 'flow_out', 'flow_seats_out')).toEqual(['1', '1', '1']);
+    expect(await ctx.redis.exists(flowKey(requests[0]!.id), flowKey(requests[1]!.id))).toBe(1); // the other job's place stays
+    expect(await ctx.redis.get(flowKey(requests[1]!.id))).not.toBeNull();
+    // Unscreened (any other job), the same requests are all this job's.
+    expect(await index.startBatch(requests, jobId, false)).toEqual(['decide', 'decide', 'decide']);
+    await ctx.redis.del(gate, ...requests.flatMap((request) => [index.keyOf(request.id), flowKey(request.id)]));
+  });
+
   it('a worker that takes a batch of a paused show parks it back in line; resume decides it', async () => {
     const show = await createShow(api.app, { total_seats: 2 });
     const ids: string[] = [];
@@ -221,7 +282,7 @@ describe('pause and resume', () => {
     for (const [at, request] of requests.entries()) await ctx.redis.set(index.keyOf(request.id), `${jobId}:${at + 1}`);
     const taken = await index.taken();
 
-    expect(await index.startBatch(requests, jobId, true)).toEqual([true, true]);
+    expect(await index.startBatch(requests, jobId, true)).toEqual(['parked', 'parked']);
     expect(await ctx.redis.zrange(keys.held, '0', '-1', 'WITHSCORES')).toEqual([requests[0]!.id, '-1999999999999999', requests[1]!.id, '-1999999999999998']);
     expect(JSON.parse((await ctx.redis.hget(keys.requests, requests[1]!.id))!)).toEqual(requests[1]);
     expect(await ctx.redis.get(index.keyOf(requests[0]!.id))).toBe(`line:${show.id}`);
@@ -229,7 +290,7 @@ describe('pause and resume', () => {
     expect(await index.taken()).toBe(taken + 2);
 
     // Started again (a retry): nothing left to park, nothing counted twice.
-    expect(await index.startBatch(requests, jobId, false)).toEqual([false, false]);
+    expect(await index.startBatch(requests, jobId, false)).toEqual(['decide', 'decide']);
     expect(await index.taken()).toBe(taken + 2);
     expect(await ctx.redis.hget(keys.gate, 'inflight_requests')).toBe('0');
     await ctx.redis.del(keys.gate, keys.held, keys.requests, ...requests.map((request) => index.keyOf(request.id)));

@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
 import type { RedisClient } from '../../shared/redis.js';
 import { AppError } from './errors.js';
 import type { BookingStanding, QueuePhase } from '../../shared/booking/standing.js';
 import { maskEmail } from '../../shared/booking/view.js';
-import { JOBS, type BookingJob } from '../../shared/queue/catalog.js';
-import { RequestIndex } from '../../shared/queue/request-index.js';
+import { JOBS, type BookingBatch, type BookingJob } from '../../shared/queue/catalog.js';
+import { RequestIndex, type AdmissionItem, type Admitted } from '../../shared/queue/request-index.js';
 import { TurnBatcher } from '../../shared/queue/turn-batcher.js';
 
 /**
@@ -42,6 +42,10 @@ type AdmissionOutcome = { position: number | null; phase: QueuePhase } | { error
 
 export class BookingIntake {
   private depth = { value: 0, sampledAt: 0 };
+  /** Until when (ms) a show's batches go the two-step way: its line took a request of this API's lately. */
+  private readonly heldShows = new Map<string, number>();
+  /** An admission ran the usual way since this process started or Redis last forgot the script (addBatch). */
+  private admitScriptLoaded = false;
   private readonly index: RequestIndex;
   private readonly batcher: TurnBatcher<Admission, AdmissionOutcome>;
 
@@ -145,32 +149,88 @@ export class BookingIntake {
    * the add fails, the job's entries are removed again (best effort) and each of its requests
    * is answered with the error: none of them was accepted. Requests in a line are accepted
    * already (Redis keeps them as it keeps jobs).
+   *
+   * While the batch's shows flow, both go in one round trip (admitWithJob): a turn's requests
+   * wait for one Redis reply, not two, and the job carries them all. A request that turn the
+   * admission put into a line after all is then in no job yet, or a show's line, and is admitted
+   * again the two-step way with the rest of the batch that needs it.
    */
   private async addBatch(admissions: Admission[]): Promise<AdmissionOutcome[]> {
+    const now = Date.now();
+    const flowing = this.admitScriptLoaded && admissions.every(({ job, sale }) => !sale || !this.mayWait(job, sale, now));
+    if (!flowing) return this.admitThenAdd(admissions);
+    const jobId = randomUUID();
+    const spec = JOBS['process-bookings'];
+    const data: BookingBatch = { requests: admissions.map(({ job }) => job), sentWithAdmission: true };
+    const { admission, job } = await this.index.admitWithJob(jobId, this.itemsOf(admissions), (connection) =>
+      new Job(this.queue, 'process-bookings', data, { ...this.queue.defaultJobOptions, ...spec.options, jobId }, jobId).addJob(connection),
+    );
+    if (!admission) {
+      // Redis did not know the admission script: nothing was admitted, and the job holds none of these.
+      this.admitScriptLoaded = false;
+      return this.admitThenAdd(admissions);
+    }
+    const { admitted, waiting } = admission;
+    const direct = admissions.filter((_, index) => admitted[index]!.kind === 'job').map(({ job: request }) => request);
+    const addError = job.status === 'rejected' ? job.reason : undefined;
+    if (addError !== undefined && direct.length > 0) await this.index.unregister(direct).catch(() => {});
+    this.depth = { value: waiting, sampledAt: Date.now() };
+    const outcomes = this.outcomesOf(admissions, admitted, addError);
+    const again = admissions.filter((_, index) => admitted[index]!.kind === 'again');
+    if (again.length === 0) return outcomes;
+    const second = await this.admitThenAdd(again);
+    let next = 0;
+    return outcomes.map((outcome, index) => (admitted[index]!.kind === 'again' ? second[next++]! : outcome));
+  }
+
+  /** The admission, then the job's add once it has said which requests go into the job. */
+  private async admitThenAdd(admissions: Admission[]): Promise<AdmissionOutcome[]> {
     const spec = JOBS['process-bookings'];
     const jobId = randomUUID();
-    // The copies the index keeps carry the email masked, as the public view shows it: the
-    // address itself stays inside the job (or the line) alone.
-    const { admitted, waiting } = await this.index.admit(
-      jobId,
-      admissions.map(({ job, sale }) => ({
-        id: job.id,
-        copy: { ...job, customer_email: maskEmail(job.customer_email), idempotency_key: null },
-        line: sale ? { request: job, salesOpenAt: sale.salesOpenAt } : null,
-      })),
-    );
+    const { admitted, waiting } = await this.index.admit(jobId, this.itemsOf(admissions));
+    this.admitScriptLoaded = true;
     const direct = admissions.filter((_, index) => admitted[index]!.kind === 'job').map(({ job }) => job);
     let addError: unknown;
     if (direct.length > 0) {
       try {
-        await this.queue.add('process-bookings', { requests: direct }, { ...spec.options, jobId });
+        await this.queue.add('process-bookings', { requests: direct } satisfies BookingBatch, { ...spec.options, jobId });
       } catch (error) {
         await this.index.unregister(direct).catch(() => {});
         addError = error;
       }
     }
     this.depth = { value: waiting, sampledAt: Date.now() };
-    return admitted.map((outcome): AdmissionOutcome => {
+    return this.outcomesOf(admissions, admitted, addError);
+  }
+
+  /** The copies the index keeps carry the email masked, as the public view shows it: the address itself stays inside the job (or the line) alone. */
+  private itemsOf(admissions: readonly Admission[]): AdmissionItem[] {
+    return admissions.map(({ job, sale }) => ({
+      id: job.id,
+      copy: { ...job, customer_email: maskEmail(job.customer_email), idempotency_key: null },
+      line: sale ? { request: job, salesOpenAt: sale.salesOpenAt } : null,
+    }));
+  }
+
+  /**
+   * Whether a request of a line-aware show may have to wait in the show's line: accepted before
+   * its opening (the waiting room), or its show's line was held at this API's last admission of
+   * it, a moment ago. Such a batch goes the two-step way, so that jobs sent with their admission
+   * seldom carry requests that are not theirs.
+   */
+  private mayWait(job: BookingJob, sale: SaleOpening, now: number): boolean {
+    if (Date.parse(job.accepted_at) < sale.salesOpenAt) return true;
+    const heldUntil = this.heldShows.get(job.show_id);
+    if (heldUntil === undefined) return false;
+    if (heldUntil > now) return true;
+    this.heldShows.delete(job.show_id);
+    return false;
+  }
+
+  private outcomesOf(admissions: readonly Admission[], admitted: ReadonlyArray<Admitted | { kind: 'again' }>, addError: unknown): AdmissionOutcome[] {
+    const now = Date.now();
+    return admitted.map((outcome, index): AdmissionOutcome => {
+      if (outcome.kind !== 'job' && outcome.kind !== 'dup') this.heldShows.set(admissions[index]!.job.show_id, now + HELD_LINE_MEMORY_MS);
       switch (outcome.kind) {
         case 'job':
           return addError === undefined ? { position: outcome.position, phase: 'IN_LINE' } : { error: addError };
@@ -178,6 +238,9 @@ export class BookingIntake {
           return { position: outcome.position, phase: 'IN_LINE' };
         case 'room':
           return { position: null, phase: 'WAITING_ROOM' };
+        case 'again':
+          // Answered by the second admission (addBatch); never returned as is.
+          return { error: new Error('admitted again') };
         case 'dup':
           // Never the other entry's id: an id is its bearer's capability to confirm or cancel.
           return {
@@ -202,5 +265,7 @@ export class BookingIntake {
 }
 
 const ALREADY_IN_LINE = 'ALREADY_IN_LINE';
+/** How long after a show's line took a request this API admits the show's batches the two-step way (addBatch). */
+const HELD_LINE_MEMORY_MS = 1_000;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

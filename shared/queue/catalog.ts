@@ -38,6 +38,11 @@ export type BookingJob = z.infer<typeof BookingJobSchema>;
  */
 export const BookingBatchSchema = z.object({
   requests: z.array(BookingJobSchema).min(1).max(1_000),
+  /**
+   * Sent in its admission's round trip, before the admission said where each request goes: only
+   * the requests whose index entry names this job are its own (RequestIndex.admitWithJob).
+   */
+  sentWithAdmission: z.literal(true).optional(),
 });
 export type BookingBatch = z.infer<typeof BookingBatchSchema>;
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { defineScripts, type RedisClient, type ScriptCommand } from '../redis.js';
 import type { BookingJob, BookingResult } from './catalog.js';
 import { LINE_ENTRY, PARK_LUA, ShowLine, scopeOf, showOfReleasedJob, type LineStanding } from './show-line.js';
@@ -194,50 +195,76 @@ return {f[1], f[2] or false, f[3] or false, position, data, show}
  * every script defined on the connection (BullMQ's too) into each MULTI it builds, which cost
  * more than the commands themselves.
  *
+ * A job the API sent in its admission's round trip (`sentWithAdmission`, see
+ * RequestIndex.admitWithJob) carries every request of its turn, before the admission put some
+ * of them into a show's line or refused them: only a request whose entry names this job is its
+ * own ('screen'). The others are left alone, counted nowhere, and answered 2.
+ *
  * KEYS: taken, then three per show (gate, held, requests), then one req key per request, then
  * (when they leave the flow) one flow-place key per request. ARGV: job id, '1' to park the
  * requests of paused shows, '1' to count the batch taken, '1' to take it out of the flow, the
- * number of shows S, the number of requests n, then per show its id, requests and seats, then
- * per request its show's number (1..S) and its JSON, or '' when not sent.
+ * number of shows S, the number of requests n, '1' to screen, then per show its id, then per
+ * request its show's number (1..S), its seat count and its JSON, or '' when not sent.
  *
  * The requests' JSON is needed only to park, so it is sent only when asked: a paused show's
  * request sent without it answers 'again' before anything is written, and the caller sends
- * the batch again with it. Otherwise returns one flag per request, 1 when parked. Parked
- * requests count as taken too: they left the queue for their show's line, and count in again
- * when released.
+ * the batch again with it. Otherwise returns one flag per request: 0 to decide, 1 parked, 2 not
+ * this job's. Parked requests count as taken too: they left the queue for their show's line,
+ * and count in again when released.
  */
 const TAKE_SCRIPT = `
 ${PARK_LUA}
 local S, n = tonumber(ARGV[5]), tonumber(ARGV[6])
-local reqBase, r = 1 + 3 * S, 7 + 3 * S
+local reqBase, r = 1 + 3 * S, 8 + S
 local flags, gates = {}, {}
+local prefix = ARGV[1] .. ':'
+for i = 1, n do
+  flags[i] = 0
+  if ARGV[7] == '1' then
+    local entry = redis.call('GET', KEYS[reqBase + i])
+    if not entry or string.sub(entry, 1, #prefix) ~= prefix then flags[i] = 2 end
+  end
+end
 if ARGV[2] == '1' then
   for j = 1, S do gates[j] = redis.call('HMGET', KEYS[3 * j - 1], 'paused', 'inflight') end
   for i = 1, n do
-    if gates[tonumber(ARGV[r + 2 * i - 2])][1] and ARGV[r + 2 * i - 1] == '' then return 'again' end
+    local a = r + 3 * (i - 1)
+    if flags[i] == 0 and gates[tonumber(ARGV[a])][1] and ARGV[a + 2] == '' then return 'again' end
   end
-end
-for i = 1, n do
-  flags[i] = 0
-  local j = tonumber(ARGV[r + 2 * i - 2])
-  local g = gates[j]
-  if g and g[1] then
-    flags[i] = parkRequest(KEYS[3 * j - 1], KEYS[3 * j], KEYS[3 * j + 1], g[2] == ARGV[1], KEYS[reqBase + i], ARGV[1], ARGV[4 + 3 * j], ARGV[r + 2 * i - 1])
+  for i = 1, n do
+    local a = r + 3 * (i - 1)
+    local j = tonumber(ARGV[a])
+    local g = gates[j]
+    if flags[i] == 0 and g[1] then
+      flags[i] = parkRequest(KEYS[3 * j - 1], KEYS[3 * j], KEYS[3 * j + 1], g[2] == ARGV[1], KEYS[reqBase + i], ARGV[1], ARGV[7 + j], ARGV[a + 2])
+    end
   end
 end
 if ARGV[3] == '1' then
-  redis.call('INCRBY', KEYS[1], n)
-  for j = 1, S do
-    local gate, count, seats = KEYS[3 * j - 1], ARGV[5 + 3 * j], ARGV[6 + 3 * j]
-    redis.call('HINCRBY', gate, 'taken', count)
-    if ARGV[4] == '1' then
-      redis.call('HINCRBY', gate, 'flow_out', count)
-      redis.call('HINCRBY', gate, 'flow_seats_out', seats)
+  local counts, seats, total, flowKeys = {}, {}, 0, {}
+  for j = 1, S do counts[j], seats[j] = 0, 0 end
+  for i = 1, n do
+    if flags[i] ~= 2 then
+      local a = r + 3 * (i - 1)
+      local j = tonumber(ARGV[a])
+      counts[j] = counts[j] + 1
+      seats[j] = seats[j] + tonumber(ARGV[a + 1])
+      total = total + 1
+      if ARGV[4] == '1' then flowKeys[#flowKeys + 1] = KEYS[reqBase + n + i] end
     end
   end
-  if ARGV[4] == '1' then
-    redis.call('DEL', unpack(KEYS, reqBase + n + 1, reqBase + 2 * n))
+  redis.call('INCRBY', KEYS[1], total)
+  for j = 1, S do
+    if counts[j] > 0 then
+      local gate = KEYS[3 * j - 1]
+      redis.call('HINCRBY', gate, 'taken', counts[j])
+      if ARGV[4] == '1' then
+        redis.call('HINCRBY', gate, 'flow_out', counts[j])
+        redis.call('HINCRBY', gate, 'flow_seats_out', seats[j])
+      end
+    end
   end
+  if ARGV[4] == '1' and #flowKeys > 0 then redis.call('DEL', unpack(flowKeys)) end
 end
 return flags
 `;
@@ -285,7 +312,10 @@ return 1
  * unstarted lists (wait, paused, prioritized, delayed). Counts the requests in those no worker
  * has started (no processedOn: a retried or stalled job was taken already) and sets taken so
  * that accepted - taken is that count. Each request in a batch's data carries one
- * "accepted_at" key (a string value cannot hold it unescaped). Returns {waiting before, waiting now}.
+ * "accepted_at" key (a string value cannot hold it unescaped). A job sent with its admission
+ * (admitWithJob) may also carry requests its show's line took, counted here until a worker
+ * starts it: few, as the API sends a turn that way only while its shows' lines flow
+ * (services/api/booking-intake.ts). Returns {waiting before, waiting now}.
  */
 const RECONCILE_SCRIPT = `
 local waiting = 0
@@ -315,6 +345,8 @@ const SCRIPTS = {
   requestIndexReconcile: RECONCILE_SCRIPT,
 } as const;
 type ScriptCommands = Record<keyof typeof SCRIPTS, ScriptCommand>;
+/** The admission script's name in Redis's script cache, for the bare EVALSHA of admitWithJob. */
+const ADMIT_SHA = createHash('sha1').update(ADMIT_SCRIPT).digest('hex');
 
 /** A queued entry: "<jobId>:<seq>", with ":settled" once a settle has started. */
 const QUEUED_ENTRY = /^([^:]+):(\d+)(:settled)?$/;
@@ -350,6 +382,14 @@ export type IndexedRequest =
 /** A customer's key in a waiting room's one-entry-per-customer check: the address itself stays in the request. */
 const customerKey = (email: string) => createHash('sha256').update(email.toLowerCase()).digest('hex');
 
+/**
+ * What a worker does with each request of a batch job it starts (RequestIndex.startBatch):
+ * decide it, leave it parked back in its paused show's line, or leave it alone, as not this
+ * job's (admission put it elsewhere, see RequestIndex.admitWithJob).
+ */
+export type BatchPart = 'decide' | 'parked' | 'elsewhere';
+const BATCH_PARTS: readonly BatchPart[] = ['decide', 'parked', 'elsewhere'];
+
 /** What the flowing-queue counters need of a request leaving a batch job's line. */
 export type FlowItem = Pick<BookingJob, 'id' | 'show_id' | 'seat_count'>;
 
@@ -365,6 +405,12 @@ function byShow(requests: readonly FlowItem[]): Map<string, { count: number; sea
 
 /** A request to admit; `line` when its show's line may be held (the API's requests). */
 export type AdmissionItem = { id: string; copy: BookingJob | null; line: { request: BookingJob; salesOpenAt: number } | null };
+
+/** What one pass of the admission script says: 'again' for a request it wants sent with its JSON. */
+export type FirstAdmission = { admitted: Array<Admitted | { kind: 'again' }>; waiting: number };
+
+/** The queue's own connection, the one its job adds go out on (BullMQ's client). */
+type QueueConnection = Awaited<ReturnType<Queue['getBackend']>['client']>;
 
 /** Where admission put a request: a batch job (its place in the queue), the waiting room, the held line (its place there), or refused as a second waiting-room entry. */
 export type Admitted = { kind: 'job'; position: number } | { kind: 'room' } | { kind: 'held'; position: number } | { kind: 'dup' };
@@ -444,7 +490,46 @@ export class RequestIndex {
     jobId: string,
     items: readonly AdmissionItem[],
     sendRequest: (salesOpenAt: number, acceptedAt: number) => boolean,
-  ): Promise<{ admitted: Array<Admitted | { kind: 'again' }>; waiting: number }> {
+  ): Promise<FirstAdmission> {
+    const { keys, args } = this.admission(jobId, items, sendRequest);
+    return this.readAdmission(await this.scripts.requestIndexAdmit(keys.length, ...keys, ...args));
+  }
+
+  /**
+   * Admits a batch as `admit` does, with its batch job sent in the same round trip: the
+   * admission script is written on the queue's own connection, and `sendJob` writes the job's
+   * add right behind it, before either reply is back. Redis runs one connection's commands in
+   * order, so no worker can take the job before its requests' entries name it. The job is
+   * built before the admission says where each request goes, though: it carries them all,
+   * marked `sentWithAdmission`, and a worker decides only those whose entry names the job
+   * (TAKE_SCRIPT). This is the first pass of `admit` only: a request it answers 'again' is in
+   * no job yet.
+   *
+   * The script goes as a bare EVALSHA. Were Redis not to know it (flushed, or a new server),
+   * ioredis would send it again as EVAL once the add had run, out of order; so a NOSCRIPT
+   * comes back as `admission: null` instead: the job, if added, holds no request of its own,
+   * and the caller admits the batch the usual way, which loads the script.
+   */
+  async admitWithJob<T>(
+    jobId: string,
+    items: readonly AdmissionItem[],
+    sendJob: (connection: QueueConnection) => Promise<T>,
+  ): Promise<{ admission: FirstAdmission | null; job: PromiseSettledResult<T> }> {
+    const connection = await this.queue.getBackend().client;
+    const { keys, args } = this.admission(jobId, items, (salesOpenAt, acceptedAt) => acceptedAt < salesOpenAt);
+    // Both writes in this one synchronous stretch: nothing may be sent on the connection between them.
+    const admitting = (connection as unknown as Redis).evalsha(ADMIT_SHA, keys.length, ...keys, ...args);
+    const [admitted, job] = await Promise.allSettled([admitting, sendJob(connection)]);
+    if (admitted.status === 'fulfilled') return { admission: this.readAdmission(admitted.value), job };
+    if (admitted.reason instanceof Error && admitted.reason.message.startsWith('NOSCRIPT')) return { admission: null, job };
+    throw admitted.reason;
+  }
+
+  private admission(
+    jobId: string,
+    items: readonly AdmissionItem[],
+    sendRequest: (salesOpenAt: number, acceptedAt: number) => boolean,
+  ): { keys: string[]; args: Array<string | number> } {
     const withCopies = items.some((item) => item.copy !== null);
     // The batch's shows, each with the opening its first request carried: one opening per show
     // and batch, however the plan cache moved between two requests of the same turn.
@@ -486,17 +571,14 @@ export class RequestIndex {
       ...(withCopies ? items.map((item) => this.copyKeyOf(item.id)) : []),
       ...showKeys,
     ];
-    const [taken, accepted, kinds, values] = (await this.scripts.requestIndexAdmit(
-      keys.length,
-      ...keys,
-      jobId,
-      QUEUED_TTL_SECONDS,
-      items.length,
-      withCopies ? '1' : '0',
-      shows.length,
-      ...shows.flatMap((show) => [show.id, show.salesOpenAt]),
-      ...args,
-    )) as [number, number, Array<Admitted['kind'] | 'again'>, number[]];
+    return {
+      keys,
+      args: [jobId, QUEUED_TTL_SECONDS, items.length, withCopies ? '1' : '0', shows.length, ...shows.flatMap((show) => [show.id, show.salesOpenAt]), ...args],
+    };
+  }
+
+  private readAdmission(reply: unknown): FirstAdmission {
+    const [taken, accepted, kinds, values] = reply as [number, number, Array<Admitted['kind'] | 'again'>, number[]];
     const admitted = kinds.map((kind, index): Admitted | { kind: 'again' } => {
       const value = values[index]!;
       if (kind === 'job') return { kind, position: Math.max(1, value - taken) };
@@ -505,7 +587,6 @@ export class RequestIndex {
     });
     return { admitted, waiting: Math.max(0, accepted - taken) };
   }
-
 
   /**
    * Undoes a registration whose job could not be added (best effort: Redis may be the reason).
@@ -602,13 +683,14 @@ export class RequestIndex {
   /**
    * A worker starts batch job `jobId` (any attempt): the requests of paused shows go back into
    * their held lines, and with `firstStart` the whole batch is marked taken (markTaken), in one
-   * round trip. Returns, per request, whether it was parked.
+   * round trip. With `screen` (a job sent with its admission, see admitWithJob), the requests
+   * whose entry does not name this job are not its own. Returns what to do with each request.
    */
-  async startBatch(requests: readonly BookingJob[], jobId: string, firstStart: boolean): Promise<boolean[]> {
-    const parked = await this.take(requests, jobId, { park: true, taken: firstStart });
-    if (parked !== 'again') return parked;
+  async startBatch(requests: readonly BookingJob[], jobId: string, firstStart: boolean, screen = false): Promise<BatchPart[]> {
+    const parts = await this.take(requests, jobId, { park: true, taken: firstStart, screen });
+    if (parts !== 'again') return parts;
     // A show is paused: its requests go back into its line as they came.
-    const again = await this.take(requests, jobId, { park: true, taken: firstStart, requests });
+    const again = await this.take(requests, jobId, { park: true, taken: firstStart, screen, requests });
     if (again === 'again') throw new Error('the batch was sent with its requests and still asked for them');
     return again;
   }
@@ -616,27 +698,35 @@ export class RequestIndex {
   private async take(
     items: readonly FlowItem[],
     jobId: string,
-    options: { park: boolean; taken: boolean; requests?: readonly BookingJob[] },
-  ): Promise<boolean[] | 'again'> {
+    options: { park: boolean; taken: boolean; screen?: boolean; requests?: readonly BookingJob[] },
+  ): Promise<BatchPart[] | 'again'> {
     if (items.length === 0) return [];
-    const shows = byShow(items);
-    const numberOf = new Map([...shows.keys()].map((showId, index) => [showId, index + 1]));
+    const numberOf = new Map<string, number>();
+    for (const item of items) if (!numberOf.has(item.show_id)) numberOf.set(item.show_id, numberOf.size + 1);
     const outOfFlow = options.taken && showOfReleasedJob(jobId) === null;
     const keys = [this.takenKey];
-    const args: Array<string | number> = [jobId, options.park ? '1' : '0', options.taken ? '1' : '0', outOfFlow ? '1' : '0', shows.size, items.length];
-    for (const [showId, { count, seats }] of shows) {
+    const args: Array<string | number> = [
+      jobId,
+      options.park ? '1' : '0',
+      options.taken ? '1' : '0',
+      outOfFlow ? '1' : '0',
+      numberOf.size,
+      items.length,
+      options.screen ? '1' : '0',
+    ];
+    for (const showId of numberOf.keys()) {
       const line = this.line.keysOf(showId);
       keys.push(line.gate, line.held, line.requests);
-      args.push(showId, count, seats);
+      args.push(showId);
     }
     for (const [at, item] of items.entries()) {
       keys.push(this.keyOf(item.id));
       const request = options.requests?.[at];
-      args.push(numberOf.get(item.show_id)!, request ? JSON.stringify(request) : '');
+      args.push(numberOf.get(item.show_id)!, item.seat_count, request ? JSON.stringify(request) : '');
     }
     if (outOfFlow) for (const item of items) keys.push(this.flowKeyOf(item.id));
     const reply = (await this.scripts.requestIndexTake(keys.length, ...keys, ...args)) as number[] | 'again';
-    return reply === 'again' ? reply : reply.map((flag) => flag === 1);
+    return reply === 'again' ? reply : reply.map((flag) => BATCH_PARTS[flag]!);
   }
 
   /** Adds to `multi` what takes `requests` out of their shows' flowing queues. */

@@ -54,8 +54,10 @@ export class TcpProxy {
    * Ambiguous failures: the next request that contains `marker` reaches the server, and once the
    * server has answered, that answer never reaches the client. `cut`: the proxy cuts (as
    * `cut()`) and the client sees its connection reset. `error`: the client gets a Redis error
-   * reply in its place (`-ERR ...`) on a connection that stays up; meant for a request that
-   * travels alone in its packet. Resolves once the answer was withheld.
+   * reply (`-ERR ...`) in place of each whole reply in the server's next packet, on a connection
+   * that stays up: the answers to the request and to any sent just before it that were still
+   * on their way (the API sends a batch's admission and its job's add together). Resolves once
+   * the answer was withheld.
    */
   loseAnswerTo(marker: string, how: 'cut' | 'error'): Promise<void> {
     return new Promise((sprung) => {
@@ -98,10 +100,12 @@ export class TcpProxy {
       this.trap = undefined;
       // The request is already on its way upstream (pipe wrote it first); hold back the answer.
       upstream.unpipe(client);
-      upstream.once('data', () => {
+      upstream.once('data', (answer: Buffer) => {
         if (trap.how === 'cut') this.cut();
         else {
-          client.write('-ERR the answer was lost on its way\r\n');
+          const { count, bytes } = wholeReplies(answer);
+          client.write('-ERR the answer was lost on its way\r\n'.repeat(count));
+          client.write(answer.subarray(bytes));
           upstream.pipe(client);
         }
         trap.sprung();
@@ -109,4 +113,29 @@ export class TcpProxy {
       upstream.resume(); // unpipe paused it
     });
   }
+}
+
+/** How many whole RESP2 replies `data` starts with, and their length in bytes (a partial last one is left out). */
+function wholeReplies(data: Buffer): { count: number; bytes: number } {
+  let at = 0;
+  const reply = (): boolean => {
+    const end = data.indexOf('\r\n', at);
+    if (end < 0) return false;
+    const type = data[at];
+    const size = Number(data.toString('latin1', at + 1, end));
+    at = end + 2;
+    if (type === 0x24 /* $ */ && size >= 0) {
+      if (data.length < at + size + 2) return false;
+      at += size + 2;
+    }
+    if (type === 0x2a /* * */) for (let i = 0; i < size; i++) if (!reply()) return false;
+    return true;
+  };
+  let count = 0;
+  let bytes = 0;
+  while (at < data.length && reply()) {
+    count += 1;
+    bytes = at;
+  }
+  return { count, bytes };
 }

@@ -161,12 +161,12 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
   }
 
   /** `batch` is validated against the catalog by the worker's dispatcher. */
-  async function processBookings({ requests: batch }: BookingBatch, job: Job): Promise<BatchSummary> {
+  async function processBookings({ requests: batch, sentWithAdmission }: BookingBatch, job: Job): Promise<BatchSummary> {
     // The first start of a batch moves the line on (parked requests too: they left the queue for
     // their show's line, and count in again when released); a crashed worker's batch started
     // again does not. Parked first, in the same script, so the line moves on just before its
     // requests are decided.
-    const requests = await withoutParked(batch, job.id!, job.attemptsStarted <= 1);
+    const requests = await ownUnparked(batch, job.id!, job.attemptsStarted <= 1, sentWithAdmission === true);
     const settled = await Promise.allSettled(requests.map((request) => decideRequest(request, job.attemptsMade + 1)));
     const fresh: Array<[string, BookingResult]> = [];
     const changed: ChangedBooking[] = [];
@@ -214,19 +214,20 @@ export function createBookingProcessor(deps: ProcessBookingDeps) {
   }
 
   /**
-   * A batch taken for a show that was paused since it was queued: its requests go back into the
-   * show's held line at their original place (shared/queue/show-line.ts) and resume decides
-   * them in line order. One script for the job (RequestIndex.startBatch), which also marks a
-   * first start taken; the rest is decided now.
+   * The requests of a batch to decide now. Those of a show paused since the batch was queued go
+   * back into the show's held line at their original place (shared/queue/show-line.ts), and
+   * resume decides them in line order. A batch the API sent with its admission (`screen`) may
+   * carry requests the admission put elsewhere (RequestIndex.admitWithJob): those are not this
+   * job's. One script for the job (RequestIndex.startBatch), which also marks a first start taken.
    */
-  async function withoutParked(requests: BookingJob[], jobId: string, firstStart: boolean): Promise<BookingJob[]> {
+  async function ownUnparked(requests: BookingJob[], jobId: string, firstStart: boolean, screen: boolean): Promise<BookingJob[]> {
     const index = deps.index;
     if (!index) return requests;
-    const flags = await index.startBatch(requests, jobId, firstStart);
-    const parked = flags.filter(Boolean).length;
-    if (parked === 0) return requests;
-    deps.logger.info({ jobId, parked }, 'show paused: requests parked back in its line');
-    return requests.filter((_, at) => !flags[at]);
+    const parts = await index.startBatch(requests, jobId, firstStart, screen);
+    if (parts.every((part) => part === 'decide')) return requests;
+    const parked = parts.filter((part) => part === 'parked').length;
+    if (parked > 0) deps.logger.info({ jobId, parked }, 'show paused: requests parked back in its line');
+    return requests.filter((_, at) => parts[at] === 'decide');
   }
 
   return { processBookings, decideRequest, batcher };
