@@ -83,6 +83,7 @@ export class LoadGenerator {
           }
           const index = this.next++;
           inFlight++;
+          this.stats.sendLag.record(now - due);
           void this.submit(index, due).finally(() => {
             inFlight--;
             done++;
@@ -128,6 +129,7 @@ export class LoadGenerator {
           const now = performance.now();
           const body = answer.body as { id: string; position: number | null };
           this.stats.acceptLatency.record(now - sentAt);
+          this.stats.recentAccepts.push(now - sentAt);
           this.stats.accepted++;
           this.stats.lastAcceptedAt = now;
           this.stats.acceptedIds.push(body.id);

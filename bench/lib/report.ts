@@ -43,6 +43,8 @@ export type BurstReport = {
   acceptLatencyMs: LatencySummary;
   timeToDecisionMs: { observedByPolling: LatencySummary; server: LatencySummary | null };
   pollLagMs: LatencySummary;
+  /** Open loop (ramp, rate): how late the generator sent each request after it was due (its own lag, inside accept latency); null in a burst. */
+  sendLagMs: LatencySummary | null;
   /**
    * Status requests sent (answered or not) and per accepted booking: with Prefer: wait, about
    * one per booking is the goal (waitSeconds 0: plain polling).

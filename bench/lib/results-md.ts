@@ -109,6 +109,7 @@ function scenarioTable(results: ScenarioResult[], pgbench: PgbenchResult | null)
     row('accepted', (r) => n(r.report.requests.accepted)),
     row('accepted/s', (r) => n(r.report.rates.acceptedPerSecond)),
     row('accept latency p50 / p95 / p99 / max (ms)', (r) => [r.report.acceptLatencyMs.p50, r.report.acceptLatencyMs.p95, r.report.acceptLatencyMs.p99, r.report.acceptLatencyMs.max].map(ms).join(' / ')),
+    row('of which the generator sent late, p50 / p99 (ms, open loop)', (r) => (r.report.sendLagMs ? [r.report.sendLagMs.p50, r.report.sendLagMs.p99].map(ms).join(' / ') : 'n/a')),
     row('decisions/s (database)', (r) => n(rate(r))),
     ...(pgbench ? [row('decisions/s ÷ pgbench -N TPS', (r) => `${n(rate(r) / pgbench.tps, 2)}x`)] : []),
     row('decisions/s while the queue was never empty', (r) => (r.report.rates.decisionsPerSecondBacklogged === null ? 'n/a' : n(r.report.rates.decisionsPerSecondBacklogged))),

@@ -82,6 +82,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
           inFlight: stats.inFlight,
           pollBacklog: poller.backlog,
           rateLimited: stats.rateLimited(),
+          acceptP99Ms: percentile(stats.recentAccepts.splice(0), 0.99),
         };
         stats.timeline.push(sample);
         progress?.(progressLine(stats.timeline, options.requests), final);
@@ -199,6 +200,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
       acceptLatencyMs: stats.acceptLatency.summary(),
       timeToDecisionMs: { observedByPolling: stats.decisionLatency.summary(), server: server?.timeToDecisionMs ?? null },
       pollLagMs: stats.pollLag.summary(),
+      sendLagMs: options.arrival.kind === 'burst' ? null : stats.sendLag.summary(),
       polls: pollCount(stats, options.pollWaitSeconds),
       outcomes: stats.outcomes.toJSON(),
       waitlist,
@@ -299,4 +301,11 @@ function pollCount(stats: RunStats, waitSeconds: number): BurstReport['polls'] {
   const lost = [...stats.errors.counts].reduce((sum, [key, count]) => sum + (key.startsWith('poll:') ? count : 0), 0);
   const total = answered + lost;
   return { total, perBooking: stats.accepted > 0 ? total / stats.accepted : 0, waitSeconds };
+}
+
+/** The `p` quantile of `values` (sorted here), rounded to 0.1 ms; null when there are none. */
+function percentile(values: number[], p: number): number | null {
+  if (values.length === 0) return null;
+  values.sort((a, b) => a - b);
+  return Math.round(values[Math.min(values.length - 1, Math.floor(values.length * p))]! * 10) / 10;
 }

@@ -38,6 +38,8 @@ export type Sample = {
   pollBacklog: number;
   /** 429 answers so far, of every kind. */
   rateLimited: number;
+  /** The accept latency p99 of the 202s answered since the previous sample (ms); null when none were. */
+  acceptP99Ms: number | null;
 };
 
 export class RunStats {
@@ -73,6 +75,13 @@ export class RunStats {
   readonly settleRejected = new Tally();
 
   readonly acceptLatency = new Latency();
+  /** The accept latencies since the last timeline sample, for its p99 (then cleared). */
+  readonly recentAccepts: number[] = [];
+  /**
+   * Open loop: how late each request went out compared with when it was due, the generator's
+   * own lag. Accept latency counts from the due time, so this part of it is the tool's, not the API's.
+   */
+  readonly sendLag = new Latency();
   /** Submit (the attempt that got the 202) to the poll that first saw HELD or FAILED. */
   readonly decisionLatency = new Latency();
   /** How late polls went out compared with when they were due (the generator's own lag). */
