@@ -94,6 +94,17 @@ describe('burst tool', () => {
     expect((await answered(api, 'GET', '/health', 200)) - before).toBe(12);
   });
 
+  it('--generator-warmup sends that many 404s before the clock, none of them in the report', async () => {
+    const bookings = await answered(api, 'POST', '/booking', 404);
+    const polls = await answered(api, 'GET', '/booking/:id/status', 404);
+    const report = await runBurst(options('--create-show', '--seats', '20', '--requests', '60', '--concurrency', '12', '--generator-warmup', '40'));
+    expect(report.verdict).toBe('pass');
+    expect((await answered(api, 'POST', '/booking', 404)) - bookings).toBe(20);
+    expect((await answered(api, 'GET', '/booking/:id/status', 404)) - polls).toBe(20);
+    expect(report.http.submit).toEqual({ '202': 60 });
+    expect(report.requests.accepted).toBe(60);
+  });
+
   it('spreads its connections over several API replicas', async () => {
     const second = await startApi(ctx.configWith({ PORT: '0' }), createLogger(ctx.config, 'burst-test-2'), { listen: true });
     try {

@@ -84,6 +84,7 @@ export class LoadGenerator {
           const index = this.next++;
           inFlight++;
           this.stats.sendLag.record(now - due);
+          this.stats.recentSendLags.push(now - due);
           void this.submit(index, due).finally(() => {
             inFlight--;
             done++;

@@ -51,6 +51,8 @@ export type BurstOptions = {
   maxRetries: number;
   /** Open every submit connection before the clock starts (a balancer's warm pool) instead of during the burst. */
   preconnect: boolean;
+  /** Requests the generator sends itself (answered 404, nothing written) before the clock, to optimise its own code. */
+  generatorWarmup: number;
   decisionTimeoutSeconds: number;
   json: string | null;
   html: string | null;
@@ -109,6 +111,9 @@ Scheduled sale
   --preconnect               open every connection (one GET /health each) before the clock
                              starts, as a load balancer's warm upstream pool would; by default
                              the burst opens them, as new clients do
+  --generator-warmup N       before the clock, N requests the API answers 404 (bookings for a show
+                             that does not exist, polls of unknown ids), so the tool's own code is
+                             optimised when the burst starts (default 0)
 
 After the decision
   --confirm-ratio R          share of holds confirmed (default 0); of the rest,
@@ -251,6 +256,7 @@ const SPEC = {
   'idempotency-keys': { type: 'boolean' },
   'max-retries': { type: 'string' },
   preconnect: { type: 'boolean' },
+  'generator-warmup': { type: 'string' },
   'confirm-ratio': { type: 'string' },
   'cancel-share': { type: 'string' },
   'poll-ms': { type: 'string' },
@@ -298,6 +304,7 @@ const BurstFlags = z.object({
   'idempotency-keys': on,
   'max-retries': whole(0, 1_000).default(30),
   preconnect: on,
+  'generator-warmup': whole(0, 10_000_000).default(0),
   'confirm-ratio': ratio.default(0),
   'cancel-share': ratio.default(0.5),
   'poll-ms': whole(10, 600_000).default(1_000),
@@ -377,6 +384,7 @@ export function parseBurstArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Bur
     idempotencyKeys: flags['idempotency-keys'],
     maxRetries: flags['max-retries'],
     preconnect: flags.preconnect,
+    generatorWarmup: flags['generator-warmup'],
     decisionTimeoutSeconds: flags['decision-timeout'],
     json: flags.json ?? null,
     html: flags.html ?? null,

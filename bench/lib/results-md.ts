@@ -35,6 +35,8 @@ export type BenchSettings = {
   warmup: number;
   /** Connections opened before each scenario's clock (--preconnect) rather than by the burst. */
   preconnect: boolean;
+  /** Requests the generator sent itself before each scenario's clock (--generator-warmup). */
+  generatorWarmup: number;
   logLevel: string;
   quick: boolean;
   profile: boolean;
@@ -266,6 +268,9 @@ export function renderResults(results: BenchResults): string {
     settings.preconnect
       ? '- Connections opened before each scenario\'s clock (one GET /health each), as a load balancer\'s warm upstream pool would be; `--new-connections` has the burst open them.'
       : '- Connections opened by the burst itself, as new clients open them (`--new-connections`).',
+    settings.generatorWarmup > 0
+      ? `- The generator warmed its own code before each scenario's clock: ${n(settings.generatorWarmup)} requests the API answered 404 (\`--generator-warmup\`; the APIs had warmed themselves up already).`
+      : '- A cold generator (`--generator-warmup 0`): its own lateness counts inside open-loop accept latency.',
     ...(settings.rateLimited
       ? []
       : [

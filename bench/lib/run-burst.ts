@@ -13,6 +13,7 @@ import { fetchDraw, type OpeningReport, type PublishedDraw } from './sale-openin
 import { readServerTimings, type ServerTimings } from './server-stats.js';
 import type { Queryable } from './audit.js';
 import { RunStats, type Sample } from './stats.js';
+import { warmGenerator } from './generator-warmup.js';
 import { waitlistFigures, type WaitlistFigures } from './waitlist-figures.js';
 
 /**
@@ -83,6 +84,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
           pollBacklog: poller.backlog,
           rateLimited: stats.rateLimited(),
           acceptP99Ms: percentile(stats.recentAccepts.splice(0), 0.99),
+          sendLagP99Ms: percentile(stats.recentSendLags.splice(0), 0.99),
         };
         stats.timeline.push(sample);
         progress?.(progressLine(stats.timeline, options.requests), final);
@@ -92,6 +94,7 @@ export async function runBurst(options: BurstOptions, progress: ProgressSink | n
     };
 
     if (options.preconnect) await submitHttp.openAll('/health');
+    if (options.generatorWarmup > 0) await warmGenerator(submitHttp, pollHttp, options.generatorWarmup, options.concurrency);
     const startedAtEpoch = Date.now();
     const cpuBefore = process.cpuUsage();
     sampler = setInterval(() => void takeSample(false), SAMPLE_MS);

@@ -40,6 +40,8 @@ export type Sample = {
   rateLimited: number;
   /** The accept latency p99 of the 202s answered since the previous sample (ms); null when none were. */
   acceptP99Ms: number | null;
+  /** Open loop: how late the generator sent the requests it sent since the previous sample, p99 (ms); null when none. */
+  sendLagP99Ms: number | null;
 };
 
 export class RunStats {
@@ -77,6 +79,8 @@ export class RunStats {
   readonly acceptLatency = new Latency();
   /** The accept latencies since the last timeline sample, for its p99 (then cleared). */
   readonly recentAccepts: number[] = [];
+  /** The send lags since the last timeline sample, likewise. */
+  readonly recentSendLags: number[] = [];
   /**
    * Open loop: how late each request went out compared with when it was due, the generator's
    * own lag. Accept latency counts from the due time, so this part of it is the tool's, not the API's.
