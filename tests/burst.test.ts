@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderHtml } from '../bench/lib/html.js';
 import { parseBurstArgs, UsageError, type BurstOptions } from '../bench/lib/options.js';
+import { formatReport } from '../bench/lib/report.js';
 import { runBurst } from '../bench/lib/run-burst.js';
 import { startApi, type RunningApi } from '../services/api/server.js';
 import { createLogger } from '../shared/logger.js';
@@ -103,6 +104,16 @@ describe('burst tool', () => {
     expect((await answered(api, 'GET', '/booking/:id/status', 404)) - polls).toBe(20);
     expect(report.http.submit).toEqual({ '202': 60 });
     expect(report.requests.accepted).toBe(60);
+    expect(report.sendLagMs).toBeNull(); // a burst has no due times
+  });
+
+  it('in open loop, reports how late the generator sent each request, overall and per sample', async () => {
+    const report = await runBurst(options('--create-show', '--seats', '20', '--requests', '150', '--concurrency', '20', '--arrival', 'rate:300'));
+    expect(report.verdict).toBe('pass');
+    expect(report.sendLagMs).toMatchObject({ count: 150 });
+    expect(report.sendLagMs!.max).toBeGreaterThanOrEqual(report.sendLagMs!.p50);
+    expect(report.timeline.some((sample) => sample.sendLagP99Ms !== null && sample.acceptP99Ms !== null)).toBe(true);
+    expect(formatReport(report)).toContain('of which the generator sent late');
   });
 
   it('spreads its connections over several API replicas', async () => {

@@ -152,6 +152,9 @@ export function renderHtml(report: BurstReport): string {
     ['Accepted per second', fmt(report.rates.acceptedPerSecond)],
     ['Decisions per second', `${report.rates.decisionsPerSecondServer === null ? 'n/a' : fmt(report.rates.decisionsPerSecondServer)} (database), ${fmt(report.rates.decisionsPerSecondObserved)} (polled)`],
     ['Accept latency p50 / p95 / p99 / max', `${fmt(report.acceptLatencyMs.p50)} / ${fmt(report.acceptLatencyMs.p95)} / ${fmt(report.acceptLatencyMs.p99)} / ${fmt(report.acceptLatencyMs.max)} ms`],
+    ...(report.sendLagMs
+      ? [['  of which the generator sent late, p50 / p99', `${fmt(report.sendLagMs.p50)} / ${fmt(report.sendLagMs.p99)} ms`] as [string, string]]
+      : []),
     ...(report.timeToDecisionMs.server
       ? [['Time to decision (database) p50 / p95 / p99 / max', `${fmt(report.timeToDecisionMs.server.p50)} / ${fmt(report.timeToDecisionMs.server.p95)} / ${fmt(report.timeToDecisionMs.server.p99)} / ${fmt(report.timeToDecisionMs.server.max)} ms`]]
       : []),

@@ -124,6 +124,7 @@ export function formatReport(report: BurstReport): string {
   lines.push('');
   lines.push(`Accepted per second              ${fmt(report.rates.acceptedPerSecond)}`);
   lines.push(latencyLine('Accept latency', report.acceptLatencyMs));
+  if (report.sendLagMs) lines.push(latencyLine('  of which the generator sent late', report.sendLagMs));
   lines.push(`Decisions per second (database)  ${report.rates.decisionsPerSecondServer === null ? 'n/a' : fmt(report.rates.decisionsPerSecondServer)}` +
     (report.rates.peakDecisionsPerSecondServer === null ? '' : `  (peak second ${report.rates.peakDecisionsPerSecondServer})`));
   if (report.rates.decisionsPerSecondBacklogged !== null) {
