@@ -151,9 +151,9 @@ export class BookingIntake {
    * already (Redis keeps them as it keeps jobs).
    *
    * While the batch's shows flow, both go in one round trip (admitWithJob): a turn's requests
-   * wait for one Redis reply, not two, and the job carries them all. A request that turn the
-   * admission put into a line after all is then in no job yet, or a show's line, and is admitted
-   * again the two-step way with the rest of the batch that needs it.
+   * wait for one Redis reply, not two, and the job carries them all. A request the admission put
+   * into a show's line after all stays there (the job leaves it alone); one it asked to be sent
+   * again with its JSON is in no job yet, and is admitted again the two-step way.
    */
   private async addBatch(admissions: Admission[]): Promise<AdmissionOutcome[]> {
     const now = Date.now();
@@ -175,12 +175,11 @@ export class BookingIntake {
     const addError = job.status === 'rejected' ? job.reason : undefined;
     if (addError !== undefined && direct.length > 0) await this.index.unregister(direct).catch(() => {});
     this.depth = { value: waiting, sampledAt: Date.now() };
-    const outcomes = this.outcomesOf(admissions, admitted, addError);
+    this.rememberHeldLines(admissions, admitted);
     const again = admissions.filter((_, index) => admitted[index]!.kind === 'again');
-    if (again.length === 0) return outcomes;
-    const second = await this.admitThenAdd(again);
+    const second = again.length > 0 ? await this.admitThenAdd(again) : [];
     let next = 0;
-    return outcomes.map((outcome, index) => (admitted[index]!.kind === 'again' ? second[next++]! : outcome));
+    return admitted.map((outcome) => (outcome.kind === 'again' ? second[next++]! : outcomeOf(outcome, addError)));
   }
 
   /** The admission, then the job's add once it has said which requests go into the job. */
@@ -200,7 +199,8 @@ export class BookingIntake {
       }
     }
     this.depth = { value: waiting, sampledAt: Date.now() };
-    return this.outcomesOf(admissions, admitted, addError);
+    this.rememberHeldLines(admissions, admitted);
+    return admitted.map((outcome) => outcomeOf(outcome, addError));
   }
 
   /** The copies the index keeps carry the email masked, as the public view shows it: the address itself stays inside the job (or the line) alone. */
@@ -227,28 +227,11 @@ export class BookingIntake {
     return false;
   }
 
-  private outcomesOf(admissions: readonly Admission[], admitted: ReadonlyArray<Admitted | { kind: 'again' }>, addError: unknown): AdmissionOutcome[] {
-    const now = Date.now();
-    return admitted.map((outcome, index): AdmissionOutcome => {
-      if (outcome.kind !== 'job' && outcome.kind !== 'dup') this.heldShows.set(admissions[index]!.job.show_id, now + HELD_LINE_MEMORY_MS);
-      switch (outcome.kind) {
-        case 'job':
-          return addError === undefined ? { position: outcome.position, phase: 'IN_LINE' } : { error: addError };
-        case 'held':
-          return { position: outcome.position, phase: 'IN_LINE' };
-        case 'room':
-          return { position: null, phase: 'WAITING_ROOM' };
-        case 'again':
-          // Answered by the second admission (addBatch); never returned as is.
-          return { error: new Error('admitted again') };
-        case 'dup':
-          // Never the other entry's id: an id is its bearer's capability to confirm or cancel.
-          return {
-            error: new AppError(409, ALREADY_IN_LINE, 'This customer already has a request waiting in this show\'s waiting room', [
-              { field: 'customer_email', problem: 'already in this show\'s waiting room' },
-            ]),
-          };
-      }
+  /** The shows whose line took one of these requests: their next turns go the two-step way a while (mayWait). */
+  private rememberHeldLines(admissions: readonly Admission[], admitted: ReadonlyArray<Admitted | { kind: 'again' }>): void {
+    const until = Date.now() + HELD_LINE_MEMORY_MS;
+    admitted.forEach((outcome, index) => {
+      if (outcome.kind === 'held' || outcome.kind === 'room' || outcome.kind === 'again') this.heldShows.set(admissions[index]!.job.show_id, until);
     });
   }
 
@@ -265,6 +248,25 @@ export class BookingIntake {
 }
 
 const ALREADY_IN_LINE = 'ALREADY_IN_LINE';
+
+/** What a request admitted into a job, a line, or refused is answered (a failed add fails the job's). */
+function outcomeOf(outcome: Admitted, addError: unknown): AdmissionOutcome {
+  switch (outcome.kind) {
+    case 'job':
+      return addError === undefined ? { position: outcome.position, phase: 'IN_LINE' } : { error: addError };
+    case 'held':
+      return { position: outcome.position, phase: 'IN_LINE' };
+    case 'room':
+      return { position: null, phase: 'WAITING_ROOM' };
+    case 'dup':
+      // Never the other entry's id: an id is its bearer's capability to confirm or cancel.
+      return {
+        error: new AppError(409, ALREADY_IN_LINE, 'This customer already has a request waiting in this show\'s waiting room', [
+          { field: 'customer_email', problem: 'already in this show\'s waiting room' },
+        ]),
+      };
+  }
+}
 /** How long after a show's line took a request this API admits the show's batches the two-step way (addBatch). */
 const HELD_LINE_MEMORY_MS = 1_000;
 
