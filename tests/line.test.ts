@@ -29,6 +29,21 @@ const book = (showId: string, email: string, headers: Record<string, string> = {
   call(api.app, 'POST', '/booking', { body: { show_id: showId, customer_email: email, seat_count: 1 }, headers });
 const poll = async (id: string) => (await call(api.app, 'GET', `/booking/${id}/status`)).body;
 
+/** `count` requests of a batch job for `showId`, the n-th for n seats, as the API would have accepted them. */
+const batchRequests = (showId: string, emailPrefix: string, count: number): BookingJob[] =>
+  Array.from({ length: count }, (_, at) => ({
+    id: crypto.randomUUID(),
+    request_id: `req-${at + 1}`,
+    show_id: showId,
+    customer_email: `${emailPrefix}${at + 1}@example.com`,
+    seat_count: at + 1,
+    section: null,
+    seats: null,
+    waitlist: false,
+    idempotency_key: null,
+    accepted_at: new Date().toISOString(),
+  }));
+
 describe('the draw', () => {
   it('orders ids by ascending HMAC-SHA256(seed, id) and verifies from the revealed seed', () => {
     const seed = Buffer.alloc(32, 7);
@@ -214,18 +229,7 @@ describe('pause and resume', () => {
     const show = await createShow(api.app, { total_seats: 5 });
     const jobId = crypto.randomUUID();
     const elsewhere = crypto.randomUUID();
-    const requests: BookingJob[] = [1, 2, 3].map((seq) => ({
-      id: crypto.randomUUID(),
-      request_id: `req-${seq}`,
-      show_id: show.id,
-      customer_email: `screened${seq}@example.com`,
-      seat_count: seq,
-      section: null,
-      seats: null,
-      waitlist: false,
-      idempotency_key: null,
-      accepted_at: new Date().toISOString(),
-    }));
+    const requests = batchRequests(show.id, 'screened', 3);
     const flowKey = (id: string) => `${ctx.config.QUEUE_PREFIX}:intake:flow:${id}`;
     // Its own request, one another job took on a second admission, one the admission left out.
     await ctx.redis.set(index.keyOf(requests[0]!.id), `${jobId}:1`);
@@ -265,18 +269,7 @@ describe('pause and resume', () => {
     const show = await createShow(api.app, { total_seats: 5 });
     const jobId = releasedJobId(show.id, 7);
     const keys = index.line.keysOf(show.id);
-    const requests: BookingJob[] = [1, 2].map((seq) => ({
-      id: crypto.randomUUID(),
-      request_id: `req-${seq}`,
-      show_id: show.id,
-      customer_email: `inflight${seq}@example.com`,
-      seat_count: seq,
-      section: null,
-      seats: null,
-      waitlist: false,
-      idempotency_key: null,
-      accepted_at: new Date().toISOString(),
-    }));
+    const requests = batchRequests(show.id, 'inflight', 2);
     // What a keeper leaves behind a release: the gate counts the batch in flight, each entry names the job.
     await ctx.redis.hset(keys.gate, { paused: Date.now(), inflight: jobId, inflight_requests: 2, inflight_seats: 3 });
     for (const [at, request] of requests.entries()) await ctx.redis.set(index.keyOf(request.id), `${jobId}:${at + 1}`);
