@@ -2,9 +2,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../shared/config.js';
+import { QUEUES, type BookingBatch } from '../shared/queue/catalog.js';
 import { waitForReady } from '../shared/redis.js';
 import { createTestContext, type TestContext } from './support/context.js';
 import { call, createShow, waitForDecision } from './support/http.js';
@@ -78,6 +80,10 @@ describe('Redis Cluster', () => {
     const confirmed = await call(api.app, 'POST', `/booking/${accepted.body.id}/confirm`, { body: { payment: 'success' } });
     expect(confirmed.body).toMatchObject({ status: 'CONFIRMED' });
     expect((await call(api.app, 'GET', '/ready')).body).toMatchObject({ status: 'ready', checks: { redis: 'up' } });
+    // The API's next turn sends its job in the admission's round trip (the first loaded the script).
+    const second = await call(api.app, 'POST', '/booking', { body: { show_id: show.id, customer_email: 'cluster2@example.com', seat_count: 1 } });
+    expect(second.status).toBe(202);
+    expect(await waitForDecision(api.app, second.body.id)).toMatchObject({ status: 'HELD', seats: ['3'] });
 
     // Every key the pipeline wrote lives under the tagged prefix, so in one slot of the cluster.
     const cluster = new Cluster(seeds.split(',').map((seed) => ({ host: '127.0.0.1', port: Number(seed.split(':')[1]) })));
@@ -87,6 +93,11 @@ describe('Redis Cluster', () => {
       for (const node of cluster.nodes('master')) keys.push(...(await node.keys('*')));
       expect(keys.length).toBeGreaterThan(0);
       expect(keys.filter((key) => !key.startsWith(prefix))).toEqual([]);
+      const queue = new Queue(QUEUES.bookings, { connection: cluster, prefix });
+      const jobs = await queue.getJobs(['completed']);
+      await queue.close();
+      const carrier = jobs.find((job) => (job.data as BookingBatch).requests.some((request) => request.id === second.body.id));
+      expect((carrier?.data as BookingBatch | undefined)?.sentWithAdmission).toBe(true);
     } finally {
       cluster.disconnect();
     }
