@@ -75,8 +75,8 @@ const HELP = `Usage: npm run bench -- [options]
   --profile            --cpu-prof the API and the first worker; summaries go into the results
   --no-pgbench         skip the pgbench measurement
   --webhook            register a webhook for every event type, received by a loopback sink that answers 204:
-                       the booking path with the outbox written and the relay sending (compare with a run without;
-                       not with --baseline)
+                       the booking path with the outbox written and the relay sending (compare with a run without,
+                       or with --baseline, which registers it on both builds)
   --baseline REF       A/B: check REF out under .bench/ (its own database, migrated by its own code) and run the
                        scenarios on this tree (A) and REF (B) in turn, --rounds times, each run on fresh services;
                        reports each figure's ratio A/B (median, min-max). Writes no RESULTS.md section
