@@ -267,6 +267,7 @@ function outcomeOf(outcome: Admitted, addError: unknown): AdmissionOutcome {
       };
   }
 }
+
 /** How long after a show's line took a request this API admits the show's batches the two-step way (addBatch). */
 const HELD_LINE_MEMORY_MS = 1_000;
 
