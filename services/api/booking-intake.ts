@@ -177,16 +177,19 @@ export class BookingIntake {
     this.depth = { value: waiting, sampledAt: Date.now() };
     this.rememberHeldLines(admissions, admitted);
     const again = admissions.filter((_, index) => admitted[index]!.kind === 'again');
-    const second = again.length > 0 ? await this.admitThenAdd(again) : [];
+    const second = again.length > 0 ? await this.admitThenAdd(again, true) : [];
     let next = 0;
     return admitted.map((outcome) => (outcome.kind === 'again' ? second[next++]! : outcomeOf(outcome, addError)));
   }
 
-  /** The admission, then the job's add once it has said which requests go into the job. */
-  private async admitThenAdd(admissions: Admission[]): Promise<AdmissionOutcome[]> {
+  /**
+   * The admission, then the job's add once it has said which requests go into the job.
+   * `withRequests` for requests an admission answered 'again': their JSON goes at once.
+   */
+  private async admitThenAdd(admissions: Admission[], withRequests = false): Promise<AdmissionOutcome[]> {
     const spec = JOBS['process-bookings'];
     const jobId = randomUUID();
-    const { admitted, waiting } = await this.index.admit(jobId, this.itemsOf(admissions));
+    const { admitted, waiting } = await this.index.admit(jobId, this.itemsOf(admissions), withRequests);
     this.admitScriptLoaded = true;
     const direct = admissions.filter((_, index) => admitted[index]!.kind === 'job').map(({ job }) => job);
     let addError: unknown;

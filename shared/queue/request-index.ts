@@ -472,10 +472,12 @@ export class RequestIndex {
    * request with `line`, into its show's held line when the line is held (see ADMIT_SCRIPT).
    * `copy` is what the index keeps of the request until it is decided; `line.request` the
    * request itself, kept while it waits in the line (it becomes a job's payload later).
+   * `withRequests`: send every request's JSON at once, for requests known to be bound for a
+   * held line (a first pass answered them 'again'), so no pass answers 'again'.
    */
-  async admit(jobId: string, items: readonly AdmissionItem[]): Promise<{ admitted: Admitted[]; waiting: number }> {
+  async admit(jobId: string, items: readonly AdmissionItem[], withRequests = false): Promise<{ admitted: Admitted[]; waiting: number }> {
     // The request (with its email) only where it may wait: bound for the waiting room.
-    const first = await this.admitOnce(jobId, items, (salesOpenAt, acceptedAt) => acceptedAt < salesOpenAt);
+    const first = await this.admitOnce(jobId, items, (salesOpenAt, acceptedAt) => withRequests || acceptedAt < salesOpenAt);
     const again = items.filter((_, index) => first.admitted[index]!.kind === 'again');
     if (again.length === 0) return { admitted: first.admitted as Admitted[], waiting: first.waiting };
     // Its show's line is held (paused, or being released): send those again, with the request.
